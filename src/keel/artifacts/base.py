@@ -1,0 +1,101 @@
+"""The artifact store port: content-addressed, streaming, atomic, verified on read.
+
+Every object is named by the BLAKE3 digest of its bytes. Backends guarantee:
+- put streams in bounded memory and is atomic: a reader sees the whole object or none;
+- every read verifies the bytes against the digest before handing any of them out,
+  raising `keel.errors.IntegrityError` for a corrupted object;
+- gc deletes only objects that nobody references and that are older than a grace period,
+  so a concurrent put of the same bytes is never undone.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Set
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from keel.domain.digest import Digest
+from keel.domain.health import StoreHealth
+
+__all__ = ["ArtifactStore", "GcReport", "ObjectInfo", "ProgressCallback", "PutResult"]
+
+#: Called with the number of bytes just processed; for progress bars.
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    digest: Digest
+    size: int
+    existed: bool  # the store already held these bytes; nothing was written
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    digest: Digest
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    deleted: list[Digest] = field(default_factory=list)
+    freed_bytes: int = 0
+    kept: int = 0
+    temp_files_removed: int = 0
+
+
+class ArtifactStore(ABC):
+    """A content-addressed object store. Backends: `local` (a folder) and `s3` (fsspec)."""
+
+    #: Where the store lives, without credentials.
+    url: str
+    backend: str
+
+    @abstractmethod
+    def put_file(self, path: Path, *, progress: ProgressCallback | None = None) -> PutResult:
+        """Store the file's bytes, reading it once in bounded memory."""
+
+    @abstractmethod
+    def put_stream(
+        self, stream: BinaryIO, *, progress: ProgressCallback | None = None
+    ) -> PutResult:
+        """Store everything the stream yields until EOF, in bounded memory."""
+
+    def put_bytes(self, data: bytes) -> PutResult:
+        import io
+
+        return self.put_stream(io.BytesIO(data))
+
+    @abstractmethod
+    def get_file(
+        self, digest: Digest, dest: Path, *, progress: ProgressCallback | None = None
+    ) -> None:
+        """Write the object to `dest` atomically, verified; `dest` is untouched on failure."""
+
+    @abstractmethod
+    def read_bytes(self, digest: Digest) -> bytes:
+        """The whole object, verified. For small objects (documents, profiles)."""
+
+    @abstractmethod
+    def exists(self, digest: Digest) -> bool: ...
+
+    @abstractmethod
+    def info(self, digest: Digest) -> ObjectInfo:
+        """Size and time of an object; `NotFound` if absent."""
+
+    @abstractmethod
+    def iter_objects(self) -> Iterator[ObjectInfo]: ...
+
+    @abstractmethod
+    def delete(self, digest: Digest) -> None: ...
+
+    @abstractmethod
+    def gc(self, keep: Set[Digest], *, grace: timedelta = timedelta(hours=1)) -> GcReport:
+        """Delete objects not in `keep` and older than `grace`, and stale temp files."""
+
+    @abstractmethod
+    def health(self) -> StoreHealth: ...

@@ -1,0 +1,110 @@
+"""keel's exceptions: one tree, so callers catch what they mean.
+
+    KeelError                      anything keel raises on purpose
+     ├── ConfigError               keel.yaml, settings or a flag is wrong (names the key path and rule)
+     ├── NotFound                  a project, object, version or id that does not exist
+     ├── Conflict                  someone else changed it first (races, duplicate names)
+     ├── IntegrityError            stored bytes or records do not match their hash or chain
+     ├── StoreError                a store is unreachable or refused the operation
+     ├── DependencyMissing         an optional extra is needed (names the extra to install)
+     ├── ContractViolation         data broke its contract
+     ├── GateFailed                a release gate refused a promotion
+     ├── ApprovalRequired          a promotion waits for approval
+     └── PermissionDenied          the acting identity may not do this
+
+Exit codes live in the CLI (`keel.cli.errors`) and HTTP statuses in the web layer, never here.
+Every message says what is wrong and, where there is one, what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApprovalRequired",
+    "ConfigError",
+    "Conflict",
+    "ContractViolation",
+    "DependencyMissing",
+    "GateFailed",
+    "IntegrityError",
+    "KeelError",
+    "NotFound",
+    "PermissionDenied",
+    "StoreError",
+]
+
+
+class KeelError(Exception):
+    """Base of every error keel raises on purpose.
+
+    `hint` is the next step for the user, shown by the CLI under the message.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(KeelError):
+    """keel.yaml, a setting or a command-line value is invalid.
+
+    `problems` holds one `(key_path, rule)` pair per invalid key, e.g.
+    `("release.gates", "expected a list, got 12")`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: list[tuple[str, str]] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = problems or []
+
+
+class NotFound(KeelError):
+    """The thing asked for does not exist."""
+
+
+class Conflict(KeelError):
+    """The operation lost a race or collides with existing state; nothing was changed."""
+
+
+class IntegrityError(KeelError):
+    """Stored data does not match its content hash or its audit chain."""
+
+
+class StoreError(KeelError):
+    """A metadata or artifact store could not be reached or refused an operation."""
+
+
+class DependencyMissing(KeelError):
+    """An optional dependency is not installed; the message names the extra."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the Python package '{package}', which is not installed",
+            hint=f"pip install 'keelml[{extra}]'",
+        )
+        self.package = package
+        self.extra = extra
+
+
+class ContractViolation(KeelError):
+    """Data broke its contract."""
+
+
+class GateFailed(KeelError):
+    """A release gate refused a promotion."""
+
+
+class ApprovalRequired(KeelError):
+    """The promotion is waiting for an approval."""
+
+
+class PermissionDenied(KeelError):
+    """The acting identity is not allowed to do this."""

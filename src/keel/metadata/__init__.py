@@ -1,0 +1,1 @@
+"""Project metadata storage."""

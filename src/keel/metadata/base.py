@@ -1,0 +1,108 @@
+"""The metadata store port: one interface, split by aggregate, the same on every backend.
+
+`keel.metadata.sql` implements it for SQLite (embedded default) and PostgreSQL. The schema
+is created and upgraded only by Alembic migrations; later capabilities add aggregates
+(datasets, runs, models, events) as attributes beside `artifacts`, each with a migration.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from keel.domain.digest import Digest
+from keel.domain.health import StoreHealth
+
+__all__ = ["ArtifactRecord", "ArtifactRecords", "MetadataStore", "SchemaRevision"]
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRecord:
+    """An object the project knows about, and who stored it."""
+
+    digest: Digest
+    size: int
+    media_type: str
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaRevision:
+    current: str | None  # None: an empty database
+    head: str  # the newest revision this keel knows
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+class ArtifactRecords(ABC):
+    """Objects recorded in metadata, and the references (holders) that keep them alive.
+
+    A holder is a string naming what needs the object, e.g. `dataset:3f2a...` or
+    `run:42/model`. Garbage collection keeps every object with at least one holder.
+    """
+
+    @abstractmethod
+    def record(
+        self,
+        digest: Digest,
+        *,
+        size: int,
+        media_type: str,
+        actor: str,
+        holder: str | None = None,
+    ) -> ArtifactRecord:
+        """Record an object (idempotent) and, if given, a holder, in one transaction."""
+
+    @abstractmethod
+    def get(self, digest: Digest) -> ArtifactRecord:
+        """The record; `NotFound` if the object was never recorded."""
+
+    @abstractmethod
+    def find(self, digest: Digest) -> ArtifactRecord | None: ...
+
+    @abstractmethod
+    def list(self, *, limit: int | None = None) -> list[ArtifactRecord]: ...
+
+    @abstractmethod
+    def add_holder(self, digest: Digest, holder: str) -> None:
+        """Reference a recorded object (idempotent); `NotFound` if it was never recorded."""
+
+    @abstractmethod
+    def remove_holder(self, digest: Digest, holder: str) -> None: ...
+
+    @abstractmethod
+    def holders(self, digest: Digest) -> list[str]: ...
+
+    @abstractmethod
+    def referenced(self) -> set[Digest]:
+        """Every digest with at least one holder: the roots garbage collection keeps."""
+
+    @abstractmethod
+    def forget(self, digests: Iterable[Digest]) -> int:
+        """Delete records that have no holder; returns how many went."""
+
+
+class MetadataStore(ABC):
+    """Project metadata: SQLAlchemy Core over SQLite or PostgreSQL."""
+
+    url: str  # without password
+    backend: str  # "sqlite" or "postgresql"
+    artifacts: ArtifactRecords
+
+    @abstractmethod
+    def revision(self) -> SchemaRevision: ...
+
+    @abstractmethod
+    def upgrade(self) -> SchemaRevision:
+        """Apply pending migrations (serialised across processes); returns the new revision."""
+
+    @abstractmethod
+    def health(self) -> StoreHealth: ...
+
+    @abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,6 @@
+"""Shared fixtures. Backend fixtures live in tests/fixtures/ and are loaded here."""
+
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.s3",
+]
