@@ -1,0 +1,107 @@
+"""`keel`: the entry point. Parses, runs one command, maps errors to exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from keel import __version__
+from keel.cli.commands.artifacts import artifacts
+from keel.cli.commands.db import db
+from keel.cli.commands.init import init
+from keel.cli.commands.status import status
+from keel.cli.context import CliContext
+from keel.cli.errors import EXIT_INTERNAL, EXIT_USAGE, error_code, exit_code_for
+from keel.errors import ConfigError, KeelError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--project",
+    "-C",
+    "project_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The project folder (default: KEEL_PROJECT, or the nearest keel.yaml upwards).",
+)
+@click.version_option(__version__, "--version", prog_name="keel")
+@click.pass_context
+def cli(ctx: click.Context, project_path: Path | None) -> None:
+    """keel: contracts, versioned data, gated releases, serving, monitoring and retraining
+    for machine-learning models, in one tool."""
+    ctx.obj = CliContext(project_path=project_path)
+
+
+cli.add_command(init)
+cli.add_command(status)
+cli.add_command(artifacts)
+cli.add_command(db)
+
+
+def _report(error: KeelError, *, as_json: bool) -> None:
+    if as_json:
+        document: dict[str, object] = {
+            "ok": False,
+            "error": {"code": error_code(error), "message": error.message, "hint": error.hint},
+        }
+        if isinstance(error, ConfigError) and error.problems:
+            document["error"] = {
+                **document["error"],  # type: ignore[dict-item]
+                "problems": [{"key": key, "rule": rule} for key, rule in error.problems],
+            }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    click.secho(f"error: {error.message}", fg="red", err=True)
+    if error.hint:
+        click.echo(f"hint: {error.hint}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (the console script exits with it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args
+    try:
+        result = cli.main(args=args, prog_name="keel", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        if as_json:
+            _report(ConfigError(exc.format_message()), as_json=True)
+        else:
+            exc.show()
+        return exc.exit_code if exc.exit_code else EXIT_USAGE
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeelError as exc:
+        _report(exc, as_json=as_json)
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if os.environ.get("KEEL_DEBUG", "").lower() in {"1", "true", "yes", "on"}:
+            traceback.print_exc()
+        internal = KeelError(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint="this is a bug in keel; rerun with KEEL_DEBUG=1 for the traceback and report it",
+        )
+        _report(internal, as_json=as_json)
+        return EXIT_INTERNAL
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

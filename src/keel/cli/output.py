@@ -1,0 +1,48 @@
+"""Rendering: one JSON document on stdout with `--json`, readable text otherwise."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from keel.domain.digest import Digest
+from keel.domain.duration import format_duration
+
+__all__ = ["emit", "json_option", "to_jsonable"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(function: F) -> F:
+    """Add `--json` to a command: print one JSON document on stdout instead of text."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
+    )(function)
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, Path | Digest):
+        return str(value)
+    return value
+
+
+def emit(as_json: bool, payload: dict[str, Any], text: Callable[[], str] | str) -> None:
+    """Print `payload` as JSON, or the text rendering of it."""
+    if as_json:
+        sys.stdout.write(json.dumps(to_jsonable(payload), indent=2, sort_keys=False) + "\n")
+    else:
+        click.echo(text() if callable(text) else text)

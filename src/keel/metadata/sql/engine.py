@@ -1,0 +1,205 @@
+"""SQLAlchemy engines for the metadata store: SQLite (embedded default) and PostgreSQL.
+
+The URL comes from `KEEL_DB_URL` (or the project default, a SQLite file in `.keel/`).
+Everything backend-specific about connecting lives here, so the store and the
+migrations see one plain `Engine`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from keel.errors import ConfigError, DependencyMissing, StoreError
+
+__all__ = [
+    "READ_ONLY",
+    "backend_of",
+    "create_metadata_engine",
+    "describe_target",
+    "read_transaction",
+    "redact_url",
+    "translate_errors",
+    "write_transaction",
+]
+
+#: Execution option marking a connection whose transactions only read. On SQLite they
+#: start with a plain (deferred) BEGIN instead of taking the write lock.
+READ_ONLY: Final = "keel_read_only"
+
+#: How long a SQLite writer waits for another process's write lock before failing.
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+
+#: How long a PostgreSQL connection attempt may take, unless the URL says otherwise.
+POSTGRES_CONNECT_TIMEOUT_S: Final = 10
+
+_URL_PASSWORD = re.compile(r"(?<=://)([^:/@]*):[^@]*@")
+_SECRET_QUERY_KEYS: Final = frozenset({"password", "passwd", "sslpassword"})
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL as text with any password replaced by `***`, safe to log or show."""
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError:
+        # Not a URL SQLAlchemy understands; still never echo what looks like a password.
+        return _URL_PASSWORD.sub(r"\1:***@", str(url))
+    secret_keys = [key for key in parsed.query if key.lower() in _SECRET_QUERY_KEYS]
+    if secret_keys:
+        parsed = parsed.update_query_dict(dict.fromkeys(secret_keys, "***"))
+    return parsed.render_as_string(hide_password=True)
+
+
+def backend_of(url: URL) -> str:
+    """`"sqlite"` or `"postgresql"`; `ConfigError` for anything else."""
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"KEEL_DB_URL: unsupported database scheme '{url.drivername}'",
+            problems=[("KEEL_DB_URL", "scheme must be sqlite:// or postgresql://")],
+            hint="use sqlite:///path/to/keel.db or postgresql://user@host:5432/dbname",
+        )
+    return backend
+
+
+def describe_target(url: URL) -> str:
+    """Where the database is, in words for an error message (never the password)."""
+    if url.get_backend_name() == "sqlite":
+        return f"the SQLite metadata store at {url.database}"
+    host = url.host or "localhost"
+    port = url.port or 5432
+    return f"the PostgreSQL metadata store at {host}:{port}, database '{url.database}'"
+
+
+def create_metadata_engine(url: str | URL) -> Engine:
+    """An `Engine` for a `sqlite:///path` or `postgresql://...` URL.
+
+    Connecting is lazy: a wrong host shows up at first use, as `StoreError`
+    (see `translate_errors`).
+    """
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError as exc:
+        raise ConfigError(
+            f"KEEL_DB_URL: cannot parse '{redact_url(str(url))}' as a database URL",
+            problems=[("KEEL_DB_URL", "must be a URL such as sqlite:///path/to/keel.db")],
+        ) from exc
+    if backend_of(parsed) == "sqlite":
+        return _sqlite_engine(parsed)
+    return _postgres_engine(parsed)
+
+
+@contextmanager
+def translate_errors(url: URL) -> Iterator[None]:
+    """Turn driver failures to reach or use the database into `StoreError`.
+
+    Only operational failures (unreachable server, locked or unreadable file, dropped
+    connection) are translated; programming errors keep their own type.
+    """
+    try:
+        yield
+    except sa_exc.OperationalError as exc:
+        raise _store_error(url, exc) from exc
+    except sa_exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise _store_error(url, exc) from exc
+        raise
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that may write: committed on success, rolled back on any error.
+
+    On SQLite it holds the database's write lock from its first statement, so
+    concurrent writers (threads or processes) wait their turn for up to 30 s.
+    """
+    with translate_errors(engine.url), engine.begin() as connection:
+        yield connection
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that only reads: one consistent snapshot, no write lock."""
+    with translate_errors(engine.url), engine.connect() as connection:
+        connection.execution_options(**{READ_ONLY: True})
+        with connection.begin():
+            yield connection
+
+
+def _store_error(url: URL, exc: sa_exc.DBAPIError) -> StoreError:
+    reason = " ".join(str(exc.orig).split()) if exc.orig is not None else str(exc)
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    if url.get_backend_name() == "sqlite":
+        hint = "check that the folder exists and is writable, and that the file is a keel database"
+    else:
+        hint = "check that the server is running and reachable, and that KEEL_DB_URL is right"
+    return StoreError(f"cannot use {describe_target(url)}: {reason}", hint=hint)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise ConfigError(
+            "KEEL_DB_URL: an in-memory SQLite database cannot be shared between processes",
+            problems=[("KEEL_DB_URL", "sqlite URLs must name a file: sqlite:///path/to/keel.db")],
+        )
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # pysqlite's own transaction handling issues a deferred BEGIN only before DML;
+        # switch it off so that the "begin" hook below decides how each transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # busy_timeout first: the journal-mode switch on a fresh file may itself wait.
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL skips the fsync at each commit but keeps the database
+            # consistent; a committed transaction survives a process crash, only an OS
+            # crash or power cut may roll back the last few commits.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A deferred transaction that reads and then writes cannot wait for the write
+        # lock (SQLite answers "database is locked" at once, busy_timeout or not), so
+        # writers take the lock up front and queue behind each other instead.
+        if conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(url: URL) -> Engine:
+    try:
+        import psycopg  # noqa: F401  (only probing that the driver is installed)
+    except ImportError as exc:
+        raise DependencyMissing("psycopg", "postgres", "The PostgreSQL metadata store") from exc
+    if url.drivername == "postgresql":
+        # Plain postgresql:// would pick psycopg2 in SQLAlchemy; keel ships psycopg 3.
+        url = url.set(drivername="postgresql+psycopg")
+    elif url.drivername != "postgresql+psycopg":
+        raise ConfigError(
+            f"KEEL_DB_URL: unsupported PostgreSQL driver '{url.drivername}'",
+            problems=[("KEEL_DB_URL", "use postgresql:// or postgresql+psycopg://")],
+        )
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)

@@ -1,0 +1,98 @@
+"""The metadata tables, in SQLAlchemy Core.
+
+This describes the schema the newest migration produces; it is never used to create
+tables (`migrations/` does that, and a test checks the two agree on every backend).
+Later aggregates add their tables here, each with its own migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["DIGEST_LENGTH", "UTCDateTime", "artifact_holders", "artifacts", "metadata"]
+
+#: Room for `algorithm:hex` of any digest keel may adopt (BLAKE3 needs 71).
+DIGEST_LENGTH: Final = 100
+
+#: Constraint names are part of the schema: migrations that alter a constraint must
+#: name it, and SQLite's batch mode recreates tables by those names.
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A point in time, stored as UTC and always returned timezone-aware in UTC.
+
+    PostgreSQL keeps `timestamptz`; SQLite has no time zones, so the value is stored
+    as naive UTC text and the zone is put back on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            # A naive time is ambiguous; guessing the local zone would silently shift it.
+            raise ValueError(f"timestamps must be timezone-aware, got naive {value!r}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("digest", String(DIGEST_LENGTH), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    CheckConstraint("size >= 0", name="size_not_negative"),
+    Index(None, "created_at"),
+)
+
+artifact_holders = Table(
+    "artifact_holders",
+    metadata,
+    Column(
+        "digest",
+        String(DIGEST_LENGTH),
+        # RESTRICT: an object someone still holds must never lose its record.
+        ForeignKey("artifacts.digest", ondelete="RESTRICT"),
+        primary_key=True,
+    ),
+    Column("holder", Text, primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,266 @@
+"""`keel.Project`: one keel project, its settings and stores; the object every command uses.
+
+The CLI, the HTTP server and notebooks all go through a Project, so they behave the same:
+
+    with Project.open("path/to/project") as project:
+        record = project.put_artifact(Path("model.bin"), holder="notebook:experiment-1")
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from keel.artifacts.base import ArtifactStore, GcReport, ProgressCallback
+from keel.artifacts.registry import open_artifact_store
+from keel.domain.digest import Digest
+from keel.domain.health import StoreHealth
+from keel.errors import IntegrityError, KeelError, NotFound
+from keel.metadata.base import ArtifactRecord, MetadataStore
+from keel.metadata.sql.store import open_metadata_store
+from keel.scaffold import scaffold
+from keel.settings import Settings, find_project_dir
+from keel.spec import ProjectSpec, load_spec
+
+__all__ = ["Project", "ProjectStatus", "VerifyReport"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectStatus:
+    name: str
+    project_dir: Path
+    user: str
+    stores: list[StoreHealth]
+    schema_revision: str | None
+    schema_head: str
+    artifacts_recorded: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(store.ok for store in self.stores)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "project": {"name": self.name, "dir": str(self.project_dir)},
+            "user": self.user,
+            "stores": {
+                store.kind: {
+                    "backend": store.backend,
+                    "url": store.url,
+                    "ok": store.ok,
+                    "detail": store.detail,
+                    "latency_ms": round(store.latency_ms, 3),
+                }
+                for store in self.stores
+            },
+            "schema": {"revision": self.schema_revision, "head": self.schema_head},
+            "counts": {"artifacts": self.artifacts_recorded},
+            "warnings": self.warnings,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    checked: int
+    corrupt: list[Digest]
+    missing: list[Digest]
+
+    @property
+    def ok(self) -> bool:
+        return not self.corrupt and not self.missing
+
+
+class Project:
+    """A keel project: its spec, settings, metadata store and artifact store.
+
+    Stores open on first use, so commands that need neither (e.g. validating keel.yaml)
+    never touch a database.
+    """
+
+    def __init__(self, settings: Settings, spec: ProjectSpec) -> None:
+        self.settings = settings
+        self.spec = spec
+
+    @classmethod
+    def open(cls, path: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Project:
+        """Open the project at `path`, or the nearest keel.yaml from the cwd (or KEEL_PROJECT)."""
+        environ = dict(os.environ if env is None else env)
+        if path is not None:
+            project_dir = Path(path).expanduser().resolve()
+        else:
+            project_dir = find_project_dir(Path.cwd(), environ)
+        spec = load_spec(project_dir / "keel.yaml")
+        return cls(Settings.load(project_dir, spec, environ), spec)
+
+    @classmethod
+    def init(
+        cls,
+        directory: Path | str,
+        *,
+        name: str | None = None,
+        force: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> Project:
+        """Scaffold keel.yaml in `directory`, create both stores, and open the project."""
+        environ = dict(os.environ if env is None else env)
+        folder = Path(directory).expanduser().resolve()
+        user = environ.get("KEEL_USER", "").strip() or _default_user(folder, environ)
+        scaffold(folder, name=name, user=user, force=force)
+        environ.pop("KEEL_PROJECT", None)
+        project = cls.open(folder, env=environ)
+        project.metadata  # noqa: B018 - creates and migrates the database
+        project.artifacts  # noqa: B018 - creates the artifact folder
+        return project
+
+    # --- stores ---------------------------------------------------------------------------
+
+    @cached_property
+    def metadata(self) -> MetadataStore:
+        return open_metadata_store(self.settings.db_url)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        return open_artifact_store(self.settings.artifacts_url)
+
+    def close(self) -> None:
+        if "metadata" in self.__dict__:
+            self.metadata.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- artifacts ------------------------------------------------------------------------
+
+    def put_artifact(
+        self,
+        path: Path,
+        *,
+        media_type: str = "application/octet-stream",
+        holder: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> ArtifactRecord:
+        """Store a file and record it. The object is durable before its record is written,
+        so a crash in between leaves an unrecorded object that `gc` removes, never a record
+        pointing at missing bytes."""
+        stored = self.artifacts.put_file(path, progress=progress)
+        return self.metadata.artifacts.record(
+            stored.digest,
+            size=stored.size,
+            media_type=media_type,
+            actor=self.settings.user,
+            holder=holder,
+        )
+
+    def get_artifact(
+        self, digest: Digest, dest: Path, *, progress: ProgressCallback | None = None
+    ) -> ArtifactRecord:
+        record = self.metadata.artifacts.get(digest)
+        self.artifacts.get_file(digest, dest, progress=progress)
+        return record
+
+    def gc(self, *, grace: timedelta = timedelta(hours=1), dry_run: bool = False) -> GcReport:
+        """Delete unreferenced artifacts older than `grace`, then forget their records."""
+        keep = self.metadata.artifacts.referenced()
+        if dry_run:
+            cutoff = time.time() - grace.total_seconds()
+            doomed = [
+                info
+                for info in self.artifacts.iter_objects()
+                if info.digest not in keep and info.modified.timestamp() < cutoff
+            ]
+            return GcReport(
+                deleted=[info.digest for info in doomed],
+                freed_bytes=sum(info.size for info in doomed),
+                kept=len(keep),
+            )
+        report = self.artifacts.gc(keep, grace=grace)
+        self.metadata.artifacts.forget(report.deleted)
+        return report
+
+    def verify_artifacts(self) -> VerifyReport:
+        """Re-hash every recorded object: what is corrupt, and what is missing."""
+        corrupt: list[Digest] = []
+        missing: list[Digest] = []
+        records = self.metadata.artifacts.list()
+        for record in records:
+            try:
+                self.artifacts.verify(record.digest)
+            except NotFound:
+                missing.append(record.digest)
+            except IntegrityError:
+                corrupt.append(record.digest)
+        return VerifyReport(checked=len(records), corrupt=corrupt, missing=missing)
+
+    # --- status ---------------------------------------------------------------------------
+
+    def status(self) -> ProjectStatus:
+        """Health of both stores; never raises for an unreachable store, reports it."""
+        warnings = [
+            f"unknown environment variable {name} (known: KEEL_PROJECT, KEEL_DB_URL, "
+            "KEEL_ARTIFACTS, KEEL_USER, KEEL_DEBUG)"
+            for name in self.settings.unknown_variables
+        ]
+        missing_owners = self.spec.owners.missing()
+        if missing_owners:
+            warnings.append(f"stages without an owner: {', '.join(missing_owners)}")
+        stores: list[StoreHealth] = []
+        revision: str | None = None
+        head = ""
+        recorded = 0
+        try:
+            metadata = self.metadata
+            stores.append(metadata.health())
+            schema = metadata.revision()
+            revision, head = schema.current, schema.head
+            recorded = metadata.artifacts.count()
+        except KeelError as exc:
+            stores.append(_unreachable("metadata", self.settings.db_url, exc))
+        try:
+            stores.append(self.artifacts.health())
+        except KeelError as exc:
+            stores.append(_unreachable("artifacts", self.settings.artifacts_url, exc))
+        return ProjectStatus(
+            name=self.spec.name,
+            project_dir=self.settings.project_dir,
+            user=self.settings.user,
+            stores=stores,
+            schema_revision=revision,
+            schema_head=head,
+            artifacts_recorded=recorded,
+            warnings=warnings,
+        )
+
+
+def _unreachable(kind: str, url: str, exc: KeelError) -> StoreHealth:
+    from keel.metadata.sql.engine import redact_url
+
+    backend = url.split(":", 1)[0] if "://" in url else "local"
+    return StoreHealth(
+        kind=kind,
+        backend=backend,
+        url=redact_url(url) if kind == "metadata" else url,
+        ok=False,
+        detail=str(exc),
+        latency_ms=0.0,
+    )
+
+
+def _default_user(folder: Path, env: Mapping[str, str]) -> str:
+    return Settings.load(folder, ProjectSpec(name="x"), env).user

@@ -1,0 +1,579 @@
+"""The project spec, `keel.yaml`: its schema, loading, and errors that name the key path.
+
+Every section is validated when present; unknown keys are refused (a typo must not be silently
+ignored). Paths in the spec are relative to the folder holding keel.yaml. The document carries
+`version: 1`, independent of Python module paths, so that old files stay readable.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from keel.domain.duration import format_duration, parse_duration
+from keel.errors import ConfigError
+
+__all__ = [
+    "KNOWN_METRICS",
+    "SPEC_FILENAME",
+    "SPEC_VERSION",
+    "ApprovalPolicy",
+    "BeatsChampionGate",
+    "CanaryPolicy",
+    "ContractPassedGate",
+    "DataSpec",
+    "DriftSpec",
+    "FeaturesSpec",
+    "Gate",
+    "InferenceContractGate",
+    "MetricSpec",
+    "MetricThresholdGate",
+    "MonitoringSpec",
+    "Owners",
+    "PerformanceTrigger",
+    "ProjectSpec",
+    "ReleaseSpec",
+    "RetrainingSpec",
+    "RetrainingTriggers",
+    "SplitSpec",
+    "SqlSource",
+    "StorageSpec",
+    "TrainingSpec",
+    "load_spec",
+    "parse_spec",
+]
+
+SPEC_FILENAME: Final = "keel.yaml"
+SPEC_VERSION: Final = 1
+
+#: Metric name -> whether a higher value is better.
+KNOWN_METRICS: Final[dict[str, bool]] = {
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "precision": True,
+    "recall": True,
+    "f1": True,
+    "roc_auc": True,
+    "pr_auc": True,
+    "log_loss": False,
+    "brier": False,
+    "mae": False,
+    "mse": False,
+    "rmse": False,
+    "r2": True,
+    "mape": False,
+}
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_ENTRY_POINT = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_COLUMN_HINT = "a column name"
+
+
+def _duration(value: object) -> object:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
+        raise ValueError(f"expected a duration like 30s, 15m, 1h or 7d, got {value!r}")
+    return value
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+def _entry_point(value: object) -> object:
+    if not isinstance(value, str) or not _ENTRY_POINT.match(value):
+        raise ValueError(f"expected 'module:function' (e.g. 'features:build'), got {value!r}")
+    return value
+
+
+EntryPoint = Annotated[str, BeforeValidator(_entry_point)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Owners(_Section):
+    """The person or team answerable for each stage; alerts and approvals name them."""
+
+    data: str | None = None
+    training: str | None = None
+    release: str | None = None
+    monitoring: str | None = None
+
+    def missing(self) -> list[str]:
+        return [stage for stage, owner in self.model_dump().items() if not owner]
+
+
+class StorageSpec(_Section):
+    """Where metadata and artifacts live. `KEEL_DB_URL` and `KEEL_ARTIFACTS` override these."""
+
+    db_url: str | None = None
+    artifacts: str | None = None
+
+
+class SqlSource(_Section):
+    """A SQL query run through a SQLAlchemy URL."""
+
+    query: str = Field(min_length=1)
+    url: str = Field(min_length=1)
+
+
+class DataSpec(_Section):
+    source: str | SqlSource
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    timestamp: str | None = None
+    target: str | None = None
+    entity_key: list[str] = Field(default_factory=list)
+    contract: str | None = None
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source_shape(cls, value: object) -> object:
+        if not isinstance(value, str | dict | SqlSource):
+            raise ValueError(
+                "expected a path, glob or folder, or a mapping {query, url}, "
+                f"got {_describe(value)}"
+            )
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source_not_blank(cls, value: str | SqlSource) -> str | SqlSource:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("expected a path, glob or folder, or {query, url}; got an empty string")
+        return value
+
+    @field_validator("entity_key", mode="before")
+    @classmethod
+    def _one_key(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+
+class FeaturesSpec(_Section):
+    entry_point: EntryPoint
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SplitSpec(_Section):
+    """How the holdout is cut: the newest rows by timestamp (default), or seeded random rows."""
+
+    method: Literal["time", "random"] = "time"
+    holdout: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = 0
+
+
+class TrainingSpec(_Section):
+    entry_point: EntryPoint
+    params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+    split: SplitSpec = Field(default_factory=SplitSpec)
+
+
+class MetricSpec(_Section):
+    name: str
+    greater_is_better: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: object) -> object:
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _known_or_directed(self) -> MetricSpec:
+        if self.name not in KNOWN_METRICS and self.greater_is_better is None:
+            known = ", ".join(sorted(KNOWN_METRICS))
+            raise ValueError(
+                f"unknown metric {self.name!r}: use one of {known}, "
+                "or give greater_is_better for a metric of your own"
+            )
+        return self
+
+    @property
+    def higher_is_better(self) -> bool:
+        if self.greater_is_better is not None:
+            return self.greater_is_better
+        return KNOWN_METRICS[self.name]
+
+
+class MetricThresholdGate(_Section):
+    """The candidate's metric on the holdout must lie within [min, max]."""
+
+    type: Literal["metric_threshold"]
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> MetricThresholdGate:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class BeatsChampionGate(_Section):
+    """The candidate must beat the alias holder, both scored on the same evaluation data."""
+
+    type: Literal["beats_champion"]
+    metric: str
+    margin: float = Field(default=0.0, ge=0)
+    relative: bool = False
+    alias: str = "production"
+
+
+class ContractPassedGate(_Section):
+    """The training data passed its contract."""
+
+    type: Literal["contract_passed"]
+
+
+class InferenceContractGate(_Section):
+    """The model answers sample requests in its stored request/response schema."""
+
+    type: Literal["inference_contract"]
+    samples: int = Field(default=100, gt=0)
+
+
+Gate = Annotated[
+    MetricThresholdGate | BeatsChampionGate | ContractPassedGate | InferenceContractGate,
+    Field(discriminator="type"),
+]
+_GATE_TAGS: Final = frozenset(
+    {"metric_threshold", "beats_champion", "contract_passed", "inference_contract"}
+)
+
+
+class ApprovalPolicy(_Section):
+    required: int = Field(default=1, ge=0)
+    roles: list[str] = Field(default_factory=list)
+    #: Aliases whose moves need approval; others (e.g. `candidate`) move on gates alone.
+    aliases: list[str] = Field(default_factory=lambda: ["production"])
+
+
+class ReleaseSpec(_Section):
+    gates: list[Gate] = Field(default_factory=list)
+    approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    request_ttl: Duration = timedelta(days=7)
+
+
+class DriftSpec(_Section):
+    test: Literal["auto", "ks", "psi", "chi2", "wasserstein", "jensenshannon"] = "auto"
+    threshold: float | None = Field(default=None, gt=0)
+
+
+class MonitoringSpec(_Section):
+    window: Duration = timedelta(days=1)
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    prometheus: bool = True
+
+
+class PerformanceTrigger(_Section):
+    metric: str
+    below: float
+
+
+class RetrainingTriggers(_Section):
+    drifted_features: int | None = Field(default=None, ge=1)
+    performance: PerformanceTrigger | None = None
+    new_labels: int | None = Field(default=None, ge=1)
+    schedule: Duration | None = None
+
+
+class CanaryPolicy(_Section):
+    share: float = Field(default=0.1, gt=0, lt=1)
+    duration: Duration = timedelta(hours=1)
+
+
+class RetrainingSpec(_Section):
+    triggers: RetrainingTriggers = Field(default_factory=RetrainingTriggers)
+    promotion: Literal["manual", "canary", "automatic"] = "manual"
+    canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
+    training_window: Duration | None = None
+
+
+class ProjectSpec(_Section):
+    """The whole of keel.yaml."""
+
+    version: int = SPEC_VERSION
+    name: str
+    description: str = ""
+    owners: Owners = Field(default_factory=Owners)
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+    data: DataSpec | None = None
+    features: FeaturesSpec | None = None
+    training: TrainingSpec | None = None
+    metrics: list[MetricSpec] = Field(default_factory=list)
+    release: ReleaseSpec = Field(default_factory=ReleaseSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != SPEC_VERSION:
+            raise ValueError(
+                f"this keel reads keel.yaml version {SPEC_VERSION}, got {value}"
+                + ("; upgrade keelml" if value > SPEC_VERSION else "")
+            )
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                "expected lowercase letters, digits, '.', '_' or '-' (at most 63, "
+                f"starting with a letter or digit), got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _metrics_consistent(self) -> ProjectSpec:
+        names = [m.name for m in self.metrics]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"metrics: listed more than once: {', '.join(duplicates)}")
+        if not self.metrics:
+            return self
+        for index, gate in enumerate(self.release.gates):
+            metric = getattr(gate, "metric", None)
+            if metric is not None and metric not in names:
+                raise ValueError(
+                    f"release.gates[{index}].metric: {metric!r} is not in metrics "
+                    f"({', '.join(names)})"
+                )
+        return self
+
+    @property
+    def primary_metric(self) -> MetricSpec | None:
+        return self.metrics[0] if self.metrics else None
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys, which PyYAML would silently overwrite."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+            )
+        seen[key] = loader.construct_object(value_node, deep=True)
+    return seen
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,  # type: ignore[arg-type]
+)
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "nothing (null)"
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    kind = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(type(value))
+    if kind and not isinstance(value, str | bool):
+        return kind
+    return text
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    previous: int | str | None = None
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif isinstance(previous, int) and item in _GATE_TAGS:
+            pass  # pydantic repeats the union tag after the index; the user never wrote it
+        elif item in ("str", "SqlSource", "function-before[_from_name(), MetricSpec]"):
+            pass  # the member of a union tried; the key path is the field itself
+        else:
+            parts.append(("." if parts else "") + str(item))
+        previous = item
+    return "".join(parts) or "(top level)"
+
+
+_RULES: Final[dict[str, str]] = {
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+    "model_attributes_type": "expected a mapping",
+    "string_type": "expected a string",
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "timedelta_type": "expected a duration like 30s, 15m, 1h or 7d",
+    "timedelta_parsing": "expected a duration like 30s, 15m, 1h or 7d",
+}
+
+
+def _rule(error: Any, siblings: list[str]) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        close = difflib.get_close_matches(key, siblings, n=1)
+        return "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+    if kind in _RULES:
+        return f"{_RULES[kind]}, got {_describe(value)}"
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected')}, got {_describe(value)}"
+    if kind == "union_tag_invalid":
+        return f"unknown type {ctx.get('tag')!r}: expected one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return f"missing key 'type': expected one of {', '.join(sorted(_GATE_TAGS))}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        bound = {
+            "greater_than": "greater than",
+            "greater_than_equal": "at least",
+            "less_than": "less than",
+            "less_than_equal": "at most",
+        }[kind]
+        limit = next(iter(ctx.values()), "?")
+        return f"expected a value {bound} {limit}, got {_describe(value)}"
+    if kind == "string_too_short":
+        return "expected a non-empty string"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return f"{error['msg'][0].lower()}{error['msg'][1:]}, got {_describe(value)}"
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """Names of the keys allowed where an unknown key was found, for 'did you mean'."""
+    model: Any = ProjectSpec
+    for item in loc[:-1]:
+        if isinstance(item, int) or model is None:
+            continue
+        field = getattr(model, "model_fields", {}).get(item)
+        if field is None:
+            model = _gate_model(item)
+            continue
+        annotation = field.annotation
+        model = _first_model(annotation)
+    return list(getattr(model, "model_fields", {}) or [])
+
+
+def _gate_model(tag: str | int) -> Any:
+    models: dict[str | int, type[BaseModel]] = {
+        "metric_threshold": MetricThresholdGate,
+        "beats_champion": BeatsChampionGate,
+        "contract_passed": ContractPassedGate,
+        "inference_contract": InferenceContractGate,
+    }
+    return models.get(tag)
+
+
+def _first_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        rule = _rule(item, _fields_at(loc) if item["type"] == "extra_forbidden" else [])
+        path = _key_path(loc)
+        # Cross-field rules already name their key path in the message.
+        if item["type"] == "value_error" and loc == () and ": " in rule:
+            path, _, rule = rule.partition(": ")
+        problem = (path, rule)
+        if problem not in problems:
+            problems.append(problem)
+    return problems
+
+
+def parse_spec(text: str, *, source: str = SPEC_FILENAME) -> ProjectSpec:
+    """Validate keel.yaml text. Raises ConfigError listing every problem with its key path."""
+    try:
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        problem = exc.problem or str(exc)
+        raise ConfigError(
+            f"{source}: not valid YAML at {where}: {problem}",
+            problems=[("(top level)", f"not valid YAML at {where}: {problem}")],
+            hint="fix the YAML syntax; `keel init` writes a commented example",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        rule = f"expected a mapping of sections, got {_describe(document)}"
+        raise ConfigError(f"{source}: {rule}", problems=[("(top level)", rule)])
+    try:
+        return ProjectSpec.model_validate(document)
+    except ValidationError as exc:
+        problems = _problems(exc)
+        lines = "\n".join(f"  {path}: {rule}" for path, rule in problems)
+        count = len(problems)
+        raise ConfigError(
+            f"{source}: {count} problem{'s' if count != 1 else ''}\n{lines}",
+            problems=problems,
+            hint="fix the keys above; `keel init` writes a commented example",
+        ) from None
+
+
+def load_spec(path: Path) -> ProjectSpec:
+    """Read and validate keel.yaml at `path`."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file",
+            hint="run `keel init` to create a project, or pass --project DIR",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start}): save keel.yaml as UTF-8"
+        ) from None
+    return parse_spec(text, source=str(path))
