@@ -107,7 +107,11 @@ def test_minimal_spec_gets_defaults() -> None:
         ("name: x\nmetrics: [roc_auc, wat]\n", "metrics[1]", "unknown metric 'wat'"),
         ("name: x\nmetrics: [mae, mae]\n", "metrics", "listed more than once: mae"),
         ("version: 9\nname: x\n", "version", "upgrade keelml"),
-        ("name: x\nrelease: {approvals: {required: -1}}\n", "release.approvals.required", "at least 0"),
+        (
+            "name: x\nrelease: {approvals: {required: -1}}\n",
+            "release.approvals.required",
+            "at least 0",
+        ),
         ("name: x\nmonitoring: {prometheus: maybe}\n", "monitoring.prometheus", "true or false"),
     ],
 )

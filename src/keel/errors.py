@@ -1,7 +1,8 @@
 """keel's exceptions: one tree, so callers catch what they mean.
 
     KeelError                      anything keel raises on purpose
-     ├── ConfigError               keel.yaml, settings or a flag is wrong (names the key path and rule)
+     ├── ConfigError               keel.yaml, settings or a flag is wrong (names key path and rule)
+     ├── DataError                 input data cannot be read (names the file and the rule)
      ├── NotFound                  a project, object, version or id that does not exist
      ├── Conflict                  someone else changed it first (races, duplicate names)
      ├── IntegrityError            stored bytes or records do not match their hash or chain
@@ -18,11 +19,14 @@ Every message says what is wrong and, where there is one, what to do next.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "ApprovalRequired",
     "ConfigError",
     "Conflict",
     "ContractViolation",
+    "DataError",
     "DependencyMissing",
     "GateFailed",
     "IntegrityError",
@@ -64,6 +68,20 @@ class ConfigError(KeelError):
     ) -> None:
         super().__init__(message, hint=hint)
         self.problems = problems or []
+
+
+class DataError(KeelError):
+    """Data could not be read: the message names the file and the rule it broke.
+
+    `path` is the offending file (or the pattern that matched nothing), for callers that
+    want to show it apart from the message.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | Path | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.path = None if path is None else str(path)
 
 
 class NotFound(KeelError):

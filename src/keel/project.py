@@ -91,7 +91,9 @@ class Project:
         self.spec = spec
 
     @classmethod
-    def open(cls, path: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Project:
+    def open(
+        cls, path: Path | str | None = None, *, env: Mapping[str, str] | None = None
+    ) -> Project:
         """Open the project at `path`, or the nearest keel.yaml from the cwd (or KEEL_PROJECT)."""
         environ = dict(os.environ if env is None else env)
         if path is not None:

@@ -99,9 +99,7 @@ class Settings:
         """Combine the environment, keel.yaml's `storage:` section and the defaults."""
         project_dir = project_dir.resolve()
         state = project_dir / STATE_DIR
-        db_url = (
-            env.get("KEEL_DB_URL") or spec.storage.db_url or f"sqlite:///{state / 'keel.db'}"
-        )
+        db_url = env.get("KEEL_DB_URL") or spec.storage.db_url or f"sqlite:///{state / 'keel.db'}"
         artifacts = env.get("KEEL_ARTIFACTS") or spec.storage.artifacts or str(state / "artifacts")
         user = env.get("KEEL_USER", "").strip() or _os_user()
         debug = env.get("KEEL_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}

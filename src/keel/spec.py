@@ -160,7 +160,9 @@ class DataSpec(_Section):
     @classmethod
     def _source_not_blank(cls, value: str | SqlSource) -> str | SqlSource:
         if isinstance(value, str) and not value.strip():
-            raise ValueError("expected a path, glob or folder, or {query, url}; got an empty string")
+            raise ValueError(
+                "expected a path, glob or folder, or {query, url}; got an empty string"
+            )
         return value
 
     @field_validator("entity_key", mode="before")
@@ -392,7 +394,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
+    _construct_mapping,
 )
 
 

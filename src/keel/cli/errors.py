@@ -9,6 +9,7 @@ from keel.errors import (
     ConfigError,
     Conflict,
     ContractViolation,
+    DataError,
     DependencyMissing,
     GateFailed,
     IntegrityError,
@@ -50,6 +51,7 @@ EXIT_INTERNAL: Final = 70
 
 _CODES: Final[tuple[tuple[type[KeelError], int, str], ...]] = (
     (ConfigError, EXIT_USAGE, "config_error"),
+    (DataError, EXIT_USAGE, "data_error"),
     (NotFound, EXIT_NOT_FOUND, "not_found"),
     (Conflict, EXIT_CONFLICT, "conflict"),
     (PermissionDenied, EXIT_PERMISSION, "permission_denied"),

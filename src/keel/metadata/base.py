@@ -7,10 +7,13 @@ is created and upgraded only by Alembic migrations; later capabilities add aggre
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
+from typing import Self
 
 from keel.domain.digest import Digest
 from keel.domain.health import StoreHealth
@@ -31,6 +34,8 @@ class ArtifactRecord:
 
 @dataclass(frozen=True, slots=True)
 class SchemaRevision:
+    """Where a database's schema is, next to where this keel wants it."""
+
     current: str | None  # None: an empty database
     head: str  # the newest revision this keel knows
 
@@ -63,20 +68,28 @@ class ArtifactRecords(ABC):
         """The record; `NotFound` if the object was never recorded."""
 
     @abstractmethod
-    def find(self, digest: Digest) -> ArtifactRecord | None: ...
+    def find(self, digest: Digest) -> ArtifactRecord | None:
+        """The record, or None if the object was never recorded."""
 
     @abstractmethod
-    def list(self, *, limit: int | None = None) -> list[ArtifactRecord]: ...
+    def list(self, *, limit: int | None = None) -> builtins.list[ArtifactRecord]:
+        """Records in the order they were made, oldest first."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """How many objects are recorded."""
 
     @abstractmethod
     def add_holder(self, digest: Digest, holder: str) -> None:
         """Reference a recorded object (idempotent); `NotFound` if it was never recorded."""
 
     @abstractmethod
-    def remove_holder(self, digest: Digest, holder: str) -> None: ...
+    def remove_holder(self, digest: Digest, holder: str) -> None:
+        """Drop one reference (idempotent)."""
 
     @abstractmethod
-    def holders(self, digest: Digest) -> list[str]: ...
+    def holders(self, digest: Digest) -> builtins.list[str]:
+        """The holders of an object, sorted; empty if it has none."""
 
     @abstractmethod
     def referenced(self) -> set[Digest]:
@@ -106,3 +119,14 @@ class MetadataStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

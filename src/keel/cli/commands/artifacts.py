@@ -84,7 +84,7 @@ def get(cli: CliContext, digest: str, dest: Path, as_json: bool) -> int:
 @json_option
 @pass_cli
 def list_(cli: CliContext, limit: int | None, as_json: bool) -> int:
-    """List recorded objects, newest first."""
+    """List recorded objects, oldest first."""
     project = cli.project()
     records = project.metadata.artifacts.list(limit=limit)
     rows = [
@@ -101,12 +101,14 @@ def list_(cli: CliContext, limit: int | None, as_json: bool) -> int:
     emit(
         as_json,
         {"ok": True, "artifacts": rows},
-        lambda: "\n".join(
-            f"{row['digest']}  {row['size']:>12}  {row['created_by']}  "
-            f"{','.join(row['holders']) or '-'}"  # type: ignore[arg-type]
-            for row in rows
-        )
-        or "no artifacts",
+        lambda: (
+            "\n".join(
+                f"{row['digest']}  {row['size']:>12}  {row['created_by']}  "
+                f"{','.join(row['holders']) or '-'}"  # type: ignore[arg-type]
+                for row in rows
+            )
+            or "no artifacts"
+        ),
     )
     return 0
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, Table, delete, exists, select
+from sqlalchemy import Connection, Engine, Row, Table, delete, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Executable
 
@@ -103,6 +103,11 @@ class SqlArtifactRecords(ArtifactRecords):
         with read_transaction(self._engine) as conn:
             return [_to_record(row) for row in conn.execute(query)]
 
+    def count(self) -> int:
+        """How many objects are recorded."""
+        with read_transaction(self._engine) as conn:
+            return conn.execute(select(func.count()).select_from(artifacts)).scalar_one()
+
     def add_holder(self, digest: Digest, holder: str) -> None:
         """Reference a recorded object (idempotent); `NotFound` if it was never recorded."""
         _check_holder(holder)
@@ -150,17 +155,23 @@ class SqlArtifactRecords(ArtifactRecords):
         for start in range(0, len(wanted), _FORGET_BATCH):
             batch = wanted[start : start + _FORGET_BATCH]
             with write_transaction(self._engine) as conn:
-                # Lock first, then look for holders in a fresh statement: a holder added
-                # concurrently either commits before the lock (and is seen) or waits.
-                conn.execute(
-                    select(artifacts.c.digest)
-                    .where(artifacts.c.digest.in_(batch))
-                    .order_by(artifacts.c.digest)
-                    .with_for_update()
+                # Lock first, then look for holders in a later statement (a fresh snapshot
+                # on PostgreSQL): a holder added concurrently either committed before the
+                # lock and is seen, or waits for us. Only the locked rows may go: a row
+                # recorded after the lock could be gaining a holder right now.
+                locked = builtins.list(
+                    conn.scalars(
+                        select(artifacts.c.digest)
+                        .where(artifacts.c.digest.in_(batch))
+                        .order_by(artifacts.c.digest)
+                        .with_for_update()
+                    )
                 )
+                if not locked:
+                    continue
                 unheld = ~exists().where(artifact_holders.c.digest == artifacts.c.digest)
                 result = conn.execute(
-                    delete(artifacts).where(artifacts.c.digest.in_(batch), unheld)
+                    delete(artifacts).where(artifacts.c.digest.in_(locked), unheld)
                 )
                 forgotten += result.rowcount
         return forgotten

@@ -42,6 +42,7 @@ SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 POSTGRES_CONNECT_TIMEOUT_S: Final = 10
 
 _URL_PASSWORD = re.compile(r"(?<=://)([^:/@]*):[^@]*@")
+_MASK: Final = "KEELREDACTED"  # survives URL quoting, unlike "***"
 _SECRET_QUERY_KEYS: Final = frozenset({"password", "passwd", "sslpassword"})
 
 
@@ -54,8 +55,8 @@ def redact_url(url: str | URL) -> str:
         return _URL_PASSWORD.sub(r"\1:***@", str(url))
     secret_keys = [key for key in parsed.query if key.lower() in _SECRET_QUERY_KEYS]
     if secret_keys:
-        parsed = parsed.update_query_dict(dict.fromkeys(secret_keys, "***"))
-    return parsed.render_as_string(hide_password=True)
+        parsed = parsed.update_query_dict(dict.fromkeys(secret_keys, _MASK))
+    return parsed.render_as_string(hide_password=True).replace(_MASK, "***")
 
 
 def backend_of(url: URL) -> str:
@@ -101,15 +102,17 @@ def create_metadata_engine(url: str | URL) -> Engine:
 def translate_errors(url: URL) -> Iterator[None]:
     """Turn driver failures to reach or use the database into `StoreError`.
 
-    Only operational failures (unreachable server, locked or unreadable file, dropped
-    connection) are translated; programming errors keep their own type.
+    Only operational failures (unreachable server, locked, unreadable or foreign file,
+    dropped connection) are translated; programming errors keep their own type.
     """
     try:
         yield
     except sa_exc.OperationalError as exc:
         raise _store_error(url, exc) from exc
     except sa_exc.DBAPIError as exc:
-        if exc.connection_invalidated:
+        # The bare DatabaseError (no subclass) is how SQLite reports a corrupt file or
+        # one that is not a database at all.
+        if exc.connection_invalidated or type(exc) is sa_exc.DatabaseError:
             raise _store_error(url, exc) from exc
         raise
 
@@ -138,10 +141,13 @@ def _store_error(url: URL, exc: sa_exc.DBAPIError) -> StoreError:
     reason = " ".join(str(exc.orig).split()) if exc.orig is not None else str(exc)
     if url.password:
         reason = reason.replace(str(url.password), "***")
-    if url.get_backend_name() == "sqlite":
-        hint = "check that the folder exists and is writable, and that the file is a keel database"
-    else:
+    if url.get_backend_name() != "sqlite":
         hint = "check that the server is running and reachable, and that KEEL_DB_URL is right"
+    elif "locked" in reason:
+        seconds = SQLITE_BUSY_TIMEOUT_MS // 1000
+        hint = f"another process kept the database busy for over {seconds} s; try again"
+    else:
+        hint = "check that the folder exists and is writable, and that the file is a keel database"
     return StoreError(f"cannot use {describe_target(url)}: {reason}", hint=hint)
 
 
@@ -152,7 +158,21 @@ def _sqlite_engine(url: URL) -> Engine:
             "KEEL_DB_URL: an in-memory SQLite database cannot be shared between processes",
             problems=[("KEEL_DB_URL", "sqlite URLs must name a file: sqlite:///path/to/keel.db")],
         )
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if url.drivername not in ("sqlite", "sqlite+pysqlite"):
+        raise ConfigError(
+            f"KEEL_DB_URL: unsupported SQLite driver '{url.drivername}'",
+            problems=[("KEEL_DB_URL", "use sqlite:///path/to/keel.db")],
+        )
+    path = Path(database).expanduser()
+    url = url.set(database=str(path))  # sqlite3 itself would take '~' literally
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot use {describe_target(url)}: cannot create the folder {folder}: {exc}",
+            hint="check that KEEL_DB_URL names a path you may write to",
+        ) from exc
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
@@ -165,10 +185,10 @@ def _sqlite_engine(url: URL) -> Engine:
             # busy_timeout first: the journal-mode switch on a fresh file may itself wait.
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL skips the fsync at each commit but keeps the database
-            # consistent; a committed transaction survives a process crash, only an OS
-            # crash or power cut may roll back the last few commits.
-            cursor.execute("PRAGMA synchronous = NORMAL")
+            # FULL: a commit is on disk before it is acknowledged, so a promotion or an
+            # approval survives a power cut too, not only a process crash (NORMAL in WAL
+            # mode may lose the last commits then). Bulk writers batch to amortise it.
+            cursor.execute("PRAGMA synchronous = FULL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()

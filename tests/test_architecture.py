@@ -1,0 +1,75 @@
+"""The dependency rule and the public surface, held by tests rather than by review."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import keel
+
+SRC = Path(keel.__file__).parent
+
+#: Pure layers: the domain and (later) contracts, statistics and release policy.
+PURE = ["domain", "contracts"]
+#: What a pure layer must never import.
+ADAPTERS = (
+    "keel.metadata",
+    "keel.artifacts",
+    "keel.cli",
+    "keel.web",
+    "keel.serving",
+    "keel.project",
+    "sqlalchemy",
+    "alembic",
+    "fsspec",
+    "s3fs",
+    "click",
+    "psycopg",
+)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", PURE)
+def test_pure_layers_import_no_adapter(layer: str) -> None:
+    offenders = {
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in (SRC / layer).rglob("*.py")
+        for name in _imports(path)
+        if name.startswith(ADAPTERS)
+    }
+    assert not offenders, sorted(offenders)
+
+
+def test_package_all_is_curated() -> None:
+    for name in keel.__all__:
+        assert hasattr(keel, name), name
+    public = {name for name in dir(keel) if not name.startswith("_")}
+    modules = {info.name for info in pkgutil.iter_modules(keel.__path__)}
+    assert public - modules - set(keel.__all__) == set()
+
+
+def test_every_module_declares_all() -> None:
+    missing = []
+    for info in pkgutil.walk_packages(keel.__path__, "keel."):
+        if ".migrations" in info.name or info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        if info.ispkg:
+            continue
+        if not hasattr(module, "__all__"):
+            missing.append(info.name)
+    assert not missing
