@@ -16,7 +16,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keel.artifacts.base import ArtifactStore, GcReport, ProgressCallback
 from keel.artifacts.registry import open_artifact_store
@@ -28,6 +28,12 @@ from keel.metadata.sql.store import open_metadata_store
 from keel.scaffold import scaffold
 from keel.settings import Settings, find_project_dir
 from keel.spec import ProjectSpec, load_spec
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    from keel.data.snapshot import SnapshotResult
+    from keel.spec import SqlSource
 
 __all__ = ["Project", "ProjectStatus", "VerifyReport"]
 
@@ -209,6 +215,20 @@ class Project:
             except IntegrityError:
                 corrupt.append(record.digest)
         return VerifyReport(checked=len(records), corrupt=corrupt, missing=missing)
+
+    # --- datasets -------------------------------------------------------------------------
+
+    def snapshot(self, source: str | SqlSource | None = None) -> SnapshotResult:
+        """Snapshot `source` (default: keel.yaml's data.source) into a dataset version."""
+        from keel.data.snapshot import snapshot  # keeps `import keel` free of pyarrow
+
+        return snapshot(self, source)
+
+    def load_dataset(self, ref: str | Digest) -> pa.Table:
+        """The data of a dataset version (`latest`, an id or a unique prefix), verified."""
+        from keel.data.snapshot import load_table
+
+        return load_table(self, ref)
 
     # --- status ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import click
 from keel import __version__
 from keel.cli.commands.artifacts import artifacts
 from keel.cli.commands.contract import contract
+from keel.cli.commands.data import data
 from keel.cli.commands.db import db
 from keel.cli.commands.init import init
 from keel.cli.commands.status import status
@@ -46,6 +47,7 @@ cli.add_command(status)
 cli.add_command(artifacts)
 cli.add_command(db)
 cli.add_command(contract)
+cli.add_command(data)
 
 
 def _report(error: KeelError, *, as_json: bool) -> None:

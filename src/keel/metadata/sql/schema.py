@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -25,7 +26,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["DIGEST_LENGTH", "UTCDateTime", "artifact_holders", "artifacts", "metadata"]
+__all__ = [
+    "DIGEST_LENGTH",
+    "UTCDateTime",
+    "artifact_holders",
+    "artifacts",
+    "dataset_columns",
+    "dataset_files",
+    "datasets",
+    "metadata",
+]
 
 #: Room for `algorithm:hex` of any digest keel may adopt (BLAKE3 needs 71).
 DIGEST_LENGTH: Final = 100
@@ -95,4 +105,65 @@ artifact_holders = Table(
     ),
     Column("holder", Text, primary_key=True),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# --- dataset versions (migration 0002) ----------------------------------------------------
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(DIGEST_LENGTH), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("query", Text, nullable=True),
+    Column("format", Text, nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("timestamp_column", Text, nullable=True),
+    Column("time_start", UTCDateTime, nullable=True),
+    Column("time_end", UTCDateTime, nullable=True),
+    # RESTRICT: the objects a version is made of must keep their records.
+    Column(
+        "parquet",
+        String(DIGEST_LENGTH),
+        ForeignKey("artifacts.digest", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column(
+        "profile",
+        String(DIGEST_LENGTH),
+        ForeignKey("artifacts.digest", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    CheckConstraint("row_count >= 0", name="row_count_not_negative"),
+    Index(None, "created_at"),
+)
+
+dataset_columns = Table(
+    "dataset_columns",
+    metadata,
+    Column(
+        "dataset_id",
+        String(DIGEST_LENGTH),
+        ForeignKey("datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("type", Text, nullable=False),
+)
+
+dataset_files = Table(
+    "dataset_files",
+    metadata,
+    Column(
+        "dataset_id",
+        String(DIGEST_LENGTH),
+        ForeignKey("datasets.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("path", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("digest", String(DIGEST_LENGTH), nullable=False),
+    CheckConstraint("size >= 0", name="size_not_negative"),
 )

@@ -12,6 +12,7 @@ from keel.domain.health import StoreHealth
 from keel.errors import StoreError
 from keel.metadata.base import MetadataStore, SchemaRevision
 from keel.metadata.sql.artifacts import SqlArtifactRecords
+from keel.metadata.sql.datasets import SqlDatasetVersions
 from keel.metadata.sql.engine import (
     backend_of,
     create_metadata_engine,
@@ -38,6 +39,7 @@ class SqlMetadataStore(MetadataStore):
         self.url = redact_url(url)
         self.backend = backend_of(self._engine.url)
         self.artifacts = SqlArtifactRecords(self._engine)
+        self.datasets = SqlDatasetVersions(self._engine)
         scripts = script_directory()
         head = scripts.get_current_head()
         if head is None:  # only a broken installation ships no migrations

@@ -1,0 +1,257 @@
+"""`keel data snapshot|list|show|diff`: immutable, content-addressed dataset versions."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from keel.cli.context import CliContext, pass_cli
+from keel.cli.output import emit, json_option
+from keel.domain.dataset import TimeRange
+
+if TYPE_CHECKING:
+    # Only for annotations: loading pyarrow is left to the commands that need it.
+    from keel.stats.profile import ColumnProfile, Profile
+
+__all__ = ["data"]
+
+
+@click.group()
+def data() -> None:
+    """Snapshot input data into versions, list, show and compare them."""
+
+
+@data.command()
+@click.argument("source", required=False)
+@json_option
+@pass_cli
+def snapshot(cli: CliContext, source: str | None, as_json: bool) -> int:
+    """Snapshot data into an immutable dataset version.
+
+    SOURCE is a CSV or Parquet file, a glob or a folder; without it, data.source in keel.yaml
+    (a path or a SQL query). Unchanged data gives the version recorded before, without
+    reading the files again.
+    """
+    from keel.data.snapshot import snapshot as take_snapshot
+
+    result = take_snapshot(cli.project(), source)
+    version = result.version
+
+    def text() -> str:
+        if result.reused:
+            head = (
+                f"unchanged: dataset {version.short} "
+                f"(recorded {_when(version.created_at)} by {version.created_by})"
+            )
+        else:
+            head = f"recorded dataset {version.short}"
+        detail = f"{_count(version.rows)} rows x {len(version.columns)} columns"
+        if version.time_range is not None:
+            detail += f", {_span(version.time_range)}"
+        read = result.files_read
+        return f"{head}\n  {detail}\n  {_count(read)} file{'' if read == 1 else 's'} read"
+
+    emit(
+        as_json,
+        {
+            "ok": True,
+            "reused": result.reused,
+            "files_read": result.files_read,
+            "version": version.to_dict(),
+        },
+        text,
+    )
+    return 0
+
+
+@data.command(name="list")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N.")
+@json_option
+@pass_cli
+def list_(cli: CliContext, limit: int | None, as_json: bool) -> int:
+    """List dataset versions, newest first."""
+    versions = cli.project().metadata.datasets.list(limit=limit)
+
+    def text() -> str:
+        if not versions:
+            return "no dataset versions yet: run `keel data snapshot`"
+        lines = [
+            f"{'ID':<12}  {'CREATED':<16}  {'ROWS':>12}  {'COLS':>4}  {'TIME RANGE':<35}  SOURCE"
+        ]
+        for v in versions:
+            span = _span(v.time_range, column=False) if v.time_range else "-"
+            lines.append(
+                f"{v.short:<12}  {_when(v.created_at):<16}  {_count(v.rows):>12}  "
+                f"{len(v.columns):>4}  {span:<35}  {v.source}"
+            )
+        return "\n".join(lines)
+
+    emit(as_json, {"ok": True, "versions": [v.to_dict() for v in versions]}, text)
+    return 0
+
+
+@data.command()
+@click.argument("ref")
+@json_option
+@pass_cli
+def show(cli: CliContext, ref: str, as_json: bool) -> int:
+    """Show a dataset version and its statistics profile.
+
+    REF is `latest`, a version id, or at least 6 leading hex characters of one.
+    """
+    from keel.data.snapshot import load_profile
+
+    project = cli.project()
+    version = project.metadata.datasets.resolve(ref)
+    profile = load_profile(project, version)
+    parquet_size = project.metadata.artifacts.get(version.parquet).size
+
+    def text() -> str:
+        lines = [
+            f"dataset   {version.short}  ({version.id})",
+            f"source    {version.source}  ({version.format})",
+        ]
+        if version.query is not None:
+            lines.append(f"query     {version.query}")
+        lines += [
+            f"created   {_when(version.created_at)} UTC by {version.created_by}",
+            f"rows      {_count(version.rows)}",
+            f"time      {_span(version.time_range) if version.time_range else '-'}",
+            f"parquet   {version.parquet.short}  ({_count(parquet_size)} bytes)",
+            f"files     {len(version.files)}",
+        ]
+        lines += [f"  {f.path}  {_count(f.size)} bytes  {f.digest.short}" for f in version.files]
+        lines.append(f"columns   {len(version.columns)}")
+        width = max((len(name) for name, _ in version.columns), default=4)
+        types = max((len(kind) for _, kind in version.columns), default=4)
+        lines.append(f"  {'NAME':<{width}}  {'TYPE':<{types}}  {'NULLS':>9}  {'NULL%':>6}  SUMMARY")
+        for name, kind in version.columns:
+            column = _profiled(profile, name)
+            nulls = _count(column.nulls) if column else "?"
+            rate = f"{column.null_rate:.1%}" if column else "?"
+            lines.append(
+                f"  {name:<{width}}  {kind:<{types}}  {nulls:>9}  {rate:>6}  {_summary(column)}"
+            )
+        return "\n".join(lines)
+
+    emit(
+        as_json,
+        {
+            "ok": True,
+            "version": version.to_dict(),
+            "parquet_size": parquet_size,
+            "profile": profile.to_dict(),
+        },
+        text,
+    )
+    return 0
+
+
+@data.command()
+@click.argument("old")
+@click.argument("new")
+@json_option
+@pass_cli
+def diff(cli: CliContext, old: str, new: str, as_json: bool) -> int:
+    """Compare two dataset versions: rows, time range, schema, column statistics.
+
+    OLD and NEW are refs as for `keel data show`.
+    """
+    from keel.data.diff import diff_versions
+    from keel.data.snapshot import load_profile
+
+    project = cli.project()
+    versions = [project.metadata.datasets.resolve(ref) for ref in (old, new)]
+    profiles = [load_profile(project, version) for version in versions]
+    result = diff_versions(versions[0], versions[1], profiles[0], profiles[1])
+
+    def text() -> str:
+        a, b = result.old, result.new
+        lines = [f"dataset   {a.short} -> {b.short}"]
+        if result.identical:
+            lines.append("identical: the same content")
+            return "\n".join(lines)
+        delta = result.rows_delta
+        lines.append(f"rows      {_count(a.rows)} -> {_count(b.rows)} ({delta:+,})")
+        spans = [_span(v.time_range) if v.time_range else "-" for v in (a, b)]
+        if spans[0] != spans[1]:
+            lines.append(f"time      {spans[0]}\n       -> {spans[1]}")
+        schema = [f"+ {name} ({kind})" for name, kind in result.added]
+        schema += [f"- {name} ({kind})" for name, kind in result.removed]
+        schema += [f"~ {c.name}: {c.old} -> {c.new}" for c in result.retyped]
+        lines.append("schema    " + ("\n          ".join(schema) if schema else "unchanged"))
+        if result.columns:
+            lines.append("columns   statistics that moved")
+            width = max(len(change.name) for change in result.columns)
+            for change in result.columns:
+                parts = []
+                if change.null_rate[0] != change.null_rate[1]:
+                    parts.append(f"null {change.null_rate[0]:.1%} -> {change.null_rate[1]:.1%}")
+                if change.mean[0] != change.mean[1]:
+                    parts.append(f"mean {_number(change.mean[0])} -> {_number(change.mean[1])}")
+                if change.distinct[0] != change.distinct[1]:
+                    parts.append(
+                        f"distinct {_count(change.distinct[0])} -> {_count(change.distinct[1])}"
+                    )
+                lines.append(f"  {change.name:<{width}}  " + "   ".join(parts))
+        return "\n".join(lines)
+
+    emit(as_json, {"ok": True, "diff": result.to_dict()}, text)
+    return 0
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _number(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    # Statistics, not counts: no thousands separators (a year 2013 is not "2,013").
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _span(time_range: TimeRange | None, *, column: bool = True) -> str:
+    if time_range is None:
+        return "-"
+    text = f"{time_range.start:%Y-%m-%d %H:%M:%S} .. {time_range.end:%Y-%m-%d %H:%M:%S}"
+    return f"{text} ({time_range.column})" if column else text
+
+
+def _profiled(profile: Profile, name: str) -> ColumnProfile | None:
+    try:
+        return profile.column(name)
+    except KeyError:
+        return None
+
+
+def _summary(column: ColumnProfile | None) -> str:
+    if column is None:
+        return ""
+    if column.numeric is not None:
+        n = column.numeric
+        return (
+            f"min {_number(n.min)}  p50 {_number(n.quantiles.get('p50'))}  "
+            f"max {_number(n.max)}  mean {_number(n.mean)}"
+        )
+    if column.categorical is not None:
+        c = column.categorical
+        top = ", ".join(f"{value} ({count:,})" for value, count in c.top[:3])
+        return f"{c.distinct:,} distinct" + (f"; top {top}" if top else "")
+    if column.boolean is not None:
+        return f"true {column.boolean.true:,}  false {column.boolean.false:,}"
+    if column.temporal is not None:
+        return f"{column.temporal.min} .. {column.temporal.max}"
+    return ""

@@ -1,0 +1,507 @@
+"""Snapshots: turn the configured data source into an immutable, content-addressed dataset version.
+
+    result = snapshot(project)            # keel.yaml's data.source
+    result.version.id, result.reused      # blake3:..., True if that content was recorded before
+    table = load_table(project, "latest")
+
+The version id is BLAKE3 over a canonical JSON description of the content:
+
+    {"kind": "keel/dataset-id", "version": 1, "format": <data.format>,
+     "timestamp": <data.timestamp or null>,
+     "files": [[<name relative to the source>, <file digest>], ...]}       (file sources)
+     "result": <digest of the Arrow IPC stream of the query result>         (SQL sources)
+
+So the same bytes under the same names, read the same way, are the same version wherever they
+sit; file digests come from the stat cache, so unchanged files are never read again. The source
+location and the query text are recorded but are not part of the id.
+
+A new version is read with `keel.data.read_table`, written as Parquet (zstd), profiled, and
+both objects are stored before the version is recorded: the record and the holders that keep
+the objects alive are written in one transaction, so a failure part-way leaves no version and
+only unheld objects that `keel artifacts gc` reclaims.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
+import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+
+from keel.artifacts.hashing import hash_bytes, new_hasher
+from keel.data.read import Format, read_table, resolve_source
+from keel.data.statcache import StatCache, StatKey
+from keel.domain.dataset import DatasetVersion, SourceFile, TimeRange
+from keel.domain.digest import Digest
+from keel.errors import ConfigError, Conflict, DataError, StoreError
+from keel.spec import SqlSource
+from keel.stats.profile import Profile, profile_table
+
+if TYPE_CHECKING:
+    from keel.project import Project
+
+__all__ = [
+    "ID_KIND",
+    "ID_VERSION",
+    "PARQUET_MEDIA_TYPE",
+    "PROFILE_MEDIA_TYPE",
+    "SnapshotResult",
+    "dataset_id",
+    "load_profile",
+    "load_table",
+    "snapshot",
+]
+
+ID_KIND: Final = "keel/dataset-id"
+#: Bumped only if the description changes; old ids stay what they were.
+ID_VERSION: Final = 1
+PARQUET_MEDIA_TYPE: Final = "application/vnd.apache.parquet"
+PROFILE_MEDIA_TYPE: Final = "application/vnd.keel.profile+json"
+#: Rows fetched from a SQL cursor at a time: bounded memory per step, and a fixed batch
+#: size keeps the IPC stream (and so the id) the same for the same result.
+SQL_BATCH_ROWS: Final = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotResult:
+    """The version, whether it was recorded before this call, and how many files were hashed."""
+
+    version: DatasetVersion
+    reused: bool
+    files_read: int
+
+
+def dataset_id(
+    *,
+    format: str,
+    timestamp: str | None,
+    files: Sequence[tuple[str, Digest]] = (),
+    result: Digest | None = None,
+) -> Digest:
+    """The version id: BLAKE3 of the canonical description (see the module docstring)."""
+    description: dict[str, Any] = {
+        "kind": ID_KIND,
+        "version": ID_VERSION,
+        "format": format,
+        "timestamp": timestamp,
+    }
+    if result is None:
+        description["files"] = [[name, str(digest)] for name, digest in sorted(files)]
+    else:
+        description["result"] = str(result)
+    text = json.dumps(description, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hash_bytes(text.encode("utf-8"))
+
+
+def snapshot(project: Project, source: str | SqlSource | None = None) -> SnapshotResult:
+    """Snapshot `source` (default: keel.yaml's `data.source`) into a dataset version.
+
+    A relative `source` is taken from the current folder; keel.yaml's from the project folder.
+    Raises ConfigError without a source, DataError for data that cannot be read.
+    """
+    spec = project.spec.data
+    if source is None:
+        if spec is None:
+            raise ConfigError(
+                "no data to snapshot: keel.yaml has no data section and no SOURCE was given",
+                hint="pass a file, glob or folder (keel data snapshot data/flights.csv), "
+                "or set data.source in keel.yaml",
+            )
+        source = spec.source
+        base = project.settings.project_dir
+    else:
+        base = Path.cwd()
+    format = spec.format if spec is not None else "auto"
+    timestamp = spec.timestamp if spec is not None else None
+    if isinstance(source, SqlSource):
+        return _snapshot_sql(project, _sqlite_absolute(source, base), timestamp)
+    return _snapshot_files(project, _absolute(source, base), format, timestamp)
+
+
+def load_table(project: Project, ref: str | Digest) -> pa.Table:
+    """The data of a dataset version (`latest`, an id or a unique prefix), verified by hash."""
+    datasets = project.metadata.datasets
+    version = datasets.get(ref) if isinstance(ref, Digest) else datasets.resolve(ref)
+    with _temp_file(project, ".parquet") as path:
+        project.artifacts.get_file(version.parquet, path)
+        return pq.read_table(str(path))
+
+
+def load_profile(project: Project, version: DatasetVersion) -> Profile:
+    """The statistics profile of a version, verified by hash."""
+    try:
+        return Profile.from_json(project.artifacts.read_bytes(version.profile))
+    except ValueError as exc:
+        raise StoreError(
+            f"the profile of dataset {version.short} cannot be read: {exc}",
+            hint="a newer keel may have written it; upgrade keelml",
+        ) from None
+
+
+# --- file sources ----------------------------------------------------------------------------
+
+
+def _snapshot_files(
+    project: Project, source: str, format: Format, timestamp: str | None
+) -> SnapshotResult:
+    paths = resolve_source(source)
+    names = _relative_names(source, paths)
+    keys: list[StatKey] = []
+    digests: list[Digest] = []
+    with StatCache(project.settings.state_dir / "cache" / "stat.db") as cache:
+        for path in paths:
+            try:
+                keys.append(StatKey.of(path))
+                digests.append(cache.digest(path, keys[-1]))
+            except OSError as exc:
+                # Gone or locked since the source was resolved: name the file, no traceback.
+                reason = exc.strerror or type(exc).__name__
+                raise DataError(f"{path}: cannot read: {reason}", path=path) from None
+        files_read = cache.misses
+    files = tuple(
+        sorted(
+            SourceFile(path=name, size=key.size, digest=digest)
+            for name, key, digest in zip(names, keys, digests, strict=True)
+        )
+    )
+    version_id = dataset_id(
+        format=format, timestamp=timestamp, files=[(f.path, f.digest) for f in files]
+    )
+    existing = project.metadata.datasets.find(version_id)
+    if existing is not None:
+        return SnapshotResult(existing, reused=True, files_read=files_read)
+    table = read_table(source, format=format)
+    # What was read must be what was hashed, or the id would name other content.
+    if resolve_source(source) != paths or [StatKey.of(p) for p in paths] != keys:
+        raise Conflict(
+            f"{source}: files changed while they were being snapshotted",
+            hint="run the snapshot again once the data has stopped changing",
+        )
+    return _record(
+        project,
+        table,
+        version_id=version_id,
+        source=source,
+        format=_format_of(paths, format),
+        timestamp=timestamp,
+        files=files,
+        files_read=files_read,
+    )
+
+
+def _absolute(source: str, base: Path) -> str:
+    path = Path(source).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def _relative_names(source: str, paths: list[Path]) -> list[str]:
+    """Names that identify each file within the source, independent of where it sits."""
+    root = Path(source)
+    if root.is_dir():
+        return [p.relative_to(root).as_posix() for p in paths]
+    if root.exists():
+        return [root.name]
+    # A glob: names relative to its longest folder without wildcards.
+    fixed = list(_leading_fixed_parts(root.parts))
+    base = Path(*fixed) if fixed else Path()
+    return [Path(os.path.relpath(p, base)).as_posix() for p in paths]
+
+
+def _leading_fixed_parts(parts: tuple[str, ...]) -> Iterator[str]:
+    for part in parts[:-1]:
+        if glob.has_magic(part):
+            return
+        yield part
+
+
+def _format_of(paths: list[Path], format: str) -> str:
+    if format != "auto":
+        return format
+    found = set()
+    for path in paths:
+        name = path.name.lower()
+        if name.endswith((".parquet", ".pq", ".parq")):
+            found.add("parquet")
+        elif ".csv" in name:
+            found.add("csv")
+        else:
+            with path.open("rb") as handle:
+                found.add("parquet" if handle.read(4) == b"PAR1" else "csv")
+    return "+".join(sorted(found))
+
+
+# --- SQL sources -----------------------------------------------------------------------------
+
+
+def _snapshot_sql(project: Project, source: SqlSource, timestamp: str | None) -> SnapshotResult:
+    from keel.metadata.sql.engine import redact_url
+
+    table = _run_query(source)
+    version_id = dataset_id(format="sql", timestamp=timestamp, result=_ipc_digest(table))
+    existing = project.metadata.datasets.find(version_id)
+    if existing is not None:
+        return SnapshotResult(existing, reused=True, files_read=0)
+    return _record(
+        project,
+        table,
+        version_id=version_id,
+        source=redact_url(source.url),
+        format="sql",
+        timestamp=timestamp,
+        query=source.query,
+    )
+
+
+def _sqlite_absolute(source: SqlSource, base: Path) -> SqlSource:
+    """A SQLite file named relative to `base` (the project, for keel.yaml), made absolute."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(source.url)
+    except ArgumentError:
+        return source  # _run_query names the problem
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return source
+    path = Path(database).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    if not path.exists():
+        # SQLite would create an empty database and report a missing table instead.
+        raise DataError(f"data.source.url: {path}: no such SQLite database file", path=path)
+    absolute = url.set(database=str(path)).render_as_string(hide_password=False)
+    return source.model_copy(update={"url": absolute})
+
+
+def _run_query(source: SqlSource) -> pa.Table:
+    """The query's result as an Arrow table, fetched in batches of `SQL_BATCH_ROWS`."""
+    import sqlalchemy as sa
+    from sqlalchemy import exc as sa_exc
+
+    try:
+        engine = sa.create_engine(source.url)
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(
+            f"data.source.url: cannot use this database URL: {_first_line(exc)}",
+            problems=[("data.source.url", "must be a SQLAlchemy URL such as sqlite:///data.db")],
+        ) from None
+    batches: list[pa.RecordBatch] = []
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(sa.text(source.query))
+            names = list(result.keys())
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise DataError(
+                    f"data.source.query: the result has column '{duplicates[0]}' more than once",
+                    hint="give each column a distinct name (SELECT ... AS name)",
+                )
+            while rows := result.fetchmany(SQL_BATCH_ROWS):
+                batches.append(_batch(names, rows))
+    except sa_exc.DBAPIError as exc:
+        raise DataError(f"data.source.query failed: {_first_line(exc.orig or exc)}") from None
+    finally:
+        engine.dispose()
+    if not batches:
+        raise DataError(
+            "data.source.query returned no rows",
+            hint="check the query's filters; keel does not snapshot an empty result",
+        )
+    try:
+        schema = pa.unify_schemas([b.schema for b in batches], promote_options="permissive")
+        return pa.Table.from_batches([b.cast(schema) for b in batches], schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"data.source.query: column types disagree: {_first_line(exc)}") from None
+
+
+def _batch(names: list[str], rows: Sequence[Any]) -> pa.RecordBatch:
+    arrays = []
+    for position, name in enumerate(names):
+        values = [row[position] for row in rows]
+        try:
+            arrays.append(pa.array(values))
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataError(
+                f"data.source.query: column '{name}' mixes types: {_first_line(exc)}",
+                hint="cast the column to one type in the query",
+            ) from None
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+class _HashSink:
+    """A write-only file that hashes what it is given, so the IPC stream is never held whole."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        self.hasher = new_hasher()
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _ipc_digest(table: pa.Table) -> Digest:
+    sink = _HashSink()
+    with pa.PythonFile(sink, mode="w") as stream, pa.ipc.new_stream(stream, table.schema) as out:
+        out.write_table(table)
+    return Digest.of_hex(sink.hasher.hexdigest())
+
+
+# --- recording -------------------------------------------------------------------------------
+
+
+def _record(
+    project: Project,
+    table: pa.Table,
+    *,
+    version_id: Digest,
+    source: str,
+    format: str,
+    timestamp: str | None,
+    files: tuple[SourceFile, ...] = (),
+    files_read: int = 0,
+    query: str | None = None,
+) -> SnapshotResult:
+    table, time_range = _timestamps(table, timestamp, source)
+    table = _as_stored(table)
+    actor = project.settings.user
+    # Profiling and writing Parquet are both Arrow C++ work that releases the GIL: side by
+    # side they take little more than the slower of the two.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-profile") as pool:
+        profiling = pool.submit(profile_table, table)
+        with _temp_file(project, ".parquet") as path:
+            pq.write_table(table, str(path), compression="zstd")
+            parquet = project.artifacts.put_file(path)
+        profile = profiling.result()
+    project.metadata.artifacts.record(
+        parquet.digest, size=parquet.size, media_type=PARQUET_MEDIA_TYPE, actor=actor
+    )
+    stored_profile = project.artifacts.put_bytes(profile.to_json())
+    project.metadata.artifacts.record(
+        stored_profile.digest,
+        size=stored_profile.size,
+        media_type=PROFILE_MEDIA_TYPE,
+        actor=actor,
+    )
+    version = DatasetVersion(
+        id=version_id,
+        source=source,
+        query=query,
+        format=format,
+        rows=table.num_rows,
+        columns=tuple((f.name, str(f.type)) for f in table.schema),
+        time_range=time_range,
+        parquet=parquet.digest,
+        profile=stored_profile.digest,
+        created_at=datetime.now(UTC),
+        created_by=actor,
+        files=files,
+    )
+    recorded = project.metadata.datasets.add(version)
+    # Another process may have recorded the same content while we converted it.
+    return SnapshotResult(recorded, reused=recorded != version, files_read=files_read)
+
+
+def _as_stored(table: pa.Table) -> pa.Table:
+    """The table with the types Parquet gives back, so that the recorded schema and profile
+    describe what `load_table` returns: e.g. Parquet has no second-resolution timestamps, so
+    timestamp[s] comes back as timestamp[ms] (the same values)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.slice(0, 0), sink)
+    stored = pq.read_schema(pa.BufferReader(sink.getvalue()))
+    types = pa.schema([pa.field(f.name, f.type) for f in stored])
+    if types == pa.schema([pa.field(f.name, f.type) for f in table.schema]):
+        return table
+    return table.cast(types)
+
+
+def _timestamps(
+    table: pa.Table, column: str | None, source: str
+) -> tuple[pa.Table, TimeRange | None]:
+    """The table with its timestamp column typed, and that column's time range."""
+    if column is None:
+        return table, None
+    if column not in table.column_names:
+        raise DataError(
+            f"{source}: the timestamp column '{column}' (data.timestamp in keel.yaml) is not "
+            f"in the data; its columns are {', '.join(table.column_names)}",
+            path=source,
+        )
+    values = table.column(column)
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        # Databases without a timestamp type (SQLite) hand back ISO-8601 text.
+        values = _parse_timestamps(values, column, source)
+        table = table.set_column(table.column_names.index(column), column, values)
+    elif not (pa.types.is_timestamp(values.type) or pa.types.is_date(values.type)):
+        raise DataError(
+            f"{source}: the timestamp column '{column}' holds {values.type}, "
+            "expected timestamps or dates",
+            path=source,
+        )
+    if values.null_count == len(values):
+        return table, None
+    if pa.types.is_timestamp(values.type) and values.type.unit == "ns":
+        values = values.cast(pa.timestamp("us", values.type.tz), safe=False)
+    bounds = pc.min_max(values)
+    start, end = (_utc(bounds[key].as_py()) for key in ("min", "max"))
+    return table, TimeRange(column, start, end)
+
+
+def _parse_timestamps(values: pa.ChunkedArray, column: str, source: str) -> pa.ChunkedArray:
+    for target in (pa.timestamp("us", "UTC"), pa.timestamp("us")):
+        try:
+            return values.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    raise DataError(
+        f"{source}: the timestamp column '{column}' holds text that is not ISO-8601 "
+        "timestamps (like 2013-01-01T10:00:00Z) throughout",
+        path=source,
+        hint="convert the column to a timestamp type, or fix the values that do not parse",
+    )
+
+
+def _utc(value: datetime | date) -> datetime:
+    """Naive timestamps are taken as UTC, dates as their midnight in UTC."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return datetime.combine(value, time(), tzinfo=UTC)
+
+
+@contextmanager
+def _temp_file(project: Project, suffix: str) -> Iterator[Path]:
+    folder = project.settings.state_dir / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="dataset-", suffix=suffix, dir=folder)
+    os.close(fd)
+    path = Path(name)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _first_line(error: object) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
