@@ -19,12 +19,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from keel.artifacts.base import ArtifactStore, GcReport, ProgressCallback
-from keel.artifacts.registry import open_artifact_store
 from keel.domain.digest import Digest
 from keel.domain.health import StoreHealth
 from keel.errors import IntegrityError, KeelError, NotFound
 from keel.metadata.base import ArtifactRecord, MetadataStore
-from keel.metadata.sql.store import open_metadata_store
 from keel.scaffold import scaffold
 from keel.settings import Settings, find_project_dir
 from keel.spec import ProjectSpec, load_spec
@@ -133,10 +131,16 @@ class Project:
 
     @cached_property
     def metadata(self) -> MetadataStore:
+        # Imported here: SQLAlchemy and Alembic cost a quarter second that commands
+        # which never touch the database should not pay.
+        from keel.metadata.sql.store import open_metadata_store
+
         return open_metadata_store(self.settings.db_url)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
+        from keel.artifacts.registry import open_artifact_store
+
         return open_artifact_store(self.settings.artifacts_url)
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -12,20 +13,43 @@ from pathlib import Path
 import click
 
 from keel import __version__
-from keel.cli.commands.artifacts import artifacts
-from keel.cli.commands.contract import contract
-from keel.cli.commands.data import data
-from keel.cli.commands.db import db
-from keel.cli.commands.init import init
-from keel.cli.commands.status import status
 from keel.cli.context import CliContext
 from keel.cli.errors import EXIT_INTERNAL, EXIT_USAGE, error_code, exit_code_for
 from keel.errors import ConfigError, KeelError
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+#: Command name -> "module:attribute". Imported only when the command runs (or for --help),
+#: so `keel --version` and a small command never pay for pyarrow or SQLAlchemy.
+COMMANDS = {
+    "init": "keel.cli.commands.init:init",
+    "status": "keel.cli.commands.status:status",
+    "data": "keel.cli.commands.data:data",
+    "contract": "keel.cli.commands.contract:contract",
+    "artifacts": "keel.cli.commands.artifacts:artifacts",
+    "db": "keel.cli.commands.db:db",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")  # a wiring bug in keel
+        return command
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--project",
     "-C",
@@ -42,12 +66,6 @@ def cli(ctx: click.Context, project_path: Path | None) -> None:
     ctx.obj = CliContext(project_path=project_path)
 
 
-cli.add_command(init)
-cli.add_command(status)
-cli.add_command(artifacts)
-cli.add_command(db)
-cli.add_command(contract)
-cli.add_command(data)
 
 
 def _report(error: KeelError, *, as_json: bool) -> None:
