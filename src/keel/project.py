@@ -45,6 +45,7 @@ class ProjectStatus:
     schema_revision: str | None
     schema_head: str
     artifacts_recorded: int
+    dataset_versions: int = 0
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -67,7 +68,10 @@ class ProjectStatus:
                 for store in self.stores
             },
             "schema": {"revision": self.schema_revision, "head": self.schema_head},
-            "counts": {"artifacts": self.artifacts_recorded},
+            "counts": {
+                "artifacts": self.artifacts_recorded,
+                "dataset_versions": self.dataset_versions,
+            },
             "warnings": self.warnings,
         }
 
@@ -250,12 +254,14 @@ class Project:
         revision: str | None = None
         head = ""
         recorded = 0
+        datasets = 0
         try:
             metadata = self.metadata
             stores.append(metadata.health())
             schema = metadata.revision()
             revision, head = schema.current, schema.head
             recorded = metadata.artifacts.count()
+            datasets = metadata.datasets.count()
         except KeelError as exc:
             stores.append(_unreachable("metadata", self.settings.db_url, exc))
         try:
@@ -270,6 +276,7 @@ class Project:
             schema_revision=revision,
             schema_head=head,
             artifacts_recorded=recorded,
+            dataset_versions=datasets,
             warnings=warnings,
         )
 

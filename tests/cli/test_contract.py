@@ -186,3 +186,27 @@ def test_gzip_csv_reads(keel: Keel, tmp_path: Path) -> None:
     path = tmp_path / "tiny.csv.gz"
     path.write_bytes(gzip.compress(b"a,b\n1,x\n2,y\n"))
     assert keel("contract", "infer", path).code == 0
+
+
+def test_check_and_diff_dataset_versions(
+    keel: Keel, halves: tuple[Path, Path], contract_file: Path, tmp_path: Path
+) -> None:
+    assert keel("init").code == 0
+    first = keel("data", "snapshot", halves[0], "--json")
+    assert first.code == 0, first.err
+    h1 = first.json()["version"]["id"]
+    h2 = keel("data", "snapshot", halves[1], "--json").json()["version"]["id"]
+    short = h1.split(":")[-1][:8]
+
+    passed = keel("contract", "check", short, "--contract", contract_file, "--now", JULY_1)
+    assert passed.code == 0, passed.out + passed.err
+    assert f"dataset {h1}" in passed.out
+
+    failed = keel("contract", "check", "latest", "--contract", contract_file, "--now", NEW_YEAR)
+    assert failed.code == 1
+    assert f"dataset {h2}" in failed.out
+
+    diff = keel("contract", "diff", short, "latest", "--json")
+    kinds = {(c["kind"], c["column"]) for c in diff.json()["changes"]}
+    assert any(column == "month" for _, column in kinds)  # the months widened
+    assert not any(kind == "column_removed" for kind, _ in kinds)

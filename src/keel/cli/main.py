@@ -66,8 +66,6 @@ def cli(ctx: click.Context, project_path: Path | None) -> None:
     ctx.obj = CliContext(project_path=project_path)
 
 
-
-
 def _report(error: KeelError, *, as_json: bool) -> None:
     if as_json:
         document: dict[str, object] = {

@@ -25,7 +25,8 @@ def _render(status: ProjectStatus) -> str:
         )
     revision = status.schema_revision or "none"
     lines.append(f"schema     {revision} (head {status.schema_head or '?'})")
-    lines.append(f"artifacts  {status.artifacts_recorded} recorded")
+    lines.append(f"artifacts  {status.artifacts_recorded:,} recorded")
+    lines.append(f"datasets   {status.dataset_versions:,} versions")
     lines.extend(f"warning    {warning}" for warning in status.warnings)
     return "\n".join(lines)
 
