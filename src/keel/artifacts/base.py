@@ -81,6 +81,10 @@ class ArtifactStore(ABC):
         """The whole object, verified. For small objects (documents, profiles)."""
 
     @abstractmethod
+    def verify(self, digest: Digest) -> None:
+        """Re-hash the stored object: `IntegrityError` if corrupt, `NotFound` if absent."""
+
+    @abstractmethod
     def exists(self, digest: Digest) -> bool: ...
 
     @abstractmethod
@@ -91,7 +95,8 @@ class ArtifactStore(ABC):
     def iter_objects(self) -> Iterator[ObjectInfo]: ...
 
     @abstractmethod
-    def delete(self, digest: Digest) -> None: ...
+    def delete(self, digest: Digest) -> None:
+        """Remove the object; `NotFound` if absent."""
 
     @abstractmethod
     def gc(self, keep: Set[Digest], *, grace: timedelta = timedelta(hours=1)) -> GcReport:
