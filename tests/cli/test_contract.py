@@ -200,13 +200,26 @@ def test_check_and_diff_dataset_versions(
 
     passed = keel("contract", "check", short, "--contract", contract_file, "--now", JULY_1)
     assert passed.code == 0, passed.out + passed.err
-    assert f"dataset {h1}" in passed.out
+    assert f"dataset {h1.split(':')[-1][:12]}" in passed.out
 
     failed = keel("contract", "check", "latest", "--contract", contract_file, "--now", NEW_YEAR)
     assert failed.code == 1
-    assert f"dataset {h2}" in failed.out
+    assert f"dataset {h2.split(':')[-1][:12]}" in failed.out
 
     diff = keel("contract", "diff", short, "latest", "--json")
     kinds = {(c["kind"], c["column"]) for c in diff.json()["changes"]}
     assert any(column == "month" for _, column in kinds)  # the months widened
     assert not any(kind == "column_removed" for kind, _ in kinds)
+
+
+def test_infer_creates_the_output_folder(
+    keel: Keel, halves: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "new" / "deeper" / "contract.yaml"
+    assert keel("contract", "infer", halves[0], "-o", out).code == 0
+    assert out.read_text().count("kind: keel/contract") == 1
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    result = keel("contract", "infer", halves[0], "-o", blocked / "c.yaml")
+    assert result.code == 2
+    assert "cannot write the contract" in result.err and "Traceback" not in result.err

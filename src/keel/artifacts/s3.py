@@ -67,7 +67,7 @@ class S3ArtifactStore(ArtifactStore):
             )
         try:
             import s3fs
-            from botocore.exceptions import (  # type: ignore[import-untyped]
+            from botocore.exceptions import (
                 BotoCoreError,
                 ClientError,
             )

@@ -25,6 +25,7 @@ a message saying so, rather than misread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import datetime
 from pathlib import Path
@@ -124,9 +125,19 @@ def _dump_column(column: ColumnContract) -> dict[str, Any]:
 def write_contract(contract: Contract, path: str | os.PathLike[str]) -> None:
     """Write the contract file atomically: a reader never sees half a contract."""
     target = Path(path)
+    text = dump_contract(contract)
     temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(dump_contract(contract), encoding="utf-8")
-    temporary.replace(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise ConfigError(
+            f"{target}: cannot write the contract: {exc.strerror or exc}",
+            hint="choose a writable path with -o",
+        ) from None
 
 
 # -- loading --------------------------------------------------------------------------------

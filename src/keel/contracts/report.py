@@ -110,7 +110,7 @@ class ContractReport:
             (len(self.errors), "error"),
             (len(self.warnings), "warning"),
         )
-        rows, checks, errors, warnings = (f"{n} {noun}{'s' * (n != 1)}" for n, noun in counts)
+        rows, checks, errors, warnings = (f"{n:,} {noun}{'s' * (n != 1)}" for n, noun in counts)
         return f"{rows}, {checks}: {errors}, {warnings}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def _load_data(cli: CliContext, ref: str) -> tuple[Any, str]:
     if project is None:
         return read_table(ref), ref  # read_table names the missing file
     version = project.metadata.datasets.resolve(ref)
-    return project.load_dataset(version.id), f"dataset {version.id}"
+    return project.load_dataset(version.id), f"dataset {version.id.short}"
 
 
 def _looks_like_path(ref: str) -> bool:
