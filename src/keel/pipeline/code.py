@@ -1,0 +1,476 @@
+"""The user's code: which source files an entry point loads, their fingerprint, and loading it.
+
+An entry point is `module:function` (`features:build`), resolved against a folder: the project
+folder in training, the packaged code folder of a model version in serving. The fingerprint is
+static (the module's imports are read with `ast`, never executed), so computing it runs no user
+code. Loading imports the module through a finder that serves only that folder's modules and
+leaves `sys.path` and the plain names in `sys.modules` exactly as they were: two projects (or a
+project and a packaged model) with a `features.py` each never see each other's modules.
+
+`git_state` records the commit and uncommitted changes of the folder when it is in a git work tree.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import traceback
+import types
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from keel.artifacts.hashing import hash_bytes, new_hasher
+from keel.domain.digest import Digest
+from keel.errors import ConfigError
+
+__all__ = [
+    "CodeFile",
+    "CodeFingerprint",
+    "GitState",
+    "entry_point_source",
+    "fingerprint_files",
+    "git_state",
+    "load_entry_point",
+    "parse_entry_point",
+]
+
+_GIT_TIMEOUT_S: Final = 10.0
+
+
+def parse_entry_point(spec: str) -> tuple[str, str]:
+    """Split `package.module:function` into its module and attribute, or raise ConfigError."""
+    module, sep, attribute = spec.strip().partition(":")
+    parts = module.split(".")
+    if not sep or not attribute.isidentifier() or not all(p.isidentifier() for p in parts):
+        raise ConfigError(
+            f"entry point '{spec}' must be 'module:function', e.g. 'features:build'",
+            problems=[("entry_point", "expected 'module:function'")],
+        )
+    return module, attribute
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class CodeFile:
+    """One source file: its path relative to the code folder (POSIX) and content digest."""
+
+    path: str
+    digest: Digest
+
+
+@dataclass(frozen=True, slots=True)
+class CodeFingerprint:
+    """The source files an entry point loads from its folder, and one digest over all of them."""
+
+    entry_point: str
+    files: tuple[CodeFile, ...]
+    digest: Digest
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entry_point": self.entry_point,
+            "files": [{"path": f.path, "digest": str(f.digest)} for f in self.files],
+            "digest": str(self.digest),
+        }
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> CodeFingerprint:
+        files = tuple(
+            CodeFile(str(f["path"]), Digest.parse(str(f["digest"]))) for f in document["files"]
+        )
+        return cls(str(document["entry_point"]), files, Digest.parse(str(document["digest"])))
+
+
+def fingerprint_files(entry_point: str, files: Collection[CodeFile]) -> CodeFingerprint:
+    """Combine file digests: BLAKE3 over `path NUL digest LF`, sorted by path."""
+    ordered = tuple(sorted(files))
+    hasher = new_hasher()
+    for file in ordered:
+        hasher.update(f"{file.path}\0{file.digest}\n".encode())
+    return CodeFingerprint(entry_point, ordered, Digest.of_hex(hasher.hexdigest()))
+
+
+def entry_point_source(spec: str, project_dir: Path) -> CodeFingerprint:
+    """The files `spec` loads from `project_dir`, found without running any of them.
+
+    Starts at the entry module and follows its imports (including those inside functions)
+    transitively while they resolve to modules inside `project_dir`; packages contribute their
+    `__init__.py`. Third-party and standard-library modules are covered by the environment lock.
+    """
+    module_name, attribute = parse_entry_point(spec)
+    root = project_dir.resolve()
+    entry_file = _module_file(root, module_name)
+    if entry_file is None:
+        raise _missing_module(spec, module_name, root)
+    modules = _local_modules(root, module_name)
+    _check_defines(spec, entry_file, attribute, root)
+    files = [
+        CodeFile(path.relative_to(root).as_posix(), hash_bytes(path.read_bytes()))
+        for path in sorted({_module_file_or_fail(root, name) for name in modules})
+    ]
+    return fingerprint_files(spec, files)
+
+
+def load_entry_point(
+    spec: str, project_dir: Path, *, only_files: Collection[str] | None = None
+) -> Callable[..., Any]:
+    """Import `spec` from `project_dir` and return the callable it names.
+
+    Modules are compiled from source (no `__pycache__` written into the folder) and registered
+    under a private name, `_keel_code_<digest>.<module>`, derived from the fingerprint: loading
+    the same unchanged code again returns the already imported function, and an edited file is
+    imported afresh. `only_files` (relative POSIX paths) restricts which files may be imported,
+    so a packaged model loads nothing but the files its manifest lists.
+
+    Every failure is a ConfigError naming the file and line: a missing module, an exception while
+    importing it (from its traceback), a missing attribute, or an attribute that is not callable.
+    """
+    module_name, attribute = parse_entry_point(spec)
+    root = project_dir.resolve()
+    fingerprint = entry_point_source(spec, root)
+    prefix = f"_keel_code_{hash_bytes(str(root).encode()).short}_{fingerprint.digest.short}"
+    with _IMPORT_LOCK:
+        module = sys.modules.get(f"{prefix}.{module_name}")
+        if module is None:
+            module = _import_isolated(spec, root, module_name, prefix, only_files)
+    target = getattr(module, attribute, None)
+    location = _relative(Path(module.__file__ or module_name), root)
+    if target is None:
+        raise ConfigError(
+            f"entry point '{spec}': {location} defines no '{attribute}'",
+            problems=[("entry_point", f"no attribute '{attribute}'")],
+        )
+    if not callable(target):
+        raise ConfigError(
+            f"entry point '{spec}': '{attribute}' in {location} is a "
+            f"{type(target).__name__}, not a function",
+            problems=[("entry_point", "not callable")],
+        )
+    return target  # type: ignore[no-any-return]  # callable() narrowed it; mypy keeps Any
+
+
+# -- static analysis ----------------------------------------------------------------------------
+
+
+def _served_names(root: Path) -> frozenset[str]:
+    """Top-level module names that resolve inside `root`.
+
+    Standard-library names are left out even when the folder has such a file: a project's
+    `json.py` must not replace the `json` keel itself is using.
+    """
+    names = set()
+    for entry in root.iterdir():
+        if entry.suffix == ".py" and entry.stem.isidentifier():
+            names.add(entry.stem)
+        elif entry.is_dir() and entry.name.isidentifier() and (entry / "__init__.py").is_file():
+            names.add(entry.name)
+    return frozenset(names - set(sys.stdlib_module_names) - {"keel"})
+
+
+def _module_file(root: Path, dotted: str) -> Path | None:
+    if dotted.partition(".")[0] in sys.stdlib_module_names:
+        return None
+    base = root.joinpath(*dotted.split("."))
+    package_init = base / "__init__.py"
+    if package_init.is_file():
+        return package_init
+    module_file = base.with_suffix(".py")
+    # Parent packages must be regular packages for the name to import.
+    parents_ok = all(
+        (root.joinpath(*dotted.split(".")[:i]) / "__init__.py").is_file()
+        for i in range(1, dotted.count(".") + 1)
+    )
+    return module_file if module_file.is_file() and parents_ok else None
+
+
+def _module_file_or_fail(root: Path, dotted: str) -> Path:
+    path = _module_file(root, dotted)
+    assert path is not None  # _local_modules only returns names it resolved
+    return path
+
+
+def _local_modules(root: Path, entry: str) -> set[str]:
+    """The entry module and every project-local module it reaches through imports."""
+    seen: set[str] = set()
+    pending = [entry, *_parents(entry)]
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        path = _module_file(root, name)
+        if path is None:
+            continue
+        seen.add(name)
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except SyntaxError:
+            continue  # hashed as-is; load_entry_point reports the error with its line
+        for imported in _imported_names(tree, name, path.name == "__init__.py"):
+            pending.extend([imported, *_parents(imported)])
+    return seen
+
+
+def _parents(dotted: str) -> list[str]:
+    parts = dotted.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _imported_names(tree: ast.Module, module: str, is_package: bool) -> Iterator[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                package = module.split(".") if is_package else module.split(".")[:-1]
+                if node.level - 1 > len(package):
+                    continue  # beyond the top-level package: would fail at import anyway
+                base = package[: len(package) - (node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            if not target:
+                continue
+            yield target
+            # `from pkg import name` imports pkg.name when it is a submodule.
+            yield from (f"{target}.{alias.name}" for alias in node.names if alias.name != "*")
+
+
+def _check_defines(spec: str, path: Path, attribute: str, root: Path) -> None:
+    """Fail early (without importing) when the entry module plainly lacks the function."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as exc:
+        raise ConfigError(
+            f"entry point '{spec}': syntax error in {_relative(path, root)}, "
+            f"line {exc.lineno}: {exc.msg}",
+            problems=[("entry_point", "syntax error")],
+        ) from exc
+    bound: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            if any(alias.name == "*" for alias in node.names):
+                return  # a star import may define it: let the import decide
+            bound.update((a.asname or a.name).partition(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            bound.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        else:
+            # Names bound inside if/try/with blocks or by exec: do not guess.
+            bound.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
+    if attribute not in bound and "__getattr__" not in bound:
+        raise ConfigError(
+            f"entry point '{spec}': {_relative(path, root)} defines no '{attribute}'",
+            problems=[("entry_point", f"no attribute '{attribute}'")],
+        )
+
+
+# -- isolated import ----------------------------------------------------------------------------
+
+#: Serialises the window in which plain module names are swapped in `sys.modules`.
+_IMPORT_LOCK: Final = threading.RLock()
+
+
+class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles from source every time.
+
+    Bytecode caches are keyed by mtime and size, so two edits within one second that keep the
+    size would load stale code; and writing `__pycache__` would change the folder we hash.
+    """
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        return compile(self.get_data(self.path), self.path, "exec", dont_inherit=True)
+
+
+class _FolderFinder(importlib.abc.MetaPathFinder):
+    def __init__(self, root: Path, names: frozenset[str], only: frozenset[str] | None) -> None:
+        self.root = root
+        self.names = names
+        self.only = only
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname.partition(".")[0] not in self.names:
+            return None
+        file = _module_file(self.root, fullname)
+        if file is None:
+            return None
+        if self.only is not None and file.relative_to(self.root).as_posix() not in self.only:
+            return None
+        is_package = file.name == "__init__.py"
+        return importlib.util.spec_from_file_location(
+            fullname,
+            file,
+            loader=_FreshSourceLoader(fullname, str(file)),
+            submodule_search_locations=[str(file.parent)] if is_package else None,
+        )
+
+
+def _import_isolated(
+    spec: str, root: Path, module_name: str, prefix: str, only: Collection[str] | None
+) -> types.ModuleType:
+    names = _served_names(root)
+    served = {k for k in sys.modules if k.partition(".")[0] in names}
+    saved = {k: sys.modules.pop(k) for k in served}
+    finder = _FolderFinder(root, names, None if only is None else frozenset(only))
+    sys.meta_path.insert(0, finder)
+    try:
+        module = importlib.import_module(module_name)
+        loaded = {k: m for k, m in sys.modules.items() if k.partition(".")[0] in names}
+    except Exception as exc:
+        raise _import_failure(spec, module_name, root, exc) from exc
+    finally:
+        sys.meta_path.remove(finder)
+        for key in [k for k in sys.modules if k.partition(".")[0] in names]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+    parent = types.ModuleType(prefix, f"keel-loaded code from {root}")
+    parent.__path__ = []
+    sys.modules[prefix] = parent
+    for key, value in loaded.items():
+        sys.modules[f"{prefix}.{key}"] = value
+    return module
+
+
+def _import_failure(spec: str, module: str, root: Path, exc: Exception) -> ConfigError:
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{_relative(Path(exc.filename), root)}, line {exc.lineno}"
+    else:
+        frames = [
+            frame
+            for frame in traceback.extract_tb(exc.__traceback__)
+            if _inside(Path(frame.filename), root)
+        ]
+        # The innermost frame in the user's folder is where their code went wrong.
+        where = (
+            f"{_relative(Path(frames[-1].filename), root)}, line {frames[-1].lineno}"
+            if frames
+            else f"module '{module}'"
+        )
+    return ConfigError(
+        f"entry point '{spec}': importing it failed in {where}: {type(exc).__name__}: {exc}",
+        problems=[("entry_point", f"import failed: {type(exc).__name__}")],
+        hint="fix the error in your code, then run the command again",
+    )
+
+
+def _missing_module(spec: str, module: str, root: Path) -> ConfigError:
+    relative = module.replace(".", "/")
+    return ConfigError(
+        f"entry point '{spec}': no module '{module}' in {root} "
+        f"(looked for {relative}.py and {relative}/__init__.py)",
+        problems=[("entry_point", f"module '{module}' not found")],
+    )
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.resolve().relative_to(root).as_posix() if _inside(path, root) else str(path)
+
+
+# -- git --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GitState:
+    """Where the code stands in git: commit, branch, and a digest of uncommitted changes.
+
+    `commit` is None in a repository without commits, `branch` None on a detached HEAD.
+    `diff_digest` covers `git diff HEAD` plus the contents of untracked files, limited to
+    the project folder; None when clean.
+    """
+
+    commit: str | None
+    branch: str | None
+    dirty: bool
+    diff_digest: Digest | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "branch": self.branch,
+            "dirty": self.dirty,
+            "diff_digest": None if self.diff_digest is None else str(self.diff_digest),
+        }
+
+
+def git_state(project_dir: Path) -> GitState | None:
+    """The git state of `project_dir`, or None when it is not in a work tree or git is absent.
+
+    Never raises for git's sake: a missing binary, a timeout or a broken repository all give None,
+    because lineage is recorded best effort and must not fail a run.
+    """
+    git = shutil.which("git")
+    if git is None:
+        return None
+
+    def run(*args: str) -> subprocess.CompletedProcess[bytes] | None:
+        try:
+            return subprocess.run(
+                # No external diff drivers, text conversions or fsmonitor hooks: recording state
+                # must not run programs configured in the (possibly untrusted) repository.
+                [git, "-c", "core.fsmonitor=false", "-c", "core.quotepath=off", *args],
+                cwd=project_dir,
+                capture_output=True,
+                timeout=_GIT_TIMEOUT_S,
+                check=False,
+                env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    inside = run("rev-parse", "--is-inside-work-tree")
+    if inside is None or inside.returncode != 0 or inside.stdout.strip() != b"true":
+        return None
+    head = run("rev-parse", "--verify", "-q", "HEAD")
+    commit = head.stdout.decode().strip() or None if head and head.returncode == 0 else None
+    branch_run = run("symbolic-ref", "--short", "-q", "HEAD")
+    branch = (
+        branch_run.stdout.decode().strip() or None
+        if branch_run and branch_run.returncode == 0
+        else None
+    )
+    status = run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
+    if status is None or status.returncode != 0:
+        return None
+    if not status.stdout:
+        return GitState(commit, branch, False, None)
+    hasher = new_hasher()
+    if commit is not None:
+        diff = run("diff", "HEAD", "--binary", "--no-ext-diff", "--no-textconv", "--", ".")
+        if diff is None or diff.returncode != 0:
+            return None
+        hasher.update(diff.stdout)
+    untracked = run("ls-files", "--others", "--exclude-standard", "-z", "--full-name", "--", ".")
+    top = run("rev-parse", "--show-toplevel")
+    if untracked is None or top is None or untracked.returncode != 0 or top.returncode != 0:
+        return None
+    top_dir = Path(top.stdout.decode().strip())
+    for name in sorted(p for p in untracked.stdout.decode().split("\0") if p):
+        try:
+            content = (top_dir / name).read_bytes()
+        except OSError:
+            continue  # deleted between listing and reading
+        hasher.update(f"\0untracked\0{name}\0{hash_bytes(content)}\n".encode())
+    return GitState(commit, branch, True, Digest.of_hex(hasher.hexdigest()))
