@@ -16,7 +16,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from keel.artifacts.base import ArtifactStore, GcReport, ProgressCallback
 from keel.domain.digest import Digest
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from keel.data.snapshot import SnapshotResult
     from keel.spec import SqlSource
+    from keel.tracking import RunContext, RunOptions, Tracker
 
 __all__ = ["Project", "ProjectStatus", "VerifyReport"]
 
@@ -237,6 +238,23 @@ class Project:
         from keel.data.snapshot import load_table
 
         return load_table(self, ref)
+
+    # --- runs -----------------------------------------------------------------------------
+
+    def start_run(self, **options: Unpack[RunOptions]) -> RunContext:
+        """Start a tracked run as this project's user; use it in a `with` block.
+
+        Options are the run's configured `params`, `tags`, `seed` and lineage (see
+        `keel.tracking.RunOptions`); artifacts the run logs go to the project's store.
+        """
+        return self._tracker.start_run(**options)
+
+    @cached_property
+    def _tracker(self) -> Tracker:
+        # One per project, so that its runs share one heartbeat thread.
+        from keel.tracking import Tracker
+
+        return Tracker(self.metadata, user=self.settings.user, artifacts=lambda: self.artifacts)
 
     # --- status ---------------------------------------------------------------------------
 

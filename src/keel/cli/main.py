@@ -28,6 +28,7 @@ COMMANDS = {
     "contract": "keel.cli.commands.contract:contract",
     "artifacts": "keel.cli.commands.artifacts:artifacts",
     "db": "keel.cli.commands.db:db",
+    "runs": "keel.cli.commands.runs:runs",
 }
 
 

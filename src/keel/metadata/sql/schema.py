@@ -12,9 +12,11 @@ from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -28,6 +30,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "DIGEST_LENGTH",
+    "RUN_ID_LENGTH",
     "UTCDateTime",
     "artifact_holders",
     "artifacts",
@@ -35,7 +38,17 @@ __all__ = [
     "dataset_files",
     "datasets",
     "metadata",
+    "run_artifacts",
+    "run_metrics",
+    "run_params",
+    "run_steps",
+    "run_tags",
+    "runs",
+    "step_cache",
 ]
+
+#: Length of a run id: 32 lowercase hex characters (UUIDv7 layout).
+RUN_ID_LENGTH: Final = 32
 
 #: Room for `algorithm:hex` of any digest keel may adopt (BLAKE3 needs 71).
 DIGEST_LENGTH: Final = 100
@@ -166,4 +179,146 @@ dataset_files = Table(
     Column("size", BigInteger, nullable=False),
     Column("digest", String(DIGEST_LENGTH), nullable=False),
     CheckConstraint("size >= 0", name="size_not_negative"),
+)
+
+
+# --- runs (migration 0003) ------------------------------------------------------------------
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(RUN_ID_LENGTH), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("heartbeat_at", UTCDateTime, nullable=True),
+    Column("created_by", Text, nullable=False),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    # RESTRICT: a run's lineage must keep pointing at a recorded dataset version.
+    Column(
+        "dataset_id",
+        String(DIGEST_LENGTH),
+        ForeignKey("datasets.id", ondelete="RESTRICT"),
+        nullable=True,
+    ),
+    Column("git_commit", Text, nullable=True),
+    Column("git_dirty", Boolean, nullable=True),
+    Column("git_diff_hash", Text, nullable=True),
+    Column("feature_code_hash", Text, nullable=True),
+    Column("training_code_hash", Text, nullable=True),
+    Column("environment", Text, nullable=True),
+    Column("seed", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    CheckConstraint("status IN ('running', 'completed', 'failed')", name="status_known"),
+    Index(None, "started_at"),
+    # The reaper scans running runs on every `keel runs list`.
+    Index(None, "status"),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column(
+        "run_id",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# No primary key: a series may hold several points at one step (MLflow allows it too),
+# and a surrogate key would only slow the bulk inserts this table exists for.
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column(
+        "run_id",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", Text, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("value", Double, nullable=False),
+    Column("timestamp", UTCDateTime, nullable=False),
+    Index(None, "run_id", "key", "step"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column(
+        "run_id",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column(
+        "run_id",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", Text, primary_key=True),
+    Column(
+        "digest",
+        String(DIGEST_LENGTH),
+        ForeignKey("artifacts.digest", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("size", BigInteger, nullable=False),
+    CheckConstraint("size >= 0", name="size_not_negative"),
+)
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column(
+        "run_id",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("step", Text, primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("cache_key", Text, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column(
+        "output",
+        String(DIGEST_LENGTH),
+        ForeignKey("artifacts.digest", ondelete="RESTRICT"),
+        nullable=True,
+    ),
+    Column("seconds", Double, nullable=False),
+    CheckConstraint("outcome IN ('ran', 'cache_hit')", name="outcome_known"),
+)
+
+step_cache = Table(
+    "step_cache",
+    metadata,
+    Column("cache_key", Text, primary_key=True),
+    Column("step", Text, nullable=False),
+    Column(
+        "output",
+        String(DIGEST_LENGTH),
+        ForeignKey("artifacts.digest", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column(
+        "run_id",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("created_at", UTCDateTime, nullable=False),
 )
