@@ -223,3 +223,13 @@ def test_infer_creates_the_output_folder(
     result = keel("contract", "infer", halves[0], "-o", blocked / "c.yaml")
     assert result.code == 2
     assert "cannot write the contract" in result.err and "Traceback" not in result.err
+
+
+def test_a_missing_file_inside_a_project_says_both_what_it_is_not(keel: Keel) -> None:
+    assert keel("init").code == 0
+    result = keel("contract", "infer", "nonexistent")
+    assert result.code == 2
+    assert "no such file or folder, and not a dataset version" in result.err
+    unknown = keel("contract", "infer", "abcdef12")
+    assert unknown.code == 3
+    assert "no dataset version id starts with abcdef12" in unknown.err

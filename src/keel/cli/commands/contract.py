@@ -25,7 +25,7 @@ from keel.contracts import (
     report_to_junit,
 )
 from keel.contracts.report import to_plain
-from keel.errors import ConfigError
+from keel.errors import ConfigError, DataError
 from keel.project import Project
 
 __all__ = ["contract"]
@@ -40,7 +40,15 @@ def _load_data(cli: CliContext, ref: str) -> tuple[Any, str]:
     project = cli.project_or_none()
     if project is None:
         return read_table(ref), ref  # read_table names the missing file
-    version = project.metadata.datasets.resolve(ref)
+    try:
+        version = project.metadata.datasets.resolve(ref)
+    except ConfigError:
+        raise DataError(
+            f"{ref}: no such file or folder, and not a dataset version "
+            "('latest', a version id, or 6+ hex characters of one)",
+            path=ref,
+            hint="`keel data list` shows the recorded versions",
+        ) from None
     return project.load_dataset(version.id), f"dataset {version.id.short}"
 
 
