@@ -197,15 +197,16 @@ class Project:
         keep = self.metadata.artifacts.referenced()
         if dry_run:
             cutoff = time.time() - grace.total_seconds()
+            objects = list(self.artifacts.iter_objects())
             doomed = [
                 info
-                for info in self.artifacts.iter_objects()
+                for info in objects
                 if info.digest not in keep and info.modified.timestamp() < cutoff
             ]
             return GcReport(
                 deleted=[info.digest for info in doomed],
                 freed_bytes=sum(info.size for info in doomed),
-                kept=len(keep),
+                kept=len(objects) - len(doomed),
             )
         report = self.artifacts.gc(keep, grace=grace)
         self.metadata.artifacts.forget(report.deleted)

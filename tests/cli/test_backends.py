@@ -58,3 +58,19 @@ def test_put_get_verify_gc_round_trip(scaled: Keel, tmp_path: Path) -> None:
     assert [row["digest"] for row in listed] == [
         digest
     ]  # the loose object went, the held one stayed
+
+
+def test_gc_dry_run_reports_what_a_real_run_deletes(keel: Keel, tmp_path: Path) -> None:
+    assert keel("init").code == 0
+    held = tmp_path / "held.bin"
+    held.write_bytes(b"keep me")
+    loose = tmp_path / "loose.bin"
+    loose.write_bytes(b"nobody holds me")
+    assert keel("artifacts", "put", held, "--holder", "test:held").code == 0
+    assert keel("artifacts", "put", loose).code == 0
+    time.sleep(1.5)  # let both objects age past the grace period
+    dry = keel("artifacts", "gc", "--grace", "1s", "--dry-run", "--json").json()
+    real = keel("artifacts", "gc", "--grace", "1s", "--json").json()
+    assert dry["deleted"] == real["deleted"] and len(real["deleted"]) == 1
+    assert dry["kept"] == real["kept"] == 1
+    assert dry["freed_bytes"] == real["freed_bytes"] == len(b"nobody holds me")
