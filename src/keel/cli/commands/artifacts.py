@@ -128,7 +128,7 @@ def verify(cli: CliContext, as_json: bool) -> int:
             "missing": report.missing,
         },
         lambda: "\n".join(
-            [f"checked {report.checked} objects"]
+            [f"checked {report.checked} object{'' if report.checked == 1 else 's'}"]
             + [f"CORRUPT {digest}" for digest in report.corrupt]
             + [f"MISSING {digest}" for digest in report.missing]
         ),
