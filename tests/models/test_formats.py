@@ -100,3 +100,19 @@ def test_lightgbm_native_round_trip(tmp_path: Path) -> None:
     assert loaded.flavor == "lightgbm"
     assert np.array_equal(loaded.predict(features), model.predict(features))
     assert np.allclose(loaded.predict_proba(features), model.predict_proba(features))
+
+
+def test_partial_is_trusted_only_around_a_trusted_function(tmp_path: Path) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame(
+        {"x": rng.random(300), "carrier": pd.Categorical(rng.choice(["AA", "UA", "DL"], 300))}
+    )
+    target = rng.integers(0, 2, 300)
+    model = HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype")
+    model.fit(features, target)
+    path = save_package(tmp_path / "model", model)
+    loaded = load_package(path, expected_digest=package_digest(path))
+    assert np.array_equal(loaded.predict(features), model.predict(features))
+    assert untrusted_types(["functools.partial", "builtins.print"]) == ["builtins.print"]

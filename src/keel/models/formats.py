@@ -146,12 +146,19 @@ def _save_sklearn(model: Any, path: Path) -> dict[str, Any]:
     return {"format": "skops"}
 
 
+#: Exact names trusted beyond the prefixes. `functools.partial` is a wrapper: skops reports the
+#: function it wraps as a type of its own, which must pass the rules above (scikit-learn's
+#: HistGradientBoosting with categorical features holds a partial of check_array).
+TRUSTED_EXACT: Final = frozenset({"functools.partial"})
+
+
 def untrusted_types(types: list[str]) -> list[str]:
     """The types of `types` that fall outside keel's allow-list."""
     return sorted(
         name
         for name in types
-        if not name.startswith(TRUSTED_PREFIXES) or name.startswith(REFUSED_PREFIXES)
+        if name not in TRUSTED_EXACT
+        and (not name.startswith(TRUSTED_PREFIXES) or name.startswith(REFUSED_PREFIXES))
     )
 
 
