@@ -1,0 +1,431 @@
+"""`keel train`: snapshot -> contract -> split -> features -> train -> evaluate -> register.
+
+Each step after the snapshot has a cache key: BLAKE3 over what determines its output (the
+dataset id, the code fingerprints of the entry points' project-local files, the split, params,
+seed). A step whose key is in the step cache is not run again; its stored output is reused and
+the run records a cache hit. Editing only the feature code therefore re-runs features and
+training; editing only the training code re-runs training alone; changing nothing re-runs
+nothing and registers nothing (`force=True` re-runs every step and registers a new version).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import blake3
+
+from keel.domain.digest import Digest
+from keel.domain.run import StepRecord
+from keel.errors import ConfigError, ContractViolation
+
+if TYPE_CHECKING:
+    from keel.domain.dataset import DatasetVersion
+    from keel.pipeline.code import CodeFingerprint
+    from keel.project import Project
+    from keel.tracking import RunContext
+
+__all__ = ["STEPS", "StepOutcome", "TrainResult", "train"]
+
+#: The steps in order; the version in a step's cache key changes when its output format does.
+STEPS: Final = ("snapshot", "contract", "split", "features", "train", "evaluate", "register")
+_FORMAT: Final = 1
+_TARGET: Final = "__keel_target__"
+_HOLDOUT: Final = "__keel_holdout__"
+
+#: Called with (step name, what happened) as the pipeline goes; the CLI prints it.
+Progress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    step: str
+    outcome: str  # "ran", "cache_hit" or "skipped"
+    seconds: float
+    output: Digest | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    run_id: str
+    dataset: DatasetVersion
+    steps: list[StepOutcome]
+    metrics: dict[str, float]
+    package: Digest
+    registered: Any | None = None  # the ModelVersion, when one was registered
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cache_hits(self) -> list[str]:
+        return [step.step for step in self.steps if step.outcome == "cache_hit"]
+
+
+def _key(step: str, inputs: Mapping[str, Any]) -> str:
+    text = json.dumps({"step": step, "format": _FORMAT, **inputs}, sort_keys=True, default=str)
+    return blake3.blake3(text.encode()).hexdigest()
+
+
+def _require_settings(project: Project) -> tuple[Any, Any, Any, str]:
+    spec = project.spec
+    missing = [
+        key
+        for key, value in (
+            ("data", spec.data),
+            ("features", spec.features),
+            ("training", spec.training),
+        )
+        if value is None
+    ]
+    if spec.data is not None and not spec.data.target:
+        missing.append("data.target")
+    if missing:
+        raise ConfigError(
+            f"keel.yaml: training needs {', '.join(missing)}",
+            problems=[(key, "required key is missing") for key in missing],
+            hint="`keel init --example flights` writes a complete project to copy from",
+        )
+    assert spec.data is not None and spec.features is not None and spec.training is not None
+    return spec.data, spec.features, spec.training, str(spec.data.target)
+
+
+def train(
+    project: Project,
+    *,
+    force: bool = False,
+    as_of: datetime | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Run the project's pipeline once and return what each step did.
+
+    `as_of` is the time the contract's freshness rule is checked against (default: now); a
+    replay of historical data passes the time it pretends to be. A contract violation stops
+    the run (recorded as failed, with the report as an artifact) with ContractViolation.
+    """
+    from keel.contracts import check_contract, read_contract
+    from keel.data.snapshot import load_table, snapshot
+    from keel.pipeline.code import entry_point_source, git_state
+    from keel.pipeline.environment import capture_environment
+
+    _, features, training, target = _require_settings(project)
+    say = progress or (lambda step, text: None)
+    project_dir = project.settings.project_dir
+    moment = as_of or datetime.now(UTC)
+    outcomes: list[StepOutcome] = []
+
+    started = time.perf_counter()
+    snap = snapshot(project)
+    outcomes.append(
+        StepOutcome(
+            "snapshot",
+            "cache_hit" if snap.reused else "ran",
+            time.perf_counter() - started,
+            snap.version.id,
+            f"dataset {snap.version.short}, {snap.version.rows:,} rows",
+        )
+    )
+    say("snapshot", outcomes[-1].detail + (" (unchanged)" if snap.reused else ""))
+    feature_code = entry_point_source(features.entry_point, project_dir)
+    training_code = entry_point_source(training.entry_point, project_dir)
+    environment = capture_environment()
+    git = git_state(project_dir)
+    lineage: dict[str, Any] = {
+        "dataset": snap.version.id,
+        "feature_code_hash": str(feature_code.digest),
+        "training_code_hash": str(training_code.digest),
+        "environment": str(environment.digest),
+    }
+    if git is not None and git.commit is not None:
+        lineage.update(git_commit=git.commit, git_dirty=git.dirty)
+        if git.diff_digest is not None:
+            lineage["git_diff_hash"] = str(git.diff_digest)
+    with project.start_run(
+        params=dict(training.params), seed=training.seed, tags={"keel.step": "train"}, **lineage
+    ) as run:
+        run.log_artifact(environment.to_json(), "environment.json")
+        table = load_table(project, snap.version.id)
+        outcomes.append(_contract(project, run, table, moment, check_contract, read_contract))
+        say("contract", outcomes[-1].detail)
+        return _model_steps(
+            project,
+            run,
+            table,
+            snap.version,
+            target,
+            feature_code,
+            training_code,
+            force=force,
+            outcomes=outcomes,
+            say=say,
+        )
+
+
+def _contract(
+    project: Project,
+    run: RunContext,
+    table: Any,
+    moment: datetime,
+    check_contract: Any,
+    read_contract: Any,
+) -> StepOutcome:
+    data = project.spec.data
+    started = time.perf_counter()
+    if data is None or not data.contract:
+        return StepOutcome("contract", "skipped", 0.0, None, "no data.contract in keel.yaml")
+    contract = read_contract(project.settings.project_dir / data.contract)
+    report = check_contract(table, contract, now=moment)
+    stored = run.log_artifact(json.dumps(report.to_dict()).encode(), "contract-report.json")
+    if not report.ok:
+        first = "; ".join(
+            f"{v.rule} on {v.column or 'the table'}: {v.message}" for v in report.errors[:3]
+        )
+        raise ContractViolation(
+            f"the training data broke its contract ({report.summary()}): {first}",
+            hint=f"see `keel runs show {run.id}` and `keel contract check` for every violation",
+        )
+    return StepOutcome(
+        "contract", "ran", time.perf_counter() - started, stored.digest, report.summary()
+    )
+
+
+def _model_steps(
+    project: Project,
+    run: RunContext,
+    table: Any,
+    dataset: DatasetVersion,
+    target: str,
+    feature_code: CodeFingerprint,
+    training_code: CodeFingerprint,
+    *,
+    force: bool,
+    outcomes: list[StepOutcome],
+    say: Progress,
+) -> TrainResult:
+    from keel.pipeline.split import split_rows
+
+    spec = project.spec
+    assert spec.data is not None and spec.training is not None
+    split_spec = spec.training.split
+    split_inputs = {
+        "dataset": str(dataset.id),
+        "method": split_spec.method,
+        "holdout": split_spec.holdout,
+        "seed": split_spec.seed,
+        "timestamp": spec.data.timestamp,
+    }
+    started = time.perf_counter()
+    split = split_rows(
+        table,
+        method=split_spec.method,
+        holdout=split_spec.holdout,
+        timestamp=spec.data.timestamp,
+        seed=split_spec.seed,
+    )
+    for name, value in split.describe().items():
+        if value is not None:
+            run.set_tag(f"split.{name}", value)
+    outcomes.append(
+        StepOutcome(
+            "split",
+            "ran",
+            time.perf_counter() - started,
+            None,
+            f"{split.train.size:,} training rows, {split.holdout.size:,} holdout rows",
+        )
+    )
+    say("split", outcomes[-1].detail)
+
+    features_key = _key(
+        "features", {**split_inputs, "code": str(feature_code.digest), "target": target}
+    )
+    features_digest = _step(
+        project,
+        run,
+        "features",
+        features_key,
+        force,
+        outcomes,
+        say,
+        lambda: _build_features(project, table, split, target, feature_code),
+    )
+    metric_names = [metric.name for metric in spec.metrics]
+    train_key = _key(
+        "train",
+        {
+            "features": str(features_digest),
+            # The package bundles the feature code, so new feature code is a new model even
+            # when the features it computes are byte-identical.
+            "feature_code": str(feature_code.digest),
+            "code": str(training_code.digest),
+            "params": spec.training.params,
+            "seed": spec.training.seed,
+        },
+    )
+    package_digest = _step(
+        project,
+        run,
+        "train",
+        train_key,
+        force,
+        outcomes,
+        say,
+        lambda: _train_package(project, run, features_digest, feature_code, table, target),
+    )
+    evaluate_key = _key("evaluate", {"train": train_key, "metrics": metric_names})
+    metrics_digest = _step(
+        project,
+        run,
+        "evaluate",
+        evaluate_key,
+        force,
+        outcomes,
+        say,
+        lambda: _evaluate(project, package_digest, features_digest),
+    )
+    metrics: dict[str, float] = json.loads(project.artifacts.read_bytes(metrics_digest))
+    run.log_metrics(metrics)
+    return TrainResult(
+        run_id=run.id,
+        dataset=dataset,
+        steps=outcomes,
+        metrics=metrics,
+        package=package_digest,
+    )
+
+
+def _step(
+    project: Project,
+    run: RunContext,
+    name: str,
+    key: str,
+    force: bool,
+    outcomes: list[StepOutcome],
+    say: Progress,
+    compute: Callable[[], bytes | Path],
+) -> Digest:
+    """Reuse the cached output of `key`, or compute, store and cache it."""
+    runs = project.metadata.runs
+    started = time.perf_counter()
+    cached = None if force else runs.find_cached_step(key)
+    outcome: Literal["ran", "cache_hit"]
+    if cached is not None and project.artifacts.exists(cached.output):
+        output, outcome = cached.output, "cache_hit"
+    else:
+        produced = compute()
+        if isinstance(produced, Path):
+            record = project.put_artifact(produced)
+        else:
+            record = project.metadata.artifacts.record(
+                project.artifacts.put_bytes(produced).digest,
+                size=len(produced),
+                media_type="application/json",
+                actor=project.settings.user,
+            )
+        output, outcome = record.digest, "ran"
+    seconds = time.perf_counter() - started
+    runs.record_step(StepRecord(run.id, name, key, outcome, output, seconds))
+    outcomes.append(StepOutcome(name, outcome, seconds, output, outcome.replace("_", " ")))
+    say(name, f"{'cache hit' if outcome == 'cache_hit' else 'ran'} in {seconds:.2f}s")
+    return output
+
+
+def _build_features(
+    project: Project, table: Any, split: Any, target: str, code: CodeFingerprint
+) -> Path:
+    import numpy as np
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+
+    from keel.pipeline.code import load_entry_point
+
+    if target not in table.column_names:
+        raise ConfigError(f"data.target: column '{target}' is not in the data")
+    raw = table.drop_columns([target]).to_pandas()
+    build = load_entry_point(code.entry_point, project.settings.project_dir)
+    built = build(raw)
+    if len(built) != len(raw):
+        raise ConfigError(
+            f"features.entry_point: {code.entry_point} returned {len(built):,} rows for "
+            f"{len(raw):,} raw rows; it must map each raw row to one feature row"
+        )
+    out = pa.Table.from_pandas(built.reset_index(drop=True), preserve_index=False)
+    holdout = np.zeros(len(raw), dtype=bool)
+    holdout[split.holdout] = True
+    out = out.append_column(_TARGET, table[target]).append_column(_HOLDOUT, pa.array(holdout))
+    path = Path(tempfile.mkdtemp(prefix="keel-features-")) / "features.parquet"
+    pq.write_table(out, path, compression="zstd")
+    return path
+
+
+def _load_features(project: Project, digest: Digest) -> Any:
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+
+    frame = pq.read_table(io.BytesIO(project.artifacts.read_bytes(digest))).to_pandas()
+    return frame
+
+
+def _train_package(
+    project: Project,
+    run: RunContext,
+    features_digest: Digest,
+    feature_code: CodeFingerprint,
+    table: Any,
+    target: str,
+) -> Path:
+    from keel.models import save_package
+    from keel.models.signature import infer_inference_contract
+    from keel.pipeline.code import load_entry_point
+
+    spec = project.spec
+    assert spec.training is not None
+    frame = _load_features(project, features_digest)
+    part = frame[~frame[_HOLDOUT]]
+    x = part.drop(columns=[_TARGET, _HOLDOUT])
+    y = part[_TARGET]
+    fit = load_entry_point(spec.training.entry_point, project.settings.project_dir)
+    model = fit(run, x, y)
+    if model is None:
+        raise ConfigError(
+            f"training.entry_point: {spec.training.entry_point} returned nothing; "
+            "it must return the fitted model"
+        )
+    outputs = {"prediction": "integer", "probability": "float"}
+    if not hasattr(model, "predict_proba"):
+        outputs = {"prediction": "float"}
+    raw_sample = table.drop_columns([target]).slice(0, 10_000)
+    contract = infer_inference_contract(raw_sample, outputs)
+    folder = Path(tempfile.mkdtemp(prefix="keel-package-"))
+    return save_package(
+        folder / "model.tar",
+        model,
+        project_dir=project.settings.project_dir,
+        features=feature_code,
+        contract=contract,
+        metadata={"model": spec.name, "run": run.id},
+        archive=True,
+    )
+
+
+def _evaluate(project: Project, package: Digest, features_digest: Digest) -> bytes:
+    from keel.models import load_package
+    from keel.pipeline.evaluate import evaluate
+
+    folder = Path(tempfile.mkdtemp(prefix="keel-eval-"))
+    path = folder / "model.tar"
+    project.artifacts.get_file(package, path)
+    loaded = load_package(path)
+    frame = _load_features(project, features_digest)
+    part = frame[frame[_HOLDOUT]]
+    x = part.drop(columns=[_TARGET, _HOLDOUT])
+    y = part[_TARGET].to_numpy()
+    estimator = loaded.estimator
+    scores = estimator.predict_proba(x)[:, 1] if hasattr(estimator, "predict_proba") else None
+    values = evaluate(project.spec.metrics, y, y_pred=estimator.predict(x), y_score=scores)
+    return json.dumps(values, sort_keys=True).encode()
