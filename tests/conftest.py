@@ -1,6 +1,7 @@
 """Shared fixtures. Backend fixtures live in tests/fixtures/ and are loaded here."""
 
 pytest_plugins = [
+    "tests.fixtures.cli",
     "tests.fixtures.postgres",
     "tests.fixtures.s3",
 ]

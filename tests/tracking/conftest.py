@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from keel.metadata import SqlMetadataStore, open_metadata_store
-from tests.cli.conftest import keel  # noqa: F401  (the `keel` CLI fixture, for test_cli.py)
 
 
 class FakeClock:

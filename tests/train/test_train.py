@@ -86,6 +86,15 @@ def test_first_run_trains_and_records_lineage(project: Project) -> None:
         names = {a.name for a in project.metadata.runs.artifacts(result.run_id)}
         assert {"environment.json"} <= names
         assert project.artifacts.exists(result.package)
+        assert result.registered is not None and result.registered.ref == "flights-delay@1"
+        candidate = project.metadata.models.resolve("flights-delay@candidate")
+        assert candidate.version == 1 and candidate.run_id == result.run_id
+        assert candidate.metrics == result.metrics
+        assert {field["name"] for field in candidate.inference_contract["inputs"]} >= {
+            "carrier",
+            "temp",
+            "time_hour",
+        }
 
 
 def test_nothing_changed_hits_the_cache_for_every_step(project: Project) -> None:
@@ -95,8 +104,10 @@ def test_nothing_changed_hits_the_cache_for_every_step(project: Project) -> None
         assert second.cache_hits == ["snapshot", "features", "train", "evaluate"]
         assert second.package == first.package
         assert second.metrics == first.metrics
+        assert second.registered is None and "flights-delay@1 already holds" in second.notes[0]
         forced = train(project, as_of=AS_OF, force=True)
         assert forced.cache_hits == ["snapshot"]
+        assert forced.registered is not None and forced.registered.version == 2
 
 
 def test_editing_feature_code_reruns_features_and_training_only(project: Project) -> None:

@@ -26,9 +26,11 @@ COMMANDS = {
     "status": "keel.cli.commands.status:status",
     "data": "keel.cli.commands.data:data",
     "contract": "keel.cli.commands.contract:contract",
+    "train": "keel.cli.commands.train:train_command",
     "artifacts": "keel.cli.commands.artifacts:artifacts",
     "db": "keel.cli.commands.db:db",
     "runs": "keel.cli.commands.runs:runs",
+    "models": "keel.cli.commands.models:models",
 }
 
 

@@ -18,6 +18,7 @@ from typing import Self
 from keel.domain.dataset import DatasetVersion
 from keel.domain.digest import Digest
 from keel.domain.health import StoreHealth
+from keel.domain.model import CANDIDATE, Alias, ModelRef, ModelVersion, RegisteredModel
 from keel.domain.run import (
     CachedStep,
     Metric,
@@ -33,6 +34,7 @@ __all__ = [
     "ArtifactRecords",
     "DatasetVersions",
     "MetadataStore",
+    "ModelRegistry",
     "Runs",
     "SchemaRevision",
 ]
@@ -287,6 +289,61 @@ class Runs(ABC):
         """How many runs are recorded."""
 
 
+class ModelRegistry(ABC):
+    """Registered models: numbered versions of run outputs, and aliases on them.
+
+    Versions of a model are numbered 1, 2, ... in registration order, without gaps, even
+    when several processes register at once. A version is immutable; it holds its package
+    object against gc (holder `model:<name>/<version>`). Aliases are movable names on
+    versions; registration may set one (`candidate` by default) in the same transaction.
+    Moving other aliases is the release workflow's job (gates, approvals, audit log), not
+    this port's. Unknown models, versions and aliases are `NotFound`, naming what exists.
+    """
+
+    @abstractmethod
+    def register(
+        self,
+        model: str,
+        *,
+        run_id: str,
+        package: Digest,
+        flavor: str,
+        inference_contract: Mapping[str, object],
+        metrics: Mapping[str, float],
+        actor: str,
+        alias: str | None = CANDIDATE,
+    ) -> ModelVersion:
+        """Record the next version of `model` (creating the model on first use).
+
+        In one transaction: allocate the version number, hold `package`, and point `alias`
+        (unless None) at the new version. `ConfigError` for an invalid name, alias, metric
+        or contract; `NotFound` if the run or the package object is not recorded;
+        `Conflict` if the run failed.
+        """
+
+    @abstractmethod
+    def get(self, model: str, version: int) -> ModelVersion:
+        """One version; `NotFound` if the model or the version does not exist."""
+
+    @abstractmethod
+    def resolve(self, ref: str | ModelRef) -> ModelVersion:
+        """The version a reference names: `name@3`, `name@alias`, `name@latest` or `name`
+        (its newest version). `ConfigError` for a malformed reference, `NotFound` (naming
+        the versions or aliases that do exist) for one that names nothing."""
+
+    @abstractmethod
+    def list_models(self) -> builtins.list[RegisteredModel]:
+        """Every model with its newest version and aliases, by name."""
+
+    @abstractmethod
+    def versions(self, model: str) -> builtins.list[ModelVersion]:
+        """The model's versions, newest first; `NotFound` for an unknown model."""
+
+    @abstractmethod
+    def aliases(self, model: str) -> builtins.list[Alias]:
+        """The model's aliases, by name; `NotFound` for an unknown model."""
+
+
 class MetadataStore(ABC):
     """Project metadata: SQLAlchemy Core over SQLite or PostgreSQL."""
 
@@ -295,6 +352,7 @@ class MetadataStore(ABC):
     artifacts: ArtifactRecords
     datasets: DatasetVersions
     runs: Runs
+    models: ModelRegistry
 
     @abstractmethod
     def revision(self) -> SchemaRevision: ...

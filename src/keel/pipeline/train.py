@@ -10,6 +10,7 @@ nothing and registers nothing (`force=True` re-runs every step and registers a n
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tempfile
@@ -291,13 +292,61 @@ def _model_steps(
     )
     metrics: dict[str, float] = json.loads(project.artifacts.read_bytes(metrics_digest))
     run.log_metrics(metrics)
-    return TrainResult(
+    result = TrainResult(
         run_id=run.id,
         dataset=dataset,
         steps=outcomes,
         metrics=metrics,
         package=package_digest,
     )
+    return _register(project, run, result, force=force, say=say)
+
+
+def _register(
+    project: Project, run: RunContext, result: TrainResult, *, force: bool, say: Progress
+) -> TrainResult:
+    """Register the model as a new version (alias `candidate`), unless nothing changed."""
+    from keel.models import load_package
+
+    registry = project.metadata.models
+    name = project.spec.name
+    started = time.perf_counter()
+    current = next((v for v in _versions(project, name) if v.package == result.package), None)
+    if current is not None and not force:
+        note = f"nothing changed: {current.ref} already holds this model"
+        result.steps.append(StepOutcome("register", "skipped", 0.0, result.package, note))
+        say("register", note)
+        return dataclasses.replace(result, notes=[*result.notes, note])
+    folder = Path(tempfile.mkdtemp(prefix="keel-register-"))
+    path = folder / "model.tar"
+    project.artifacts.get_file(result.package, path)
+    loaded = load_package(path)
+    contract = loaded.contract.to_dict() if loaded.contract is not None else {}
+    version = registry.register(
+        name,
+        run_id=run.id,
+        package=result.package,
+        flavor=loaded.flavor,
+        inference_contract=contract,
+        metrics=result.metrics,
+        actor=project.settings.user,
+    )
+    run.set_tag("keel.model", version.ref)
+    seconds = time.perf_counter() - started
+    result.steps.append(
+        StepOutcome("register", "ran", seconds, result.package, f"{version.ref} (candidate)")
+    )
+    say("register", f"{version.ref}, alias candidate")
+    return dataclasses.replace(result, registered=version)
+
+
+def _versions(project: Project, name: str) -> list[Any]:
+    from keel.errors import NotFound
+
+    try:
+        return list(project.metadata.models.versions(name))
+    except NotFound:
+        return []
 
 
 def _step(

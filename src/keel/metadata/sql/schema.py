@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -30,6 +31,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "DIGEST_LENGTH",
+    "NAME_LENGTH",
     "RUN_ID_LENGTH",
     "UTCDateTime",
     "artifact_holders",
@@ -38,6 +40,9 @@ __all__ = [
     "dataset_files",
     "datasets",
     "metadata",
+    "model_aliases",
+    "model_versions",
+    "models",
     "run_artifacts",
     "run_metrics",
     "run_params",
@@ -46,6 +51,9 @@ __all__ = [
     "runs",
     "step_cache",
 ]
+
+#: Longest model or alias name (the project-name rule of keel.yaml).
+NAME_LENGTH: Final = 63
 
 #: Length of a run id: 32 lowercase hex characters (UUIDv7 layout).
 RUN_ID_LENGTH: Final = 32
@@ -321,4 +329,64 @@ step_cache = Table(
         nullable=False,
     ),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+# --- model registry (migration 0004) --------------------------------------------------------
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column(
+        "model",
+        String(NAME_LENGTH),
+        ForeignKey("models.name", ondelete="RESTRICT"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    # RESTRICT: a version's lineage and package must stay recorded as long as it is.
+    Column(
+        "run_id",
+        String(RUN_ID_LENGTH),
+        ForeignKey("runs.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column(
+        "package",
+        String(DIGEST_LENGTH),
+        ForeignKey("artifacts.digest", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("flavor", Text, nullable=False),
+    Column("inference_contract", Text, nullable=False),  # JSON object
+    Column("metrics", Text, nullable=False),  # JSON object: name -> finite number
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    CheckConstraint("version >= 1", name="version_positive"),
+    # "Which versions did this run produce?" (lineage, reproduce).
+    Index(None, "run_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model", String(NAME_LENGTH), primary_key=True),
+    Column("alias", String(NAME_LENGTH), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("set_at", UTCDateTime, nullable=False),
+    Column("set_by", Text, nullable=False),
+    # RESTRICT: an alias always names a recorded version.
+    ForeignKeyConstraint(
+        ["model", "version"],
+        ["model_versions.model", "model_versions.version"],
+        ondelete="RESTRICT",
+    ),
 )

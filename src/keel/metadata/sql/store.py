@@ -22,6 +22,7 @@ from keel.metadata.sql.engine import (
     translate_errors,
 )
 from keel.metadata.sql.migrations import current_revision, script_directory, upgrade_to_head
+from keel.metadata.sql.models import SqlModelRegistry
 from keel.metadata.sql.runs import SqlRuns
 
 __all__ = ["SqlMetadataStore", "open_metadata_store"]
@@ -42,6 +43,7 @@ class SqlMetadataStore(MetadataStore):
         self.artifacts = SqlArtifactRecords(self._engine)
         self.datasets = SqlDatasetVersions(self._engine)
         self.runs = SqlRuns(self._engine)
+        self.models = SqlModelRegistry(self._engine)
         scripts = script_directory()
         head = scripts.get_current_head()
         if head is None:  # only a broken installation ships no migrations

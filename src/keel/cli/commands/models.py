@@ -1,0 +1,141 @@
+"""`keel models list|show`: registered models, their versions and aliases."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import click
+
+from keel.cli.context import CliContext, pass_cli
+from keel.cli.output import emit, json_option
+from keel.domain.model import Alias, ModelVersion, parse_model_ref
+
+__all__ = ["models"]
+
+
+@click.group()
+def models() -> None:
+    """List registered models and show their versions, metrics and aliases."""
+
+
+@models.command(name="list")
+@json_option
+@pass_cli
+def list_(cli: CliContext, as_json: bool) -> int:
+    """List models by name, each with its newest version and its aliases."""
+    found = cli.project().metadata.models.list_models()
+
+    def text() -> str:
+        if not found:
+            return "no models yet: run `keel train` to register one"
+        lines = [f"{'MODEL':<24}  {'LATEST':>6}  {'VERSIONS':>8}  ALIASES"]
+        for model in found:
+            aliases = _aliases_text(model.aliases) or "-"
+            lines.append(
+                f"{model.name:<24}  {model.latest_version:>6}  {model.version_count:>8}  {aliases}"
+            )
+        return "\n".join(lines)
+
+    emit(as_json, {"ok": True, "models": [m.to_dict() for m in found]}, text)
+    return 0
+
+
+@models.command()
+@click.argument("ref", metavar="MODEL[@REF]")
+@json_option
+@pass_cli
+def show(cli: CliContext, ref: str, as_json: bool) -> int:
+    """Show a model's versions and aliases, or one version in full.
+
+    MODEL lists every version with its run, metrics and aliases. MODEL@VERSION,
+    MODEL@ALIAS or MODEL@latest shows that version, with its inference contract.
+    """
+    parsed = parse_model_ref(ref)  # a malformed reference fails before opening anything
+    registry = cli.project().metadata.models
+    if parsed.kind != "model":
+        version = registry.resolve(parsed)
+        held = [a.name for a in registry.aliases(version.model) if a.version == version.version]
+        document = {**version.to_dict(), "aliases": held}
+        emit(as_json, {"ok": True, "version": document}, lambda: _version_text(version, held))
+        return 0
+    versions = registry.versions(parsed.model)
+    aliases = registry.aliases(parsed.model)
+    by_version: dict[int, list[str]] = defaultdict(list)
+    for alias in aliases:
+        by_version[alias.version].append(alias.name)
+    document_model: dict[str, Any] = {
+        "name": parsed.model,
+        "aliases": {a.name: a.version for a in aliases},
+        "versions": [
+            {
+                "version": v.version,
+                "run_id": v.run_id,
+                "package": str(v.package),
+                "flavor": v.flavor,
+                "metrics": v.metrics,
+                "aliases": by_version[v.version],
+                "created_at": v.created_at.isoformat(),
+                "created_by": v.created_by,
+            }
+            for v in versions
+        ],
+    }
+
+    def text() -> str:
+        lines = [f"model     {parsed.model}", f"aliases   {_aliases_text(aliases) or '-'}"]
+        lines.append(
+            f"{'VERSION':>7}  {'RUN':<32}  {'REGISTERED (UTC)':<16}  {'BY':<12}  "
+            f"{'ALIASES':<20}  METRICS"
+        )
+        for v in versions:
+            lines.append(
+                f"{v.version:>7}  {v.run_id:<32}  {v.created_at:%Y-%m-%d %H:%M}  "
+                f"{v.created_by:<12}  {', '.join(by_version[v.version]) or '-':<20}  "
+                f"{_metrics_text(v.metrics) or '-'}"
+            )
+        return "\n".join(lines)
+
+    emit(as_json, {"ok": True, "model": document_model}, text)
+    return 0
+
+
+def _aliases_text(aliases: tuple[Alias, ...] | list[Alias]) -> str:
+    return ", ".join(f"{a.name} -> {a.version}" for a in aliases)
+
+
+def _metrics_text(metrics: dict[str, float]) -> str:
+    return " ".join(f"{key}={value:.4g}" for key, value in metrics.items())
+
+
+def _version_text(version: ModelVersion, aliases: list[str]) -> str:
+    lines = [
+        f"model       {version.ref}",
+        f"aliases     {', '.join(aliases) or '-'}",
+        f"run         {version.run_id}",
+        f"package     {version.package}",
+        f"flavor      {version.flavor}",
+        f"registered  {version.created_at:%Y-%m-%d %H:%M:%S} UTC by {version.created_by}",
+        "metrics" + ("" if version.metrics else "     -"),
+        *(f"  {key} = {value:g}" for key, value in version.metrics.items()),
+    ]
+    contract = version.inference_contract
+    fields = contract.get("inputs")
+    if isinstance(fields, list) and all(isinstance(f, dict) and "name" in f for f in fields):
+        lines.append("inputs" + ("" if fields else "      -"))
+        lines += [
+            f"  {f['name']:<24} {f.get('type', '?')}" + (" (nullable)" if f.get("nullable") else "")
+            for f in fields
+        ]
+        outputs = contract.get("outputs")
+        if isinstance(outputs, list) and outputs:
+            lines.append("outputs")
+            lines += [
+                f"  {f.get('name', '?'):<24} {f.get('type', '?')}"
+                for f in outputs
+                if isinstance(f, dict)
+            ]
+    else:
+        lines.append(f"inference contract  {json.dumps(contract, sort_keys=True)}")
+    return "\n".join(lines)

@@ -1,0 +1,353 @@
+"""The model registry in SQL (the `models` aggregate): models, versions and aliases."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, Row, Select, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from keel.domain.digest import Digest
+from keel.domain.model import (
+    CANDIDATE,
+    Alias,
+    ModelRef,
+    ModelVersion,
+    RegisteredModel,
+    check_alias_name,
+    check_model_name,
+    contract_json,
+    metrics_json,
+    parse_model_ref,
+)
+from keel.domain.run import is_run_id
+from keel.errors import ConfigError, Conflict, NotFound
+from keel.metadata.base import ModelRegistry
+from keel.metadata.sql.engine import read_transaction, write_transaction
+from keel.metadata.sql.schema import (
+    artifact_holders,
+    artifacts,
+    model_aliases,
+    model_versions,
+    models,
+    runs,
+)
+
+__all__ = ["SqlModelRegistry"]
+
+#: How many names an error lists before "and N more".
+_SHOWN: Final = 10
+_HINT_LIST: Final = "`keel models list` shows the registered models"
+
+
+class SqlModelRegistry(ModelRegistry):
+    """`ModelRegistry` on SQLite or PostgreSQL.
+
+    Race safety: a registration first makes sure the model's row exists (`INSERT ... ON
+    CONFLICT DO NOTHING`), then locks it (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's
+    `BEGIN IMMEDIATE` already serialises writers) before reading the highest version.
+    Registrations of one model therefore queue behind each other and get consecutive
+    numbers, while registrations of different models do not wait for each other on
+    PostgreSQL. The package's artifact row is locked `FOR KEY SHARE` before it is held,
+    as elsewhere, so gc cannot forget it in between. Alias moves (issue 5's promotion)
+    should take the same model-row lock, so they serialise with registrations.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # --- writing --------------------------------------------------------------------------
+
+    def register(
+        self,
+        model: str,
+        *,
+        run_id: str,
+        package: Digest,
+        flavor: str,
+        inference_contract: Mapping[str, object],
+        metrics: Mapping[str, float],
+        actor: str,
+        alias: str | None = CANDIDATE,
+    ) -> ModelVersion:
+        """Record the next version of `model`, hold its package and set `alias`, atomically."""
+        check_model_name(model)
+        if alias is not None:
+            check_alias_name(alias)
+        if not is_run_id(run_id):
+            raise ConfigError(
+                f"run id must be 32 lowercase hex characters, got {run_id!r}",
+                problems=[("run_id", "must be 32 lowercase hex characters")],
+            )
+        if not flavor or not flavor.strip():
+            raise ConfigError(
+                "model flavor must be a non-empty name, e.g. 'sklearn'",
+                problems=[("flavor", "must be non-empty")],
+            )
+        contract_text = contract_json(inference_contract)
+        metrics_text = metrics_json(metrics)
+        now = datetime.now(UTC)
+        with write_transaction(self._engine) as conn:
+            status = conn.execute(
+                select(runs.c.status)
+                .where(runs.c.id == run_id)
+                .with_for_update(read=True, key_share=True)
+            ).scalar()
+            if status is None:
+                raise NotFound(
+                    f"cannot register {model}: run {run_id} is not recorded",
+                    hint="`keel runs list` shows the recorded runs",
+                )
+            if status == "failed":
+                raise Conflict(
+                    f"cannot register {model}: run {run_id} failed",
+                    hint="register the model of a run that completed (or is still running)",
+                )
+            if not _lock_artifact(conn, package):
+                raise NotFound(
+                    f"cannot register {model}: its package {package} is not recorded "
+                    "as an artifact",
+                    hint="store the package first (Project.put_artifact)",
+                )
+            conn.execute(
+                _insert_ignoring_duplicates(
+                    conn, models, {"name": model, "created_at": now, "created_by": actor}, "name"
+                )
+            )
+            # The model row is the lock every registration of this model queues behind.
+            conn.execute(select(models.c.name).where(models.c.name == model).with_for_update())
+            highest = conn.execute(
+                select(func.max(model_versions.c.version)).where(model_versions.c.model == model)
+            ).scalar()
+            version = ModelVersion(
+                model=model,
+                version=(highest or 0) + 1,
+                run_id=run_id,
+                package=package,
+                flavor=flavor,
+                inference_contract=json.loads(contract_text),
+                metrics=json.loads(metrics_text),
+                created_at=now,
+                created_by=actor,
+            )
+            conn.execute(
+                insert(model_versions).values(
+                    model=model,
+                    version=version.version,
+                    run_id=run_id,
+                    package=str(package),
+                    flavor=flavor,
+                    inference_contract=contract_text,
+                    metrics=metrics_text,
+                    created_at=now,
+                    created_by=actor,
+                )
+            )
+            holder = {"digest": str(package), "holder": version.holder, "created_at": now}
+            conn.execute(
+                _insert_ignoring_duplicates(conn, artifact_holders, holder, "digest", "holder")
+            )
+            if alias is not None:
+                _set_alias(conn, Alias(model, alias, version.version, now, actor))
+        return version
+
+    # --- reading --------------------------------------------------------------------------
+
+    def get(self, model: str, version: int) -> ModelVersion:
+        """One version; `NotFound` naming the versions that exist."""
+        with read_transaction(self._engine) as conn:
+            return _get(conn, model, version)
+
+    def resolve(self, ref: str | ModelRef) -> ModelVersion:
+        """The version named by `name@3`, `name@alias`, `name@latest` or `name` (newest)."""
+        parsed = parse_model_ref(ref) if isinstance(ref, str) else ref
+        with read_transaction(self._engine) as conn:
+            if parsed.kind == "version" and parsed.version is not None:
+                return _get(conn, parsed.model, parsed.version)
+            _require_model(conn, parsed.model)
+            if parsed.kind == "alias":
+                number = conn.execute(
+                    select(model_aliases.c.version).where(
+                        model_aliases.c.model == parsed.model,
+                        model_aliases.c.alias == parsed.alias,
+                    )
+                ).scalar()
+                if number is None:
+                    held = _aliases(conn, parsed.model)
+                    known = ", ".join(f"{a.name} -> {a.version}" for a in held) or "none"
+                    raise NotFound(
+                        f"model {parsed.model} has no alias {parsed.alias!r} "
+                        f"(its aliases: {known})",
+                        hint=f"`keel models show {parsed.model}` lists its versions and aliases",
+                    )
+                return _get(conn, parsed.model, number)
+            newest = _select_versions(
+                conn,
+                select(model_versions)
+                .where(model_versions.c.model == parsed.model)
+                .order_by(model_versions.c.version.desc())
+                .limit(1),
+            )
+            return newest[0]
+
+    def list_models(self) -> builtins.list[RegisteredModel]:
+        """Every model with its newest version, version count and aliases, by name."""
+        v = model_versions.c
+        query = (
+            select(
+                models.c.name,
+                models.c.created_at,
+                models.c.created_by,
+                func.max(v.version).label("latest"),
+                func.count(v.version).label("version_count"),
+            )
+            .join(model_versions, v.model == models.c.name)
+            .group_by(models.c.name, models.c.created_at, models.c.created_by)
+            .order_by(models.c.name)
+        )
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(query).all()
+            held: dict[str, builtins.list[Alias]] = defaultdict(builtins.list)
+            for row in conn.execute(
+                select(model_aliases).order_by(model_aliases.c.model, model_aliases.c.alias)
+            ):
+                held[row.model].append(_to_alias(row))
+        return [
+            RegisteredModel(
+                name=row.name,
+                created_at=row.created_at,
+                created_by=row.created_by,
+                latest_version=row.latest,
+                version_count=row.version_count,
+                aliases=tuple(held[row.name]),
+            )
+            for row in rows
+        ]
+
+    def versions(self, model: str) -> builtins.list[ModelVersion]:
+        """The model's versions, newest first; `NotFound` for an unknown model."""
+        with read_transaction(self._engine) as conn:
+            _require_model(conn, model)
+            return _select_versions(
+                conn,
+                select(model_versions)
+                .where(model_versions.c.model == model)
+                .order_by(model_versions.c.version.desc()),
+            )
+
+    def aliases(self, model: str) -> builtins.list[Alias]:
+        """The model's aliases, by name; `NotFound` for an unknown model."""
+        with read_transaction(self._engine) as conn:
+            _require_model(conn, model)
+            return _aliases(conn, model)
+
+
+def _set_alias(conn: Connection, alias: Alias) -> None:
+    """Point an alias at a version (creating or moving it), inside the caller's transaction.
+
+    The caller must hold the model-row lock. The release workflow (issue 5) will move
+    aliases through here too, after its gates, and append the audit event in the same
+    transaction.
+    """
+    values = {
+        "model": alias.model,
+        "alias": alias.name,
+        "version": alias.version,
+        "set_at": alias.set_at,
+        "set_by": alias.set_by,
+    }
+    changes = {"version": alias.version, "set_at": alias.set_at, "set_by": alias.set_by}
+    if conn.dialect.name == "postgresql":
+        statement: Any = postgresql.insert(model_aliases).values(values)
+    else:
+        statement = sqlite.insert(model_aliases).values(values)
+    conn.execute(statement.on_conflict_do_update(index_elements=["model", "alias"], set_=changes))
+
+
+def _require_model(conn: Connection, model: str) -> None:
+    check_model_name(model)
+    if conn.execute(select(models.c.name).where(models.c.name == model)).first() is not None:
+        return
+    names = builtins.list(
+        conn.execute(select(models.c.name).order_by(models.c.name).limit(_SHOWN + 1)).scalars()
+    )
+    if not names:
+        raise NotFound(
+            f"no model {model!r} is registered: no models are registered yet",
+            hint="run `keel train` to register one",
+        )
+    shown = ", ".join(names[:_SHOWN]) + (" and more" if len(names) > _SHOWN else "")
+    raise NotFound(f"no model {model!r} is registered (registered: {shown})", hint=_HINT_LIST)
+
+
+def _get(conn: Connection, model: str, version: int) -> ModelVersion:
+    _require_model(conn, model)
+    found = _select_versions(
+        conn,
+        select(model_versions).where(
+            model_versions.c.model == model, model_versions.c.version == version
+        ),
+    )
+    if found:
+        return found[0]
+    low, high = conn.execute(
+        select(func.min(model_versions.c.version), func.max(model_versions.c.version)).where(
+            model_versions.c.model == model
+        )
+    ).one()
+    span = f"{low}" if low == high else f"{low} to {high}"
+    raise NotFound(
+        f"model {model} has no version {version} (its versions: {span})",
+        hint=f"`keel models show {model}` lists its versions",
+    )
+
+
+def _aliases(conn: Connection, model: str) -> builtins.list[Alias]:
+    query = select(model_aliases).where(model_aliases.c.model == model)
+    return [_to_alias(row) for row in conn.execute(query.order_by(model_aliases.c.alias))]
+
+
+def _select_versions(conn: Connection, query: Select[Any]) -> builtins.list[ModelVersion]:
+    return [_to_version(row) for row in conn.execute(query)]
+
+
+def _to_version(row: Row[Any]) -> ModelVersion:
+    return ModelVersion(
+        model=row.model,
+        version=row.version,
+        run_id=row.run_id,
+        package=Digest.parse(row.package),
+        flavor=row.flavor,
+        inference_contract=json.loads(row.inference_contract),
+        metrics=json.loads(row.metrics),
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+def _to_alias(row: Row[Any]) -> Alias:
+    return Alias(row.model, row.alias, row.version, row.set_at, row.set_by)
+
+
+def _lock_artifact(conn: Connection, digest: Digest) -> bool:
+    # FOR KEY SHARE keeps the record from being forgotten until we commit, without
+    # blocking others; SQLite ignores the clause (its writers are serialised).
+    query = (
+        select(artifacts.c.digest)
+        .where(artifacts.c.digest == str(digest))
+        .with_for_update(read=True, key_share=True)
+    )
+    return conn.execute(query).first() is not None
+
+
+def _insert_ignoring_duplicates(
+    conn: Connection, table: Any, values: Mapping[str, Any], *key: str
+) -> postgresql.Insert | sqlite.Insert:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
+    return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=key)

@@ -1,0 +1,59 @@
+"""`keel train` as a user runs it: progress on stderr, one JSON document with --json."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.cli.conftest import Keel
+from tests.train.test_train import EXAMPLE, SPEC, _raw_sample
+
+
+@pytest.fixture(scope="module")
+def raw_table() -> pa.Table:
+    return _raw_sample(20_000)
+
+
+@pytest.fixture
+def flights(keel: Keel, tmp_path: Path, raw_table: pa.Table) -> Keel:
+    assert keel("init").code == 0
+    (tmp_path / "keel.yaml").write_text(SPEC)
+    for name in ("features.py", "train.py"):
+        shutil.copy(EXAMPLE / "project" / name, tmp_path / name)
+    pq.write_table(raw_table, tmp_path / "raw.parquet")
+    return keel
+
+
+def test_train_twice_then_force(flights: Keel) -> None:
+    first = flights("train", "--as-of", "2014-01-01T06:00:00Z")
+    assert first.code == 0, first.err
+    assert "features  ran" in first.err  # progress goes to stderr
+    assert "roc_auc" in first.out
+
+    second = flights("train", "--as-of", "2014-01-01T06:00:00Z", "--json")
+    assert second.code == 0
+    document = second.json()
+    outcomes = {step["step"]: step["outcome"] for step in document["steps"]}
+    assert outcomes["features"] == outcomes["train"] == outcomes["evaluate"] == "cache_hit"
+    assert second.err == ""  # --json prints no progress
+
+    forced = flights("train", "--force", "--json").json()
+    assert {s["step"]: s["outcome"] for s in forced["steps"]}["train"] == "ran"
+
+
+def test_train_needs_entry_points(keel: Keel) -> None:
+    assert keel("init").code == 0
+    result = keel("train", "--json")
+    assert result.code == 2
+    problems = {p["key"] for p in result.json()["error"]["problems"]}
+    assert {"data", "features", "training"} <= problems
+
+
+def test_bad_as_of_is_a_usage_error(flights: Keel) -> None:
+    result = flights("train", "--as-of", "yesterday")
+    assert result.code == 2
+    assert "--as-of" in result.err
