@@ -57,3 +57,22 @@ def test_bad_as_of_is_a_usage_error(flights: Keel) -> None:
     result = flights("train", "--as-of", "yesterday")
     assert result.code == 2
     assert "--as-of" in result.err
+
+
+def test_lineage_prints_the_whole_chain(flights: Keel) -> None:
+    trained = flights("train", "--as-of", "2014-01-01T06:00:00Z", "--json").json()
+    assert trained["model"] == {"name": "flights-delay", "version": 1}
+    chain = flights("lineage", "flights-delay@1", "--json")
+    assert chain.code == 0, chain.err
+    document = chain.json()
+    assert document["model"]["aliases"] == ["candidate"]
+    assert document["run"]["id"] == trained["run"]
+    assert document["dataset"]["id"] == trained["dataset"]
+    assert document["code"]["features"]["entry_point"] == "features:build"
+    assert document["environment"]["python"].startswith("CPython 3.")
+    assert [s["step"] for s in document["run"]["steps"]] == ["features", "train", "evaluate"]
+    text = flights("lineage", "flights-delay@candidate")
+    for label in ("model", "run", "dataset", "code", "environment"):
+        assert f"\n{label}" in f"\n{text.out}"
+    assert flights("lineage", "flights-delay@9").code == 3
+    assert flights("lineage", "Not A Ref").code == 2

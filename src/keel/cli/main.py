@@ -31,6 +31,7 @@ COMMANDS = {
     "db": "keel.cli.commands.db:db",
     "runs": "keel.cli.commands.runs:runs",
     "models": "keel.cli.commands.models:models",
+    "lineage": "keel.cli.commands.lineage:lineage",
 }
 
 

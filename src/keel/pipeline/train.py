@@ -380,7 +380,7 @@ def _step(
         output, outcome = record.digest, "ran"
     seconds = time.perf_counter() - started
     runs.record_step(StepRecord(run.id, name, key, outcome, output, seconds))
-    outcomes.append(StepOutcome(name, outcome, seconds, output, outcome.replace("_", " ")))
+    outcomes.append(StepOutcome(name, outcome, seconds, output, f"output {output.short}"))
     say(name, f"{'cache hit' if outcome == 'cache_hit' else 'ran'} in {seconds:.2f}s")
     return output
 
