@@ -97,6 +97,23 @@ def test_first_run_trains_and_records_lineage(project: Project) -> None:
         }
 
 
+def test_runs_emit_openlineage_events(project: Project) -> None:
+    import json
+
+    from tests.lineage.test_openlineage import _validate
+
+    with project:
+        result = train(project, as_of=AS_OF)
+    log = project.settings.state_dir / "lineage" / "events.jsonl"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert events[0]["run"]["runId"] == events[1]["run"]["runId"]
+    assert events[0]["inputs"][0]["facets"]["version"]["datasetVersion"] == str(result.dataset.id)
+    assert events[1]["outputs"][0]["name"] == "models/flights-delay"
+    for event in events:
+        _validate(event)
+
+
 def test_nothing_changed_hits_the_cache_for_every_step(project: Project) -> None:
     with project:
         first = train(project, as_of=AS_OF)
@@ -144,3 +161,5 @@ def test_a_contract_violation_stops_the_run(project: Project) -> None:
         failed = reopened.metadata.runs.list(limit=1)[0]
         assert failed.status == "failed"
         assert "contract" in (failed.error or "")
+        log = reopened.settings.state_dir / "lineage" / "events.jsonl"
+        assert log.read_text().splitlines()[-1].count('"eventType":"FAIL"') == 1

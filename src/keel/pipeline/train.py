@@ -150,22 +150,90 @@ def train(
     with project.start_run(
         params=dict(training.params), seed=training.seed, tags={"keel.step": "train"}, **lineage
     ) as run:
-        run.log_artifact(environment.to_json(), "environment.json")
-        table = load_table(project, snap.version.id)
-        outcomes.append(_contract(project, run, table, moment, check_contract, read_contract))
-        say("contract", outcomes[-1].detail)
-        return _model_steps(
-            project,
-            run,
-            table,
-            snap.version,
-            target,
-            feature_code,
-            training_code,
-            force=force,
-            outcomes=outcomes,
-            say=say,
+        events = _Lineage(project, run.id, snap.version, environment.keel_version)
+        events.start()
+        try:
+            run.log_artifact(environment.to_json(), "environment.json")
+            table = load_table(project, snap.version.id)
+            outcomes.append(_contract(project, run, table, moment, check_contract, read_contract))
+            say("contract", outcomes[-1].detail)
+            result = _model_steps(
+                project,
+                run,
+                table,
+                snap.version,
+                target,
+                feature_code,
+                training_code,
+                force=force,
+                outcomes=outcomes,
+                say=say,
+            )
+        except BaseException as exc:
+            events.fail(exc)
+            raise
+        events.complete(result)
+        return result
+
+
+class _Lineage:
+    """OpenLineage START/COMPLETE/FAIL events of one run, appended to
+    `.keel/lineage/events.jsonl` (one JSON event per line, fsynced) for a lineage backend
+    (Marquez, DataHub...) to ingest."""
+
+    def __init__(
+        self, project: Project, run_id: str, dataset: DatasetVersion, keel_version: str
+    ) -> None:
+        from keel.lineage import FileEmitter, InputDatasetInfo, RunInfo
+
+        self._emitter = FileEmitter(project.settings.state_dir / "lineage" / "events.jsonl")
+        self._project = project
+        self._info = RunInfo(
+            project=project.spec.name,
+            keel_run_id=run_id,
+            dataset=InputDatasetInfo(
+                namespace=project.spec.name,
+                name=f"datasets/{project.spec.name}",
+                version=str(dataset.id),
+                columns=dataset.columns,
+                source_name=dataset.format,
+                source_uri=dataset.source,
+            ),
+            keel_version=keel_version,
         )
+
+    def start(self) -> None:
+        from keel.lineage import start_event
+
+        self._emitter.emit(start_event(self._info))
+
+    def fail(self, error: BaseException) -> None:
+        from keel.lineage import fail_event
+
+        self._emitter.emit(fail_event(self._info, error))
+
+    def complete(self, result: TrainResult) -> None:
+        from keel.lineage import ModelOutputInfo, complete_event
+
+        version = result.registered or next(
+            (
+                v
+                for v in _versions(self._project, self._project.spec.name)
+                if v.package == result.package
+            ),
+            None,
+        )
+        if version is None:
+            return
+        model = ModelOutputInfo(
+            name=version.model,
+            version=str(version.version),
+            package_digest=str(version.package),
+            flavor=version.flavor,
+            keel_run_id=self._info.keel_run_id,
+            metrics=result.metrics,
+        )
+        self._emitter.emit(complete_event(self._info, model))
 
 
 def _contract(
