@@ -163,3 +163,24 @@ def test_a_contract_violation_stops_the_run(project: Project) -> None:
         assert "contract" in (failed.error or "")
         log = reopened.settings.state_dir / "lineage" / "events.jsonl"
         assert log.read_text().splitlines()[-1].count('"eventType":"FAIL"') == 1
+
+
+def test_training_on_postgresql(
+    tmp_path: Path, raw_table: pa.Table, fresh_postgres_url: str
+) -> None:
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "flights-pg"
+    env = {"KEEL_USER": "ana", "KEEL_DB_URL": fresh_postgres_url}
+    Project.init(folder, env=env).close()
+    (folder / "keel.yaml").write_text(SPEC)
+    for name in ("features.py", "train.py"):
+        shutil.copy(EXAMPLE / "project" / name, folder / name)
+    pq.write_table(raw_table, folder / "raw.parquet")
+    with Project.open(folder, env=env) as project:
+        assert project.metadata.backend == "postgresql"
+        first = train(project, as_of=AS_OF)
+        assert first.registered is not None and first.registered.version == 1
+        again = train(project, as_of=AS_OF)
+        assert again.cache_hits == ["snapshot", "features", "train", "evaluate"]
+        assert project.metadata.runs.get(again.run_id).status == "completed"
