@@ -76,3 +76,38 @@ def test_lineage_prints_the_whole_chain(flights: Keel) -> None:
         assert f"\n{label}" in f"\n{text.out}"
     assert flights("lineage", "flights-delay@9").code == 3
     assert flights("lineage", "Not A Ref").code == 2
+
+
+def test_reproduce_rebuilds_the_same_metrics(flights: Keel, tmp_path: Path) -> None:
+    assert flights("train", "--as-of", "2014-01-01T06:00:00Z").code == 0
+    result = flights("reproduce", "flights-delay@1", "--json")
+    assert result.code == 0, result.out + result.err
+    report = result.json()
+    assert report["metrics_match"] is True
+    assert report["environment_differences"] == []
+    assert report["code_source"].startswith("the working tree")
+    for values in report["metrics"].values():
+        assert values["recorded"] == values["reproduced"]
+    # Changed code and no git commit to go back to: refused, nothing guessed.
+    (tmp_path / "train.py").write_text((tmp_path / "train.py").read_text() + "\n# edited\n")
+    refused = flights("reproduce", "flights-delay@1")
+    assert refused.code == 4
+    assert "no git commit" in refused.err
+
+
+def test_reproduce_from_the_recorded_git_commit(flights: Keel, tmp_path: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.email=ana@example.com", "-c", "user.name=ana", "add", "-A")
+    git("-c", "user.email=ana@example.com", "-c", "user.name=ana", "commit", "-qm", "model")
+    trained = flights("train", "--as-of", "2014-01-01T06:00:00Z", "--json").json()
+    assert trained["model"]["version"] == 1
+    (tmp_path / "train.py").write_text((tmp_path / "train.py").read_text() + "\n# later edit\n")
+    result = flights("reproduce", "flights-delay@1", "--json")
+    assert result.code == 0, result.out + result.err
+    assert result.json()["code_source"].startswith("git commit")
+    assert result.json()["metrics_match"] is True

@@ -32,6 +32,7 @@ COMMANDS = {
     "runs": "keel.cli.commands.runs:runs",
     "models": "keel.cli.commands.models:models",
     "lineage": "keel.cli.commands.lineage:lineage",
+    "reproduce": "keel.cli.commands.reproduce:reproduce_command",
 }
 
 

@@ -103,8 +103,14 @@ def train(
     force: bool = False,
     as_of: datetime | None = None,
     progress: Progress | None = None,
+    dataset: Digest | None = None,
+    register: bool = True,
+    purpose: str = "train",
 ) -> TrainResult:
     """Run the project's pipeline once and return what each step did.
+
+    `dataset` pins a recorded dataset version instead of snapshotting the source (how
+    `keel reproduce` rebuilds a run); `register=False` registers no model version.
 
     `as_of` is the time the contract's freshness rule is checked against (default: now); a
     replay of historical data passes the time it pretends to be. A contract violation stops
@@ -122,23 +128,28 @@ def train(
     outcomes: list[StepOutcome] = []
 
     started = time.perf_counter()
-    snap = snapshot(project)
+    if dataset is not None:
+        pinned = project.metadata.datasets.get(dataset)
+        snap_version, reused = pinned, True
+    else:
+        snap = snapshot(project)
+        snap_version, reused = snap.version, snap.reused
     outcomes.append(
         StepOutcome(
             "snapshot",
-            "cache_hit" if snap.reused else "ran",
+            "cache_hit" if reused else "ran",
             time.perf_counter() - started,
-            snap.version.id,
-            f"dataset {snap.version.short}, {snap.version.rows:,} rows",
+            snap_version.id,
+            f"dataset {snap_version.short}, {snap_version.rows:,} rows",
         )
     )
-    say("snapshot", outcomes[-1].detail + (" (unchanged)" if snap.reused else ""))
+    say("snapshot", outcomes[-1].detail + (" (unchanged)" if reused else ""))
     feature_code = entry_point_source(features.entry_point, project_dir)
     training_code = entry_point_source(training.entry_point, project_dir)
     environment = capture_environment()
     git = git_state(project_dir)
     lineage: dict[str, Any] = {
-        "dataset": snap.version.id,
+        "dataset": snap_version.id,
         "feature_code_hash": str(feature_code.digest),
         "training_code_hash": str(training_code.digest),
         "environment": str(environment.digest),
@@ -148,20 +159,22 @@ def train(
         if git.diff_digest is not None:
             lineage["git_diff_hash"] = str(git.diff_digest)
     with project.start_run(
-        params=dict(training.params), seed=training.seed, tags={"keel.step": "train"}, **lineage
+        params=dict(training.params), seed=training.seed, tags={"keel.step": purpose}, **lineage
     ) as run:
-        events = _Lineage(project, run.id, snap.version, environment.keel_version)
+        events = _Lineage(project, run.id, snap_version, environment.keel_version)
         events.start()
         try:
+            run.set_tag("keel.as_of", moment.isoformat())  # reproduce checks the contract as of it
             run.log_artifact(environment.to_json(), "environment.json")
-            table = load_table(project, snap.version.id)
+            table = load_table(project, snap_version.id)
             outcomes.append(_contract(project, run, table, moment, check_contract, read_contract))
             say("contract", outcomes[-1].detail)
             result = _model_steps(
                 project,
+                register,
                 run,
                 table,
-                snap.version,
+                snap_version,
                 target,
                 feature_code,
                 training_code,
@@ -266,6 +279,7 @@ def _contract(
 
 def _model_steps(
     project: Project,
+    register: bool,
     run: RunContext,
     table: Any,
     dataset: DatasetVersion,
@@ -367,6 +381,8 @@ def _model_steps(
         metrics=metrics,
         package=package_digest,
     )
+    if not register:
+        return result
     return _register(project, run, result, force=force, say=say)
 
 
