@@ -120,12 +120,18 @@ class Project:
         name: str | None = None,
         force: bool = False,
         env: Mapping[str, str] | None = None,
+        example: str | None = None,
     ) -> Project:
         """Scaffold keel.yaml in `directory`, create both stores, and open the project."""
         environ = dict(os.environ if env is None else env)
         folder = Path(directory).expanduser().resolve()
         user = environ.get("KEEL_USER", "").strip() or _default_user(folder, environ)
-        scaffold(folder, name=name, user=user, force=force)
+        if example is not None:
+            from keel.examples import write_example
+
+            write_example(example, folder, user=user, force=force)
+        else:
+            scaffold(folder, name=name, user=user, force=force)
         environ.pop("KEEL_PROJECT", None)
         project = cls.open(folder, env=environ)
         project.metadata  # noqa: B018 - creates and migrates the database

@@ -239,7 +239,8 @@ class BeatsChampionGate(_Section):
 
     type: Literal["beats_champion"]
     metric: str
-    margin: float = Field(default=0.0, ge=0)
+    #: Positive: must beat the holder by this much; negative: may trail it by at most this much.
+    margin: float = 0.0
     relative: bool = False
     alias: str = "production"
 

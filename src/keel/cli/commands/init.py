@@ -17,14 +17,24 @@ __all__ = ["init"]
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--name", help="Project name (default: the folder's name, made valid).")
 @click.option("--force", is_flag=True, help="Overwrite an existing keel.yaml with the template.")
+@click.option(
+    "--example",
+    type=click.Choice(["flights"]),
+    help="Write a complete example project instead of the template (data included).",
+)
 @json_option
 @pass_cli
 def init(
-    cli: CliContext, directory: Path | None, name: str | None, force: bool, as_json: bool
+    cli: CliContext,
+    directory: Path | None,
+    name: str | None,
+    force: bool,
+    example: str | None,
+    as_json: bool,
 ) -> int:
     """Create keel.yaml in DIR (default: the current folder) and set up the stores."""
     folder = directory or Path.cwd()
-    project = Project.init(folder, name=name, force=force, env=cli.env)
+    project = Project.init(folder, name=name, force=force, env=cli.env, example=example)
     try:
         settings = project.settings
         payload = {
@@ -34,6 +44,12 @@ def init(
             "metadata": project.metadata.url,
             "artifacts": project.artifacts.url,
         }
+        next_step = (
+            "Next: `keel train --as-of 2013-07-01T00:00:00Z` (the data is from 2013; "
+            "--as-of checks its freshness as of then)."
+            if example
+            else "Next: edit keel.yaml (data source, entry points, metrics), then `keel status`."
+        )
         emit(
             as_json,
             payload,
@@ -42,8 +58,7 @@ def init(
                 f"  spec       {settings.spec_path}\n"
                 f"  metadata   {project.metadata.url}\n"
                 f"  artifacts  {project.artifacts.url}\n"
-                "Next: edit keel.yaml (data source, entry points, metrics), "
-                "then `keel status`."
+                f"{next_step}"
             ),
         )
     finally:
