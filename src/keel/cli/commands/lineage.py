@@ -52,7 +52,7 @@ def _render(chain: dict[str, Any]) -> str:
     lines.append(
         f"code         features {features.get('entry_point', '-')}  "
         f"{_short(lineage['feature_code_hash'])}  "
-        f"({len(features.get('files', []))} files packaged with the model)"
+        f"({len(features.get('files', []))} file(s) packaged with the model)"
     )
     lines.append(f"             training {_short(lineage['training_code_hash'])}")
     if lineage["git_commit"]:
