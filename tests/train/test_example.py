@@ -25,6 +25,18 @@ def test_example_project_trains_end_to_end(keel: Keel, tmp_path: Path) -> None:
     outcomes = {step["step"]: step["outcome"] for step in document["steps"]}
     assert outcomes["contract"] == "ran"
 
+    again = keel("-C", project, "train", "--as-of", "2013-07-01T00:00:00Z", "--json").json()
+    outcomes = {step["step"]: step["outcome"] for step in again["steps"]}
+    assert outcomes == {
+        "snapshot": "cache_hit",
+        "contract": "cache_hit",
+        "features": "cache_hit",
+        "train": "cache_hit",
+        "evaluate": "cache_hit",
+        "register": "skipped",
+    }
+    assert again["model"] is None and again["metrics"] == document["metrics"]
+
     stale = keel("-C", project, "train", "--json")  # today, 2013 data is stale
     assert stale.code == 1
     assert "stale" in stale.json()["error"]["message"]

@@ -1,4 +1,4 @@
-"""`keel train`: snapshot -> contract -> split -> features -> train -> evaluate -> register.
+"""`keel train`: snapshot -> contract -> features (after the split) -> train -> evaluate.
 
 Each step after the snapshot has a cache key: BLAKE3 over what determines its output (the
 dataset id, the code fingerprints of the entry points' project-local files, the split, params,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["STEPS", "StepOutcome", "TrainResult", "train"]
 
 #: The steps in order; the version in a step's cache key changes when its output format does.
-STEPS: Final = ("snapshot", "contract", "split", "features", "train", "evaluate", "register")
+STEPS: Final = ("snapshot", "contract", "features", "train", "evaluate", "register")
 _FORMAT: Final = 1
 _TARGET: Final = "__keel_target__"
 _HOLDOUT: Final = "__keel_holdout__"
@@ -116,7 +116,6 @@ def train(
     replay of historical data passes the time it pretends to be. A contract violation stops
     the run (recorded as failed, with the report as an artifact) with ContractViolation.
     """
-    from keel.contracts import check_contract, read_contract
     from keel.data.snapshot import load_table, snapshot
     from keel.pipeline.code import entry_point_source, git_state
     from keel.pipeline.environment import capture_environment
@@ -167,8 +166,9 @@ def train(
             run.set_tag("keel.as_of", moment.isoformat())  # reproduce checks the contract as of it
             run.log_artifact(environment.to_json(), "environment.json")
             table = load_table(project, snap_version.id)
-            outcomes.append(_contract(project, run, table, moment, check_contract, read_contract))
-            say("contract", outcomes[-1].detail)
+            _contract(
+                project, run, table, snap_version, moment, force=force, outcomes=outcomes, say=say
+            )
             result = _model_steps(
                 project,
                 register,
@@ -253,28 +253,50 @@ def _contract(
     project: Project,
     run: RunContext,
     table: Any,
+    dataset: DatasetVersion,
     moment: datetime,
-    check_contract: Any,
-    read_contract: Any,
-) -> StepOutcome:
+    *,
+    force: bool,
+    outcomes: list[StepOutcome],
+    say: Progress,
+) -> None:
+    """Check the data against its contract, as of `moment`; the same dataset, contract and
+    time give the same answer, so a passed check is cached like any step."""
+    from keel.contracts import check_contract, read_contract
+
     data = project.spec.data
-    started = time.perf_counter()
     if data is None or not data.contract:
-        return StepOutcome("contract", "skipped", 0.0, None, "no data.contract in keel.yaml")
-    contract = read_contract(project.settings.project_dir / data.contract)
-    report = check_contract(table, contract, now=moment)
-    stored = run.log_artifact(json.dumps(report.to_dict()).encode(), "contract-report.json")
-    if not report.ok:
-        first = "; ".join(
-            f"{v.rule} on {v.column or 'the table'}: {v.message}" for v in report.errors[:3]
+        outcomes.append(
+            StepOutcome("contract", "skipped", 0.0, None, "no data.contract in keel.yaml")
         )
-        raise ContractViolation(
-            f"the training data broke its contract ({report.summary()}): {first}",
-            hint=f"see `keel runs show {run.id}` and `keel contract check` for every violation",
-        )
-    return StepOutcome(
-        "contract", "ran", time.perf_counter() - started, stored.digest, report.summary()
+        say("contract", outcomes[-1].detail)
+        return
+    path = project.settings.project_dir / data.contract
+    contract = read_contract(path)
+    key = _key(
+        "contract",
+        {
+            "dataset": str(dataset.id),
+            "contract": blake3.blake3(path.read_bytes()).hexdigest(),
+            "as_of": moment.isoformat(),
+        },
     )
+
+    def check() -> bytes:
+        report = check_contract(table, contract, now=moment)
+        document = json.dumps(report.to_dict()).encode()
+        if not report.ok:
+            run.log_artifact(document, "contract-report.json")
+            first = "; ".join(
+                f"{v.rule} on {v.column or 'the table'}: {v.message}" for v in report.errors[:3]
+            )
+            raise ContractViolation(
+                f"the training data broke its contract ({report.summary()}): {first}",
+                hint=f"see `keel runs show {run.id}` and `keel contract check` for every violation",
+            )
+        return document
+
+    _step(project, run, "contract", key, force, outcomes, say, check)
 
 
 def _model_steps(
@@ -303,27 +325,22 @@ def _model_steps(
         "seed": split_spec.seed,
         "timestamp": spec.data.timestamp,
     }
-    started = time.perf_counter()
-    split = split_rows(
-        table,
-        method=split_spec.method,
-        holdout=split_spec.holdout,
-        timestamp=spec.data.timestamp,
-        seed=split_spec.seed,
-    )
-    for name, value in split.describe().items():
-        if value is not None:
-            run.set_tag(f"split.{name}", value)
-    outcomes.append(
-        StepOutcome(
-            "split",
-            "ran",
-            time.perf_counter() - started,
-            None,
-            f"{split.train.size:,} training rows, {split.holdout.size:,} holdout rows",
+
+    def split_and_build() -> Path:
+        # The split is an input of the features step (its rows are marked in the output), so
+        # it runs only when the features do; its settings are in the features cache key.
+        split = split_rows(
+            table,
+            method=split_spec.method,
+            holdout=split_spec.holdout,
+            timestamp=spec.data.timestamp if spec.data is not None else None,
+            seed=split_spec.seed,
         )
-    )
-    say("split", outcomes[-1].detail)
+        for name, value in split.describe().items():
+            if value is not None:
+                run.set_tag(f"split.{name}", value)
+        say("split", f"{split.train.size:,} training rows, {split.holdout.size:,} holdout rows")
+        return _build_features(project, table, split, target, feature_code)
 
     features_key = _key(
         "features", {**split_inputs, "code": str(feature_code.digest), "target": target}
@@ -336,7 +353,7 @@ def _model_steps(
         force,
         outcomes,
         say,
-        lambda: _build_features(project, table, split, target, feature_code),
+        split_and_build,
     )
     metric_names = [metric.name for metric in spec.metrics]
     train_key = _key(
