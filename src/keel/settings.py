@@ -10,6 +10,9 @@ environment. Precedence, highest first: environment variable, keel.yaml `storage
 | KEEL_ARTIFACTS  | artifact store: a folder or s3://bucket/p | <project>/.keel/artifacts        |
 | KEEL_USER       | the acting identity for local CLI use     | the operating-system user        |
 | KEEL_DEBUG      | `1` shows tracebacks for internal errors  | off                              |
+
+KEEL_OPENLINEAGE_URL: where training runs send OpenLineage events, an http(s) URL (Marquez,
+DataHub) or a JSON-lines file; default <project>/.keel/lineage/events.jsonl.
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ __all__ = ["KNOWN_VARIABLES", "STATE_DIR", "Settings", "find_project_dir"]
 
 STATE_DIR: Final = ".keel"
 KNOWN_VARIABLES: Final = frozenset(
-    {"KEEL_PROJECT", "KEEL_DB_URL", "KEEL_ARTIFACTS", "KEEL_USER", "KEEL_DEBUG"}
+    {
+        "KEEL_PROJECT",
+        "KEEL_DB_URL",
+        "KEEL_ARTIFACTS",
+        "KEEL_USER",
+        "KEEL_DEBUG",
+        "KEEL_OPENLINEAGE_URL",
+    }
 )
 # Variables keel's own test suite reads; never a typo worth a warning.
 _TEST_PREFIXES: Final = ("KEEL_TEST_", "KEEL_REQUIRE_")
@@ -85,6 +95,8 @@ class Settings:
     debug: bool = False
     #: `KEEL_*` variables that keel does not know: likely typos, shown by `keel status`.
     unknown_variables: tuple[str, ...] = field(default=())
+    #: Where OpenLineage events go: an http(s) URL, or a JSON-lines file (None: the default file).
+    openlineage: str | None = None
 
     @property
     def spec_path(self) -> Path:
@@ -119,4 +131,5 @@ class Settings:
             user=user,
             debug=debug,
             unknown_variables=unknown,
+            openlineage=env.get("KEEL_OPENLINEAGE_URL", "").strip() or None,
         )

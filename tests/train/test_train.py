@@ -184,3 +184,26 @@ def test_training_on_postgresql(
         again = train(project, as_of=AS_OF)
         assert again.cache_hits == ["snapshot", "features", "train", "evaluate"]
         assert project.metadata.runs.get(again.run_id).status == "completed"
+
+
+def test_openlineage_target_from_the_environment(tmp_path: Path, raw_table: pa.Table) -> None:
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "flights-ol"
+    target = tmp_path / "lineage" / "to-marquez.jsonl"
+    env = {"KEEL_USER": "ana", "KEEL_OPENLINEAGE_URL": str(target)}
+    Project.init(folder, env=env).close()
+    (folder / "keel.yaml").write_text(SPEC)
+    for name in ("features.py", "train.py"):
+        shutil.copy(EXAMPLE / "project" / name, folder / name)
+    pq.write_table(raw_table, folder / "raw.parquet")
+    with Project.open(folder, env=env) as project:
+        train(project, as_of=AS_OF)
+    assert len(target.read_text().splitlines()) == 2
+    assert not (folder / ".keel" / "lineage").exists()
+
+    down = {"KEEL_USER": "ana", "KEEL_OPENLINEAGE_URL": "http://127.0.0.1:1"}
+    with Project.open(folder, env=down) as project:
+        result = train(project, as_of=AS_OF, force=True)  # the lineage server is down
+    assert result.registered is not None
+    assert any("OpenLineage event not delivered" in note for note in result.notes)

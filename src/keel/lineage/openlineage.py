@@ -290,7 +290,14 @@ class HttpEmitter:
             from openlineage.client.transport.http import HttpConfig, HttpTransport
         except ImportError as exc:
             raise DependencyMissing("openlineage-python", "lineage", "OpenLineage events") from exc
-        params: dict[str, Any] = {"url": url, "endpoint": endpoint, "timeout": self.timeout_s}
+        params: dict[str, Any] = {
+            "url": url,
+            "endpoint": endpoint,
+            "timeout": self.timeout_s,
+            # Best effort with a short retry: a lineage backend that is down must not hold
+            # training up for long (the client's default backs off for tens of seconds).
+            "retry": {"total": 2, "connect": 2, "read": 2, "backoff_factor": 0.1},
+        }
         if api_key:
             params["auth"] = {"type": "api_key", "apiKey": api_key}
         self._transport = HttpTransport(HttpConfig.from_dict(params))

@@ -186,7 +186,9 @@ def train(
             events.fail(exc)
             raise
         events.complete(result)
-        return result
+        for problem in events.problems:
+            run.set_tag("keel.lineage_problem", problem)
+        return dataclasses.replace(result, notes=[*result.notes, *events.problems])
 
 
 class _Lineage:
@@ -197,9 +199,13 @@ class _Lineage:
     def __init__(
         self, project: Project, run_id: str, dataset: DatasetVersion, keel_version: str
     ) -> None:
-        from keel.lineage import FileEmitter, InputDatasetInfo, RunInfo
+        from keel.lineage import InputDatasetInfo, RunInfo, emitter_for
 
-        self._emitter = FileEmitter(project.settings.state_dir / "lineage" / "events.jsonl")
+        target = project.settings.openlineage or (
+            project.settings.state_dir / "lineage" / "events.jsonl"
+        )
+        self._emitter = emitter_for(target)
+        self.problems: list[str] = []
         self._project = project
         self._info = RunInfo(
             project=project.spec.name,
@@ -215,15 +221,22 @@ class _Lineage:
             keel_version=keel_version,
         )
 
+    def _emit(self, event: Any) -> None:
+        # A lineage backend that is down must not fail training: the run records it instead.
+        try:
+            self._emitter.emit(event)
+        except Exception as exc:  # noqa: BLE001 - any transport failure becomes a note
+            self.problems.append(f"OpenLineage event not delivered: {type(exc).__name__}: {exc}")
+
     def start(self) -> None:
         from keel.lineage import start_event
 
-        self._emitter.emit(start_event(self._info))
+        self._emit(start_event(self._info))
 
     def fail(self, error: BaseException) -> None:
         from keel.lineage import fail_event
 
-        self._emitter.emit(fail_event(self._info, error))
+        self._emit(fail_event(self._info, error))
 
     def complete(self, result: TrainResult) -> None:
         from keel.lineage import ModelOutputInfo, complete_event
@@ -246,7 +259,7 @@ class _Lineage:
             keel_run_id=self._info.keel_run_id,
             metrics=result.metrics,
         )
-        self._emitter.emit(complete_event(self._info, model))
+        self._emit(complete_event(self._info, model))
 
 
 def _contract(
