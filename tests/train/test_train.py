@@ -51,6 +51,18 @@ def _raw_sample(rows: int = 40_000) -> pa.Table:
     return table.set_column(index, "time_hour", utc)
 
 
+def make_project(folder: Path, raw_table: pa.Table, env: dict[str, str]) -> Path:
+    """A project with the example's code, SPEC, and `raw_table` as its data source."""
+    import pyarrow.parquet as pq
+
+    Project.init(folder, env=env).close()
+    (folder / "keel.yaml").write_text(SPEC)
+    for name in ("features.py", "train.py"):
+        shutil.copy(EXAMPLE / "project" / name, folder / name)
+    pq.write_table(raw_table, folder / "raw.parquet")
+    return folder
+
+
 @pytest.fixture(scope="module")
 def raw_table() -> pa.Table:
     return _raw_sample()
@@ -58,15 +70,9 @@ def raw_table() -> pa.Table:
 
 @pytest.fixture
 def project(tmp_path: Path, raw_table: pa.Table) -> Project:
-    import pyarrow.parquet as pq
 
-    folder = tmp_path / "flights"
-    Project.init(folder, env={"KEEL_USER": "ana"}).close()
-    (folder / "keel.yaml").write_text(SPEC)
-    for name in ("features.py", "train.py"):
-        shutil.copy(EXAMPLE / "project" / name, folder / name)
-    pq.write_table(raw_table, folder / "raw.parquet")
-    return Project.open(folder, env={"KEEL_USER": "ana"})
+    env = {"KEEL_USER": "ana"}
+    return Project.open(make_project(tmp_path / "flights", raw_table, env), env=env)
 
 
 def test_first_run_trains_and_records_lineage(project: Project) -> None:
@@ -168,15 +174,9 @@ def test_a_contract_violation_stops_the_run(project: Project) -> None:
 def test_training_on_postgresql(
     tmp_path: Path, raw_table: pa.Table, fresh_postgres_url: str
 ) -> None:
-    import pyarrow.parquet as pq
 
-    folder = tmp_path / "flights-pg"
     env = {"KEEL_USER": "ana", "KEEL_DB_URL": fresh_postgres_url}
-    Project.init(folder, env=env).close()
-    (folder / "keel.yaml").write_text(SPEC)
-    for name in ("features.py", "train.py"):
-        shutil.copy(EXAMPLE / "project" / name, folder / name)
-    pq.write_table(raw_table, folder / "raw.parquet")
+    folder = make_project(tmp_path / "flights-pg", raw_table, env)
     with Project.open(folder, env=env) as project:
         assert project.metadata.backend == "postgresql"
         first = train(project, as_of=AS_OF)
@@ -187,16 +187,10 @@ def test_training_on_postgresql(
 
 
 def test_openlineage_target_from_the_environment(tmp_path: Path, raw_table: pa.Table) -> None:
-    import pyarrow.parquet as pq
 
-    folder = tmp_path / "flights-ol"
     target = tmp_path / "lineage" / "to-marquez.jsonl"
     env = {"KEEL_USER": "ana", "KEEL_OPENLINEAGE_URL": str(target)}
-    Project.init(folder, env=env).close()
-    (folder / "keel.yaml").write_text(SPEC)
-    for name in ("features.py", "train.py"):
-        shutil.copy(EXAMPLE / "project" / name, folder / name)
-    pq.write_table(raw_table, folder / "raw.parquet")
+    folder = make_project(tmp_path / "flights-ol", raw_table, env)
     with Project.open(folder, env=env) as project:
         train(project, as_of=AS_OF)
     assert len(target.read_text().splitlines()) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,7 +14,7 @@ import click
 from keel.domain.digest import Digest
 from keel.domain.duration import format_duration
 
-__all__ = ["emit", "json_option", "to_jsonable"]
+__all__ = ["emit", "json_option", "parse_time", "to_jsonable"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,3 +46,17 @@ def emit(as_json: bool, payload: dict[str, Any], text: Callable[[], str] | str) 
         sys.stdout.write(json.dumps(to_jsonable(payload), indent=2, sort_keys=False) + "\n")
     else:
         click.echo(text() if callable(text) else text)
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """An ISO-8601 time from a command-line option, UTC when no zone is given."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected an ISO-8601 time like 2013-07-01T00:00:00Z, got {value!r}",
+            param_hint=option,
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

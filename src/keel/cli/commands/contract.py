@@ -11,7 +11,7 @@ import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
-from keel.cli.output import emit, json_option
+from keel.cli.output import emit, json_option, parse_time
 from keel.contracts import (
     Contract,
     ContractReport,
@@ -66,19 +66,6 @@ def _contract_path(project: Project | None, given: Path | None) -> Path:
         hint="pass --contract FILE, or set data.contract in keel.yaml "
         "(`keel contract infer DATA -o FILE` writes one)",
     )
-
-
-def _parse_now(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"expected an ISO-8601 time like 2013-07-01T00:00:00Z, got {value!r}",
-            param_hint="--now",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @click.group()
@@ -210,7 +197,7 @@ def check(
     as_json: bool,
 ) -> int:
     """Check DATA against its contract. Exits 1 on any violation."""
-    moment = _parse_now(now)
+    moment = parse_time(now, "--now") or datetime.now(UTC)
     path = _contract_path(cli.project_or_none(), contract_file)
     expected = read_contract(path)
     table, source = _load_data(cli, data)

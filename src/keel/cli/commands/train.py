@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
 from keel.cli.context import CliContext, pass_cli
-from keel.cli.output import emit, json_option
+from keel.cli.output import emit, json_option, parse_time
 from keel.pipeline.train import TrainResult, train
 
 __all__ = ["train_command"]
-
-
-def _as_of(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"expected an ISO-8601 time like 2013-07-01T00:00:00Z, got {value!r}",
-            param_hint="--as-of",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _render(result: TrainResult) -> str:
@@ -57,7 +42,7 @@ def train_command(cli: CliContext, force: bool, as_of: str | None, as_json: bool
         if not as_json:
             click.echo(f"  {step:<9} {text}", err=True)
 
-    result = train(project, force=force, as_of=_as_of(as_of), progress=progress)
+    result = train(project, force=force, as_of=parse_time(as_of, "--as-of"), progress=progress)
     payload = {
         "ok": True,
         "run": result.run_id,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import builtins
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, Select, Table, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Row, Select, func, insert, select
 
 from keel.domain.dataset import DatasetVersion, SourceFile, TimeRange, parse_dataset_ref
 from keel.domain.digest import Digest
@@ -18,11 +17,11 @@ from keel.metadata.base import DatasetVersions
 from keel.metadata.sql.engine import read_transaction, write_transaction
 from keel.metadata.sql.schema import (
     artifact_holders,
-    artifacts,
     dataset_columns,
     dataset_files,
     datasets,
 )
+from keel.metadata.sql.statements import insert_ignoring_duplicates, lock_artifact
 
 __all__ = ["SqlDatasetVersions"]
 
@@ -49,14 +48,14 @@ class SqlDatasetVersions(DatasetVersions):
         now = datetime.now(UTC)
         with write_transaction(self._engine) as conn:
             for digest in sorted({version.parquet, version.profile}):
-                if not _lock_artifact(conn, digest):
+                if not lock_artifact(conn, digest):
                     raise NotFound(
                         f"cannot record dataset {version.short}: its object {digest} "
                         "is not recorded as an artifact",
                         hint="record the Parquet and profile objects before the version",
                     )
             # RETURNING, not rowcount: drivers disagree on rowcount for a skipped insert.
-            insert_row = _insert_ignoring_duplicates(conn, datasets, _row_of(version), "id")
+            insert_row = insert_ignoring_duplicates(conn, datasets, _row_of(version), "id")
             created = conn.execute(insert_row.returning(datasets.c.id)).first()
             if created is None:
                 existing = _select_versions(conn, select(datasets).where(_is(version.id)))
@@ -85,7 +84,7 @@ class SqlDatasetVersions(DatasetVersions):
             for digest in sorted({version.parquet, version.profile}):
                 holder = {"digest": str(digest), "holder": version.holder, "created_at": now}
                 conn.execute(
-                    _insert_ignoring_duplicates(conn, artifact_holders, holder, "digest", "holder")
+                    insert_ignoring_duplicates(conn, artifact_holders, holder, "digest", "holder")
                 )
         return version
 
@@ -232,22 +231,3 @@ def _to_version(
         created_by=row.created_by,
         files=tuple(files),
     )
-
-
-def _lock_artifact(conn: Connection, digest: Digest) -> bool:
-    # FOR KEY SHARE keeps the record from being forgotten until we commit, without
-    # blocking others; SQLite ignores the clause (its writers are serialised).
-    query = (
-        select(artifacts.c.digest)
-        .where(artifacts.c.digest == str(digest))
-        .with_for_update(read=True, key_share=True)
-    )
-    return conn.execute(query).first() is not None
-
-
-def _insert_ignoring_duplicates(
-    conn: Connection, table: Table, values: Mapping[str, Any], *key: str
-) -> postgresql.Insert | sqlite.Insert:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
-    return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=key)

@@ -31,12 +31,12 @@ from keel.metadata.base import ModelRegistry
 from keel.metadata.sql.engine import read_transaction, write_transaction
 from keel.metadata.sql.schema import (
     artifact_holders,
-    artifacts,
     model_aliases,
     model_versions,
     models,
     runs,
 )
+from keel.metadata.sql.statements import insert_ignoring_duplicates, lock_artifact
 
 __all__ = ["SqlModelRegistry"]
 
@@ -108,14 +108,14 @@ class SqlModelRegistry(ModelRegistry):
                     f"cannot register {model}: run {run_id} failed",
                     hint="register the model of a run that completed (or is still running)",
                 )
-            if not _lock_artifact(conn, package):
+            if not lock_artifact(conn, package):
                 raise NotFound(
                     f"cannot register {model}: its package {package} is not recorded "
                     "as an artifact",
                     hint="store the package first (Project.put_artifact)",
                 )
             conn.execute(
-                _insert_ignoring_duplicates(
+                insert_ignoring_duplicates(
                     conn, models, {"name": model, "created_at": now, "created_by": actor}, "name"
                 )
             )
@@ -150,7 +150,7 @@ class SqlModelRegistry(ModelRegistry):
             )
             holder = {"digest": str(package), "holder": version.holder, "created_at": now}
             conn.execute(
-                _insert_ignoring_duplicates(conn, artifact_holders, holder, "digest", "holder")
+                insert_ignoring_duplicates(conn, artifact_holders, holder, "digest", "holder")
             )
             if alias is not None:
                 _set_alias(conn, Alias(model, alias, version.version, now, actor))
@@ -332,22 +332,3 @@ def _to_version(row: Row[Any]) -> ModelVersion:
 
 def _to_alias(row: Row[Any]) -> Alias:
     return Alias(row.model, row.alias, row.version, row.set_at, row.set_by)
-
-
-def _lock_artifact(conn: Connection, digest: Digest) -> bool:
-    # FOR KEY SHARE keeps the record from being forgotten until we commit, without
-    # blocking others; SQLite ignores the clause (its writers are serialised).
-    query = (
-        select(artifacts.c.digest)
-        .where(artifacts.c.digest == str(digest))
-        .with_for_update(read=True, key_share=True)
-    )
-    return conn.execute(query).first() is not None
-
-
-def _insert_ignoring_duplicates(
-    conn: Connection, table: Any, values: Mapping[str, Any], *key: str
-) -> postgresql.Insert | sqlite.Insert:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
-    return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=key)
