@@ -111,3 +111,11 @@ def test_reproduce_from_the_recorded_git_commit(flights: Keel, tmp_path: Path) -
     assert result.code == 0, result.out + result.err
     assert result.json()["code_source"].startswith("git commit")
     assert result.json()["metrics_match"] is True
+
+
+def test_progress_bar_line() -> None:
+    from keel.cli.commands.train import bar_line
+
+    assert bar_line(0, 6, "snapshot", 0.0, width=12) == "[------------] 0/6  snapshot     0.0s"
+    assert bar_line(3, 6, "train", 12.34, width=12) == "[######------] 3/6  train       12.3s"
+    assert bar_line(6, 6, "register", 1.0, width=12).startswith("[############] 6/6")
