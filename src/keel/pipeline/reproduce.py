@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -86,15 +87,25 @@ def reproduce(
         differences = [str(d) for d in diff_environments(recorded, capture_environment())]
     as_of_text = metadata.runs.tags(run.id).get("keel.as_of")
     as_of = datetime.fromisoformat(as_of_text) if as_of_text else run.started_at
-    result = train(
-        source,
-        force=True,
-        as_of=as_of,
-        progress=progress,
-        dataset=run.dataset,
-        register=False,
-        purpose="reproduce",
-    )
+    try:
+        result = train(
+            source,
+            force=True,
+            as_of=as_of,
+            progress=progress,
+            dataset=run.dataset,
+            register=False,
+            purpose="reproduce",
+        )
+    finally:
+        if source is not project:  # the commit exported to a temporary folder
+            exported = source.settings.project_dir
+            root = next(
+                (p for p in (exported, *exported.parents) if p.name.startswith("keel-reproduce-")),
+                None,
+            )
+            if root is not None:
+                shutil.rmtree(root, ignore_errors=True)
     return ReproduceReport(
         model=version.ref,
         original_run=run.id,

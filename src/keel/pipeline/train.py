@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -431,10 +432,10 @@ def _register(
         result.steps.append(StepOutcome("register", "skipped", 0.0, result.package, note))
         say("register", note)
         return dataclasses.replace(result, notes=[*result.notes, note])
-    folder = Path(tempfile.mkdtemp(prefix="keel-register-"))
-    path = folder / "model.tar"
-    project.artifacts.get_file(result.package, path)
-    loaded = load_package(path)
+    with tempfile.TemporaryDirectory(prefix="keel-register-") as folder:
+        path = Path(folder) / "model.tar"
+        project.artifacts.get_file(result.package, path)
+        loaded = load_package(path)
     contract = loaded.contract.to_dict() if loaded.contract is not None else {}
     version = registry.register(
         name,
@@ -483,7 +484,11 @@ def _step(
     else:
         produced = compute()
         if isinstance(produced, Path):
-            record = project.put_artifact(produced)
+            try:
+                record = project.put_artifact(produced)
+            finally:
+                # Producers write into a folder of their own (mkdtemp); it is done with.
+                shutil.rmtree(produced.parent, ignore_errors=True)
         else:
             record = project.metadata.artifacts.record(
                 project.artifacts.put_bytes(produced).digest,
@@ -580,10 +585,10 @@ def _evaluate(project: Project, package: Digest, features_digest: Digest) -> byt
     from keel.models import load_package
     from keel.pipeline.evaluate import evaluate
 
-    folder = Path(tempfile.mkdtemp(prefix="keel-eval-"))
-    path = folder / "model.tar"
-    project.artifacts.get_file(package, path)
-    loaded = load_package(path)
+    with tempfile.TemporaryDirectory(prefix="keel-eval-") as folder:
+        path = Path(folder) / "model.tar"
+        project.artifacts.get_file(package, path)
+        loaded = load_package(path)
     frame = _load_features(project, features_digest)
     part = frame[frame[_HOLDOUT]]
     x = part.drop(columns=[_TARGET, _HOLDOUT])
