@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import mmap
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ from pathlib import Path
 
 import blake3
 
+from common import machine_summary
 from keel.artifacts import LocalArtifactStore
 from keel.domain.digest import Digest
 
@@ -153,16 +153,7 @@ DVC_ADD = "dvc add"
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    with Path("/proc/cpuinfo").open() as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
-        f"Linux {platform.release()}, blake3 {blake3.__version__}"
-    )
+    return machine_summary(f"blake3 {blake3.__version__}")
 
 
 def main() -> int:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -45,6 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from common import machine_summary
 from keel.artifacts.hashing import hash_file
 from keel.data.read import read_table
 from keel.project import Project
@@ -209,17 +209,8 @@ def startup(env: dict[str, str]) -> dict[str, float]:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    with Path("/proc/cpuinfo").open() as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     dvc = subprocess.run([str(DVC), "--version"], capture_output=True, text=True).stdout.strip()
-    return (
-        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
-        f"pyarrow {pa.__version__}, dvc {dvc}, Linux {platform.release()}"
-    )
+    return machine_summary(f"pyarrow {pa.__version__}", f"dvc {dvc}")
 
 
 def main() -> int:
