@@ -10,6 +10,8 @@ Every object is named by the BLAKE3 digest of its bytes. Backends guarantee:
 
 from __future__ import annotations
 
+import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from typing import BinaryIO
 
 from keel.domain.digest import Digest
 from keel.domain.health import StoreHealth
+from keel.errors import KeelError
 
 __all__ = ["ArtifactStore", "GcReport", "ObjectInfo", "ProgressCallback", "PutResult"]
 
@@ -102,5 +105,25 @@ class ArtifactStore(ABC):
     def gc(self, keep: Set[Digest], *, grace: timedelta = timedelta(hours=1)) -> GcReport:
         """Delete objects not in `keep` and older than `grace`, and stale temp files."""
 
-    @abstractmethod
-    def health(self) -> StoreHealth: ...
+    def health(self) -> StoreHealth:
+        """Write, read back and delete a small probe object; report how long it took.
+
+        Never raises for an unreachable or broken store: that is `ok=False` with the reason.
+        """
+        started = time.perf_counter()
+        try:
+            probe = f"keel health probe {uuid.uuid4()}".encode()
+            stored = self.put_bytes(probe)
+            ok = self.read_bytes(stored.digest) == probe
+            self.delete(stored.digest)
+            detail = "wrote, read back and deleted a probe object"
+        except (OSError, KeelError) as exc:
+            ok, detail = False, f"probe failed: {exc}"
+        return StoreHealth(
+            kind="artifacts",
+            backend=self.backend,
+            url=self.url,
+            ok=ok,
+            detail=detail,
+            latency_ms=(time.perf_counter() - started) * 1000,
+        )

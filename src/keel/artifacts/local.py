@@ -39,8 +39,6 @@ from keel.artifacts.hashing import (
     reader_of,
 )
 from keel.domain.digest import Digest
-from keel.domain.health import StoreHealth
-from keel.errors import KeelError
 
 __all__ = ["LocalArtifactStore"]
 
@@ -250,26 +248,6 @@ class LocalArtifactStore(ArtifactStore):
             return None
         grave.unlink()
         return stat.st_size
-
-    def health(self) -> StoreHealth:
-        """Write, read back and delete a small probe object; report how long it took."""
-        started = time.perf_counter()
-        try:
-            probe = f"keel health probe {uuid.uuid4()}".encode()
-            stored = self.put_bytes(probe)
-            ok = self.read_bytes(stored.digest) == probe
-            self.delete(stored.digest)
-            detail = "wrote, read back and deleted a probe object"
-        except (OSError, KeelError) as exc:
-            ok, detail = False, f"probe failed: {exc}"
-        return StoreHealth(
-            kind="artifacts",
-            backend=self.backend,
-            url=self.url,
-            ok=ok,
-            detail=detail,
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
 
 
 def _utc(timestamp: float) -> datetime:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 import uuid
 from collections.abc import Iterator, Set
 from contextlib import contextmanager, suppress
@@ -25,7 +24,6 @@ from keel.artifacts.base import ArtifactStore, GcReport, ObjectInfo, ProgressCal
 from keel.artifacts.files import corrupt, not_found, write_verified
 from keel.artifacts.hashing import CHUNK_SIZE, ReadInto, copy_and_hash, hash_bytes, reader_of
 from keel.domain.digest import Digest
-from keel.domain.health import StoreHealth
 from keel.errors import ConfigError, DependencyMissing, KeelError, StoreError
 
 __all__ = ["S3ArtifactStore"]
@@ -319,23 +317,3 @@ class S3ArtifactStore(ArtifactStore):
         # unless it is older than the grace period and larger than 1,000 parts.
         times: list[datetime] = [upload["Initiated"], *(part["LastModified"] for part in parts)]
         return max(times)
-
-    def health(self) -> StoreHealth:
-        """Write, read back and delete a small probe object; report how long it took."""
-        started = time.perf_counter()
-        try:
-            probe = f"keel health probe {uuid.uuid4()}".encode()
-            stored = self.put_bytes(probe)
-            ok = self.read_bytes(stored.digest) == probe
-            self.delete(stored.digest)
-            detail = "wrote, read back and deleted a probe object"
-        except KeelError as exc:
-            ok, detail = False, f"probe failed: {exc}"
-        return StoreHealth(
-            kind="artifacts",
-            backend=self.backend,
-            url=self.url,
-            ok=ok,
-            detail=detail,
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
