@@ -24,7 +24,7 @@ from keel.domain.health import StoreHealth
 from keel.errors import IntegrityError, KeelError, NotFound
 from keel.metadata.base import ArtifactRecord, MetadataStore
 from keel.scaffold import scaffold
-from keel.settings import Settings, find_project_dir
+from keel.settings import KNOWN_VARIABLES, Settings, find_project_dir
 from keel.spec import ProjectSpec, load_spec
 
 if TYPE_CHECKING:
@@ -267,9 +267,9 @@ class Project:
 
     def status(self) -> ProjectStatus:
         """Health of both stores; never raises for an unreachable store, reports it."""
+        known = ", ".join(sorted(KNOWN_VARIABLES))
         warnings = [
-            f"unknown environment variable {name} (known: KEEL_PROJECT, KEEL_DB_URL, "
-            "KEEL_ARTIFACTS, KEEL_USER, KEEL_DEBUG)"
+            f"unknown environment variable {name} (known: {known})"
             for name in self.settings.unknown_variables
         ]
         missing_owners = self.spec.owners.missing()
