@@ -63,6 +63,7 @@ release:
     - type: beats_champion           # scored on the same data as the production model
       metric: roc_auc
       margin: -0.01                  # may trail the champion by at most 0.01 AUC
+      alias: production              # the champion, also when the move is to canary
   approvals:
     required: 1
     aliases: [production]

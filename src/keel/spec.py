@@ -217,8 +217,16 @@ class MetricSpec(_Section):
         return KNOWN_METRICS[self.name]
 
 
-class MetricThresholdGate(_Section):
-    """The candidate's metric on the holdout must lie within [min, max]."""
+class _GateBase(_Section):
+    #: The aliases this gate guards; None: every promotion (`keel promote ... --to ALIAS`).
+    aliases: list[str] | None = None
+
+    def applies_to(self, alias: str) -> bool:
+        return self.aliases is None or alias in self.aliases
+
+
+class MetricThresholdGate(_GateBase):
+    """The candidate's metric on the evaluation data must lie within [min, max]."""
 
     type: Literal["metric_threshold"]
     metric: str
@@ -234,24 +242,27 @@ class MetricThresholdGate(_Section):
         return self
 
 
-class BeatsChampionGate(_Section):
+class BeatsChampionGate(_GateBase):
     """The candidate must beat the alias holder, both scored on the same evaluation data."""
 
     type: Literal["beats_champion"]
     metric: str
     #: Positive: must beat the holder by this much; negative: may trail it by at most this much.
     margin: float = 0.0
+    #: The margin is a fraction of the holder's value (0.01: one percent better).
     relative: bool = False
-    alias: str = "production"
+    #: Whose holder is the champion; None: the alias being promoted to. A canary move
+    #: usually compares with `production`.
+    alias: str | None = None
 
 
-class ContractPassedGate(_Section):
+class ContractPassedGate(_GateBase):
     """The training data passed its contract."""
 
     type: Literal["contract_passed"]
 
 
-class InferenceContractGate(_Section):
+class InferenceContractGate(_GateBase):
     """The model answers sample requests in its stored request/response schema."""
 
     type: Literal["inference_contract"]

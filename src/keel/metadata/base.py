@@ -15,10 +15,13 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
+from keel.domain.audit import AuditEvent, ChainReport
 from keel.domain.dataset import DatasetVersion
 from keel.domain.digest import Digest
 from keel.domain.health import StoreHealth
+from keel.domain.identity import Actor, Role
 from keel.domain.model import CANDIDATE, Alias, ModelRef, ModelVersion, RegisteredModel
+from keel.domain.release import AliasMove, Decision, GateResult, ReleaseRequest
 from keel.domain.run import (
     CachedStep,
     Metric,
@@ -32,11 +35,16 @@ from keel.domain.run import (
 __all__ = [
     "ArtifactRecord",
     "ArtifactRecords",
+    "AuditLog",
     "DatasetVersions",
+    "Identities",
     "MetadataStore",
     "ModelRegistry",
+    "Releases",
     "Runs",
     "SchemaRevision",
+    "Webhook",
+    "Webhooks",
 ]
 
 
@@ -344,6 +352,231 @@ class ModelRegistry(ABC):
         """The model's aliases, by name; `NotFound` for an unknown model."""
 
 
+class AuditLog(ABC):
+    """The append-only, hash-chained log of every release-relevant event.
+
+    Events are appended by the aggregates that change state, inside the same transaction
+    as the change (never through this port), so a change and its event commit together.
+    """
+
+    @abstractmethod
+    def events(
+        self,
+        *,
+        model: str | None = None,
+        kinds: builtins.list[str] | None = None,
+        after: int = 0,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> builtins.list[AuditEvent]:
+        """Events with seq > `after`, optionally of one model or some kinds."""
+
+    @abstractmethod
+    def head(self) -> tuple[int, str]:
+        """The newest event's seq and hash."""
+
+    @abstractmethod
+    def verify(self) -> ChainReport:
+        """Recompute the chain and compare it with the stored head."""
+
+
+class Releases(ABC):
+    """Alias moves, gate evaluations, release requests and their approvals.
+
+    Every write appends its audit event in the same transaction and takes the model-row
+    lock registration takes, so moves of one model's aliases are serialised. Moves are
+    compare-and-set on the holder the caller decided against: if the alias moved in
+    between, `Conflict` and nothing changes.
+    """
+
+    @abstractmethod
+    def holder(self, model: str, alias: str) -> int | None:
+        """The version holding `alias`, or None."""
+
+    @abstractmethod
+    def history(self, model: str, alias: str) -> builtins.list[AliasMove]:
+        """Every move of the alias, oldest first."""
+
+    @abstractmethod
+    def record_evaluation(
+        self,
+        model: str,
+        version: int,
+        alias: str,
+        *,
+        holder: int | None,
+        results: Sequence[GateResult],
+        actor: str,
+        extra: Mapping[str, object] | None = None,
+    ) -> str:
+        """Store gate results (event `gates.evaluated`); returns the evaluation id."""
+
+    @abstractmethod
+    def evaluation(self, evaluation_id: str) -> builtins.list[GateResult]:
+        """The stored gate results of one evaluation."""
+
+    @abstractmethod
+    def move_alias(
+        self,
+        model: str,
+        alias: str,
+        version: int,
+        *,
+        expected_holder: int | None,
+        actor: str,
+        reason: str | None,
+        evidence: Mapping[str, object] | None = None,
+    ) -> AuditEvent:
+        """Point `alias` at `version` if it still points at `expected_holder`."""
+
+    @abstractmethod
+    def rollback(self, model: str, alias: str, *, actor: str, reason: str) -> AuditEvent:
+        """Move `alias` back to its previous holder (event `alias.rolled_back`)."""
+
+    @abstractmethod
+    def open_request(
+        self,
+        model: str,
+        version: int,
+        alias: str,
+        *,
+        holder: int | None,
+        evaluation_id: str,
+        actor: str,
+        reason: str | None,
+        ttl: timedelta,
+        required: int,
+        roles: Sequence[str],
+    ) -> ReleaseRequest:
+        """Record a pending release request (event `release.requested`)."""
+
+    @abstractmethod
+    def request(self, request_id: str) -> ReleaseRequest:
+        """One request by id or unique id prefix; `NotFound` otherwise."""
+
+    @abstractmethod
+    def requests(
+        self,
+        *,
+        status: str | None = None,
+        model: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[ReleaseRequest]:
+        """Requests, newest first."""
+
+    @abstractmethod
+    def decide(
+        self,
+        request_id: str,
+        *,
+        actor: Actor,
+        decision: Decision,
+        comment: str | None,
+        expected_holder: int | None,
+        evaluation_id: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[ReleaseRequest, AuditEvent | None]:
+        """Record an approval or rejection; the approval that completes the count moves
+        the alias (compare-and-set on `expected_holder`) in the same transaction. Returns
+        the request as it now is and the alias move, if one happened."""
+
+    @abstractmethod
+    def close_request(
+        self,
+        request_id: str,
+        *,
+        status: str,
+        actor: str,
+        outcome: str,
+        evidence: Mapping[str, object] | None = None,
+    ) -> ReleaseRequest:
+        """Close a pending request as expired, superseded or refused, with its event."""
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A subscriber that receives audit events by HTTP POST, signed with HMAC-SHA256."""
+
+    id: str
+    url: str
+    events: tuple[str, ...]  # event kinds, or ("*",)
+    created_at: datetime
+    created_by: str
+    cursor: int  # newest event seq delivered
+    failures: int
+    last_error: str | None
+    disabled_at: datetime | None = None
+
+    def wants(self, kind: str) -> bool:
+        return "*" in self.events or kind in self.events
+
+
+class Identities(ABC):
+    """Users with roles, and the API tokens that act as them (stored hashed)."""
+
+    @abstractmethod
+    def add_user(self, name: str, roles: Sequence[Role], *, actor: str) -> None:
+        """Create a user, or set the roles of an existing one (events `user.*`)."""
+
+    @abstractmethod
+    def disable_user(self, name: str, *, actor: str) -> None:
+        """Disable a user: its tokens stop working."""
+
+    @abstractmethod
+    def roles(self, name: str) -> frozenset[str]:
+        """The roles of an enabled user; empty for an unknown or disabled one."""
+
+    @abstractmethod
+    def users(self) -> builtins.list[dict[str, object]]:
+        """Every user with roles, creation and state."""
+
+    @abstractmethod
+    def create_token(
+        self, user: str, *, actor: str, label: str | None = None, ttl: timedelta | None = None
+    ) -> str:
+        """A new token for `user`, returned once in full; only its hash is stored."""
+
+    @abstractmethod
+    def revoke_token(self, token_id: str, *, actor: str) -> None:
+        """Revoke a token by its id."""
+
+    @abstractmethod
+    def tokens(self, user: str | None = None) -> builtins.list[dict[str, object]]:
+        """Tokens (never their secrets), optionally of one user."""
+
+    @abstractmethod
+    def authenticate(self, token: str) -> Actor:
+        """The actor a presented token stands for; `PermissionDenied` for a malformed,
+        unknown, revoked or expired token or a disabled user."""
+
+
+class Webhooks(ABC):
+    """Webhook subscriptions and their delivery cursors."""
+
+    @abstractmethod
+    def add(
+        self, url: str, *, events: Sequence[str], actor: str, secret: str | None = None
+    ) -> tuple[Webhook, str]:
+        """Subscribe `url`; returns the webhook and its signing secret (shown once)."""
+
+    @abstractmethod
+    def remove(self, webhook_id: str, *, actor: str) -> None: ...
+
+    @abstractmethod
+    def list(self) -> builtins.list[Webhook]: ...
+
+    @abstractmethod
+    def secret(self, webhook_id: str) -> str: ...
+
+    @abstractmethod
+    def delivered(self, webhook_id: str, cursor: int) -> None:
+        """Record that every event up to `cursor` reached the subscriber."""
+
+    @abstractmethod
+    def failed(self, webhook_id: str, error: str) -> None:
+        """Record a failed delivery attempt (the cursor stays, so it is retried)."""
+
+
 class MetadataStore(ABC):
     """Project metadata: SQLAlchemy Core over SQLite or PostgreSQL."""
 
@@ -353,6 +586,10 @@ class MetadataStore(ABC):
     datasets: DatasetVersions
     runs: Runs
     models: ModelRegistry
+    audit: AuditLog
+    releases: Releases
+    identities: Identities
+    webhooks: Webhooks
 
     @abstractmethod
     def revision(self) -> SchemaRevision: ...

@@ -12,6 +12,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, Engine, Row, Select, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from keel.domain.audit import AuditEvent
 from keel.domain.digest import Digest
 from keel.domain.model import (
     CANDIDATE,
@@ -28,8 +29,10 @@ from keel.domain.model import (
 from keel.domain.run import is_run_id
 from keel.errors import ConfigError, Conflict, NotFound
 from keel.metadata.base import ModelRegistry
+from keel.metadata.sql.audit import append_event
 from keel.metadata.sql.engine import read_transaction, write_transaction
 from keel.metadata.sql.schema import (
+    alias_history,
     artifact_holders,
     model_aliases,
     model_versions,
@@ -38,7 +41,7 @@ from keel.metadata.sql.schema import (
 )
 from keel.metadata.sql.statements import insert_ignoring_duplicates, lock_artifact
 
-__all__ = ["SqlModelRegistry"]
+__all__ = ["SqlModelRegistry", "record_alias_move"]
 
 #: How many names an error lists before "and N more".
 _SHOWN: Final = 10
@@ -152,8 +155,31 @@ class SqlModelRegistry(ModelRegistry):
             conn.execute(
                 insert_ignoring_duplicates(conn, artifact_holders, holder, "digest", "holder")
             )
+            event = append_event(
+                conn,
+                actor=actor,
+                kind="model.registered",
+                model=model,
+                version=version.version,
+                alias=alias,
+                evidence={
+                    "run": run_id,
+                    "package": str(package),
+                    "flavor": flavor,
+                    "metrics": json.loads(metrics_text),
+                },
+                at=now,
+            )
             if alias is not None:
-                _set_alias(conn, Alias(model, alias, version.version, now, actor))
+                previous = _current(conn, model, alias)
+                record_alias_move(
+                    conn,
+                    event,
+                    model=model,
+                    alias=alias,
+                    version=version.version,
+                    previous=previous,
+                )
         return version
 
     # --- reading --------------------------------------------------------------------------
@@ -245,6 +271,41 @@ class SqlModelRegistry(ModelRegistry):
         with read_transaction(self._engine) as conn:
             _require_model(conn, model)
             return _aliases(conn, model)
+
+
+def record_alias_move(
+    conn: Connection,
+    event: AuditEvent,
+    *,
+    model: str,
+    alias: str,
+    version: int,
+    previous: int | None,
+    kind: str = "move",
+) -> None:
+    """Point the alias and append its history row, keyed by the event that records it."""
+    _set_alias(conn, Alias(model, alias, version, event.at, event.actor))
+    conn.execute(
+        insert(alias_history).values(
+            seq=event.seq,
+            model=model,
+            alias=alias,
+            version=version,
+            previous=previous,
+            kind=kind,
+            at=event.at,
+            actor=event.actor,
+        )
+    )
+
+
+def _current(conn: Connection, model: str, alias: str) -> int | None:
+    value = conn.execute(
+        select(model_aliases.c.version).where(
+            model_aliases.c.model == model, model_aliases.c.alias == alias
+        )
+    ).scalar()
+    return None if value is None else int(value)
 
 
 def _set_alias(conn: Connection, alias: Alias) -> None:

@@ -33,16 +33,24 @@ __all__ = [
     "DIGEST_LENGTH",
     "NAME_LENGTH",
     "RUN_ID_LENGTH",
+    "SHORT_ID_LENGTH",
     "UTCDateTime",
+    "alias_history",
+    "api_tokens",
+    "approvals",
     "artifact_holders",
     "artifacts",
+    "audit_events",
+    "audit_head",
     "dataset_columns",
     "dataset_files",
     "datasets",
+    "gate_evaluations",
     "metadata",
     "model_aliases",
     "model_versions",
     "models",
+    "release_requests",
     "run_artifacts",
     "run_metrics",
     "run_params",
@@ -50,6 +58,8 @@ __all__ = [
     "run_tags",
     "runs",
     "step_cache",
+    "users",
+    "webhooks",
 ]
 
 #: Longest model or alias name (the project-name rule of keel.yaml).
@@ -389,4 +399,183 @@ model_aliases = Table(
         ["model_versions.model", "model_versions.version"],
         ondelete="RESTRICT",
     ),
+)
+
+
+# --- releases: audit log, alias history, gates, requests, identity (migration 0005) ----------
+
+#: Length of a release request, gate evaluation, token or webhook id (hex).
+SHORT_ID_LENGTH: Final = 32
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    # Assigned by the writer under the audit_head row lock: gapless, in commit order.
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("model", String(NAME_LENGTH), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("alias", String(NAME_LENGTH), nullable=True),
+    Column("subject", Text, nullable=True),  # request, user, token or webhook id
+    Column("reason", Text, nullable=True),
+    Column("evidence", Text, nullable=False),  # canonical JSON object, hashed as stored
+    Column("prev_hash", String(DIGEST_LENGTH), nullable=False),
+    Column("hash", String(DIGEST_LENGTH), nullable=False, unique=True),
+    CheckConstraint("seq >= 1", name="seq_positive"),
+    # "What happened to this model?" (`keel audit-log MODEL`).
+    Index(None, "model", "seq"),
+)
+
+#: One row (id 1): the newest event's seq and hash. Appends lock it, so events chain in
+#: order across processes; verify compares the chain's end with it, so deleting the newest
+#: events is detected too.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(DIGEST_LENGTH), nullable=False),
+    CheckConstraint("id = 1", name="single_row"),
+)
+
+#: Every move of every alias, so rollback knows the previous holder.
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("seq", BigInteger, ForeignKey("audit_events.seq"), primary_key=True),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("alias", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("previous", Integer, nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    CheckConstraint("kind IN ('move', 'rollback')", name="kind_known"),
+    ForeignKeyConstraint(
+        ["model", "version"],
+        ["model_versions.model", "model_versions.version"],
+        ondelete="RESTRICT",
+    ),
+    Index(None, "model", "alias", "seq"),
+)
+
+gate_evaluations = Table(
+    "gate_evaluations",
+    metadata,
+    Column("id", String(SHORT_ID_LENGTH), primary_key=True),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("alias", String(NAME_LENGTH), nullable=False),
+    Column("holder", Integer, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("results", Text, nullable=False),  # JSON list of gate results with evidence
+    ForeignKeyConstraint(
+        ["model", "version"],
+        ["model_versions.model", "model_versions.version"],
+        ondelete="RESTRICT",
+    ),
+    Index(None, "model", "version"),
+)
+
+release_requests = Table(
+    "release_requests",
+    metadata,
+    Column("id", String(SHORT_ID_LENGTH), primary_key=True),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("alias", String(NAME_LENGTH), nullable=False),
+    Column("holder", Integer, nullable=True),  # the alias holder when requested
+    Column(
+        "evaluation",
+        String(SHORT_ID_LENGTH),
+        ForeignKey("gate_evaluations.id", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("required", Integer, nullable=False),
+    Column("roles", Text, nullable=False),  # JSON list: an approver needs one of them
+    Column("status", String(16), nullable=False),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("closed_by", Text, nullable=True),
+    Column("outcome", Text, nullable=True),
+    CheckConstraint(
+        "status IN ('pending', 'approved', 'rejected', 'expired', 'superseded', 'refused')",
+        name="status_known",
+    ),
+    CheckConstraint("required >= 1", name="required_positive"),
+    ForeignKeyConstraint(
+        ["model", "version"],
+        ["model_versions.model", "model_versions.version"],
+        ondelete="RESTRICT",
+    ),
+    Index(None, "status", "requested_at"),
+    Index(None, "model", "alias", "status"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column(
+        "request_id",
+        String(SHORT_ID_LENGTH),
+        ForeignKey("release_requests.id", ondelete="RESTRICT"),
+        primary_key=True,
+    ),
+    Column("actor", Text, primary_key=True),
+    Column("decision", String(8), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("roles", Text, nullable=False),  # JSON list: the actor's roles when deciding
+    Column("at", UTCDateTime, nullable=False),
+    CheckConstraint("decision IN ('approve', 'reject')", name="decision_known"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("roles", Text, nullable=False),  # JSON list, sorted
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(SHORT_ID_LENGTH), primary_key=True),  # the token's public part
+    Column(
+        "user",
+        String(NAME_LENGTH),
+        ForeignKey("users.name", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("secret_hash", String(DIGEST_LENGTH), nullable=False),  # never the secret
+    Column("label", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index(None, "user"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(SHORT_ID_LENGTH), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", Text, nullable=False),  # HMAC key: the receiver holds the same
+    Column("events", Text, nullable=False),  # JSON list of event kinds, or ["*"]
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+    Column("cursor", BigInteger, nullable=False),  # newest audit seq delivered
+    Column("failures", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
 )

@@ -12,6 +12,7 @@ from keel.domain.health import StoreHealth
 from keel.errors import StoreError
 from keel.metadata.base import MetadataStore, SchemaRevision
 from keel.metadata.sql.artifacts import SqlArtifactRecords
+from keel.metadata.sql.audit import SqlAuditLog
 from keel.metadata.sql.datasets import SqlDatasetVersions
 from keel.metadata.sql.engine import (
     backend_of,
@@ -21,9 +22,12 @@ from keel.metadata.sql.engine import (
     redact_url,
     translate_errors,
 )
+from keel.metadata.sql.identity import SqlIdentities
 from keel.metadata.sql.migrations import current_revision, script_directory, upgrade_to_head
 from keel.metadata.sql.models import SqlModelRegistry
+from keel.metadata.sql.releases import SqlReleases
 from keel.metadata.sql.runs import SqlRuns
+from keel.metadata.sql.webhooks import SqlWebhooks
 
 __all__ = ["SqlMetadataStore", "open_metadata_store"]
 
@@ -44,6 +48,10 @@ class SqlMetadataStore(MetadataStore):
         self.datasets = SqlDatasetVersions(self._engine)
         self.runs = SqlRuns(self._engine)
         self.models = SqlModelRegistry(self._engine)
+        self.webhooks = SqlWebhooks(self._engine)
+        self.identities = SqlIdentities(self._engine)
+        self.audit = SqlAuditLog(self._engine)
+        self.releases = SqlReleases(self._engine)
         scripts = script_directory()
         head = scripts.get_current_head()
         if head is None:  # only a broken installation ships no migrations

@@ -1,0 +1,476 @@
+"""Release policy: which gates a version passed, and whether its alias move needs approval.
+
+`decide` is a pure function of the policy in keel.yaml and the evidence gathered for one
+promotion (`ReleaseEvidence`): both models' scores on the same evaluation data, the
+training data's contract report, the inference contract test. It returns every gate's
+result with the evidence it was decided on, and one outcome: promote now, wait for
+approval, or refuse. The approval rules (separation of duties, roles, expiry) and the
+rollback target are decided here too. Pure: no storage, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal
+
+from keel.errors import Conflict, PermissionDenied
+from keel.spec import (
+    BeatsChampionGate,
+    ContractPassedGate,
+    Gate,
+    InferenceContractGate,
+    MetricSpec,
+    MetricThresholdGate,
+    ReleaseSpec,
+)
+
+__all__ = [
+    "REQUEST_STATUSES",
+    "AliasMove",
+    "ContractEvidence",
+    "Decision",
+    "EvaluationEvidence",
+    "GateResult",
+    "InferenceEvidence",
+    "Outcome",
+    "ReleaseDecision",
+    "ReleaseEvidence",
+    "ReleaseRequest",
+    "RequestStatus",
+    "check_decider",
+    "decide",
+    "evaluate_gates",
+    "gate_label",
+    "rollback_target",
+]
+
+Outcome = Literal["promoted", "pending", "refused"]
+RequestStatus = Literal["pending", "approved", "rejected", "expired", "superseded", "refused"]
+REQUEST_STATUSES: Final = ("pending", "approved", "rejected", "expired", "superseded", "refused")
+Decision = Literal["approve", "reject"]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationEvidence:
+    """Both models scored on one evaluation set: the candidate, and the champion if any."""
+
+    data: Mapping[str, Any]  # which rows: dataset id, selection, row count
+    candidate: Mapping[str, float]
+    champion_version: int | None = None
+    champion: Mapping[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "data": dict(self.data),
+            "candidate": dict(self.candidate),
+            "champion_version": self.champion_version,
+            "champion": None if self.champion is None else dict(self.champion),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ContractEvidence:
+    """Whether the candidate's training data passed its contract, from the run's record."""
+
+    checked: bool
+    ok: bool | None
+    detail: str
+    report: str | None = None  # digest of the stored contract report
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "ok": self.ok,
+            "detail": self.detail,
+            "report": self.report,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceEvidence:
+    """The candidate answering sample requests built from real rows, in its stored schema."""
+
+    samples: int
+    failures: Sequence[str] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"samples": self.samples, "failures": list(self.failures)}
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseEvidence:
+    """Everything the gates of one promotion are decided on."""
+
+    model: str
+    version: int
+    alias: str
+    holder: int | None  # the version holding `alias` now
+    evaluation: EvaluationEvidence | None = None
+    contract: ContractEvidence | None = None
+    inference: InferenceEvidence | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """One gate's verdict, its reason in words, and the numbers it was decided on."""
+
+    gate: str
+    type: str
+    passed: bool
+    reason: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "gate": self.gate,
+            "type": self.type,
+            "passed": self.passed,
+            "reason": self.reason,
+            "evidence": dict(self.evidence),
+        }
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> GateResult:
+        return cls(
+            gate=str(document["gate"]),
+            type=str(document["type"]),
+            passed=bool(document["passed"]),
+            reason=str(document["reason"]),
+            evidence=dict(document.get("evidence") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseDecision:
+    """What the policy says about one promotion."""
+
+    outcome: Outcome
+    gates: tuple[GateResult, ...]
+    approvals_required: int
+    roles: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def failed(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed]
+
+
+def gate_label(gate: Gate) -> str:
+    """A gate in a few words, as people refer to it: `roc_auc >= 0.65`, ..."""
+    if isinstance(gate, MetricThresholdGate):
+        bounds = []
+        if gate.min is not None:
+            bounds.append(f"{gate.metric} >= {gate.min:g}")
+        if gate.max is not None:
+            bounds.append(f"{gate.metric} <= {gate.max:g}")
+        return " and ".join(bounds)
+    if isinstance(gate, BeatsChampionGate):
+        unit = "%" if gate.relative else ""
+        margin = gate.margin * 100 if gate.relative else gate.margin
+        champion = gate.alias or "the alias holder"
+        return f"beats {champion} on {gate.metric} by {margin:+g}{unit}"
+    if isinstance(gate, ContractPassedGate):
+        return "training data passed its contract"
+    return f"inference contract on {gate.samples} sample requests"
+
+
+def _direction(metrics: Sequence[MetricSpec], name: str) -> bool:
+    for metric in metrics:
+        if metric.name == name:
+            return metric.higher_is_better
+    from keel.spec import KNOWN_METRICS
+
+    return KNOWN_METRICS.get(name, True)
+
+
+def _metric_threshold(gate: MetricThresholdGate, evidence: ReleaseEvidence) -> GateResult:
+    label = gate_label(gate)
+    scores = evidence.evaluation.candidate if evidence.evaluation is not None else {}
+    value = scores.get(gate.metric)
+    base: dict[str, Any] = {"metric": gate.metric, "min": gate.min, "max": gate.max}
+    if evidence.evaluation is not None:
+        base["data"] = dict(evidence.evaluation.data)
+    if value is None or not math.isfinite(value):
+        return GateResult(
+            label, gate.type, False, f"{gate.metric} was not computed on the evaluation data", base
+        )
+    base["value"] = value
+    if gate.min is not None and value < gate.min:
+        return GateResult(
+            label,
+            gate.type,
+            False,
+            f"{gate.metric} is {value:.4f}, below the minimum {gate.min:g}",
+            base,
+        )
+    if gate.max is not None and value > gate.max:
+        return GateResult(
+            label,
+            gate.type,
+            False,
+            f"{gate.metric} is {value:.4f}, above the maximum {gate.max:g}",
+            base,
+        )
+    return GateResult(label, gate.type, True, f"{gate.metric} is {value:.4f}", base)
+
+
+def _beats_champion(
+    gate: BeatsChampionGate, evidence: ReleaseEvidence, metrics: Sequence[MetricSpec]
+) -> GateResult:
+    label = gate_label(gate)
+    champion_alias = gate.alias or evidence.alias
+    evaluation = evidence.evaluation
+    base: dict[str, Any] = {
+        "metric": gate.metric,
+        "margin": gate.margin,
+        "relative": gate.relative,
+        "champion_alias": champion_alias,
+    }
+    if evaluation is None:
+        return GateResult(label, gate.type, False, "the models were not scored", base)
+    base["data"] = dict(evaluation.data)
+    if evaluation.champion_version is None or evaluation.champion is None:
+        return GateResult(
+            label,
+            gate.type,
+            True,
+            f"no version holds {champion_alias} yet: there is no champion to beat",
+            base,
+        )
+    mine = evaluation.candidate.get(gate.metric)
+    theirs = evaluation.champion.get(gate.metric)
+    base.update(champion_version=evaluation.champion_version, candidate=mine, champion=theirs)
+    if mine is None or theirs is None or not (math.isfinite(mine) and math.isfinite(theirs)):
+        return GateResult(
+            label, gate.type, False, f"{gate.metric} could not be computed for both models", base
+        )
+    higher = _direction(metrics, gate.metric)
+    gain = (mine - theirs) if higher else (theirs - mine)
+    if gate.relative:
+        if theirs == 0:
+            return GateResult(
+                label,
+                gate.type,
+                False,
+                f"the champion's {gate.metric} is 0: no relative margin",
+                base,
+            )
+        gain = gain / abs(theirs)
+    base["improvement"] = gain
+    shown = f"{gain * 100:+.2f}%" if gate.relative else f"{gain:+.4f}"
+    needed = f"{gate.margin * 100:+g}%" if gate.relative else f"{gate.margin:+g}"
+    versus = (
+        f"{gate.metric} {mine:.4f} against {theirs:.4f} for v{evaluation.champion_version} "
+        f"({champion_alias}) on the same {evaluation.data.get('rows', '?')} rows: "
+        f"improvement {shown}"
+    )
+    # A tolerance for equal scores computed through different float paths.
+    if gain + 1e-12 >= gate.margin:
+        return GateResult(label, gate.type, True, f"{versus}, needed {needed}", base)
+    return GateResult(label, gate.type, False, f"{versus}, less than the {needed} needed", base)
+
+
+def _contract_passed(gate: ContractPassedGate, evidence: ReleaseEvidence) -> GateResult:
+    label = gate_label(gate)
+    contract = evidence.contract
+    if contract is None or not contract.checked:
+        detail = contract.detail if contract is not None else "no contract check is recorded"
+        return GateResult(
+            label, gate.type, False, detail, {} if contract is None else contract.to_dict()
+        )
+    return GateResult(label, gate.type, bool(contract.ok), contract.detail, contract.to_dict())
+
+
+def _inference(gate: InferenceContractGate, evidence: ReleaseEvidence) -> GateResult:
+    label = gate_label(gate)
+    test = evidence.inference
+    if test is None:
+        return GateResult(label, gate.type, False, "the inference contract test did not run")
+    if test.samples == 0:
+        return GateResult(
+            label, gate.type, False, "no sample requests could be built", test.to_dict()
+        )
+    if test.failures:
+        first = "; ".join(test.failures[:3])
+        return GateResult(
+            label,
+            gate.type,
+            False,
+            f"{len(test.failures)} of {test.samples} checks failed: {first}",
+            test.to_dict(),
+        )
+    return GateResult(
+        label,
+        gate.type,
+        True,
+        f"answered {test.samples} sample requests in its schema",
+        test.to_dict(),
+    )
+
+
+def evaluate_gates(
+    gates: Iterable[Gate], evidence: ReleaseEvidence, metrics: Sequence[MetricSpec] = ()
+) -> list[GateResult]:
+    """Each gate that guards `evidence.alias`, decided on the evidence."""
+    results: list[GateResult] = []
+    for gate in gates:
+        if not gate.applies_to(evidence.alias):
+            continue
+        if isinstance(gate, MetricThresholdGate):
+            results.append(_metric_threshold(gate, evidence))
+        elif isinstance(gate, BeatsChampionGate):
+            results.append(_beats_champion(gate, evidence, metrics))
+        elif isinstance(gate, ContractPassedGate):
+            results.append(_contract_passed(gate, evidence))
+        elif isinstance(gate, InferenceContractGate):
+            results.append(_inference(gate, evidence))
+    return results
+
+
+def decide(
+    release: ReleaseSpec, evidence: ReleaseEvidence, metrics: Sequence[MetricSpec] = ()
+) -> ReleaseDecision:
+    """The policy's answer for moving `evidence.alias` to the candidate."""
+    results = tuple(evaluate_gates(release.gates, evidence, metrics))
+    approvals = release.approvals
+    required = approvals.required if evidence.alias in approvals.aliases else 0
+    roles = tuple(approvals.roles)
+    if not all(g.passed for g in results):
+        return ReleaseDecision("refused", results, required, roles)
+    return ReleaseDecision("pending" if required > 0 else "promoted", results, required, roles)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRequest:
+    """A promotion waiting for (or decided by) approvals."""
+
+    id: str
+    model: str
+    version: int
+    alias: str
+    holder: int | None
+    evaluation: str
+    requested_by: str
+    requested_at: datetime
+    expires_at: datetime
+    reason: str | None
+    required: int
+    roles: tuple[str, ...]
+    status: RequestStatus
+    approvals: tuple[tuple[str, Decision, str | None, datetime], ...] = ()
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    outcome: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+    @property
+    def approved_by(self) -> list[str]:
+        return [actor for actor, decision, _, _ in self.approvals if decision == "approve"]
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "model": self.model,
+            "version": self.version,
+            "alias": self.alias,
+            "holder": self.holder,
+            "evaluation": self.evaluation,
+            "requested_by": self.requested_by,
+            "requested_at": self.requested_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "reason": self.reason,
+            "required": self.required,
+            "roles": list(self.roles),
+            "status": self.status,
+            "approvals": [
+                {"actor": a, "decision": d, "comment": c, "at": t.isoformat()}
+                for a, d, c, t in self.approvals
+            ],
+            "closed_at": None if self.closed_at is None else self.closed_at.isoformat(),
+            "closed_by": self.closed_by,
+            "outcome": self.outcome,
+        }
+
+
+def check_decider(
+    request: ReleaseRequest,
+    actor: str,
+    actor_roles: Iterable[str],
+    now: datetime,
+) -> None:
+    """Refuse a decision the rules do not allow: `PermissionDenied` or `Conflict`.
+
+    The requester can never approve or reject their own request (separation of duties);
+    nobody decides twice; with roles configured, the decider must hold one of them; a
+    closed or expired request takes no more decisions.
+    """
+    if request.status != "pending":
+        raise Conflict(
+            f"request {request.id} is {request.status}, not pending: it takes no more decisions",
+            hint="`keel requests list` shows the pending requests",
+        )
+    if request.expired(now):
+        raise Conflict(
+            f"request {request.id} expired at {request.expires_at.isoformat()}",
+            hint=f"request it again: `keel promote {request.ref} --to {request.alias}`",
+        )
+    if actor == request.requested_by:
+        raise PermissionDenied(
+            f"{actor} requested {request.id} and cannot decide it: "
+            "a release needs a second person (separation of duties)",
+            hint="ask another approver to run `keel approve` (KEEL_USER names who acts)",
+        )
+    if any(previous == actor for previous, _, _, _ in request.approvals):
+        raise Conflict(f"{actor} has already decided request {request.id}")
+    held = set(actor_roles)
+    if request.roles and not held.intersection(request.roles):
+        needed = ", ".join(request.roles)
+        have = ", ".join(sorted(held)) or "no roles"
+        raise PermissionDenied(
+            f"{actor} cannot decide request {request.id}: it needs one of the roles "
+            f"{needed}, and {actor} has {have}",
+            hint=f"an admin can grant one: `keel users add {actor} --role {request.roles[0]}`",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AliasMove:
+    """One entry of an alias's history."""
+
+    seq: int
+    version: int
+    previous: int | None
+    kind: Literal["move", "rollback"]
+
+
+def rollback_target(history: Sequence[AliasMove]) -> int | None:
+    """The version an alias goes back to: the holder before the current one.
+
+    The history is replayed as a stack: a move pushes its version, a rollback pops back to
+    the version it restored. Rolling back twice therefore walks further back (3 -> 2 -> 1)
+    instead of bouncing between two versions, and a version promoted again after being
+    rolled away from counts as a holder again. None when there is no earlier holder.
+    """
+    stack: list[int] = []
+    for move in sorted(history, key=lambda m: m.seq):
+        if move.kind == "move":
+            if not stack or stack[-1] != move.version:
+                stack.append(move.version)
+            continue
+        while stack and stack[-1] != move.version:
+            stack.pop()
+        if not stack:
+            stack.append(move.version)
+    return stack[-2] if len(stack) >= 2 else None
