@@ -33,6 +33,15 @@ COMMANDS = {
     "models": "keel.cli.commands.models:models",
     "lineage": "keel.cli.commands.lineage:lineage",
     "reproduce": "keel.cli.commands.reproduce:reproduce_command",
+    "promote": "keel.cli.commands.release:promote_command",
+    "approve": "keel.cli.commands.release:approve_command",
+    "reject": "keel.cli.commands.release:reject_command",
+    "rollback": "keel.cli.commands.release:rollback_command",
+    "requests": "keel.cli.commands.release:requests",
+    "audit-log": "keel.cli.commands.release:audit_log",
+    "users": "keel.cli.commands.users:users",
+    "tokens": "keel.cli.commands.tokens:tokens",
+    "webhooks": "keel.cli.commands.webhooks:webhooks",
 }
 
 

@@ -350,7 +350,7 @@ class SqlReleases(Releases):
                     request.alias,
                     request.version,
                     expected_holder,
-                    request.requested_by,
+                    actor.name,  # whose decision moved it; the requester is in the evidence
                     request.reason,
                     evidence,
                 )

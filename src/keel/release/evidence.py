@@ -1,0 +1,285 @@
+"""Gathering the evidence a promotion is decided on.
+
+Both models are scored here, now, on the same rows, by the same metric code: the
+candidate and the version holding the champion alias. By default the rows are the
+candidate run's holdout (the raw rows its features step marked, so each model computes
+its own features with its own packaged feature code); `eval_data` names a dataset
+version to use instead, e.g. the most recent labelled window. Numbers logged at
+training time are never compared with each other.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keel.domain.model import ModelVersion
+from keel.domain.release import (
+    ContractEvidence,
+    EvaluationEvidence,
+    InferenceEvidence,
+    ReleaseEvidence,
+)
+from keel.errors import ConfigError, DataError, NotFound
+from keel.spec import (
+    BeatsChampionGate,
+    ContractPassedGate,
+    Gate,
+    InferenceContractGate,
+    MetricThresholdGate,
+)
+
+if TYPE_CHECKING:
+    from keel.models.package import LoadedModel
+    from keel.project import Project
+
+__all__ = ["EvaluationData", "gather_evidence", "load_evaluation_data", "load_model"]
+
+#: The columns the features step adds to its output (see keel.pipeline.train).
+_HOLDOUT = "__keel_holdout__"
+
+
+@dataclass(frozen=True)
+class EvaluationData:
+    """Raw input rows with their labels, and where they came from."""
+
+    raw: Any  # pandas DataFrame of the raw input columns
+    labels: Any  # numpy array
+    description: dict[str, Any]
+
+
+def load_model(project: Project, version: ModelVersion) -> LoadedModel:
+    """A registered version's package, fetched from the store and verified, then loaded."""
+    from keel.models import load_package
+
+    with tempfile.TemporaryDirectory(prefix="keel-release-") as folder:
+        path = Path(folder) / "model.tar"
+        project.artifacts.get_file(version.package, path)
+        return load_package(path)  # get_file verified the bytes against version.package
+
+
+def load_evaluation_data(
+    project: Project, version: ModelVersion, eval_data: str | None
+) -> EvaluationData:
+    """The rows to score both models on: `eval_data`'s, or the candidate run's holdout."""
+    import numpy as np
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+
+    from keel.data.snapshot import load_table
+
+    spec = project.spec
+    if spec.data is None or not spec.data.target:
+        raise ConfigError(
+            "data.target: the release gates score models on labelled rows, and keel.yaml "
+            "names no target column",
+            problems=[("data.target", "is required to score models")],
+        )
+    target = str(spec.data.target)
+    if eval_data is not None:
+        dataset = project.metadata.datasets.resolve(eval_data)
+        table = load_table(project, dataset.id)
+        selection = "all rows"
+        mask = None
+    else:
+        run = project.metadata.runs.get(version.run_id)
+        if run.dataset is None:
+            raise NotFound(
+                f"run {run.id} of {version.ref} records no dataset: there is no holdout to "
+                "score on",
+                hint="pass --eval-data DATASET to score both models on a dataset version",
+            )
+        dataset = project.metadata.datasets.get(run.dataset)
+        features = next(
+            (s for s in project.metadata.runs.steps(run.id) if s.step == "features"), None
+        )
+        if features is None or features.output is None:
+            raise NotFound(
+                f"run {run.id} of {version.ref} recorded no features step, so its holdout "
+                "is unknown",
+                hint="pass --eval-data DATASET to score both models on a dataset version",
+            )
+        table = load_table(project, dataset.id)
+        marks = pq.read_table(
+            io.BytesIO(project.artifacts.read_bytes(features.output)), columns=[_HOLDOUT]
+        )
+        mask = marks.column(_HOLDOUT).to_numpy(zero_copy_only=False).astype(bool)
+        if len(mask) != table.num_rows:
+            raise DataError(
+                f"the holdout marks of run {run.id} cover {len(mask):,} rows, its dataset "
+                f"has {table.num_rows:,}"
+            )
+        selection = f"holdout of run {run.id}"
+    if target not in table.column_names:
+        raise DataError(
+            f"data.target: column {target!r} is not in dataset {dataset.short}",
+            hint="choose a dataset version with labels",
+        )
+    frame = table.to_pandas()
+    if mask is not None:
+        frame = frame[mask].reset_index(drop=True)
+    labels_series = frame.pop(target)
+    keep = labels_series.notna().to_numpy()
+    if not keep.all():
+        frame = frame[keep].reset_index(drop=True)
+        labels_series = labels_series[keep]
+    if len(frame) == 0:
+        raise DataError(f"no labelled rows to score on ({selection} of dataset {dataset.short})")
+    return EvaluationData(
+        raw=frame,
+        labels=np.asarray(labels_series),
+        description={
+            "dataset": str(dataset.id),
+            "selection": selection,
+            "rows": len(frame),
+            "target": target,
+        },
+    )
+
+
+def _score(project: Project, model: LoadedModel, data: EvaluationData) -> dict[str, float]:
+    from keel.pipeline.evaluate import evaluate
+
+    predictions = model.predict(data.raw)
+    scores = None
+    if model.has_predict_proba:
+        scores = model.predict_proba(data.raw)[:, 1]
+    return evaluate(project.spec.metrics, data.labels, y_pred=predictions, y_score=scores)
+
+
+def _contract_evidence(project: Project, version: ModelVersion) -> ContractEvidence:
+    step = next(
+        (s for s in project.metadata.runs.steps(version.run_id) if s.step == "contract"), None
+    )
+    if step is None or step.output is None:
+        return ContractEvidence(
+            checked=False,
+            ok=None,
+            detail=f"run {version.run_id} did not check the training data against a contract "
+            "(keel.yaml has no data.contract)",
+        )
+    report = json.loads(project.artifacts.read_bytes(step.output))
+    ok = bool(report.get("ok"))
+    counts = report.get("summary") or {}
+    summary = (
+        f"{counts.get('checks', '?')} checks on {report.get('rows', '?')} rows, "
+        f"{counts.get('failed', '?')} failed, {counts.get('warnings', 0)} warnings"
+    )
+    how = "cached check" if step.outcome == "cache_hit" else "check"
+    return ContractEvidence(
+        checked=True,
+        ok=ok,
+        detail=f"the training data {'passed' if ok else 'broke'} its contract ({how}: {summary})",
+        report=str(step.output),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def _inference_evidence(
+    model: LoadedModel, version: ModelVersion, data: EvaluationData, samples: int
+) -> InferenceEvidence:
+    """Send real rows through the model as requests would arrive, and check the answers."""
+    import numpy as np
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+
+    from keel.models.signature import InferenceContract, validate_request
+
+    failures: list[str] = []
+    if not version.inference_contract:
+        return InferenceEvidence(0, ("the version has no stored inference contract",))
+    contract = InferenceContract.from_dict(version.inference_contract)
+    rows = data.raw.head(samples)
+    records = [
+        {str(k): _jsonable(v) for k, v in record.items()}
+        for record in rows.to_dict(orient="records")
+    ]
+    for problem in validate_request(contract, records)[:20]:
+        failures.append(f"request {problem.record}: {problem}")
+    try:
+        frame = pd.DataFrame.from_records(records, columns=list(rows.columns)).astype(
+            rows.dtypes.to_dict()
+        )
+        predictions = np.asarray(model.predict(frame))
+        if len(predictions) != len(records):
+            failures.append(f"{len(predictions)} predictions for {len(records)} requests")
+        elif predictions.dtype.kind in "fc" and not np.isfinite(predictions).all():
+            failures.append("a prediction is not a finite number")
+        if model.has_predict_proba:
+            probabilities = np.asarray(model.predict_proba(frame))
+            if not ((probabilities >= 0) & (probabilities <= 1)).all():
+                failures.append("a probability lies outside [0, 1]")
+    except Exception as exc:  # noqa: BLE001 - the test reports any failure as evidence
+        failures.append(f"predict raised {type(exc).__name__}: {exc}")
+    return InferenceEvidence(len(records), tuple(failures))
+
+
+def gather_evidence(
+    project: Project,
+    version: ModelVersion,
+    alias: str,
+    holder: int | None,
+    gates: Sequence[Gate],
+    *,
+    eval_data: str | None = None,
+) -> ReleaseEvidence:
+    """Everything the gates guarding `alias` need, and nothing they do not."""
+    applicable = [g for g in gates if g.applies_to(alias)]
+    scoring = [g for g in applicable if isinstance(g, MetricThresholdGate | BeatsChampionGate)]
+    inference = [g for g in applicable if isinstance(g, InferenceContractGate)]
+    evaluation = None
+    inference_evidence = None
+    data = None
+    candidate_model = None
+    if scoring or inference:
+        data = load_evaluation_data(project, version, eval_data)
+        candidate_model = load_model(project, version)
+    if scoring:
+        assert data is not None and candidate_model is not None
+        champion_version = None
+        champion_scores = None
+        beats = next((g for g in scoring if isinstance(g, BeatsChampionGate)), None)
+        if beats is not None:
+            champion_alias = beats.alias or alias
+            champion_version = project.metadata.releases.holder(version.model, champion_alias)
+            if champion_version is not None:
+                champion = project.metadata.models.get(version.model, champion_version)
+                champion_scores = _score(project, load_model(project, champion), data)
+        evaluation = EvaluationEvidence(
+            data=data.description,
+            candidate=_score(project, candidate_model, data),
+            champion_version=champion_version,
+            champion=champion_scores,
+        )
+    if inference:
+        assert data is not None and candidate_model is not None
+        inference_evidence = _inference_evidence(
+            candidate_model, version, data, max(g.samples for g in inference)
+        )
+    contract = None
+    if any(isinstance(g, ContractPassedGate) for g in applicable):
+        contract = _contract_evidence(project, version)
+    return ReleaseEvidence(
+        model=version.model,
+        version=version.version,
+        alias=alias,
+        holder=holder,
+        evaluation=evaluation,
+        contract=contract,
+        inference=inference_evidence,
+    )

@@ -1,0 +1,383 @@
+"""The release workflow: promote, approve, reject, rollback.
+
+Each function gathers its evidence outside any transaction (scoring models takes seconds),
+then commits its change and audit events in one transaction that re-checks, under the
+model-row lock, that the alias still has the holder the decision was made against. After
+the commit, subscribers hear of the new events (in process and by webhook).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from keel.domain.audit import AuditEvent
+from keel.domain.identity import Actor
+from keel.domain.model import check_alias_name, check_model_name, parse_model_ref
+from keel.domain.release import (
+    GateResult,
+    Outcome,
+    ReleaseRequest,
+    check_decider,
+    decide,
+)
+from keel.errors import ConfigError, Conflict
+
+if TYPE_CHECKING:
+    from keel.project import Project
+
+__all__ = [
+    "DecisionResult",
+    "PromotionResult",
+    "RollbackResult",
+    "actor_for",
+    "approve",
+    "promote",
+    "reject",
+    "rollback",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Longest reason or comment kept, so one field cannot bloat the audit log.
+MAX_TEXT = 2_000
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What `promote` did: moved the alias, opened a request, or refused."""
+
+    outcome: Outcome
+    model: str
+    version: int
+    alias: str
+    holder: int | None
+    gates: tuple[GateResult, ...]
+    evaluation: str | None
+    request: ReleaseRequest | None = None
+    event: AuditEvent | None = None
+    note: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.outcome != "refused",
+            "outcome": self.outcome,
+            "model": self.model,
+            "version": self.version,
+            "alias": self.alias,
+            "previous": self.holder,
+            "gates": [g.to_dict() for g in self.gates],
+            "evaluation": self.evaluation,
+            "request": None if self.request is None else self.request.to_dict(),
+            "event": None if self.event is None else self.event.seq,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """What an approval or rejection did to its request."""
+
+    outcome: str  # approved (alias moved) | recorded (more approvals needed) | rejected | refused
+    request: ReleaseRequest
+    event: AuditEvent | None = None
+    gates: tuple[GateResult, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.outcome != "refused",
+            "outcome": self.outcome,
+            "request": self.request.to_dict(),
+            "event": None if self.event is None else self.event.seq,
+            "gates": [g.to_dict() for g in self.gates],
+        }
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    model: str
+    alias: str
+    from_version: int
+    to_version: int
+    event: AuditEvent
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "model": self.model,
+            "alias": self.alias,
+            "from": self.from_version,
+            "to": self.to_version,
+            "event": self.event.seq,
+            "reason": self.event.reason,
+        }
+
+
+def actor_for(project: Project, name: str | None = None) -> Actor:
+    """The CLI's acting identity: `KEEL_USER` (or the OS user), with its roles if recorded."""
+    user = name or project.settings.user
+    return Actor(user, project.metadata.identities.roles(user), via="cli")
+
+
+def _text(value: str | None, field_name: str) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) > MAX_TEXT:
+        raise ConfigError(
+            f"{field_name} is {len(text):,} characters; the limit is {MAX_TEXT:,}",
+            problems=[(field_name, f"must be at most {MAX_TEXT:,} characters")],
+        )
+    return text or None
+
+
+def _notify(project: Project, after: int) -> None:
+    """Tell subscribers about every event committed since `after` (best effort)."""
+    try:
+        from keel.events import notify
+
+        notify(project, project.metadata.audit.events(after=after))
+    except Exception:  # noqa: BLE001 - the change is committed; delivery is retried later
+        _log.warning("could not notify subscribers of new audit events", exc_info=True)
+
+
+def promote(
+    project: Project,
+    ref: str,
+    alias: str,
+    *,
+    actor: Actor,
+    reason: str | None = None,
+    eval_data: str | None = None,
+) -> PromotionResult:
+    """Move `alias` to the version `ref` names, if the release policy allows.
+
+    Gates are evaluated against the alias's current holder and stored with their evidence.
+    The alias moves at once when no approval is required, else a request is opened. If the
+    alias moves while the gates are evaluated, `Conflict` and nothing changes.
+    """
+    from keel.release.evidence import gather_evidence
+
+    check_alias_name(alias)
+    reason = _text(reason, "reason")
+    parse_model_ref(ref)
+    metadata = project.metadata
+    version = metadata.models.resolve(ref)
+    holder = metadata.releases.holder(version.model, alias)
+    if holder == version.version:
+        raise Conflict(
+            f"{version.model}@{alias} already points at v{version.version}",
+            hint=f"`keel models show {version.model}` lists its aliases",
+        )
+    release = project.spec.release
+    for pending in metadata.releases.requests(status="pending", model=version.model):
+        if (
+            pending.version == version.version
+            and pending.alias == alias
+            and not pending.expired(datetime.now(UTC))
+        ):
+            return PromotionResult(
+                "pending",
+                version.model,
+                version.version,
+                alias,
+                holder,
+                tuple(metadata.releases.evaluation(pending.evaluation)),
+                pending.evaluation,
+                request=pending,
+                note=f"already requested by {pending.requested_by}; waiting for approval",
+            )
+    start, _ = metadata.audit.head()
+    evidence = gather_evidence(project, version, alias, holder, release.gates, eval_data=eval_data)
+    decision = decide(release, evidence, project.spec.metrics)
+    extra: dict[str, object] = {"outcome": decision.outcome, "reason": reason}
+    if evidence.evaluation is not None:
+        extra["scores"] = evidence.evaluation.to_dict()
+    evaluation = metadata.releases.record_evaluation(
+        version.model,
+        version.version,
+        alias,
+        holder=holder,
+        results=decision.gates,
+        actor=actor.name,
+        extra=extra,
+    )
+    result: PromotionResult
+    if decision.outcome == "refused":
+        result = PromotionResult(
+            "refused", version.model, version.version, alias, holder, decision.gates, evaluation
+        )
+    elif decision.outcome == "pending":
+        request = metadata.releases.open_request(
+            version.model,
+            version.version,
+            alias,
+            holder=holder,
+            evaluation_id=evaluation,
+            actor=actor.name,
+            reason=reason,
+            ttl=release.request_ttl,
+            required=decision.approvals_required,
+            roles=decision.roles,
+        )
+        result = PromotionResult(
+            "pending",
+            version.model,
+            version.version,
+            alias,
+            holder,
+            decision.gates,
+            evaluation,
+            request=request,
+        )
+    else:
+        event = metadata.releases.move_alias(
+            version.model,
+            alias,
+            version.version,
+            expected_holder=holder,
+            actor=actor.name,
+            reason=reason,
+            evidence={"evaluation": evaluation},
+        )
+        result = PromotionResult(
+            "promoted",
+            version.model,
+            version.version,
+            alias,
+            holder,
+            decision.gates,
+            evaluation,
+            event=event,
+        )
+    _notify(project, start)
+    return result
+
+
+def _open_request(project: Project, request_id: str) -> ReleaseRequest:
+    """The request, closed as expired first if its time ran out while pending."""
+    releases = project.metadata.releases
+    request = releases.request(request_id)
+    if request.status == "pending" and request.expired(datetime.now(UTC)):
+        start, _ = project.metadata.audit.head()
+        with contextlib.suppress(Conflict):  # someone else closed it in between
+            releases.close_request(
+                request.id,
+                status="expired",
+                actor="keel",
+                outcome=f"expired at {request.expires_at.isoformat()} without a decision",
+            )
+        _notify(project, start)
+        request = releases.request(request.id)
+    return request
+
+
+def approve(
+    project: Project, request_id: str, *, actor: Actor, comment: str | None = None
+) -> DecisionResult:
+    """Approve a pending request; the approval that completes the count moves the alias.
+
+    The requester can never approve their own request. If the alias changed holder since
+    the request, the gates are evaluated again against the new holder first; if they fail
+    now, the request is closed as refused and the alias stays.
+    """
+    from keel.release.evidence import gather_evidence
+
+    comment = _text(comment, "comment")
+    metadata = project.metadata
+    request = _open_request(project, request_id)
+    now = datetime.now(UTC)
+    check_decider(request, actor.name, actor.roles, now)  # early, friendly; re-checked in the move
+    start, _ = metadata.audit.head()
+    expected = request.holder
+    evaluation: str | None = None
+    gates: tuple[GateResult, ...] = ()
+    if len(request.approved_by) + 1 >= request.required:
+        current = metadata.releases.holder(request.model, request.alias)
+        if current != request.holder:
+            version = metadata.models.get(request.model, request.version)
+            evidence = gather_evidence(
+                project, version, request.alias, current, project.spec.release.gates
+            )
+            decision = decide(project.spec.release, evidence, project.spec.metrics)
+            gates = decision.gates
+            extra: dict[str, object] = {"revalidation_of": request.id}
+            if evidence.evaluation is not None:
+                extra["scores"] = evidence.evaluation.to_dict()
+            evaluation = metadata.releases.record_evaluation(
+                request.model,
+                request.version,
+                request.alias,
+                holder=current,
+                results=gates,
+                actor=actor.name,
+                extra=extra,
+            )
+            if not decision.passed:
+                failed = "; ".join(f"{g.gate}: {g.reason}" for g in decision.failed)
+                closed = metadata.releases.close_request(
+                    request.id,
+                    status="refused",
+                    actor=actor.name,
+                    outcome=f"{request.alias} moved from v{request.holder} to v{current} since "
+                    f"the request, and the gates fail against it: {failed}",
+                    evidence={"evaluation": evaluation, "holder": current},
+                )
+                _notify(project, start)
+                return DecisionResult("refused", closed, gates=gates)
+            expected = current
+    updated, moved = metadata.releases.decide(
+        request.id,
+        actor=actor,
+        decision="approve",
+        comment=comment,
+        expected_holder=expected,
+        evaluation_id=evaluation,
+    )
+    _notify(project, start)
+    return DecisionResult("approved" if moved else "recorded", updated, moved, gates)
+
+
+def reject(
+    project: Project, request_id: str, *, actor: Actor, comment: str | None = None
+) -> DecisionResult:
+    """Reject a pending request; it closes, and the alias stays where it is."""
+    comment = _text(comment, "comment")
+    request = _open_request(project, request_id)
+    check_decider(request, actor.name, actor.roles, datetime.now(UTC))
+    start, _ = project.metadata.audit.head()
+    updated, _moved = project.metadata.releases.decide(
+        request.id,
+        actor=actor,
+        decision="reject",
+        comment=comment,
+        expected_holder=request.holder,
+    )
+    _notify(project, start)
+    return DecisionResult("rejected", updated)
+
+
+def rollback(
+    project: Project, model: str, *, alias: str = "production", actor: Actor, reason: str
+) -> RollbackResult:
+    """Move `alias` back to its previous holder, in one step, recorded with the reason."""
+    check_model_name(model)
+    check_alias_name(alias)
+    text = _text(reason, "reason")
+    if text is None:
+        raise ConfigError(
+            "a rollback needs a reason (--reason TEXT): it goes into the audit log",
+            problems=[("reason", "must be non-empty")],
+        )
+    start, _ = project.metadata.audit.head()
+    event = project.metadata.releases.rollback(model, alias, actor=actor.name, reason=text)
+    _notify(project, start)
+    evidence = event.evidence
+    return RollbackResult(model, alias, int(evidence["from"]), int(evidence["to"]), event)
