@@ -74,3 +74,29 @@ def forget_until_done(url: str, count: int, barrier: Any, done: Any) -> None:
         barrier.wait(timeout=60)
         while not done.is_set():
             store.artifacts.forget(digests)
+
+
+def promote_racing(url: str, model: str, version: int, barrier: Any, outcomes: Any) -> None:
+    """Read the alias holder, wait until every racer has read it, then try to move it.
+
+    Every racer decides against the same holder, as two `keel promote` runs whose gate
+    evaluations overlap do; the compare-and-set must let exactly one through.
+    """
+    from keel.errors import Conflict
+
+    with open_metadata_store(url) as store:
+        holder = store.releases.holder(model, "production")
+        barrier.wait(timeout=60)
+        try:
+            store.releases.move_alias(
+                model,
+                "production",
+                version,
+                expected_holder=holder,
+                actor=f"racer-{version}",
+                reason="race",
+            )
+        except Conflict as exc:
+            outcomes.put((version, f"conflict: {exc.message}"))
+        else:
+            outcomes.put((version, "won"))

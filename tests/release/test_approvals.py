@@ -195,4 +195,4 @@ def test_requests_list_and_show(
     unknown = keel("-C", release_project, "approve", "abcdef0123")
     assert unknown.code == 3
     malformed = keel("-C", release_project, "approve", "xyz!")
-    assert malformed.code == 2 and "request_id" in malformed.err or "invalid" in malformed.err
+    assert malformed.code == 2 and "is invalid: expected hex characters" in malformed.err

@@ -1,0 +1,505 @@
+"""The HTTP API: JSON in and out under `/api/v1`, every call made with an API token.
+
+    GET  /api/v1/whoami
+    GET  /api/v1/models
+    GET  /api/v1/models/{name}                                versions and aliases
+    GET  /api/v1/models/{name}/versions/{version}
+    GET  /api/v1/requests?status=pending&model=M&limit=N
+    GET  /api/v1/requests/{id}
+    GET  /api/v1/audit-log?model=M&after=N&limit=N
+    GET  /api/v1/audit-log/verify
+
+    action    POST                                              body
+    promote   /api/v1/models/{name}/versions/{version}/promote  {"alias", "reason"?, "eval_data"?}
+    approve   /api/v1/requests/{id}/approve                     {"comment"?}
+    approve   /api/v1/requests/{id}/reject                      {"comment"?}
+    rollback  /api/v1/models/{name}/rollback                    {"alias"?, "reason"}
+
+A call carries `Authorization: Bearer keel_<id>_<secret>`; without a valid token it is 401
+with `WWW-Authenticate: Bearer`. The token's user is who acts: its roles (read at every
+call) decide what it may change (403 names the roles that may), the audit log names it,
+and the release policy's separation of duties holds for it as on the command line.
+
+Documents have the shapes of the CLI's `--json` output. Errors are
+`{"ok": false, "error": {"code", "message", "hint", "problems"?}}`, where `problems` lists
+`{"field", "rule"}`. Statuses are mapped here and nowhere else (`_STATUSES`). A promotion
+answers 200 when the alias moved, 202 when it waits for approval and 422 when the gates
+refused it, always with the whole result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from keel.domain.identity import Action, Actor, require
+from keel.domain.release import REQUEST_STATUSES
+from keel.errors import (
+    ApprovalRequired,
+    ConfigError,
+    Conflict,
+    ContractViolation,
+    DataError,
+    DependencyMissing,
+    GateFailed,
+    IntegrityError,
+    KeelError,
+    NotFound,
+    PermissionDenied,
+    StoreError,
+)
+
+if TYPE_CHECKING:
+    from keel.project import Project
+
+__all__ = ["API_PREFIX", "MAX_BODY_BYTES", "api_mount", "create_api"]
+
+API_PREFIX: Final = "/api/v1"
+#: The largest request body accepted (413 beyond): bodies are a few short strings.
+MAX_BODY_BYTES: Final = 64 * 1024
+#: Audit events one call returns at most; page on with `after`.
+MAX_EVENTS: Final = 1_000
+
+_STATUSES: Final[tuple[tuple[type[KeelError], int, str], ...]] = (
+    (ConfigError, 400, "config_error"),
+    (DataError, 400, "data_error"),
+    (PermissionDenied, 403, "permission_denied"),
+    (NotFound, 404, "not_found"),
+    (Conflict, 409, "conflict"),
+    (ApprovalRequired, 409, "approval_required"),
+    (GateFailed, 422, "gate_failed"),
+    (ContractViolation, 422, "contract_violation"),
+    (IntegrityError, 500, "integrity_error"),
+    (DependencyMissing, 500, "dependency_missing"),
+    (StoreError, 503, "store_error"),
+)
+_OUTCOME_STATUS: Final = {"promoted": 200, "pending": 202, "refused": 422}
+_REALM: Final = 'Bearer realm="keel"'
+#: A number in a path or query: ASCII digits, small enough for any integer column.
+_NUMBER: Final = re.compile(r"^[0-9]{1,9}$")
+
+logger = logging.getLogger(__name__)
+
+Document = dict[str, Any]
+#: A handler's answer: a document (200), or a status and a document.
+Reply = Document | tuple[int, Document]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One authenticated, authorised call, as a handler sees it."""
+
+    project: Project
+    actor: Actor
+    path: Mapping[str, str]
+    query: Mapping[str, str]
+    body: Mapping[str, str | None]
+
+
+Handler = Callable[[Call], Reply]
+
+
+class _Refusal(Exception):
+    """An HTTP-level refusal (401, 413) that is not part of keel's error tree."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        hint: str | None = None,
+        challenge: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.document = _error_document(code, message, hint)
+        self.headers = {} if challenge is None else {"WWW-Authenticate": challenge}
+
+
+def create_api(project: Project) -> Starlette:
+    """A Starlette app serving the API at `/api/v1`; the caller keeps and closes `project`."""
+    return Starlette(routes=[api_mount(project)], exception_handlers={HTTPException: _http_error})
+
+
+def api_mount(project: Project) -> Mount:
+    """The API as a `Mount` at `/api/v1`, to serve inside a larger app (the web UI)."""
+    # Open the store now, in one thread: the first use from the thread pool would race.
+    project.metadata  # noqa: B018
+    routes: list[BaseRoute] = [
+        _route(project, "/whoami", _whoami, "read"),
+        _route(project, "/models", _models, "read"),
+        _route(project, "/models/{name}", _model, "read"),
+        _route(project, "/models/{name}/versions/{version}", _version, "read"),
+        _route(
+            project,
+            "/models/{name}/versions/{version}/promote",
+            _promote,
+            "promote",
+            body={"alias": True, "reason": False, "eval_data": False},
+        ),
+        _route(
+            project,
+            "/models/{name}/rollback",
+            _rollback,
+            "rollback",
+            body={"alias": False, "reason": True},
+        ),
+        _route(project, "/requests", _requests, "read"),
+        _route(project, "/requests/{id}", _request, "read"),
+        _route(project, "/requests/{id}/approve", _approve, "approve", body={"comment": False}),
+        _route(project, "/requests/{id}/reject", _reject, "approve", body={"comment": False}),
+        _route(project, "/audit-log", _audit_log, "read"),
+        _route(project, "/audit-log/verify", _audit_verify, "read"),
+    ]
+    api = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    return Mount(API_PREFIX, app=api)
+
+
+# --- the machinery every endpoint shares --------------------------------------------------
+
+
+def _route(
+    project: Project,
+    path: str,
+    handler: Handler,
+    action: Action,
+    *,
+    body: Mapping[str, bool] | None = None,
+) -> Route:
+    """A route running `handler` in the thread pool (store calls block) for a caller with
+    a valid token and a role allowed `action`. `body` names the JSON body's string fields
+    (True: required); a route with a body is a POST."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            if body is not None:
+                _check_declared_length(request)
+            actor = await _authenticate(project, request)
+            require(actor, action)
+            fields = _fields(await _read_json(request), body) if body is not None else {}
+            call = Call(project, actor, request.path_params, request.query_params, fields)
+            reply = await run_in_threadpool(handler, call)
+        except _Refusal as refusal:
+            return _json(refusal.status, refusal.document, refusal.headers)
+        except KeelError as error:
+            return _json(*_keel_error(error))
+        except Exception:  # the last line of defence: logged here, no traceback to callers
+            logger.exception("internal error in %s %s", request.method, request.url.path)
+            document = _error_document(
+                "internal_error", "internal error: the server could not complete the call"
+            )
+            return _json(500, document)
+        status, document = reply if isinstance(reply, tuple) else (200, reply)
+        return _json(status, document)
+
+    return Route(path, endpoint, methods=["POST"] if body is not None else ["GET"])
+
+
+async def _authenticate(project: Project, request: Request) -> Actor:
+    header = request.headers.get("authorization")
+    if header is None:
+        raise _Refusal(
+            401,
+            "unauthenticated",
+            "this call needs an API token: send `Authorization: Bearer keel_...`",
+            hint="an admin creates one with `keel tokens create USER`",
+            challenge=_REALM,
+        )
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _Refusal(
+            401,
+            "unauthenticated",
+            "the Authorization header must be `Bearer keel_...`",
+            challenge=f'{_REALM}, error="invalid_request"',
+        )
+    try:
+        actor: Actor = await run_in_threadpool(
+            project.metadata.identities.authenticate, token.strip()
+        )
+    except PermissionDenied as refused:  # says why, never the secret
+        raise _Refusal(
+            401,
+            "unauthenticated",
+            refused.message,
+            hint=refused.hint,
+            challenge=f'{_REALM}, error="invalid_token"',
+        ) from None
+    return actor
+
+
+def _check_declared_length(request: Request) -> None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+
+
+async def _read_json(request: Request) -> object:
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            raise _too_large()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"the request body is not valid JSON: {exc}",
+            problems=[("body", "must be a JSON object")],
+        ) from None
+
+
+def _fields(body: object, spec: Mapping[str, bool]) -> dict[str, str | None]:
+    """The body's string fields, or `ConfigError` naming every field that is wrong."""
+    if not isinstance(body, dict):
+        raise ConfigError(
+            f"the request body must be a JSON object, got {type(body).__name__}",
+            problems=[("body", "must be a JSON object")],
+        )
+    expected = ", ".join(spec) or "none"
+    problems = [
+        (str(name), f"unknown field; expected one of {expected}")
+        for name in body
+        if name not in spec
+    ]
+    fields: dict[str, str | None] = {}
+    for name, required in spec.items():
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            problems.append((name, f"must be a string, got {type(value).__name__}"))
+        elif value is None or not value.strip():
+            if required:
+                problems.append((name, "is required: a non-empty string"))
+            fields[name] = None
+        else:
+            fields[name] = value.strip()
+    if problems:
+        named = ", ".join(name for name, _ in problems)
+        raise ConfigError(f"the request body is invalid: {named}", problems=problems)
+    return fields
+
+
+def _too_large() -> _Refusal:
+    return _Refusal(
+        413, "body_too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes"
+    )
+
+
+def _keel_error(error: KeelError) -> tuple[int, Document]:
+    status, code = 500, "error"
+    for kind, kind_status, kind_code in _STATUSES:
+        if isinstance(error, kind):
+            status, code = kind_status, kind_code
+            break
+    problems = error.problems if isinstance(error, ConfigError) else None
+    return status, _error_document(code, error.message, error.hint, problems)
+
+
+def _error_document(
+    code: str,
+    message: str,
+    hint: str | None = None,
+    problems: list[tuple[str, str]] | None = None,
+) -> Document:
+    error: Document = {"code": code, "message": message, "hint": hint}
+    if problems:
+        error["problems"] = [{"field": field, "rule": rule} for field, rule in problems]
+    return {"ok": False, "error": error}
+
+
+def _json(status: int, document: Document, headers: Mapping[str, str] | None = None) -> Response:
+    # Answers hold what a token may read: no cache should keep them.
+    merged = {"Cache-Control": "no-store", **(headers or {})}
+    return JSONResponse(document, status_code=status, headers=merged)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths (404) and wrong methods (405), as JSON like every other answer."""
+    # Registered for HTTPException only; Starlette types handlers for any exception.
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    reason = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    message = f"{request.method} {request.url.path}: {reason}"
+    return _json(status, _error_document(code, message), headers)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _whoami(call: Call) -> Reply:
+    actor = call.actor
+    return {
+        "ok": True,
+        "user": {"name": actor.name, "roles": sorted(actor.roles), "via": actor.via},
+    }
+
+
+def _models(call: Call) -> Reply:
+    found = call.project.metadata.models.list_models()
+    return {"ok": True, "models": [m.to_dict() for m in found]}
+
+
+def _model(call: Call) -> Reply:
+    name = call.path["name"]
+    registry = call.project.metadata.models
+    versions = registry.versions(name)
+    aliases = registry.aliases(name)
+    held: dict[int, list[str]] = {}
+    for alias in aliases:
+        held.setdefault(alias.version, []).append(alias.name)
+    model = {
+        "name": name,
+        "aliases": {a.name: a.version for a in aliases},
+        "versions": [
+            {
+                "version": v.version,
+                "run_id": v.run_id,
+                "package": str(v.package),
+                "flavor": v.flavor,
+                "metrics": v.metrics,
+                "aliases": held.get(v.version, []),
+                "created_at": v.created_at.isoformat(),
+                "created_by": v.created_by,
+            }
+            for v in versions
+        ],
+    }
+    return {"ok": True, "model": model}
+
+
+def _version(call: Call) -> Reply:
+    registry = call.project.metadata.models
+    version = registry.get(call.path["name"], _version_number(call.path["version"]))
+    held = [a.name for a in registry.aliases(version.model) if a.version == version.version]
+    return {"ok": True, "version": {**version.to_dict(), "aliases": held}}
+
+
+def _requests(call: Call) -> Reply:
+    status = call.query.get("status") or None
+    if status is not None and status not in REQUEST_STATUSES:
+        raise ConfigError(
+            f"unknown request status {status!r}",
+            problems=[("status", f"must be one of {', '.join(REQUEST_STATUSES)}")],
+        )
+    limit = _integer(call.query, "limit", minimum=1)
+    found = call.project.metadata.releases.requests(
+        status=status, model=call.query.get("model") or None, limit=limit
+    )
+    return {"ok": True, "requests": [r.to_dict() for r in found]}
+
+
+def _request(call: Call) -> Reply:
+    return {
+        "ok": True,
+        "request": call.project.metadata.releases.request(call.path["id"]).to_dict(),
+    }
+
+
+def _audit_log(call: Call) -> Reply:
+    after = _integer(call.query, "after", minimum=0) or 0
+    limit = min(_integer(call.query, "limit", minimum=1) or MAX_EVENTS, MAX_EVENTS)
+    events = call.project.metadata.audit.events(
+        model=call.query.get("model") or None, after=after, limit=limit
+    )
+    return {
+        "ok": True,
+        "events": [e.to_dict() for e in events],
+        # Page on with ?after=next_after while `events` comes back full.
+        "next_after": events[-1].seq if events else after,
+    }
+
+
+def _audit_verify(call: Call) -> Reply:
+    return call.project.metadata.audit.verify().to_dict()  # `ok` is the chain's
+
+
+# --- changing -----------------------------------------------------------------------------
+
+
+def _promote(call: Call) -> Reply:
+    from keel.release import promote
+
+    name, number = call.path["name"], _version_number(call.path["version"])
+    result = promote(
+        call.project,
+        f"{name}@{number}",
+        _required(call, "alias"),
+        actor=call.actor,
+        reason=call.body["reason"],
+        eval_data=call.body["eval_data"],  # a dataset version ref, never a server path
+    )
+    return _OUTCOME_STATUS.get(result.outcome, 200), _result(result.to_dict())
+
+
+def _approve(call: Call) -> Reply:
+    from keel.release import approve
+
+    result = approve(call.project, call.path["id"], actor=call.actor, comment=call.body["comment"])
+    return _result(result.to_dict())
+
+
+def _reject(call: Call) -> Reply:
+    from keel.release import reject
+
+    result = reject(call.project, call.path["id"], actor=call.actor, comment=call.body["comment"])
+    return _result(result.to_dict())
+
+
+def _rollback(call: Call) -> Reply:
+    from keel.release import rollback
+
+    result = rollback(
+        call.project,
+        call.path["name"],
+        alias=call.body["alias"] or "production",
+        actor=call.actor,
+        reason=_required(call, "reason"),
+    )
+    return _result(result.to_dict())
+
+
+def _result(document: Document) -> Document:
+    return {"ok": document.get("outcome") != "refused", **document}
+
+
+def _required(call: Call, name: str) -> str:
+    value = call.body[name]
+    if value is None:  # the route declares the field required, so `_fields` refused it
+        raise ConfigError(f"{name} is required", problems=[(name, "is required")])
+    return value
+
+
+def _version_number(text: str) -> int:
+    if _NUMBER.match(text) is None or int(text) < 1:
+        raise ConfigError(
+            f"model version must be a positive integer, got {text!r}",
+            problems=[("version", "must be a positive integer")],
+        )
+    return int(text)
+
+
+def _integer(query: Mapping[str, str], name: str, *, minimum: int) -> int | None:
+    text = query.get(name)
+    if text is None or text == "":
+        return None
+    if _NUMBER.match(text) is None or int(text) < minimum:
+        raise ConfigError(
+            f"query parameter {name} must be an integer >= {minimum}, got {text!r}",
+            problems=[(name, f"must be an integer >= {minimum}")],
+        )
+    return int(text)

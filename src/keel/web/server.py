@@ -1,0 +1,59 @@
+"""Running an ASGI app on uvicorn in a background thread (tests, notebooks, embedding)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+import uvicorn
+
+from keel.errors import ConfigError, KeelError
+
+__all__ = ["run_in_thread"]
+
+#: How long the server may take to start listening.
+STARTUP_TIMEOUT_S: Final = 10.0
+
+
+@contextmanager
+def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve `app` on `host:port` (0: a free port) until the block ends; yields the base URL.
+
+    The socket is bound before the server starts, so the port is known and taken at once
+    (no race with another process picking the same free port). uvicorn's logging setup is
+    skipped: the host application owns logging.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc}",
+            problems=[("port", "must be free to listen on")],
+        ) from exc
+    bound = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+    # uvicorn leaves signals alone outside the main thread: they stay the host's.
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"keel-http-{bound}", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise KeelError(f"the HTTP server on {host}:{bound} did not start")
+            time.sleep(0.01)
+        netloc = f"[{host}]" if ":" in host else host
+        yield f"http://{netloc}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=STARTUP_TIMEOUT_S)
+        sock.close()
