@@ -78,3 +78,52 @@ def test_audit_log_lists_every_step_and_verify_catches_an_edit(
     }
     text = keel("-C", release_project, "audit-log", "verify")
     assert "BROKEN at event 6: edited event" in text.out
+
+
+def test_an_external_anchor_catches_a_rewritten_chain(keel: Keel, release_project: Path) -> None:
+    """Someone with write access re-hashes every event after editing one: the chain and
+    head agree again, but the hash recorded outside the database does not."""
+    from keel.domain.audit import event_hash
+
+    first = keel("-C", release_project, "audit-log", "verify", "--json").json()
+    anchor = f"{first['head']['seq']}:{first['head']['hash']}"
+    assert keel("-C", release_project, "audit-log", "verify", "--expect", anchor).code == 0
+
+    database = release_project / ".keel" / "keel.db"
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT seq, at, actor, kind, model, version, alias, subject, reason, evidence "
+            "FROM audit_events ORDER BY seq"
+        ).fetchall()
+        previous = "blake3:" + "0" * 64
+        from datetime import UTC, datetime
+
+        for seq, at, actor, kind, model, version, alias, subject, reason, evidence in rows:
+            if seq == 2:
+                actor = "mallory"
+            moment = datetime.fromisoformat(at).replace(tzinfo=UTC)
+            digest = event_hash(
+                previous,
+                seq=seq,
+                at=moment,
+                actor=actor,
+                kind=kind,
+                model=model,
+                version=version,
+                alias=alias,
+                subject=subject,
+                reason=reason,
+                evidence_json=evidence,
+            )
+            conn.execute(
+                "UPDATE audit_events SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (actor, previous, digest, seq),
+            )
+            previous = digest
+        conn.execute("UPDATE audit_head SET hash = ? WHERE id = 1", (previous,))
+    assert keel("-C", release_project, "audit-log", "verify").code == 0  # internally consistent
+    caught = keel("-C", release_project, "audit-log", "verify", "--expect", anchor, "--json")
+    assert caught.code == 1
+    assert caught.json()["broken"]["rule"] == "anchor mismatch"
+    bad = keel("-C", release_project, "audit-log", "verify", "--expect", "nonsense")
+    assert bad.code == 2 and "--expect" in bad.err

@@ -3,6 +3,7 @@ workflow on the command line. The acting identity is KEEL_USER (or the OS user).
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import click
@@ -10,7 +11,7 @@ import click
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_PENDING
 from keel.cli.output import emit, json_option
-from keel.domain.audit import AuditEvent
+from keel.domain.audit import AuditEvent, ChainBreak
 from keel.domain.release import GateResult, ReleaseRequest
 from keel.release import (
     DecisionResult,
@@ -260,6 +261,16 @@ def requests_show(cli: CliContext, request_id: str, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or int(seq) < 1 or not digest.startswith("blake3:"):
+        raise click.BadParameter(
+            f"expected SEQ:HASH like 42:blake3:<64 hex> (from an earlier verify), got {text!r}",
+            param_hint="--expect",
+        )
+    return int(seq), digest
+
+
 def _event_line(event: AuditEvent) -> str:
     reason = f"  {event.reason}" if event.reason else ""
     return (
@@ -274,6 +285,14 @@ def _event_line(event: AuditEvent) -> str:
 @click.option("--kind", "kinds", multiple=True, help="Only events of this kind (repeatable).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="The newest N events.")
 @click.option("--after", type=click.IntRange(min=0), default=0, help="Events after this seq.")
+@click.option(
+    "--expect",
+    "anchors",
+    multiple=True,
+    metavar="SEQ:HASH",
+    help="With verify: event SEQ must have this hash, as recorded earlier outside the "
+    "database (e.g. in CI logs). Catches a chain rewritten from that event on.",
+)
 @json_option
 @pass_cli
 def audit_log(
@@ -283,6 +302,7 @@ def audit_log(
     kinds: tuple[str, ...],
     limit: int | None,
     after: int,
+    anchors: tuple[str, ...],
     as_json: bool,
 ) -> int:
     """The audit log: every registration, gate evaluation, request, decision and alias move.
@@ -292,10 +312,27 @@ def audit_log(
     """
     audit = cli.project().metadata.audit
     if target == "verify":
+        expected = [_anchor(text) for text in anchors]
         report = audit.verify()
+        for seq, digest in expected:
+            if not report.ok:
+                break
+            found = audit.events(after=seq - 1, limit=1)
+            actual = found[0].hash if found and found[0].seq == seq else None
+            if actual != digest:
+                report = dataclasses.replace(
+                    report,
+                    broken=ChainBreak(
+                        seq,
+                        "anchor mismatch",
+                        f"event {seq} hashes to {actual or 'nothing (it is missing)'}, the "
+                        f"anchor recorded {digest}: the chain was rewritten from there on",
+                    ),
+                )
 
         def verified() -> str:
             head = f"head: event {report.head_seq} {report.head_hash}"
+            head += f"\nanchor it: --expect {report.head_seq}:{report.head_hash}"
             if report.ok:
                 return f"OK: {report.events} events chain correctly\n{head}"
             broken = report.broken
@@ -307,6 +344,8 @@ def audit_log(
 
         emit(as_json, report.to_dict(), verified)
         return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+    if anchors:
+        raise click.UsageError("--expect only applies to `keel audit-log verify`")
     model = model_option or target
     events = audit.events(
         model=model,
