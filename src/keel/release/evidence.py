@@ -166,15 +166,17 @@ def _contract_evidence(project: Project, version: ModelVersion) -> ContractEvide
     report = json.loads(project.artifacts.read_bytes(step.output))
     ok = bool(report.get("ok"))
     counts = report.get("summary") or {}
+    rows = report.get("rows")
     summary = (
-        f"{counts.get('checks', '?')} checks on {report.get('rows', '?')} rows, "
+        f"{counts.get('checks', '?')} checks on "
+        f"{f'{rows:,}' if isinstance(rows, int) else '?'} rows, "
         f"{counts.get('failed', '?')} failed, {counts.get('warnings', 0)} warnings"
     )
-    how = "cached check" if step.outcome == "cache_hit" else "check"
+    how = ", cached" if step.outcome == "cache_hit" else ""
     return ContractEvidence(
         checked=True,
         ok=ok,
-        detail=f"the training data {'passed' if ok else 'broke'} its contract ({how}: {summary})",
+        detail=f"{'passed' if ok else 'failed'}: {summary}{how}",
         report=str(step.output),
     )
 
