@@ -40,7 +40,8 @@ monitoring: {window: 6h, drift: {test: psi, threshold: 0.2}}
 retraining:
   triggers: {drifted_features: 3, performance: {metric: roc_auc, below: 0.65}, schedule: 7d}
   promotion: canary
-  canary: {share: 0.2, duration: 2h}
+  canary: {duration: 2h}
+serving: {canary_share: 0.2, shadow: [challenger], log: {flush_interval: 100ms}}
 """
 
 
@@ -83,9 +84,9 @@ def test_minimal_spec_gets_defaults() -> None:
         ("name: x\ndata: {source: ''}\n", "data.source", "got an empty string"),
         ("name: x\ntraining: {entry_point: train}\n", "training.entry_point", "module:function"),
         (
-            "name: x\nretraining: {canary: {share: 2}}\n",
-            "retraining.canary.share",
-            "less than 1",
+            "name: x\nserving: {canary_share: 2}\n",
+            "serving.canary_share",
+            "expected a value at most 1.0",
         ),
         ("name: x\nrelease: {gates: [{type: nope}]}\n", "release.gates[0]", "unknown type 'nope'"),
         ("name: x\nrelease: {gates: [{metric: a}]}\n", "release.gates[0]", "missing key 'type'"),

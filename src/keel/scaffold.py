@@ -84,8 +84,13 @@ retraining:
 #   schedule: 7d
   promotion: manual                  # manual | canary | automatic
   canary:
-    share: 0.1
-    duration: 1h
+    duration: 1h                     # watched this long on canary before promotion
+
+serving:
+  canary_share: 0.1                  # share of requests the canary answers while one is set
+  shadow: []                         # aliases scored and logged on every request, never returned
+  log:
+    flush_interval: 200ms            # the most a hard crash of the server can lose
 """
 
 

@@ -46,10 +46,12 @@ __all__ = [
     "MonitoringSpec",
     "Owners",
     "PerformanceTrigger",
+    "PredictionLogSpec",
     "ProjectSpec",
     "ReleaseSpec",
     "RetrainingSpec",
     "RetrainingTriggers",
+    "ServingSpec",
     "SplitSpec",
     "SqlSource",
     "StorageSpec",
@@ -315,8 +317,36 @@ class RetrainingTriggers(_Section):
 
 
 class CanaryPolicy(_Section):
-    share: float = Field(default=0.1, gt=0, lt=1)
+    """How long a challenger on canary is watched before it is promoted (its traffic share is
+    `serving.canary_share`)."""
+
     duration: Duration = timedelta(hours=1)
+
+
+class PredictionLogSpec(_Section):
+    """How served predictions are logged."""
+
+    enabled: bool = True
+    #: How often buffered predictions are written durably: the most a hard crash can lose.
+    flush_interval: Duration = timedelta(milliseconds=200)
+    #: Predictions buffered beyond this make requests wait for the writer (back-pressure).
+    max_buffer: int = Field(default=100_000, gt=0)
+
+
+class ServingSpec(_Section):
+    """What `keel serve` answers with, and its limits."""
+
+    #: Share of a model's requests answered by the version holding `canary`, while one does.
+    canary_share: float = Field(default=0.1, ge=0, le=1)
+    #: Aliases whose holders also score every request: logged, never returned.
+    shadow: list[str] = Field(default_factory=list)
+    #: How often a server looks for alias moves (promotion, rollback) to reload.
+    reload_interval: Duration = timedelta(seconds=1)
+    #: Largest request body accepted (413 beyond).
+    max_request_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    #: Most rows one request may carry (413 beyond).
+    max_rows: int = Field(default=10_000, gt=0)
+    log: PredictionLogSpec = Field(default_factory=PredictionLogSpec)
 
 
 class RetrainingSpec(_Section):
@@ -341,6 +371,7 @@ class ProjectSpec(_Section):
     release: ReleaseSpec = Field(default_factory=ReleaseSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
 
     @field_validator("version")
     @classmethod

@@ -1,4 +1,5 @@
-"""Durations as people write them in keel.yaml and on the command line: `90s`, `15m`, `1h`, `7d`."""
+"""Durations as people write them in keel.yaml and on the command line: `200ms`, `90s`, `15m`,
+`1h`, `7d`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from datetime import timedelta
 
 __all__ = ["format_duration", "parse_duration"]
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|[smhdw])\s*$")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -16,7 +17,7 @@ def parse_duration(text: str) -> timedelta:
     match = _PATTERN.match(text)
     if not match:
         raise ValueError(
-            f"expected a duration like 30s, 15m, 1h, 7d or 2w, got {text!r}",
+            f"expected a duration like 200ms, 30s, 15m, 1h, 7d or 2w, got {text!r}",
         )
     value = float(match.group(1)) * _UNITS[match.group(2)]
     if value <= 0:
@@ -31,4 +32,6 @@ def format_duration(delta: timedelta) -> str:
         size = _UNITS[unit]
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
+    if seconds < 1 and round(seconds * 1000, 6).is_integer():
+        return f"{round(seconds * 1000):d}ms"
     return f"{seconds:g}s"
