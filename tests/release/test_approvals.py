@@ -9,7 +9,7 @@ import pytest
 
 from keel.project import Project
 from tests.fixtures.cli import Keel
-from tests.release.conftest import MODEL, write_spec
+from tests.fixtures.trained import MODEL, write_spec
 
 BEATS = {"type": "beats_champion", "metric": "roc_auc", "margin": 0.0}
 

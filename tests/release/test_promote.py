@@ -9,7 +9,7 @@ import pytest
 
 from keel.project import Project
 from tests.fixtures.cli import Keel
-from tests.release.conftest import MODEL, write_spec
+from tests.fixtures.trained import MODEL, write_spec
 
 NO_APPROVALS = {"required": 0}
 
@@ -214,7 +214,7 @@ def test_canary_moves_compare_with_production(keel: Keel, release_project: Path)
 
 def test_contract_passed_needs_a_recorded_check(keel: Keel, release_project: Path) -> None:
     from keel.pipeline.train import train
-    from tests.release.conftest import AS_OF, BASE
+    from tests.fixtures.trained import AS_OF, BASE
 
     # A version trained without a contract (and new params, so it is a new model).
     data = {k: v for k, v in BASE["data"].items() if k != "contract"}  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ import pytest
 
 from keel.project import Project
 from tests.fixtures.cli import Keel
-from tests.release.conftest import MODEL, write_spec
+from tests.fixtures.trained import MODEL, write_spec
 
 
 def _holder(folder: Path, alias: str = "production") -> int | None:

@@ -39,6 +39,7 @@ COMMANDS = {
     "rollback": "keel.cli.commands.release:rollback_command",
     "requests": "keel.cli.commands.release:requests",
     "audit-log": "keel.cli.commands.release:audit_log",
+    "serve": "keel.cli.commands.serve:serve",
     "users": "keel.cli.commands.users:users",
     "tokens": "keel.cli.commands.tokens:tokens",
     "webhooks": "keel.cli.commands.webhooks:webhooks",

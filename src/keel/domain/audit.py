@@ -52,6 +52,7 @@ EVENT_KINDS: Final = frozenset(
         "token.revoked",
         "webhook.added",
         "webhook.removed",
+        "serving.load_failed",
     }
 )
 

@@ -21,6 +21,7 @@ from keel.domain.digest import Digest
 from keel.domain.health import StoreHealth
 from keel.domain.identity import Actor, Role
 from keel.domain.model import CANDIDATE, Alias, ModelRef, ModelVersion, RegisteredModel
+from keel.domain.prediction import LoggedPrediction, PredictionLogStats, PredictionSegment
 from keel.domain.release import AliasMove, Decision, GateResult, ReleaseRequest
 from keel.domain.run import (
     CachedStep,
@@ -40,6 +41,7 @@ __all__ = [
     "Identities",
     "MetadataStore",
     "ModelRegistry",
+    "Predictions",
     "Releases",
     "Runs",
     "SchemaRevision",
@@ -376,6 +378,21 @@ class AuditLog(ABC):
         """The newest event's seq and hash."""
 
     @abstractmethod
+    def record(
+        self,
+        *,
+        actor: str,
+        kind: str,
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        subject: str | None = None,
+        reason: str | None = None,
+        evidence: Mapping[str, object] | None = None,
+    ) -> AuditEvent:
+        """Append an event that records no other change (an alert, a server's load failure)."""
+
+    @abstractmethod
     def verify(self) -> ChainReport:
         """Recompute the chain and compare it with the stored head."""
 
@@ -577,6 +594,75 @@ class Webhooks(ABC):
         """Record a failed delivery attempt (the cursor stays, so it is retried)."""
 
 
+class Predictions(ABC):
+    """The prediction log: recent rows, and the index of compacted Parquet segments.
+
+    Rows are immutable. The log's writer adds them in batches, one transaction each
+    (durable at commit); an id already logged is skipped, so a retried batch never
+    duplicates. Compaction stores a segment object first, then `add_segment` indexes it
+    and deletes exactly the rows it holds in one transaction: a crash in between leaves
+    the rows in place and an unheld object for gc, never a loss or a duplicate.
+    """
+
+    @abstractmethod
+    def add(self, rows: Sequence[LoggedPrediction]) -> None:
+        """Write rows in one transaction."""
+
+    @abstractmethod
+    def get(self, prediction_id: str) -> LoggedPrediction | None:
+        """A row still in the metadata store, or None (it may be in a segment)."""
+
+    @abstractmethod
+    def window(
+        self,
+        model: str,
+        start: datetime,
+        end: datetime,
+        *,
+        version: int | None = None,
+        slot: str | None = None,
+    ) -> builtins.list[LoggedPrediction]:
+        """Rows still in the metadata store with `start <= at < end`, by time then id."""
+
+    @abstractmethod
+    def closed(self, before: datetime) -> builtins.list[tuple[str, int, int]]:
+        """(model, version, rows) for every model version with rows older than `before`."""
+
+    @abstractmethod
+    def oldest(
+        self, model: str, version: int, before: datetime, *, limit: int
+    ) -> builtins.list[LoggedPrediction]:
+        """Up to `limit` rows of a model version older than `before`, by id."""
+
+    @abstractmethod
+    def add_segment(self, segment: PredictionSegment, *, before: datetime, actor: str) -> None:
+        """Index a stored segment, hold its object, and delete the rows it holds (those of
+        its model version older than `before` within its id range), in one transaction.
+
+        `NotFound` if the object is not recorded; `Conflict` (and nothing changes) if the
+        rows to delete are not exactly the segment's count: rows arrived or went meanwhile.
+        """
+
+    @abstractmethod
+    def segments(
+        self,
+        *,
+        model: str | None = None,
+        version: int | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> builtins.list[PredictionSegment]:
+        """Segments with rows in `[start, end)`, oldest first."""
+
+    @abstractmethod
+    def segments_holding(self, prediction_id: str) -> builtins.list[PredictionSegment]:
+        """Segments whose id range covers `prediction_id` (at most one holds it)."""
+
+    @abstractmethod
+    def stats(self) -> builtins.list[PredictionLogStats]:
+        """Rows and segments per model version, by model then version."""
+
+
 class MetadataStore(ABC):
     """Project metadata: SQLAlchemy Core over SQLite or PostgreSQL."""
 
@@ -590,6 +676,7 @@ class MetadataStore(ABC):
     releases: Releases
     identities: Identities
     webhooks: Webhooks
+    predictions: Predictions
 
     @abstractmethod
     def revision(self) -> SchemaRevision: ...

@@ -186,6 +186,15 @@ class LoadedModel:
             raise ConfigError(f"the {self.flavor} model {self.digest.short} has no predict_proba")
         return self._predict_proba(self.features(raw))
 
+    def score(self, raw: Any) -> tuple[Any, Any | None]:
+        """Predictions and class probabilities (None without `predict_proba`), computing the
+        features once: what serving calls on every request."""
+        features = self.features(raw)
+        predictions = self._predict(features)
+        if self._predict_proba is None:
+            return predictions, None
+        return predictions, self._predict_proba(features)
+
 
 # -- internals ------------------------------------------------------------------------------------
 

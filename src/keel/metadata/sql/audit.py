@@ -25,7 +25,7 @@ from keel.domain.audit import (
 )
 from keel.errors import ConfigError, StoreError
 from keel.metadata.base import AuditLog
-from keel.metadata.sql.engine import read_transaction
+from keel.metadata.sql.engine import read_transaction, write_transaction
 from keel.metadata.sql.schema import audit_events, audit_head
 
 __all__ = ["SqlAuditLog", "append_event"]
@@ -140,6 +140,32 @@ class SqlAuditLog(AuditLog):
             query = query.limit(limit)
         with read_transaction(self._engine) as conn:
             return [_to_event(row) for row in conn.execute(query)]
+
+    def record(
+        self,
+        *,
+        actor: str,
+        kind: str,
+        model: str | None = None,
+        version: int | None = None,
+        alias: str | None = None,
+        subject: str | None = None,
+        reason: str | None = None,
+        evidence: Mapping[str, object] | None = None,
+    ) -> AuditEvent:
+        """Append one event in a transaction of its own."""
+        with write_transaction(self._engine) as conn:
+            return append_event(
+                conn,
+                actor=actor,
+                kind=kind,
+                model=model,
+                version=version,
+                alias=alias,
+                subject=subject,
+                reason=reason,
+                evidence=evidence,
+            )
 
     def head(self) -> tuple[int, str]:
         """The newest event's seq and hash (0 and the genesis hash for an empty log)."""

@@ -1,0 +1,62 @@
+"""`keel serve`: the project's models over HTTP (Open Inference Protocol v2 and `/predict`)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from keel.cli.context import CliContext, pass_cli
+from keel.cli.errors import EXIT_OK
+from keel.cli.output import json_option
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--no-api", is_flag=True, help="Do not mount the registry API at /api/v1.")
+@click.option("--access-log", is_flag=True, help="Log every request (off: /metrics counts them).")
+@json_option
+@pass_cli
+def serve(
+    cli: CliContext, host: str, port: int, no_api: bool, access_log: bool, as_json: bool
+) -> int:
+    """Serve every model whose `production` alias is set, until interrupted.
+
+    Each model answers with its production holder, or its canary holder for
+    `serving.canary_share` of requests; `serving.shadow` aliases score every request off the
+    request path. Alias moves (promotion, rollback) are picked up within about
+    `serving.reload_interval`, without failing requests in flight. Every prediction gets an id
+    and goes to the prediction log. SIGTERM or Ctrl-C drains requests and flushes the log.
+    --json prints the startup line as JSON (logs still go to stderr).
+    """
+    import uvicorn
+
+    from keel.serving.app import create_app
+    from keel.serving.predlog import open_prediction_log
+
+    project = cli.project()
+    spec = project.spec.serving
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    log = open_prediction_log(project) if spec.log.enabled else None
+    app, _ = create_app(project, log=log, api=not no_api)
+    where = f"http://{host}:{port}"
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"ok": True, "url": where}))
+    else:
+        click.echo(f"keel serve: {where} (OIP at /v2, /predict, /metrics, /openapi.json)")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
+    return EXIT_OK
