@@ -9,7 +9,10 @@ The CLI, the HTTP server and notebooks all go through a Project, so they behave 
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
     from keel.data.snapshot import SnapshotResult
+    from keel.domain.model import ModelVersion
+    from keel.models.package import LoadedModel
     from keel.spec import SqlSource
     from keel.tracking import RunContext, RunOptions, Tracker
 
@@ -95,9 +100,14 @@ class Project:
     never touch a database.
     """
 
+    #: Loaded model packages kept per open project (by content digest, so never stale).
+    MODEL_CACHE_SIZE = 8
+
     def __init__(self, settings: Settings, spec: ProjectSpec) -> None:
         self.settings = settings
         self.spec = spec
+        self._models: OrderedDict[Digest, LoadedModel] = OrderedDict()
+        self._models_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -190,6 +200,36 @@ class Project:
             actor=self.settings.user,
             holder=holder,
         )
+
+    def load_model(self, version: ModelVersion) -> LoadedModel:
+        """A registered version's package, verified by hash and loaded.
+
+        The last `MODEL_CACHE_SIZE` packages loaded stay in memory for the life of this
+        Project: packages are content-addressed, so a kept one can never be stale, and a
+        server switching back (rollback) or a gate scoring the champion again pays nothing.
+        """
+        with self._models_lock:
+            cached = self._models.get(version.package)
+            if cached is not None:
+                self._models.move_to_end(version.package)
+                return cached
+        from keel.models import load_package
+
+        data = self.artifacts.read_bytes(version.package)  # verified against its digest
+        folder = self.settings.state_dir / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix="model-", suffix=".tar", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as out:  # a scratch copy: no fsync needed
+                out.write(data)
+            loaded = load_package(Path(name))
+        finally:
+            Path(name).unlink(missing_ok=True)
+        with self._models_lock:
+            self._models[version.package] = loaded
+            while len(self._models) > self.MODEL_CACHE_SIZE:
+                self._models.popitem(last=False)
+        return loaded
 
     def get_artifact(
         self, digest: Digest, dest: Path, *, progress: ProgressCallback | None = None

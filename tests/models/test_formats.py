@@ -116,3 +116,27 @@ def test_partial_is_trusted_only_around_a_trusted_function(tmp_path: Path) -> No
     loaded = load_package(path, expected_digest=package_digest(path))
     assert np.array_equal(loaded.predict(features), model.predict(features))
     assert untrusted_types(["functools.partial", "builtins.print"]) == ["builtins.print"]
+
+
+def test_a_type_list_edited_to_hide_a_type_is_still_refused(tmp_path: Path) -> None:
+    """The package lists its skops types so a load reads the file once; a list that leaves out
+    a type the file holds cannot smuggle it in: skops refuses types outside the list."""
+    import json
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    features = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0], "b": [1.0, 0.0, 1.0, 0.0]})
+    model = Pipeline(
+        [("neg", FunctionTransformer(operator.neg)), ("lr", LogisticRegression())]
+    ).fit(features, [0, 1, 0, 1])
+    path = save_package(tmp_path / "model", model)
+    manifest_path = path / "model.json"
+    manifest = json.loads(manifest_path.read_text())
+    listed = manifest["estimator"]["details"]["types"]
+    assert "_operator.neg" in listed
+    manifest["estimator"]["details"]["types"] = [t for t in listed if t != "_operator.neg"]
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IntegrityError, match=r"_operator\.neg"):
+        load_package(path)

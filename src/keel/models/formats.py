@@ -129,7 +129,7 @@ def load_estimator(directory: Path, record: EstimatorFile) -> Any:
     """Read an estimator written by `save_estimator`; the caller has verified its digest."""
     path = directory / record.path
     if record.flavor == "sklearn":
-        return _load_sklearn(path)
+        return _load_sklearn(path, record.details)
     if record.flavor == "xgboost":
         return _load_xgboost(path, record.details)
     if record.flavor == "lightgbm":
@@ -143,7 +143,10 @@ def load_estimator(directory: Path, record: EstimatorFile) -> Any:
 def _save_sklearn(model: Any, path: Path) -> dict[str, Any]:
     sio = _require("skops.io", "sklearn")
     sio.dump(model, path)
-    return {"format": "skops"}
+    # The types the file holds, listed once here so a load reads the file once: the list is
+    # checked against the allow-list, then skops refuses any type in the file not in it.
+    types = sorted(sio.get_untrusted_types(file=path))
+    return {"format": "skops", "types": types}
 
 
 #: Exact names trusted beyond the prefixes. `functools.partial` is a wrapper: skops reports the
@@ -162,9 +165,14 @@ def untrusted_types(types: list[str]) -> list[str]:
     )
 
 
-def _load_sklearn(path: Path) -> Any:
+def _load_sklearn(path: Path, details: Mapping[str, Any]) -> Any:
     sio = _require("skops.io", "sklearn")
-    named: list[str] = list(sio.get_untrusted_types(file=path))
+    listed = details.get("types")
+    if isinstance(listed, list) and all(isinstance(t, str) for t in listed):
+        # skops.load(trusted=listed) still refuses any type of the file missing from the list.
+        named: list[str] = list(listed)
+    else:  # packages written before the list was recorded: read it from the file
+        named = list(sio.get_untrusted_types(file=path))
     refused = untrusted_types(named)
     if refused:
         raise IntegrityError(
@@ -172,7 +180,14 @@ def _load_sklearn(path: Path) -> Any:
             f"{', '.join(refused)}",
             hint="only scikit-learn, numpy and scipy types are loaded from skops files",
         )
-    return sio.load(path, trusted=named)
+    untrusted_error = _require("skops.io.exceptions", "sklearn").UntrustedTypesFoundException
+    try:
+        return sio.load(path, trusted=named)
+    except untrusted_error as exc:
+        raise IntegrityError(
+            f"{path.name} holds types its package does not list, so it was not loaded: {exc}",
+            hint="the package was altered after it was written: restore it from the store",
+        ) from None
 
 
 # -- XGBoost --------------------------------------------------------------------------------

@@ -45,7 +45,15 @@ from keel.pipeline.code import (
     load_entry_point,
 )
 
-__all__ = ["KIND", "MANIFEST", "LoadedModel", "load_package", "package_digest", "save_package"]
+__all__ = [
+    "KIND",
+    "MANIFEST",
+    "LoadedModel",
+    "load_package",
+    "package_digest",
+    "package_manifest",
+    "save_package",
+]
 
 KIND: Final = "keel/model"
 VERSION: Final = 1
@@ -114,6 +122,12 @@ def save_package(
         if staging.exists():
             shutil.rmtree(staging)
     return destination
+
+
+def package_manifest(path: Path) -> dict[str, Any]:
+    """A package's `model.json` (flavor, inference contract, metadata), without loading it."""
+    document: dict[str, Any] = json.loads(_read_manifest_bytes(path))
+    return document
 
 
 def package_digest(path: Path) -> Digest:

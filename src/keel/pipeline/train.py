@@ -421,7 +421,7 @@ def _register(
     project: Project, run: RunContext, result: TrainResult, *, force: bool, say: Progress
 ) -> TrainResult:
     """Register the model as a new version (alias `candidate`), unless nothing changed."""
-    from keel.models import load_package
+    from keel.models.package import package_manifest
 
     registry = project.metadata.models
     name = project.spec.name
@@ -435,13 +435,14 @@ def _register(
     with tempfile.TemporaryDirectory(prefix="keel-register-") as folder:
         path = Path(folder) / "model.tar"
         project.artifacts.get_file(result.package, path)
-        loaded = load_package(path)
-    contract = loaded.contract.to_dict() if loaded.contract is not None else {}
+        manifest = package_manifest(path)  # flavor and contract, without loading the model
+    contract = manifest.get("inference_contract") or {}
+    flavor = str(manifest["flavor"])
     version = registry.register(
         name,
         run_id=run.id,
         package=result.package,
-        flavor=loaded.flavor,
+        flavor=flavor,
         inference_contract=contract,
         metrics=result.metrics,
         actor=project.settings.user,

@@ -13,10 +13,8 @@ from __future__ import annotations
 import io
 import json
 import math
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.domain.model import ModelVersion
@@ -55,13 +53,9 @@ class EvaluationData:
 
 
 def load_model(project: Project, version: ModelVersion) -> LoadedModel:
-    """A registered version's package, fetched from the store and verified, then loaded."""
-    from keel.models import load_package
-
-    with tempfile.TemporaryDirectory(prefix="keel-release-") as folder:
-        path = Path(folder) / "model.tar"
-        project.artifacts.get_file(version.package, path)
-        return load_package(path)  # get_file verified the bytes against version.package
+    """A registered version's package, fetched from the store, verified, loaded (and kept
+    by the open project, see `Project.load_model`)."""
+    return project.load_model(version)
 
 
 def load_evaluation_data(

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
 
 from keel.domain.audit import (
     EVENT_KINDS,
@@ -32,6 +32,17 @@ __all__ = ["SqlAuditLog", "append_event"]
 
 #: Events read per round trip when verifying, so memory stays flat on long logs.
 _PAGE: Final = 5_000
+
+
+_LOCK_HEAD = (
+    select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+)
+_INSERT_EVENT = insert(audit_events)
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 def append_event(
@@ -58,9 +69,7 @@ def append_event(
         )
     evidence_json = canonical_evidence(evidence or {})
     moment = (at or datetime.now(UTC)).astimezone(UTC)
-    head = conn.execute(
-        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-    ).first()
+    head = conn.execute(_LOCK_HEAD).first()
     if head is None:  # the migration writes the row; only a hand-edited database lacks it
         raise StoreError(
             "the audit log's head row is missing",
@@ -81,22 +90,23 @@ def append_event(
         evidence_json=evidence_json,
     )
     conn.execute(
-        insert(audit_events).values(
-            seq=seq,
-            at=moment,
-            actor=actor,
-            kind=kind,
-            model=model,
-            version=version,
-            alias=alias,
-            subject=subject,
-            reason=reason,
-            evidence=evidence_json,
-            prev_hash=head.hash,
-            hash=digest,
-        )
+        _INSERT_EVENT,
+        {
+            "seq": seq,
+            "at": moment,
+            "actor": actor,
+            "kind": kind,
+            "model": model,
+            "version": version,
+            "alias": alias,
+            "subject": subject,
+            "reason": reason,
+            "evidence": evidence_json,
+            "prev_hash": head.hash,
+            "hash": digest,
+        },
     )
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=digest))
+    conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
     return AuditEvent(
         seq,
         moment,

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, Select, func, insert, select
+from sqlalchemy import Connection, Engine, Row, Select, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keel.domain.audit import AuditEvent
@@ -273,6 +273,31 @@ class SqlModelRegistry(ModelRegistry):
             return _aliases(conn, model)
 
 
+# Statements of the alias-move path, built once: a move runs several per transaction, and
+# building SQLAlchemy constructs costs more than executing them on SQLite.
+_HOLDER = select(model_aliases.c.version).where(
+    model_aliases.c.model == bindparam("model"), model_aliases.c.alias == bindparam("alias")
+)
+_INSERT_HISTORY = insert(alias_history)
+_UPSERT_ALIAS: dict[str, Any] = {}
+
+
+def _upsert_alias(dialect: str) -> Any:
+    statement = _UPSERT_ALIAS.get(dialect)
+    if statement is None:
+        base: Any = (postgresql if dialect == "postgresql" else sqlite).insert(model_aliases)
+        statement = base.on_conflict_do_update(
+            index_elements=["model", "alias"],
+            set_={
+                "version": base.excluded.version,
+                "set_at": base.excluded.set_at,
+                "set_by": base.excluded.set_by,
+            },
+        )
+        _UPSERT_ALIAS[dialect] = statement
+    return statement
+
+
 def record_alias_move(
     conn: Connection,
     event: AuditEvent,
@@ -286,48 +311,41 @@ def record_alias_move(
     """Point the alias and append its history row, keyed by the event that records it."""
     _set_alias(conn, Alias(model, alias, version, event.at, event.actor))
     conn.execute(
-        insert(alias_history).values(
-            seq=event.seq,
-            model=model,
-            alias=alias,
-            version=version,
-            previous=previous,
-            kind=kind,
-            at=event.at,
-            actor=event.actor,
-        )
+        _INSERT_HISTORY,
+        {
+            "seq": event.seq,
+            "model": model,
+            "alias": alias,
+            "version": version,
+            "previous": previous,
+            "kind": kind,
+            "at": event.at,
+            "actor": event.actor,
+        },
     )
 
 
 def _current(conn: Connection, model: str, alias: str) -> int | None:
-    value = conn.execute(
-        select(model_aliases.c.version).where(
-            model_aliases.c.model == model, model_aliases.c.alias == alias
-        )
-    ).scalar()
+    value = conn.execute(_HOLDER, {"model": model, "alias": alias}).scalar()
     return None if value is None else int(value)
 
 
 def _set_alias(conn: Connection, alias: Alias) -> None:
     """Point an alias at a version (creating or moving it), inside the caller's transaction.
 
-    The caller must hold the model-row lock. The release workflow (issue 5) will move
-    aliases through here too, after its gates, and append the audit event in the same
-    transaction.
+    The caller holds the model-row lock and appends the audit event that records the move
+    in the same transaction (`record_alias_move`).
     """
-    values = {
-        "model": alias.model,
-        "alias": alias.name,
-        "version": alias.version,
-        "set_at": alias.set_at,
-        "set_by": alias.set_by,
-    }
-    changes = {"version": alias.version, "set_at": alias.set_at, "set_by": alias.set_by}
-    if conn.dialect.name == "postgresql":
-        statement: Any = postgresql.insert(model_aliases).values(values)
-    else:
-        statement = sqlite.insert(model_aliases).values(values)
-    conn.execute(statement.on_conflict_do_update(index_elements=["model", "alias"], set_=changes))
+    conn.execute(
+        _upsert_alias(conn.dialect.name),
+        {
+            "model": alias.model,
+            "alias": alias.name,
+            "version": alias.version,
+            "set_at": alias.set_at,
+            "set_by": alias.set_by,
+        },
+    )
 
 
 def _require_model(conn: Connection, model: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, or_, select, update
 
 from keel.domain.audit import AuditEvent
 from keel.domain.identity import Actor
@@ -28,12 +28,12 @@ from keel.errors import ConfigError, Conflict, NotFound
 from keel.metadata.base import Releases
 from keel.metadata.sql.audit import append_event
 from keel.metadata.sql.engine import read_transaction, write_transaction
-from keel.metadata.sql.models import _get, _require_model, record_alias_move
+from keel.metadata.sql.models import _current, _get, _require_model, record_alias_move
 from keel.metadata.sql.schema import (
     alias_history,
     approvals,
     gate_evaluations,
-    model_aliases,
+    model_versions,
     models,
     release_requests,
 )
@@ -44,19 +44,23 @@ __all__ = ["SqlReleases", "lock_model"]
 _MIN_PREFIX: Final = 6
 
 
+_LOCK_MODEL = select(models.c.name).where(models.c.name == bindparam("model")).with_for_update()
+_VERSION_EXISTS = select(model_versions.c.version).where(
+    model_versions.c.model == bindparam("model"), model_versions.c.version == bindparam("version")
+)
+
+
 def lock_model(conn: Connection, model: str) -> None:
-    """Take the model-row lock (registrations and alias moves of a model queue here)."""
-    _require_model(conn, model)
-    conn.execute(select(models.c.name).where(models.c.name == model).with_for_update())
+    """Take the model-row lock (registrations and alias moves of a model queue here).
+
+    `NotFound` naming the registered models if there is no such model."""
+    check_model_name(model)
+    if conn.execute(_LOCK_MODEL, {"model": model}).first() is None:
+        _require_model(conn, model)  # raises, naming what exists
 
 
 def _holder(conn: Connection, model: str, alias: str) -> int | None:
-    value = conn.execute(
-        select(model_aliases.c.version).where(
-            model_aliases.c.model == model, model_aliases.c.alias == alias
-        )
-    ).scalar()
-    return None if value is None else int(value)
+    return _current(conn, model, alias)
 
 
 def _new_id() -> str:
@@ -418,7 +422,8 @@ def _move(
     evidence: Mapping[str, object] | None,
 ) -> AuditEvent:
     """The compare-and-set alias move; the caller holds the model-row lock."""
-    _get(conn, model, version)
+    if conn.execute(_VERSION_EXISTS, {"model": model, "version": version}).first() is None:
+        _get(conn, model, version)  # raises, naming the versions that exist
     current = _holder(conn, model, alias)
     if current != expected_holder:
         was = "no version" if expected_holder is None else f"v{expected_holder}"

@@ -50,6 +50,8 @@ __all__ = [
     "model_aliases",
     "model_versions",
     "models",
+    "prediction_segments",
+    "predictions",
     "release_requests",
     "run_artifacts",
     "run_metrics",
@@ -578,4 +580,55 @@ webhooks = Table(
     Column("cursor", BigInteger, nullable=False),  # newest audit seq delivered
     Column("failures", Integer, nullable=False),
     Column("last_error", Text, nullable=True),
+)
+
+
+# --- prediction log (migration 0006) --------------------------------------------------------
+
+#: Recent predictions, one row each, written in batches by the log's writer thread. No
+#: foreign key to model_versions: a check per row would cost insert throughput, and the
+#: server only logs versions it loaded from the registry. Compaction moves closed time
+#: ranges into `prediction_segments` and deletes them here.
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", String(RUN_ID_LENGTH), primary_key=True),  # time-ordered (UUIDv7 layout)
+    Column("at", UTCDateTime, nullable=False),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("slot", String(16), nullable=False),
+    Column("client_id", Text, nullable=True),
+    Column("shadow_of", String(RUN_ID_LENGTH), nullable=True),
+    Column("latency_ms", Double, nullable=False),
+    Column("inputs", Text, nullable=False),  # JSON object: input name -> value
+    Column("outputs", Text, nullable=False),  # JSON object: output name -> value
+    # Window reads and compaction select one model's rows by time.
+    Index(None, "model", "at"),
+)
+
+#: Compacted predictions: Parquet objects in the artifact store (held against gc), one
+#: model version's rows each, sorted by id; bounds are inclusive.
+prediction_segments = Table(
+    "prediction_segments",
+    metadata,
+    Column(
+        "digest",
+        String(DIGEST_LENGTH),
+        ForeignKey("artifacts.digest", ondelete="RESTRICT"),
+        primary_key=True,
+    ),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("min_id", String(RUN_ID_LENGTH), nullable=False),
+    Column("max_id", String(RUN_ID_LENGTH), nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("row_count > 0", name="row_count_positive"),
+    CheckConstraint("min_id <= max_id", name="id_range"),
+    Index(None, "model", "first_at"),
+    # "Which segment holds this prediction id?" (`keel explain`).
+    Index(None, "min_id"),
 )

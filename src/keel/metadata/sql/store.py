@@ -25,6 +25,7 @@ from keel.metadata.sql.engine import (
 from keel.metadata.sql.identity import SqlIdentities
 from keel.metadata.sql.migrations import current_revision, script_directory, upgrade_to_head
 from keel.metadata.sql.models import SqlModelRegistry
+from keel.metadata.sql.predictions import SqlPredictions
 from keel.metadata.sql.releases import SqlReleases
 from keel.metadata.sql.runs import SqlRuns
 from keel.metadata.sql.webhooks import SqlWebhooks
@@ -52,6 +53,7 @@ class SqlMetadataStore(MetadataStore):
         self.identities = SqlIdentities(self._engine)
         self.audit = SqlAuditLog(self._engine)
         self.releases = SqlReleases(self._engine)
+        self.predictions = SqlPredictions(self._engine)
         scripts = script_directory()
         head = scripts.get_current_head()
         if head is None:  # only a broken installation ships no migrations
