@@ -231,6 +231,11 @@ class Project:
                 self._models.popitem(last=False)
         return loaded
 
+    def forget_loaded_models(self) -> None:
+        """Drop the loaded packages `load_model` keeps (they are loaded again on next use)."""
+        with self._models_lock:
+            self._models.clear()
+
     def get_artifact(
         self, digest: Digest, dest: Path, *, progress: ProgressCallback | None = None
     ) -> ArtifactRecord:
