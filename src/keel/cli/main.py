@@ -43,6 +43,9 @@ COMMANDS = {
     "users": "keel.cli.commands.users:users",
     "tokens": "keel.cli.commands.tokens:tokens",
     "webhooks": "keel.cli.commands.webhooks:webhooks",
+    "predict-batch": "keel.cli.commands.predict_batch:predict_batch",
+    "explain": "keel.cli.commands.explain:explain",
+    "predictions": "keel.cli.commands.predictions:predictions",
 }
 
 

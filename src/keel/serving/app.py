@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -81,7 +82,10 @@ def _error(status: int, message: str, problems: list[Problem] | None = None) -> 
 def _single_threaded_math() -> None:
     """One OpenMP/BLAS thread per call. Requests are one or a few rows: a thread team gains
     nothing there, and idle teams spin-waiting in several request threads starve each other
-    (measured: 170 ms instead of 6 ms for one HistGradientBoosting row on 2 busy cores)."""
+    (measured: 170 ms instead of 6 ms for one HistGradientBoosting row on 2 busy cores).
+
+    OpenMP's limit is per thread, and applies to libraries already loaded: call this in each
+    thread that predicts, once the models are loaded."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # no scikit-learn: nothing uses OpenMP
@@ -98,7 +102,9 @@ class ServingApp:
         self.metrics = ServingMetrics()
         self.state = ServingState(project, self.spec, self.metrics)
         self.log = log if log is not None else NullPredictionLog()
-        self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-shadow")
+        self._shadow_pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="keel-shadow", initializer=_single_threaded_math
+        )
         self._shadow_slots = threading.BoundedSemaphore(_SHADOW_QUEUE)
         self.started = False
 
@@ -330,7 +336,9 @@ class ServingApp:
         document = {
             "ready": ready,
             "models": {name: r.describe() for name, r in sorted(routes.items())},
-            "load_failures": self.state.failures,
+            # Names only: this endpoint is unauthenticated; the details are in the server's
+            # log, on /metrics and in the audit log (`serving.load_failed`).
+            "load_failures": self.state.failed_versions,
         }
         return _json(document, 200 if ready else 503)
 
@@ -418,9 +426,20 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await asyncio.get_running_loop().run_in_executor(None, serving.start)
+        _single_threaded_math()  # small requests are predicted on the event loop's thread
         try:
             yield
         finally:
             await asyncio.get_running_loop().run_in_executor(None, serving.stop)
 
-    return Starlette(routes=routes, lifespan=lifespan), serving
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        response = _error(exc.status_code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    return (
+        Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}),
+        serving,
+    )

@@ -37,6 +37,8 @@ __all__ = [
 
 #: How deeply a request document may nest (a tabular request needs 4 levels).
 MAX_DEPTH: Final = 16
+#: Integer inputs become int64 columns: a value outside this range would overflow there.
+_INT64_RANGE: Final = (-(2**63), 2**63 - 1)
 
 _INTEGER_TYPES: Final = frozenset(
     {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
@@ -110,7 +112,11 @@ def parse_json(body: bytes) -> Any:
     NaN and Infinity are not JSON and are refused here (Python's own parser would accept them).
     """
     if not body.strip():
-        raise BadRequest(400, "the request body is empty: expected a JSON object")
+        raise BadRequest(
+            400,
+            "the request body is empty: expected a JSON object",
+            [Problem("body", "a JSON object", "empty")],
+        )
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -152,7 +158,11 @@ def _matches(logical: LogicalType, value: object) -> bool:
     if isinstance(value, bool):
         return False  # bool is an int subclass, but True is not a number here
     if logical == "integer":
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if not isinstance(value, int | float):
+            return False
+        if isinstance(value, float) and not value.is_integer():
+            return False
+        return _INT64_RANGE[0] <= value <= _INT64_RANGE[1]
     if logical == "float":
         return isinstance(value, int | float) and math.isfinite(value)
     if logical == "string":
@@ -183,13 +193,17 @@ def _check_values(
                     Problem(
                         spec.name,
                         "wrong type",
-                        f"expected {spec.type}, got {_kind(value)} {_short(value)}",
+                        f"expected {_expected(spec.type)}, got {_kind(value)} {_short(value)}",
                         index,
                     )
                 )
             if len(problems) >= 50:
                 return problems
     return problems
+
+
+def _expected(logical: LogicalType) -> str:
+    return "integer (64-bit)" if logical == "integer" else logical
 
 
 def _short(value: object) -> str:

@@ -81,7 +81,14 @@ class ServingState:
 
     @property
     def failures(self) -> dict[str, str]:
+        """Versions that failed to load, with the error (paths and details included: for
+        the log and operators, not for unauthenticated endpoints)."""
         return {f"{m}@{v}": error for (m, v), (_, error) in self._failed.items()}
+
+    @property
+    def failed_versions(self) -> list[str]:
+        """The versions that failed to load, without details."""
+        return sorted(f"{m}@{v}" for m, v in self._failed)
 
     def remember(self, model: str, batch: Batch) -> None:
         """Keep a small validated request to warm the model's next versions with."""

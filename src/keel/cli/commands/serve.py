@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 
 import click
 
@@ -51,6 +52,10 @@ def serve(
         click.echo(json.dumps({"ok": True, "url": where}))
     else:
         click.echo(f"keel serve: {where} (OIP at /v2, /predict, /metrics, /openapi.json)")
+    # uvicorn drains requests on SIGTERM, runs the lifespan's shutdown (the prediction log is
+    # flushed there), then raises the signal again to the previous handler: a handler that
+    # does nothing makes that a clean exit 0 instead of death by signal.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
         app,
         host=host,

@@ -37,7 +37,9 @@ def segment_holder(model: str, version: int) -> str:
 
 
 def _json(document: Any) -> str:
-    return orjson.dumps(dict(document), option=_JSON_OPTIONS, default=str).decode()
+    if not isinstance(document, dict):
+        document = dict(document)
+    return orjson.dumps(document, option=_JSON_OPTIONS, default=str).decode()
 
 
 #: The columns `add` writes, in the order of its parameters.
@@ -54,6 +56,9 @@ _COLUMNS: Final = (
     "outputs",
 )
 
+#: The columns read into a `LoggedPrediction`, in `_to_logged`'s order.
+_ROW: Final = tuple(predictions.c[name] for name in _COLUMNS)
+
 #: `add`'s statement per driver parameter style. ON CONFLICT DO NOTHING: a batch retried
 #: after a commit whose answer was lost (a dropped connection) must neither fail on nor
 #: duplicate the rows that did commit.
@@ -64,18 +69,32 @@ _INSERT: Final = {
 }
 
 
-def _to_logged(row: Row[Any]) -> LoggedPrediction:
+def _to_logged(row: Sequence[Any]) -> LoggedPrediction:
+    # Positional: window reads turn every row of a table into one (attribute access on a
+    # Row costs more than the rest of this function).
+    (
+        prediction_id,
+        at,
+        model,
+        version,
+        slot,
+        client_id,
+        shadow_of,
+        latency_ms,
+        inputs,
+        outputs,
+    ) = row
     return LoggedPrediction(
-        id=row.id,
-        at=row.at,
-        model=row.model,
-        version=int(row.version),
-        slot=row.slot,
-        inputs=orjson.loads(row.inputs),
-        outputs=orjson.loads(row.outputs),
-        latency_ms=float(row.latency_ms),
-        client_id=row.client_id,
-        shadow_of=row.shadow_of,
+        prediction_id,
+        at,
+        model,
+        int(version),
+        slot,
+        orjson.loads(inputs),
+        orjson.loads(outputs),
+        float(latency_ms),
+        client_id,
+        shadow_of,
     )
 
 
@@ -139,7 +158,7 @@ class SqlPredictions(Predictions):
 
     def get(self, prediction_id: str) -> LoggedPrediction | None:
         with read_transaction(self._engine) as conn:
-            row = conn.execute(select(predictions).where(predictions.c.id == prediction_id)).first()
+            row = conn.execute(select(*_ROW).where(predictions.c.id == prediction_id)).first()
         return None if row is None else _to_logged(row)
 
     def window(
@@ -151,7 +170,7 @@ class SqlPredictions(Predictions):
         version: int | None = None,
         slot: str | None = None,
     ) -> builtins.list[LoggedPrediction]:
-        query = select(predictions).where(
+        query = select(*_ROW).where(
             predictions.c.model == model, predictions.c.at >= start, predictions.c.at < end
         )
         if version is not None:
@@ -176,7 +195,7 @@ class SqlPredictions(Predictions):
         self, model: str, version: int, before: datetime, *, limit: int
     ) -> builtins.list[LoggedPrediction]:
         query = (
-            select(predictions)
+            select(*_ROW)
             .where(
                 predictions.c.model == model,
                 predictions.c.version == version,
