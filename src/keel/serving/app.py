@@ -38,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from keel import __version__
+from keel.errors import StoreError
 from keel.serving.codec import (
     BadRequest,
     Batch,
@@ -66,6 +67,10 @@ _log = logging.getLogger(__name__)
 _INLINE_ROWS: Final = 256
 #: Shadow scorings waiting beyond this are skipped (and counted), never slowing requests.
 _SHADOW_QUEUE: Final = 256
+#: How long a request waits for room in a full prediction log before it is refused (503).
+_LOG_WAIT_S: Final = 10.0
+#: How often a server compacts logged predictions into Parquet segments (seconds).
+_COMPACT_EVERY_S: Final = 600.0
 
 
 def _json(document: Any, status: int = 200) -> Response:
@@ -106,6 +111,8 @@ class ServingApp:
             max_workers=1, thread_name_prefix="keel-shadow", initializer=_single_threaded_math
         )
         self._shadow_slots = threading.BoundedSemaphore(_SHADOW_QUEUE)
+        self._stopping = threading.Event()
+        self._compactor: threading.Thread | None = None
         self.started = False
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -114,9 +121,29 @@ class ServingApp:
         self.project.metadata  # noqa: B018 - open the store in this thread, once
         _single_threaded_math()
         self.state.start()
+        if not isinstance(self.log, NullPredictionLog):
+            self._compactor = threading.Thread(
+                target=self._compact_periodically, name="keel-compact", daemon=True
+            )
+            self._compactor.start()
         self.started = True
 
+    def _compact_periodically(self) -> None:
+        """Move logged predictions older than an hour into Parquet segments, every few
+        minutes, so windows read fast (`keel predictions compact` does the same by hand)."""
+        from keel.serving.predictions import compact
+
+        while not self._stopping.wait(_COMPACT_EVERY_S):
+            try:
+                report = compact(self.project)
+                _log.info("compacted logged predictions: %s", report)
+            except Exception:  # noqa: BLE001 - retried next time; rows stay in the table
+                _log.warning("could not compact the prediction log", exc_info=True)
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._compactor is not None:
+            self._compactor.join(timeout=30)
         self.state.stop()
         self._shadow_pool.shutdown(wait=True)
         self.log.close()
@@ -198,6 +225,26 @@ class ServingApp:
                 "was valid for its inference contract",
             ) from None
 
+    async def _log(self, batch: PredictionBatch) -> None:
+        """Hand the rows to the prediction log without blocking the event loop.
+
+        A prediction is answered only once it is in the log's buffer: if the log cannot take
+        it for `_LOG_WAIT_S` (its store has been failing and the buffer is full), the request
+        gets 503 rather than an answer whose lineage would be lost."""
+        try:
+            self.log.submit(batch, timeout=0)
+            return
+        except StoreError:
+            pass
+        try:
+            await run_in_threadpool(self.log.submit, batch, _LOG_WAIT_S)
+        except StoreError as exc:
+            raise BadRequest(
+                503,
+                f"the prediction log cannot take more predictions ({exc.message}); retry shortly",
+                [Problem("prediction_log", "has room", "full")],
+            ) from None
+
     def _record(
         self,
         route: ModelRoute,
@@ -215,19 +262,6 @@ class ServingApp:
         self.metrics.rows.labels(route.model, version, slot).inc(batch.rows)
         self.metrics.latency.labels(route.model, version, slot).observe(seconds)
         self.state.remember(route.model, batch)
-        self.log.submit(
-            PredictionBatch(
-                ids=ids,
-                at=at,
-                model=route.model,
-                version=served.version,
-                slot=slot,  # type: ignore[arg-type]
-                inputs=batch.columns,
-                outputs=outputs,
-                latency_ms=seconds * 1000,
-                client_id=batch.client_id,
-            )
-        )
         for shadow in route.shadows.values():
             if shadow is served:
                 continue
@@ -284,6 +318,19 @@ class ServingApp:
             outputs = await self._predict(served, batch)
             ids = [new_prediction_id() for _ in range(batch.rows)]
             seconds = time.perf_counter() - started
+            await self._log(
+                PredictionBatch(
+                    ids=ids,
+                    at=at,
+                    model=route.model,
+                    version=served.version,
+                    slot=slot,  # type: ignore[arg-type]
+                    inputs=batch.columns,
+                    outputs=outputs,
+                    latency_ms=seconds * 1000,
+                    client_id=batch.client_id,
+                )
+            )
             self._record(route, served, slot, batch, ids, outputs, at, seconds, protocol)
         except BadRequest as exc:
             rule = exc.problems[0].rule if exc.problems else str(exc.status)
