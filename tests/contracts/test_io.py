@@ -83,7 +83,7 @@ def test_every_problem_is_listed_at_once() -> None:
     problems = dict(_problems(text))
     assert problems["columns.id.nullable"] == "expected true or false, got 'maybe'"
     assert problems["columns.dep_delay.null_rate.max"] == "expected a rate between 0 and 1, got 5"
-    assert problems["timestamp.freshness"].startswith("expected a duration like 30s")
+    assert problems["timestamp.freshness"].startswith("expected a duration like 200ms, 30s")
     assert problems["columns.code.domain[0]"] == "expected a string, got 1 (quote it)"
     assert problems["columns.ts.type"].startswith("expected one of integer, float, string")
 
