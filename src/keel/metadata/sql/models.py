@@ -348,9 +348,12 @@ def _set_alias(conn: Connection, alias: Alias) -> None:
     )
 
 
+_MODEL_EXISTS = select(models.c.name).where(models.c.name == bindparam("model"))
+
+
 def _require_model(conn: Connection, model: str) -> None:
     check_model_name(model)
-    if conn.execute(select(models.c.name).where(models.c.name == model)).first() is not None:
+    if conn.execute(_MODEL_EXISTS, {"model": model}).first() is not None:
         return
     names = builtins.list(
         conn.execute(select(models.c.name).order_by(models.c.name).limit(_SHOWN + 1)).scalars()

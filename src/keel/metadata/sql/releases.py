@@ -53,9 +53,14 @@ _VERSION_EXISTS = select(model_versions.c.version).where(
 def lock_model(conn: Connection, model: str) -> None:
     """Take the model-row lock (registrations and alias moves of a model queue here).
 
-    `NotFound` naming the registered models if there is no such model."""
+    `NotFound` naming the registered models if there is no such model. On SQLite the
+    transaction's `BEGIN IMMEDIATE` already serialises every writer, so only existence is
+    checked there.
+    """
     check_model_name(model)
-    if conn.execute(_LOCK_MODEL, {"model": model}).first() is None:
+    if conn.dialect.name == "sqlite":
+        _require_model(conn, model)
+    elif conn.execute(_LOCK_MODEL, {"model": model}).first() is None:
         _require_model(conn, model)  # raises, naming what exists
 
 
