@@ -64,10 +64,6 @@ def lock_model(conn: Connection, model: str) -> None:
         _require_model(conn, model)  # raises, naming what exists
 
 
-def _holder(conn: Connection, model: str, alias: str) -> int | None:
-    return _current(conn, model, alias)
-
-
 def _new_id() -> str:
     return secrets.token_hex(8)
 
@@ -84,7 +80,7 @@ class SqlReleases(Releases):
         check_alias_name(alias)
         with read_transaction(self._engine) as conn:
             _require_model(conn, model)
-            return _holder(conn, model, alias)
+            return _current(conn, model, alias)
 
     def history(self, model: str, alias: str) -> builtins.list[AliasMove]:
         with read_transaction(self._engine) as conn:
@@ -195,7 +191,7 @@ class SqlReleases(Releases):
             )
         with write_transaction(self._engine) as conn:
             lock_model(conn, model)
-            current = _holder(conn, model, alias)
+            current = _current(conn, model, alias)
             if current is None:
                 raise NotFound(
                     f"model {model} has no alias {alias!r}: there is nothing to roll back",
@@ -429,7 +425,7 @@ def _move(
     """The compare-and-set alias move; the caller holds the model-row lock."""
     if conn.execute(_VERSION_EXISTS, {"model": model, "version": version}).first() is None:
         _get(conn, model, version)  # raises, naming the versions that exist
-    current = _holder(conn, model, alias)
+    current = _current(conn, model, alias)
     if current != expected_holder:
         was = "no version" if expected_holder is None else f"v{expected_holder}"
         now = "no version" if current is None else f"v{current}"
