@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +46,7 @@ __all__ = [
     "open_project",
     "records",
     "serve",
+    "serve_process",
     "served_copy",
     "set_alias",
 ]
@@ -117,6 +124,63 @@ def serve(project: Project) -> Iterator[tuple[str, ServingApp]]:
     app, serving = create_app(project, log=open_prediction_log(project))
     with run_in_thread(app) as url:
         yield url, serving
+
+
+KEEL = Path(sys.executable).with_name("keel")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], timeout: float = 90.0
+) -> dict[str, object]:
+    """`/v2/health/ready`'s document once the server answers it, failing when the process
+    exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"keel serve exited with {process.returncode}"
+        try:
+            with urllib.request.urlopen(url + "/v2/health/ready", timeout=5) as response:  # noqa: S310 - loopback
+                document: dict[str, object] = json.loads(response.read())
+                return document
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise AssertionError(f"keel serve was not ready within {timeout} s")
+
+
+@contextmanager
+def serve_process(folder: Path, stderr_to: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`keel serve` as a user starts it, in its own process (so clients in the test process
+    do not share its interpreter lock), on a free loopback port; yields the base URL once
+    it is ready and the process. Leaving the block stops it with SIGTERM (SIGKILL after
+    30 s); its stderr is kept in `stderr_to`."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env["KEEL_USER"] = "ana"
+    with stderr_to.open("wb") as stderr:
+        process = subprocess.Popen(
+            [KEEL, "-C", folder, "serve", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+        )
+        try:
+            wait_ready(url, process)
+            yield url, process
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 @cache

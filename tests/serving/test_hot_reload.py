@@ -22,6 +22,7 @@ from tests.serving.support import (
     open_project,
     records,
     serve,
+    serve_process,
     served_copy,
     set_alias,
 )
@@ -110,9 +111,11 @@ def test_promotion_and_rollback_under_load_fail_no_request(
         reload_interval="200ms",
     )
     rows = records(trained_template, 100)
-    with open_project(folder) as project, open_project(folder) as operator:
-        set_alias(project, "production", 1)
-        with serve(project) as (url, _):
+    with open_project(folder) as operator:
+        set_alias(operator, "production", 1)
+        # The server runs in its own process, as in production: the load's client threads
+        # would otherwise compete with its reloader for one interpreter lock.
+        with serve_process(folder, tmp_path / "serve.err") as (url, _):
             with Load(url, rows) as load:
                 begun = time.monotonic()
                 eventually(lambda: load.answered(1, since=begun) >= 20)

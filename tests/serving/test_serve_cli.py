@@ -3,51 +3,27 @@ SIGTERM drains, flushes the prediction log and exits 0."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from keel.serving.predictions import get
 from tests.serving.support import (
+    KEEL,
     MODEL,
     Client,
+    free_port,
     oip_request,
     open_project,
     records,
     served_copy,
     set_alias,
+    wait_ready,
 )
-
-KEEL = Path(sys.executable).with_name("keel")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _ready(url: str, process: subprocess.Popen[bytes], timeout: float = 90.0) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"keel serve exited with {process.returncode}"
-        try:
-            with urllib.request.urlopen(url + "/v2/health/ready", timeout=5) as response:  # noqa: S310 - loopback
-                document: dict[str, object] = json.loads(response.read())
-                return document
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    raise AssertionError(f"keel serve was not ready within {timeout} s")
 
 
 @pytest.mark.slow
@@ -59,7 +35,7 @@ def test_keel_serve_is_ready_and_flushes_the_log_on_sigterm(
     with open_project(folder) as project:
         set_alias(project, "production", 1)
     rows = records(trained_template, 10)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     env["KEEL_USER"] = "ana"
@@ -71,7 +47,7 @@ def test_keel_serve_is_ready_and_flushes_the_log_on_sigterm(
         env=env,
     )
     try:
-        ready = _ready(url, process)
+        ready = wait_ready(url, process)
         assert ready["ready"] is True and MODEL in ready["models"]  # type: ignore[operator]
 
         ids: list[str] = []
