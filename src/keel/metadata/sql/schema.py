@@ -35,6 +35,7 @@ __all__ = [
     "RUN_ID_LENGTH",
     "SHORT_ID_LENGTH",
     "UTCDateTime",
+    "alerts",
     "alias_history",
     "api_tokens",
     "approvals",
@@ -45,13 +46,16 @@ __all__ = [
     "dataset_columns",
     "dataset_files",
     "datasets",
+    "feedback",
     "gate_evaluations",
     "metadata",
     "model_aliases",
     "model_versions",
     "models",
+    "monitor_metrics",
     "prediction_segments",
     "predictions",
+    "reference_profiles",
     "release_requests",
     "run_artifacts",
     "run_metrics",
@@ -631,4 +635,92 @@ prediction_segments = Table(
     Index(None, "model", "first_at"),
     # "Which segment holds this prediction id?" (`keel explain`).
     Index(None, "min_id"),
+)
+
+# --- monitoring (migration 0007) ---------------------------------------------------------------
+
+#: A registered version's reference profile: the mergeable sketch (`keel.stats.sketch`) of the
+#: rows monitoring compares production with, stored as a JSON object in the artifact store.
+reference_profiles = Table(
+    "reference_profiles",
+    metadata,
+    Column("model", String(NAME_LENGTH), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column(
+        "profile",
+        String(DIGEST_LENGTH),
+        ForeignKey("artifacts.digest", ondelete="RESTRICT"),
+        nullable=False,
+    ),
+    Column("row_count", BigInteger, nullable=False),
+    Column("source", Text, nullable=False),  # what the rows were, in words
+    Column("created_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["model", "version"],
+        ["model_versions.model", "model_versions.version"],
+        ondelete="RESTRICT",
+    ),
+    CheckConstraint("row_count >= 0", name="row_count_not_negative"),
+)
+
+#: Delayed ground truth, one label per prediction (a later label for the same prediction
+#: replaces the earlier one). `at` is the prediction's time, copied so windows join fast.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("prediction_id", String(RUN_ID_LENGTH), primary_key=True),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("label", Text, nullable=False),  # JSON scalar
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("received_by", Text, nullable=False),
+    Index(None, "model", "at"),
+    Index(None, "model", "received_at"),
+)
+
+#: Signals computed by `keel monitor`, one value per model version, window, signal and
+#: subject (a feature, an output, or "" for the model): the history charts and /metrics read.
+monitor_metrics = Table(
+    "monitor_metrics",
+    metadata,
+    Column("model", String(NAME_LENGTH), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("window_start", UTCDateTime, primary_key=True),
+    Column("window_end", UTCDateTime, primary_key=True),
+    Column("signal", String(NAME_LENGTH), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("value", Double, nullable=True),
+    Column("detail", Text, nullable=False),  # JSON object: the evidence behind the value
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index(None, "model", "signal", "window_end"),
+)
+
+#: Alerts raised by monitoring rules. While an alert is open, `open_key` (model, rule and
+#: subject) is set and unique, so a signal that keeps firing updates one alert instead of
+#: raising another; resolving clears it (NULLs never collide, on SQLite and PostgreSQL alike).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(RUN_ID_LENGTH), primary_key=True),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("rule", String(NAME_LENGTH), nullable=False),
+    Column("signal", String(NAME_LENGTH), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("open_key", String(400), nullable=True, unique=True),
+    Column("owner", Text, nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("value", Double, nullable=True),
+    Column("threshold", Double, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON object
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    CheckConstraint("state IN ('open', 'resolved')", name="state_known"),
+    CheckConstraint("severity IN ('info', 'warning', 'critical')", name="severity_known"),
+    CheckConstraint("(state = 'open') = (open_key IS NOT NULL)", name="open_key_while_open"),
+    Index(None, "model", "state"),
+    Index(None, "opened_at"),
 )
