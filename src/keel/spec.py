@@ -39,6 +39,7 @@ __all__ = [
     "DataSpec",
     "DriftSpec",
     "FeaturesSpec",
+    "FeedbackSpec",
     "Gate",
     "InferenceContractGate",
     "MetricSpec",
@@ -298,9 +299,111 @@ class DriftSpec(_Section):
     threshold: float | None = Field(default=None, gt=0)
 
 
+#: Signals an alert rule may watch (`keel.domain.monitoring.SIGNALS` describes each).
+AlertSignal = Literal[
+    "drift",
+    "drifted_features",
+    "null_rate",
+    "null_rate_change",
+    "schema",
+    "out_of_range",
+    "unseen_categories",
+    "score_drift",
+    "volume",
+    "predictions",
+    "performance",
+    "label_coverage",
+    "prediction_age",
+    "feedback_age",
+    "data_age",
+    "row_skew",
+    "distribution_skew",
+]
+
+
+class AlertRule(_Section):
+    """When a signal raises an alert, how loud, and whose it is.
+
+    Without `threshold`, the signal's own verdict decides (a drift test's threshold, for
+    instance); with one, the value is compared with it in `direction`. The alert fires once
+    the signal breaches in `windows` consecutive windows, and resolves when it clears.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
+    signal: AlertSignal
+    threshold: float | None = None
+    direction: Literal["above", "below"] = "above"
+    #: Which subjects (features, outputs, metrics) the rule covers: a glob, e.g. "inputs.*".
+    subject: str | None = None
+    windows: int = Field(default=1, ge=1)
+    severity: Literal["info", "warning", "critical"] = "warning"
+    #: A stage of `owners:` (data, training, release, monitoring) or a person or team.
+    owner: str | None = None
+
+
+class FreshnessSpec(_Section):
+    """How long production may go quiet before an alert: no new prediction, no new label;
+    and whether the data source's newest row is held to its contract's freshness."""
+
+    predictions: Duration | None = timedelta(hours=1)
+    feedback: Duration | None = None
+    data: bool = True
+
+
+class FeedbackSpec(_Section):
+    """How delayed ground truth (`keel feedback`) is joined to logged predictions: by the
+    prediction id keel returned, or by the entity key (`data.entity_key`) and time."""
+
+    join: Literal["id", "entity"] = "id"
+    id_column: str = Field(default="prediction_id", min_length=1)
+    label_column: str = Field(default="label", min_length=1)
+    #: For entity joins: the column with the time the label is about.
+    time_column: str | None = Field(default=None, min_length=1)
+    #: For entity joins: how long before the label's time a prediction may be to match.
+    max_lag: Duration = timedelta(days=1)
+    #: The performance metric over labelled predictions; default: the first of `metrics`.
+    metric: str | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str | None) -> str | None:
+        if value is not None and value not in KNOWN_METRICS:
+            raise ValueError(
+                f"unknown metric {value!r}: use one of {', '.join(sorted(KNOWN_METRICS))}"
+            )
+        return value
+
+    @field_validator("max_lag")
+    @classmethod
+    def _positive_lag(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("expected a positive duration like 1h or 7d")
+        return value
+
+    @model_validator(mode="after")
+    def _entity_needs_time(self) -> FeedbackSpec:
+        if self.join == "entity" and self.time_column is None:
+            raise ValueError(
+                "time_column is required when join is 'entity': name the column holding "
+                "the time each label is about"
+            )
+        return self
+
+
 class MonitoringSpec(_Section):
+    """What `keel monitor` compares, how it cuts windows, and which alerts it raises."""
+
     window: Duration = timedelta(days=1)
+    #: Cut windows by when predictions were made, or by the event time in the requests
+    #: (`data.timestamp`, when requests carry it): replays and backfills need the latter.
+    time: Literal["prediction", "event"] = "prediction"
+    #: Windows with fewer predictions are reported but never judged.
+    min_rows: int = Field(default=200, ge=1)
     drift: DriftSpec = Field(default_factory=DriftSpec)
+    feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
+    freshness: FreshnessSpec = Field(default_factory=FreshnessSpec)
+    #: Alert rules; unset means keel's defaults (`keel.monitoring.alerts.default_rules`).
+    alerts: list[AlertRule] | None = None
     prometheus: bool = True
 
 

@@ -46,6 +46,12 @@ COMMANDS = {
     "predict-batch": "keel.cli.commands.predict_batch:predict_batch",
     "explain": "keel.cli.commands.explain:explain",
     "predictions": "keel.cli.commands.predictions:predictions",
+    "feedback": "keel.cli.commands.feedback:feedback",
+    "drift": "keel.cli.commands.drift:drift",
+    "export": "keel.cli.commands.export:export",
+    "monitor": "keel.cli.commands.monitor:monitor",
+    "alerts": "keel.cli.commands.monitor:alerts",
+    "skew": "keel.cli.commands.skew:skew",
 }
 
 

@@ -53,6 +53,8 @@ EVENT_KINDS: Final = frozenset(
         "webhook.added",
         "webhook.removed",
         "serving.load_failed",
+        "alert.opened",
+        "alert.resolved",
     }
 )
 

@@ -3,7 +3,7 @@
 Roles say what a user may change over HTTP (and in the UI):
 
 - `viewer` reads everything; every role includes it;
-- `trainer` registers models and runs training;
+- `trainer` registers models, runs training and records feedback (delayed labels);
 - `deployer` promotes versions (requests releases) and rolls back;
 - `approver` approves or rejects release requests;
 - `admin` manages users, tokens and webhooks, and may do everything above except approve
@@ -43,11 +43,13 @@ __all__ = [
 Role = Literal["viewer", "trainer", "approver", "deployer", "admin"]
 ROLES: Final[tuple[Role, ...]] = ("viewer", "trainer", "approver", "deployer", "admin")
 
-Action = Literal["read", "register", "promote", "approve", "rollback", "manage"]
+Action = Literal["read", "register", "label", "promote", "approve", "rollback", "manage"]
 #: Which roles may take each action.
 ACTIONS: Final[dict[Action, frozenset[str]]] = {
     "read": frozenset(ROLES),
     "register": frozenset({"trainer", "admin"}),
+    # Labels decide measured performance and retraining: not everyone who reads may send them.
+    "label": frozenset({"trainer", "admin"}),
     "promote": frozenset({"deployer", "admin"}),
     "approve": frozenset({"approver", "admin"}),
     "rollback": frozenset({"deployer", "admin"}),

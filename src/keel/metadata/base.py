@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import NamedTuple, Self
 
 from keel.domain.audit import AuditEvent, ChainReport
 from keel.domain.dataset import DatasetVersion
@@ -21,6 +21,7 @@ from keel.domain.digest import Digest
 from keel.domain.health import StoreHealth
 from keel.domain.identity import Actor, Role
 from keel.domain.model import CANDIDATE, Alias, ModelRef, ModelVersion, RegisteredModel
+from keel.domain.monitoring import Alert, AlertDraft, MonitorMetric, ReferenceProfile
 from keel.domain.prediction import LoggedPrediction, PredictionLogStats, PredictionSegment
 from keel.domain.release import AliasMove, Decision, GateResult, ReleaseRequest
 from keel.domain.run import (
@@ -38,9 +39,16 @@ __all__ = [
     "ArtifactRecords",
     "AuditLog",
     "DatasetVersions",
+    "Feedback",
+    "FeedbackReceipt",
+    "FeedbackRow",
     "Identities",
+    "Label",
+    "Labelled",
+    "LoggedKey",
     "MetadataStore",
     "ModelRegistry",
+    "Monitoring",
     "Predictions",
     "Releases",
     "Runs",
@@ -663,6 +671,162 @@ class Predictions(ABC):
         """Rows and segments per model version, by model then version."""
 
 
+class Monitoring(ABC):
+    """What monitoring keeps: each version's reference profile, the signals of every window
+    monitored, and the alerts they raised.
+
+    Alerts are deduplicated by (model, rule, subject): while one is open, raising the same
+    again updates it (last seen, value, evidence) instead of adding another; resolving closes
+    it, and a later breach opens a new one. Opening and resolving are audit events, written
+    in the same transaction, so webhooks and the audit log see every alert.
+    """
+
+    @abstractmethod
+    def put_reference(
+        self, model: str, version: int, profile: Digest, *, row_count: int, source: str
+    ) -> ReferenceProfile:
+        """Record a version's reference profile; the first one recorded is kept."""
+
+    @abstractmethod
+    def reference(self, model: str, version: int) -> ReferenceProfile | None: ...
+
+    @abstractmethod
+    def record_metrics(self, metrics: Sequence[MonitorMetric]) -> None:
+        """Store window signals in one transaction; a window monitored again is replaced."""
+
+    @abstractmethod
+    def metrics(
+        self,
+        model: str,
+        *,
+        signal: str | None = None,
+        subject: str | None = None,
+        version: int | None = None,
+        since: datetime | None = None,
+    ) -> builtins.list[MonitorMetric]:
+        """Stored signals, oldest window first."""
+
+    @abstractmethod
+    def latest_metrics(self, model: str | None = None) -> builtins.list[MonitorMetric]:
+        """The newest window's value of every (model, version, signal, subject)."""
+
+    @abstractmethod
+    def raise_alert(self, draft: AlertDraft, *, at: datetime, actor: str) -> tuple[Alert, bool]:
+        """Open an alert, or update the open one with the same key; True when opened."""
+
+    @abstractmethod
+    def resolve_alert(self, alert_id: str, *, at: datetime, actor: str, reason: str) -> Alert:
+        """Close an open alert (`NotFound` if unknown; resolving a resolved one is a no-op)."""
+
+    @abstractmethod
+    def alerts(
+        self,
+        *,
+        model: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+    ) -> builtins.list[Alert]:
+        """Alerts, newest first."""
+
+    @abstractmethod
+    def alert(self, alert_id: str) -> Alert: ...
+
+
+#: A label: a JSON scalar, never null (numbers finite).
+Label = bool | int | float | str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    """One label for one logged prediction. `at` is the prediction's time, as logged, so
+    that windows of predictions and of labels are cut alike."""
+
+    prediction_id: str
+    model: str
+    at: datetime
+    label: Label
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackReceipt:
+    """What one `Feedback.record` stored: `new` labels and `replaced` ones (of which
+    `changed` differ from the label they replaced)."""
+
+    rows: int
+    new: int
+    replaced: int
+    changed: int
+    received_at: datetime
+    received_by: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rows": self.rows,
+            "new": self.new,
+            "replaced": self.replaced,
+            "changed": self.changed,
+            "received_at": self.received_at.isoformat(),
+            "received_by": self.received_by,
+        }
+
+
+class Labelled(NamedTuple):
+    """A stored label with its prediction's id and time."""
+
+    prediction_id: str
+    at: datetime
+    label: Label
+
+
+class LoggedKey(NamedTuple):
+    """Which model version made a logged prediction, and when."""
+
+    model: str
+    version: int
+    at: datetime
+
+
+class Feedback(ABC):
+    """Delayed ground truth: at most one label per logged prediction.
+
+    A later label for the same prediction replaces the earlier one. `record` is all or
+    nothing (one transaction), and writers of feedback take turns, so the counts of new and
+    replaced labels it returns are exact even when several write at once.
+    """
+
+    @abstractmethod
+    def record(self, rows: Sequence[FeedbackRow], *, actor: str) -> FeedbackReceipt:
+        """Store the labels in one transaction. `ConfigError` (nothing stored) for a
+        prediction id given twice or a label that is null, not finite or not a scalar."""
+
+    @abstractmethod
+    def window(self, model: str, start: datetime, end: datetime) -> builtins.list[Labelled]:
+        """Labels of the model's predictions made in `[start, end)`, by time then id."""
+
+    @abstractmethod
+    def count(
+        self, model: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> int:
+        """How many of the model's predictions (made in `[start, end)`, if given) have a label."""
+
+    @abstractmethod
+    def newest(self, model: str) -> datetime | None:
+        """When the model's most recent label arrived; None before the first."""
+
+    @abstractmethod
+    def span(self, model: str) -> tuple[datetime, datetime] | None:
+        """The times of the oldest and newest labelled predictions of the model."""
+
+    @abstractmethod
+    def labels(self, prediction_ids: Iterable[str]) -> dict[str, Label]:
+        """The stored label of each of these predictions that has one."""
+
+    @abstractmethod
+    def logged(self, prediction_ids: Iterable[str]) -> dict[str, LoggedKey]:
+        """Model, version and time of each of these ids among the prediction log's recent
+        rows (compacted ones are in its segments): what resolving labels by id needs."""
+
+
 class MetadataStore(ABC):
     """Project metadata: SQLAlchemy Core over SQLite or PostgreSQL."""
 
@@ -677,6 +841,8 @@ class MetadataStore(ABC):
     identities: Identities
     webhooks: Webhooks
     predictions: Predictions
+    feedback: Feedback
+    monitoring: Monitoring
 
     @abstractmethod
     def revision(self) -> SchemaRevision: ...

@@ -26,7 +26,7 @@ import blake3
 
 from keel.domain.digest import Digest
 from keel.domain.run import StepRecord
-from keel.errors import ConfigError, ContractViolation
+from keel.errors import ConfigError, ContractViolation, KeelError
 
 if TYPE_CHECKING:
     from keel.domain.dataset import DatasetVersion
@@ -453,7 +453,27 @@ def _register(
         StepOutcome("register", "ran", seconds, result.package, f"{version.ref} (candidate)")
     )
     say("register", f"{version.ref}, alias candidate")
-    return dataclasses.replace(result, registered=version)
+    notes = list(result.notes)
+    started = time.perf_counter()
+    try:
+        from keel.monitoring.reference import record_reference
+
+        reference = record_reference(project, version)
+    except KeelError as exc:
+        # The version is registered; monitoring builds its reference on first use.
+        note = f"reference profile not recorded ({exc.message}); `keel monitor` retries"
+        notes.append(note)
+        say("reference", note)
+    else:
+        seconds = time.perf_counter() - started
+        detail = f"{reference.profile.row_count:,} rows ({reference.profile.source})"
+        result.steps.append(
+            StepOutcome(
+                "reference", "ran", seconds, Digest.parse(reference.profile.profile), detail
+            )
+        )
+        say("reference", f"profiled in {seconds:.2f}s: {detail}")
+    return dataclasses.replace(result, registered=version, notes=notes)
 
 
 def _versions(project: Project, name: str) -> list[Any]:

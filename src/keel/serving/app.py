@@ -10,6 +10,7 @@
     POST /models/{name}/predict
     GET  /metrics                              Prometheus text format
     GET  /openapi.json
+    POST /v1/feedback                          delayed labels, joined to logged predictions
 
 A request is answered by the model's `production` holder, or its `canary` holder for the
 configured share of requests; shadow holders score it too, off the request path, and are
@@ -105,6 +106,10 @@ class ServingApp:
         self.project = project
         self.spec = project.spec.serving
         self.metrics = ServingMetrics()
+        if project.spec.monitoring.prometheus:
+            from keel.monitoring.prometheus import MonitoringCollector
+
+            self.metrics.include(MonitoringCollector(project))
         self.state = ServingState(project, self.spec, self.metrics)
         self.log = log if log is not None else NullPredictionLog()
         self._shadow_pool = ThreadPoolExecutor(
@@ -433,12 +438,39 @@ class ServingApp:
 
     async def prometheus(self, request: Request) -> Response:
         self.metrics.log_buffered.set(self.log.buffered)
-        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+        # The monitoring collector may read the store: off the event loop.
+        body = await run_in_threadpool(self.metrics.render)
+        return Response(body, media_type=CONTENT_TYPE)
 
     async def openapi(self, request: Request) -> Response:
         from keel.serving.openapi import openapi_document
 
         return _json(openapi_document(self.state.routes))
+
+    async def feedback(self, request: Request) -> Response:
+        """Delayed labels, `{"feedback": [{"prediction_id", "label"}, ...]}` (see
+        `keel.monitoring.feedback.receive`). Trusted like /predict: whoever may ask for
+        predictions may report outcomes; `POST /api/v1/feedback` checks a token instead."""
+        from keel.errors import ConfigError, KeelError, NotFound
+        from keel.monitoring.feedback import receive
+
+        try:
+            document = parse_json(await self._body(request))
+            host = request.client.host if request.client is not None else "unknown"
+            result = await run_in_threadpool(
+                receive, self.project, document, actor=f"serve:{host}", max_rows=self.spec.max_rows
+            )
+        except BadRequest as exc:
+            return _error(exc.status, exc.message, exc.problems)
+        except ClientDisconnect:
+            return Response(status_code=499)
+        except KeelError as exc:
+            status = (
+                503 if isinstance(exc, StoreError) else 404 if isinstance(exc, NotFound) else 400
+            )
+            pairs = exc.problems if isinstance(exc, ConfigError) else []
+            return _error(status, exc.message, [Problem(f, rule, "") for f, rule in pairs])
+        return _json({"ok": True, **result.to_dict()})
 
 
 def create_app(
@@ -465,6 +497,7 @@ def create_app(
     add("/models/{name}/predict", serving.predict, ["POST"])
     add("/metrics", serving.prometheus, ["GET"])
     add("/openapi.json", serving.openapi, ["GET"])
+    add("/v1/feedback", serving.feedback, ["POST"])
     if api:
         from keel.web.api import api_mount
 

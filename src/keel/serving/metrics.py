@@ -6,6 +6,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 __all__ = ["CONTENT_TYPE", "ServingMetrics"]
 
@@ -72,6 +73,10 @@ class ServingMetrics:
             ("model",),
             registry=self.registry,
         )
+
+    def include(self, collector: Collector) -> None:
+        """Expose another collector's series on this registry (monitoring's, from the store)."""
+        self.registry.register(collector)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

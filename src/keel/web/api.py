@@ -14,6 +14,7 @@
     approve   /api/v1/requests/{id}/approve                     {"comment"?}
     approve   /api/v1/requests/{id}/reject                      {"comment"?}
     rollback  /api/v1/models/{name}/rollback                    {"alias"?, "reason"}
+    label     /api/v1/feedback                                  {"feedback": [...], "model"?}
 
 A call carries `Authorization: Bearer keel_<id>_<secret>`; without a valid token it is 401
 with `WWW-Authenticate: Bearer`. The token's user is who acts: its roles (read at every
@@ -105,6 +106,7 @@ class Call:
     path: Mapping[str, str]
     query: Mapping[str, str]
     body: Mapping[str, str | None]
+    document: object = None  # the whole JSON body, for routes that take one
 
 
 Handler = Callable[[Call], Reply]
@@ -162,6 +164,13 @@ def api_mount(project: Project) -> Mount:
         _route(project, "/requests/{id}/reject", _reject, "approve", body={"comment": False}),
         _route(project, "/audit-log", _audit_log, "read"),
         _route(project, "/audit-log/verify", _audit_verify, "read"),
+        _route(
+            project,
+            "/feedback",
+            _feedback,
+            "label",
+            json_body=project.spec.serving.max_request_bytes,
+        ),
     ]
     api = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     return Mount(API_PREFIX, app=api)
@@ -177,19 +186,23 @@ def _route(
     action: Action,
     *,
     body: Mapping[str, bool] | None = None,
+    json_body: int | None = None,
 ) -> Route:
     """A route running `handler` in the thread pool (store calls block) for a caller with
     a valid token and a role allowed `action`. `body` names the JSON body's string fields
-    (True: required); a route with a body is a POST."""
+    (True: required); `json_body` takes the whole JSON body instead, of at most that many
+    bytes. A route with a body is a POST."""
+    limit = MAX_BODY_BYTES if json_body is None else json_body
 
     async def endpoint(request: Request) -> Response:
         try:
-            if body is not None:
-                _check_declared_length(request)
+            if body is not None or json_body is not None:
+                _check_declared_length(request, limit)
             actor = await _authenticate(project, request)
             require(actor, action)
             fields = _fields(await _read_json(request), body) if body is not None else {}
-            call = Call(project, actor, request.path_params, request.query_params, fields)
+            whole = await _read_json(request, limit) if json_body is not None else None
+            call = Call(project, actor, request.path_params, request.query_params, fields, whole)
             reply = await run_in_threadpool(handler, call)
         except _Refusal as refusal:
             return _json(refusal.status, refusal.document, refusal.headers)
@@ -204,7 +217,8 @@ def _route(
         status, document = reply if isinstance(reply, tuple) else (200, reply)
         return _json(status, document)
 
-    return Route(path, endpoint, methods=["POST"] if body is not None else ["GET"])
+    posted = body is not None or json_body is not None
+    return Route(path, endpoint, methods=["POST"] if posted else ["GET"])
 
 
 async def _authenticate(project: Project, request: Request) -> Actor:
@@ -240,18 +254,18 @@ async def _authenticate(project: Project, request: Request) -> Actor:
     return actor
 
 
-def _check_declared_length(request: Request) -> None:
+def _check_declared_length(request: Request, limit: int = MAX_BODY_BYTES) -> None:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
 
 
-async def _read_json(request: Request) -> object:
+async def _read_json(request: Request, limit: int = MAX_BODY_BYTES) -> object:
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise _too_large()
+        if len(raw) > limit:
+            raise _too_large(limit)
     if not raw.strip():
         return {}
     try:
@@ -293,10 +307,8 @@ def _fields(body: object, spec: Mapping[str, bool]) -> dict[str, str | None]:
     return fields
 
 
-def _too_large() -> _Refusal:
-    return _Refusal(
-        413, "body_too_large", f"the request body is larger than {MAX_BODY_BYTES} bytes"
-    )
+def _too_large(limit: int = MAX_BODY_BYTES) -> _Refusal:
+    return _Refusal(413, "body_too_large", f"the request body is larger than {limit} bytes")
 
 
 def _keel_error(error: KeelError) -> tuple[int, Document]:
@@ -471,6 +483,13 @@ def _rollback(call: Call) -> Reply:
         reason=_required(call, "reason"),
     )
     return _result(result.to_dict())
+
+
+def _feedback(call: Call) -> Reply:
+    from keel.monitoring.feedback import receive
+
+    result = receive(call.project, call.document, actor=call.actor.name)
+    return {"ok": True, **result.to_dict()}
 
 
 def _result(document: Document) -> Document:

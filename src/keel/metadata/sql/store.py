@@ -22,9 +22,11 @@ from keel.metadata.sql.engine import (
     redact_url,
     translate_errors,
 )
+from keel.metadata.sql.feedback import SqlFeedback
 from keel.metadata.sql.identity import SqlIdentities
 from keel.metadata.sql.migrations import current_revision, script_directory, upgrade_to_head
 from keel.metadata.sql.models import SqlModelRegistry
+from keel.metadata.sql.monitoring import SqlMonitoring
 from keel.metadata.sql.predictions import SqlPredictions
 from keel.metadata.sql.releases import SqlReleases
 from keel.metadata.sql.runs import SqlRuns
@@ -54,6 +56,8 @@ class SqlMetadataStore(MetadataStore):
         self.audit = SqlAuditLog(self._engine)
         self.releases = SqlReleases(self._engine)
         self.predictions = SqlPredictions(self._engine)
+        self.feedback = SqlFeedback(self._engine)
+        self.monitoring = SqlMonitoring(self._engine)
         scripts = script_directory()
         head = scripts.get_current_head()
         if head is None:  # only a broken installation ships no migrations

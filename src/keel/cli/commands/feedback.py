@@ -1,0 +1,219 @@
+"""`keel feedback [FILE]`: record delayed labels, and show performance per window."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+
+from keel.cli.context import CliContext, pass_cli
+from keel.cli.output import emit, json_option, parse_time
+from keel.domain.duration import format_duration, parse_duration
+from keel.errors import KeelError
+
+if TYPE_CHECKING:
+    from keel.monitoring.feedback import FeedbackResult, WindowPerformance
+    from keel.project import Project
+
+__all__ = ["feedback"]
+
+#: Windows shown after an ingestion, newest first; older ones with `keel feedback --since`.
+SHOWN_WINDOWS: Final = 30
+#: Windows shown without FILE unless --since says otherwise.
+DEFAULT_WINDOWS: Final = 7
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command()
+@click.argument(
+    "file", required=False, type=click.Path(dir_okay=False, path_type=Path), metavar="[FILE]"
+)
+@click.option("--model", "-m", default=None, help="The model the labels are about.")
+@click.option(
+    "--allow-unknown",
+    is_flag=True,
+    help="Skip (and count) rows that name no logged prediction instead of refusing the file.",
+)
+@click.option(
+    "--window",
+    default=None,
+    callback=_duration,
+    metavar="DURATION",
+    help="Window of the performance table (default: monitoring.window).",
+)
+@click.option("--since", default=None, metavar="TIME", help="Without FILE: the first window.")
+@click.option("--until", default=None, metavar="TIME", help="Without FILE: the end (now).")
+@click.option("--version", "version", type=int, default=None, help="Only this model version.")
+@json_option
+@pass_cli
+def feedback(
+    cli: CliContext,
+    file: Path | None,
+    model: str | None,
+    allow_unknown: bool,
+    window: timedelta | None,
+    since: str | None,
+    until: str | None,
+    version: int | None,
+    as_json: bool,
+) -> int:
+    """Record delayed labels from FILE (CSV, Parquet or JSON lines), joined to the logged
+    predictions by id (or by entity key and time, as keel.yaml's monitoring.feedback says),
+    then show performance and label coverage of the windows they touched.
+
+    Without FILE, show performance and label coverage per window (the last 7 by default).
+    A file with a malformed row changes nothing (exit 2); one naming predictions that were
+    never logged changes nothing either (exit 1) unless --allow-unknown skips those rows.
+    """
+    if file is not None and (since is not None or until is not None):
+        raise click.UsageError("--since and --until apply without FILE only")
+    start = parse_time(since, "--since")
+    end = parse_time(until, "--until")
+    project = cli.project()
+    size = window or project.spec.monitoring.window
+    if file is None:
+        return _show(project, model, size, start, end, version, as_json)
+    return _ingest(project, file, model, allow_unknown, size, version, as_json)
+
+
+def _ingest(
+    project: Project,
+    file: Path,
+    model: str | None,
+    allow_unknown: bool,
+    size: timedelta,
+    version: int | None,
+    as_json: bool,
+) -> int:
+    from keel.monitoring.feedback import ingest, read_feedback_file
+
+    table = read_feedback_file(file, id_column=project.spec.monitoring.feedback.id_column)
+    result = ingest(project, table, model=model, allow_unknown=allow_unknown, source=str(file))
+    entries: list[WindowPerformance] = []
+    hidden = 0
+    error: str | None = None
+    try:
+        for name, starts in sorted(result.windows_of(size).items()):
+            hidden += max(0, len(starts) - SHOWN_WINDOWS)
+            for start in starts[-SHOWN_WINDOWS:]:
+                entries.extend(_performance(project, name, start, start + size, size, version))
+    except KeelError as exc:  # the labels are recorded: say why there is no table
+        error = exc.message
+    payload: dict[str, Any] = {
+        "ok": True,
+        "feedback": result.to_dict(),
+        "window": format_duration(size),
+        "performance": [entry.to_dict() for entry in entries],
+        "windows_not_shown": hidden,
+    }
+    if error is not None:
+        payload["performance_error"] = error
+    emit(as_json, payload, lambda: _ingest_text(result, entries, hidden, error))
+    return 0
+
+
+def _show(
+    project: Project,
+    model: str | None,
+    size: timedelta,
+    start: datetime | None,
+    end: datetime | None,
+    version: int | None,
+    as_json: bool,
+) -> int:
+    from keel.monitoring.feedback import align, default_model
+
+    name = default_model(project, model)
+    end = end or align(datetime.now(UTC), size) + size
+    start = start or end - DEFAULT_WINDOWS * size
+    if start >= end:
+        raise click.BadParameter("must be before --until", param_hint="--since")
+    entries = _performance(project, name, start, end, size, version)
+    payload = {
+        "ok": True,
+        "model": name,
+        "window": format_duration(size),
+        "start": start,
+        "end": end,
+        "labels": project.metadata.feedback.count(name, start=start, end=end),
+        "newest_label_at": project.metadata.feedback.newest(name),
+        "performance": [entry.to_dict() for entry in entries],
+    }
+    emit(as_json, payload, lambda: _table(entries) or "no predictions in this range")
+    return 0
+
+
+def _performance(
+    project: Project,
+    model: str,
+    start: datetime,
+    end: datetime,
+    size: timedelta,
+    version: int | None,
+) -> list[WindowPerformance]:
+    from keel.monitoring.feedback import performance
+
+    return performance(project, model, start=start, end=end, window=size, version=version)
+
+
+def _ingest_text(
+    result: FeedbackResult, entries: list[WindowPerformance], hidden: int, error: str | None
+) -> str:
+    models = ", ".join(sorted(result.models)) or "no model"
+    how = "id" if result.join == "id" else "entity key and time"
+    lines = [
+        f"recorded {result.receipt.rows:,} of {result.rows:,} label(s) for {models} "
+        f"(joined by {how}): {result.receipt.new:,} new, {result.receipt.replaced:,} replaced "
+        f"({result.receipt.changed:,} changed)"
+    ]
+    if result.unknown:
+        ids = ", ".join(result.unknown_ids)
+        lines.append(
+            f"skipped {result.unknown:,} row(s) that match no logged prediction"
+            + (
+                f": {ids}{' ...' if result.unknown > len(result.unknown_ids) else ''}"
+                if ids
+                else ""
+            )
+        )
+    if error is not None:
+        lines.append(f"no performance: {error}")
+    elif entries:
+        lines.append("")
+        lines.append(_table(entries))
+    if hidden:
+        lines.append(
+            f"({hidden} older window(s) not shown: `keel feedback --since TIME` shows them)"
+        )
+    return "\n".join(lines)
+
+
+def _table(entries: list[WindowPerformance]) -> str:
+    if not entries:
+        return ""
+    metric = entries[0].metric
+    lines = [
+        f"{'WINDOW (UTC)':<36} {'VERSION':>7} {'PREDICTIONS':>11} {'LABELLED':>9} "
+        f"{'COVERAGE':>8}  {metric.upper()}"
+    ]
+    for entry in entries:
+        span = f"{entry.start:%Y-%m-%d %H:%M} .. {entry.end:%Y-%m-%d %H:%M}"
+        coverage = "-" if entry.coverage is None else f"{entry.coverage:.1%}"
+        value = "-" if entry.value is None else f"{entry.value:.4f}"
+        note = f"  ({entry.note})" if entry.note else ""
+        number = "-" if entry.version is None else f"v{entry.version}"
+        lines.append(
+            f"{span:<36} {number:>7} {entry.predictions:>11,} {entry.labelled:>9,} "
+            f"{coverage:>8}  {value}{note}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,611 @@
+"""`keel monitor`: windows of logged predictions against the reference, in bounded memory.
+
+    report = monitor(project, model="flights-delay", window=timedelta(days=1))
+
+The log is read in slices (never all at once); each slice's rows go to their window, whose
+state is a mergeable sketch plus exact counts and the labelled (score, label) pairs joined
+from feedback. So 10 million predictions cost the memory of one slice and one sketch per
+window. Windows are cut by prediction time, by the event time the requests carry
+(`monitoring.time: event`, for replays and backfills), or every N predictions.
+
+Then, per window: drift of every feature and output against the reference
+(`keel.stats.drift.compare_sketches`), schema, null-rate, range and category signals,
+volume against the previous windows, performance over the labelled rows. Freshness is
+measured at `now`. Signals are stored (`monitor_metrics`), and the alert rules raise and
+resolve alerts (`keel.monitoring.alerts`).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from keel.domain.monitoring import MonitorMetric, Signal
+from keel.errors import ConfigError, NotFound
+from keel.monitoring.alerts import JudgedWindow, effective_rules, evaluate_rules
+from keel.monitoring.model import MonitorReport, WindowResult
+from keel.monitoring.signals import WindowCounts, window_signals
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    from keel.domain.model import ModelVersion
+    from keel.monitoring.reference import Reference
+    from keel.project import Project
+    from keel.stats.sketch import TableSketch
+
+__all__ = ["DEFAULT_WINDOWS", "WindowPlan", "monitor", "parse_window"]
+
+_log = logging.getLogger(__name__)
+
+#: How many windows `keel monitor` looks back over by default.
+DEFAULT_WINDOWS: Final = 14
+#: Longest slice of prediction time read at once (smaller for short windows).
+_SLICE: Final = timedelta(hours=6)
+_SCORE_OUTPUTS: Final = ("outputs.probability", "outputs.prediction")
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How windows are cut: a duration (by prediction or event time) or a row count."""
+
+    duration: timedelta | None = None
+    rows: int | None = None
+    time: str = "prediction"  # "prediction" or "event"
+
+    def describe(self) -> str:
+        if self.rows is not None:
+            return f"every {self.rows:,} predictions"
+        assert self.duration is not None
+        return f"{_duration(self.duration)} by {self.time} time"
+
+
+def parse_window(text: str, *, time: str = "prediction") -> WindowPlan:
+    """`1h`, `1d`, `15m` (a duration) or `5000` (that many predictions per window)."""
+    from keel.domain.duration import parse_duration
+
+    value = text.strip()
+    if value.isdigit():
+        if int(value) < 1:
+            raise ConfigError(
+                "--window: must be positive", problems=[("--window", "must be positive")]
+            )
+        return WindowPlan(rows=int(value), time=time)
+    try:
+        duration = parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"--window: {exc}",
+            problems=[("--window", "a duration such as 1h or 1d, or a number of predictions")],
+        ) from exc
+    if duration <= timedelta(0):
+        raise ConfigError("--window: must be positive", problems=[("--window", "must be > 0")])
+    return WindowPlan(duration=duration, time=time)
+
+
+@dataclass
+class _WindowState:
+    start: datetime
+    end: datetime
+    sketch: TableSketch
+    counts: WindowCounts = field(default_factory=WindowCounts)
+    versions: dict[int, int] = field(default_factory=dict)
+    rows: int = 0
+    scores: list[Any] = field(default_factory=list)  # numpy arrays of labelled rows
+    predictions: list[Any] = field(default_factory=list)
+    labels: list[Any] = field(default_factory=list)
+
+
+def monitor(
+    project: Project,
+    *,
+    model: str | None = None,
+    plan: WindowPlan | None = None,
+    windows: int = DEFAULT_WINDOWS,
+    since: datetime | None = None,
+    now: datetime | None = None,
+    version: int | None = None,
+    record: bool = True,
+    actor: str | None = None,
+) -> MonitorReport:
+    """Monitor `model` over its last `windows` windows (or since `since`) and, with
+    `record`, store the signals and raise or resolve alerts."""
+    from keel.monitoring.reference import reference_for
+
+    spec = project.spec
+    name = model or spec.name
+    plan = plan or WindowPlan(duration=spec.monitoring.window, time=spec.monitoring.time)
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    reference_version = _reference_version(project, name, version)
+    reference = reference_for(project, reference_version)
+    columns = [*reference.features, *reference.outputs]
+    log_stats = [s for s in project.metadata.predictions.stats() if s.model == name]
+    newest = max((s.last_at for s in log_stats if s.last_at is not None), default=None)
+    oldest = min((s.first_at for s in log_stats if s.first_at is not None), default=None)
+
+    states: list[_WindowState] = []
+    if newest is not None and oldest is not None:
+        states = _read_windows(
+            project, name, reference, columns, plan, windows, since, oldest, newest, moment
+        )
+    results = _judge(project, reference, columns, states, windows)
+    freshness = _freshness(project, name, newest, moment)
+    report = MonitorReport(
+        model=name,
+        version=reference_version.version,
+        reference=reference.sketch,
+        reference_source=reference.profile.source,
+        window=plan.describe(),
+        windows=results,
+        freshness=freshness,
+        generated_at=datetime.now(UTC),
+    )
+    if not record:
+        return report
+    who = actor or project.settings.user
+    head, _ = project.metadata.audit.head()
+    _record(project, name, reference_version.version, results, freshness, moment)
+    judged = [JudgedWindow(w.end, w.signals) for w in results if w.rows >= spec.monitoring.min_rows]
+    if judged:
+        last = judged[-1]
+        judged[-1] = JudgedWindow(last.end, [*last.signals, *freshness])
+    else:
+        judged = [JudgedWindow(moment, freshness)]
+    changes = evaluate_rules(
+        project,
+        name,
+        effective_rules(spec),
+        judged,
+        version=reference_version.version,
+        now=moment if plan.time == "prediction" else datetime.now(UTC),
+        actor=who,
+    )
+    if changes.opened or changes.resolved:
+        from keel.events import notify
+
+        notify(project, project.metadata.audit.events(after=head))
+    return MonitorReport(
+        model=report.model,
+        version=report.version,
+        reference=report.reference,
+        reference_source=report.reference_source,
+        window=report.window,
+        windows=report.windows,
+        freshness=report.freshness,
+        opened=changes.opened,
+        resolved=changes.resolved,
+        open_alerts=project.metadata.monitoring.alerts(model=name, state="open"),
+        generated_at=report.generated_at,
+    )
+
+
+def _reference_version(project: Project, model: str, version: int | None) -> ModelVersion:
+    registry = project.metadata.models
+    if version is not None:
+        return registry.get(model, version)
+    holder = project.metadata.releases.holder(model, "production")
+    if holder is not None:
+        return registry.get(model, holder)
+    versions = registry.versions(model)
+    if not versions:
+        raise NotFound(f"model {model!r} has no versions", hint="run `keel train` first")
+    return versions[-1]
+
+
+# --- reading windows ---------------------------------------------------------------------------
+
+
+def _read_windows(
+    project: Project,
+    model: str,
+    reference: Reference,
+    columns: Sequence[str],
+    plan: WindowPlan,
+    count: int,
+    since: datetime | None,
+    oldest: datetime,
+    newest: datetime,
+    now: datetime,
+) -> list[_WindowState]:
+    import numpy as np
+    import pyarrow as pa
+
+    from keel.stats.sketch import TableSketch
+
+    states: dict[int, _WindowState] = {}
+    read_from = oldest
+    if plan.time == "prediction" and plan.duration is not None:
+        end = _align(newest, plan.duration) + plan.duration
+        first = since or end - plan.duration * count
+        read_from = max(oldest, first)
+    elif since is not None:
+        read_from = max(oldest, since)
+    timestamp = project.spec.data.timestamp if project.spec.data is not None else None
+    if plan.time == "event" and not timestamp:
+        raise ConfigError(
+            "monitoring.time: event windows need data.timestamp, the event time requests carry",
+            problems=[("data.timestamp", "is required when monitoring.time is event")],
+        )
+    event_column = f"inputs.{timestamp}" if plan.time == "event" else None
+    seen = 0
+    for table in _slices(project, model, read_from, newest, plan):
+        keys = _window_keys(table, plan, event_column, seen)
+        seen += table.num_rows
+        for key in np.unique(keys).tolist():
+            part = table.filter(pa.array(keys == key))
+            state = states.get(key)
+            if state is None:
+                if plan.rows is not None:
+                    first_at = _utc(part.column("at")[0].as_py())
+                    state = _WindowState(first_at, first_at, TableSketch(columns={}, rows=0))
+                else:
+                    assert plan.duration is not None
+                    start = _EPOCH + timedelta(microseconds=key)
+                    state = _WindowState(
+                        start, start + plan.duration, TableSketch(columns={}, rows=0)
+                    )
+                states[key] = state
+            _accumulate(project, state, part, reference, columns, by_rows=plan.rows is not None)
+    ordered = [states[k] for k in sorted(states)]
+    if plan.rows is not None or plan.time == "event":
+        ordered = ordered[-count:] if since is None else ordered
+    return ordered
+
+
+def _slices(
+    project: Project, model: str, start: datetime, newest: datetime, plan: WindowPlan
+) -> Iterator[pa.Table]:
+    from keel.serving.predictions import read_window
+
+    step = min(_SLICE, plan.duration) if plan.duration is not None else _SLICE
+    cursor = start
+    stop = newest + timedelta(microseconds=1)
+    while cursor < stop:
+        upper = min(cursor + step, stop)
+        table = read_window(project, model, cursor, upper)
+        if table.num_rows:
+            yield table
+        cursor = upper
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _align(moment: datetime, duration: timedelta) -> datetime:
+    return _EPOCH + ((moment - _EPOCH) // duration) * duration
+
+
+def _window_keys(table: pa.Table, plan: WindowPlan, event_column: str | None, seen: int) -> Any:
+    """Each row's window: its start in microseconds since the epoch, or for row-count
+    windows its ordinal."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
+
+    if plan.rows is not None:
+        return (seen + np.arange(table.num_rows, dtype=np.int64)) // plan.rows
+    assert plan.duration is not None
+    column = event_column or "at"
+    if column not in table.column_names:
+        raise ConfigError(
+            f"monitoring.time: event windows read {column}, which the logged requests lack",
+            problems=[("data.timestamp", f"requests must carry {column.removeprefix('inputs.')}")],
+        )
+    times = table.column(column)
+    if not pa.types.is_timestamp(times.type):
+        raise ConfigError(
+            f"monitoring.time: {column} is {times.type}, not a timestamp",
+            problems=[("data.timestamp", "must name a timestamp input")],
+        )
+    micros = pc.cast(pc.cast(times, pa.timestamp("us", tz="UTC")), pa.int64())
+    micros = pc.coalesce(
+        micros, pc.cast(pc.cast(table.column("at"), pa.timestamp("us", tz="UTC")), pa.int64())
+    )
+    step = int(plan.duration.total_seconds() * 1_000_000)
+    values = micros.to_numpy()
+    return (values // step) * step
+
+
+def _utc(moment: Any) -> datetime:
+    value: datetime = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _accumulate(
+    project: Project,
+    state: _WindowState,
+    part: pa.Table,
+    reference: Reference,
+    columns: Sequence[str],
+    *,
+    by_rows: bool,
+) -> None:
+    import numpy as np
+    import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
+
+    from keel.stats.sketch import TableSketch
+
+    present = [c for c in part.column_names if c.startswith(("inputs.", "outputs."))]
+    sketch = TableSketch.of(part, present)
+    state.sketch = state.sketch.merge(sketch) if state.sketch.columns else sketch
+    state.rows += part.num_rows
+    if by_rows:  # row-count windows span the times of their rows
+        times = part.column("at")
+        state.start = min(state.start, _utc(pc.min(times).as_py()))
+        state.end = max(state.end, _utc(pc.max(times).as_py()))
+    for number, rows in zip(
+        *np.unique(part.column("version").to_numpy(), return_counts=True), strict=True
+    ):
+        state.versions[int(number)] = state.versions.get(int(number), 0) + int(rows)
+    # Exact out-of-range and unseen-category counts against the reference.
+    for name in columns:
+        ref = reference.sketch.columns.get(name)
+        if ref is None or name not in part.column_names or not name.startswith("inputs."):
+            continue
+        values = part.column(name)
+        if ref.kind == "numeric" and ref.min is not None and ref.max is not None:
+            try:
+                low = pc.sum(pc.less(values, ref.min)).as_py() or 0
+                high = pc.sum(pc.greater(values, ref.max)).as_py() or 0
+            except Exception:  # noqa: BLE001, S112 - another type: the schema signal says so
+                continue
+            state.counts.out_of_range[name] = state.counts.out_of_range.get(name, 0) + low + high
+        elif ref.kind in ("categorical", "boolean") and ref.other == 0:
+            known = list(ref.categories)
+            text = values if ref.kind == "categorical" else pc.cast(values, "string")
+            try:
+                text = pc.cast(text, "string")
+                unknown = pc.invert(pc.is_in(text, value_set=_string_set(known)))
+                unknown = pc.and_(unknown, pc.is_valid(text))
+            except Exception:  # noqa: BLE001, S112 - see above
+                continue
+            count = pc.sum(unknown).as_py() or 0
+            state.counts.unseen[name] = state.counts.unseen.get(name, 0) + count
+            if count:
+                examples = state.counts.unseen_examples.setdefault(name, {})
+                for item in pc.value_counts(pc.filter(text, unknown)).to_pylist()[:20]:
+                    key = str(item["values"])
+                    examples[key] = examples.get(key, 0) + int(item["counts"])
+    _join_feedback(project, state, part)
+
+
+def _string_set(values: Sequence[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())
+
+
+def _join_feedback(project: Project, state: _WindowState, part: pa.Table) -> None:
+    """Keep the (score, prediction, label) of the slice's rows whose labels have arrived."""
+    import numpy as np
+
+    feedback = getattr(project.metadata, "feedback", None)
+    if feedback is None:
+        return
+    ids = part.column("id").to_pylist()
+    labels = feedback.labels(ids)
+    if not labels:
+        return
+    index = [i for i, prediction_id in enumerate(ids) if prediction_id in labels]
+    score_column = next((c for c in _SCORE_OUTPUTS if c in part.column_names), None)
+    if score_column is None:
+        return
+    scores = part.column(score_column).to_numpy(zero_copy_only=False)[index]
+    predicted = (
+        part.column("outputs.prediction").to_numpy(zero_copy_only=False)[index]
+        if "outputs.prediction" in part.column_names
+        else scores
+    )
+    state.scores.append(np.asarray(scores, dtype="float64"))
+    state.predictions.append(np.asarray(predicted))
+    state.labels.append(np.asarray([labels[ids[i]] for i in index]))
+
+
+# --- judging -----------------------------------------------------------------------------------
+
+
+def _judge(
+    project: Project,
+    reference: Reference,
+    columns: Sequence[str],
+    states: Sequence[_WindowState],
+    count: int,
+) -> list[WindowResult]:
+    from keel.stats.drift import compare_sketches
+
+    spec = project.spec.monitoring
+    test = None if spec.drift.test == "auto" else spec.drift.test
+    results: list[WindowResult] = []
+    volumes: list[int] = []
+    for state in states:
+        present = [c for c in columns if c in state.sketch.columns]
+        drift = compare_sketches(
+            reference.sketch,
+            state.sketch,
+            test=test,
+            threshold=spec.drift.threshold,
+            columns=present,
+        )
+        signals = window_signals(
+            reference.sketch, state.sketch, drift, state.counts, columns=columns
+        )
+        signals.append(Signal("predictions", "", float(state.rows)))
+        if len(volumes) >= 3:
+            median = statistics.median(volumes[-7:])
+            ratio = state.rows / median if median else None
+            signals.append(
+                Signal("volume", "", ratio, False, None, {"rows": state.rows, "median": median})
+            )
+        volumes.append(state.rows)
+        metric, value, labelled, note = _performance(project, state)
+        coverage = labelled / state.rows if state.rows else None
+        signals.append(Signal("label_coverage", "", coverage, False, None, {"labelled": labelled}))
+        if metric is not None:
+            detail = {"labelled": labelled, **({"note": note} if note else {})}
+            signals.append(Signal("performance", metric, value, False, None, detail))
+        results.append(
+            WindowResult(
+                start=state.start,
+                end=state.end,
+                rows=state.rows,
+                versions=dict(state.versions),
+                sketch=state.sketch,
+                drift=drift,
+                signals=signals,
+                metric=metric,
+                performance=value,
+                labelled=labelled,
+                coverage=coverage,
+            )
+        )
+    return results
+
+
+def _performance(
+    project: Project, state: _WindowState
+) -> tuple[str | None, float | None, int, str | None]:
+    import numpy as np
+
+    from keel.errors import KeelError
+    from keel.pipeline.evaluate import evaluate
+
+    metrics = project.spec.metrics
+    if not metrics:
+        return None, None, 0, None
+    metric = metrics[0]
+    if not state.labels:
+        return metric.name, None, 0, "no labels yet"
+    labels = np.concatenate(state.labels)
+    scores = np.concatenate(state.scores)
+    predictions = np.concatenate(state.predictions)
+    try:
+        values = evaluate([metric], labels, y_pred=predictions, y_score=scores)
+    except KeelError as exc:
+        return metric.name, None, len(labels), exc.message
+    return metric.name, values[metric.name], len(labels), None
+
+
+# --- freshness ---------------------------------------------------------------------------------
+
+
+def _freshness(
+    project: Project, model: str, newest: datetime | None, now: datetime
+) -> list[Signal]:
+    spec = project.spec.monitoring.freshness
+    signals: list[Signal] = []
+    if newest is not None:
+        age = max((now - newest).total_seconds(), 0.0)
+        limit = spec.predictions.total_seconds() if spec.predictions is not None else None
+        signals.append(
+            Signal(
+                "prediction_age",
+                "",
+                age,
+                limit is not None and age > limit,
+                limit,
+                {"newest": newest.isoformat()},
+            )
+        )
+    feedback = getattr(project.metadata, "feedback", None)
+    received = feedback.newest(model) if feedback is not None else None
+    if received is not None:
+        age = max((now - received).total_seconds(), 0.0)
+        limit = spec.feedback.total_seconds() if spec.feedback is not None else None
+        signals.append(
+            Signal(
+                "feedback_age",
+                "",
+                age,
+                limit is not None and age > limit,
+                limit,
+                {"newest": received.isoformat()},
+            )
+        )
+    if spec.data:
+        signal = _data_age(project, now)
+        if signal is not None:
+            signals.append(signal)
+    return signals
+
+
+def _data_age(project: Project, now: datetime) -> Signal | None:
+    """How old the newest row of the newest dataset version is, against the contract."""
+    from keel.contracts import read_contract
+
+    data = project.spec.data
+    versions = project.metadata.datasets.list(limit=1)
+    if data is None or not versions or versions[0].time_range is None:
+        return None
+    newest = versions[0].time_range.end
+    age = max((now - newest).total_seconds(), 0.0)
+    limit: float | None = None
+    if data.contract:
+        try:
+            contract = read_contract(project.settings.project_dir / data.contract)
+        except Exception:  # noqa: BLE001 - `keel contract check` reports a broken contract
+            contract = None
+        if contract is not None and contract.timestamp is not None:
+            limit = contract.timestamp.freshness.total_seconds()
+    return Signal(
+        "data_age",
+        "",
+        age,
+        limit is not None and age > limit,
+        limit,
+        {"newest": newest.isoformat(), "dataset": str(versions[0].id)},
+    )
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+
+def _record(
+    project: Project,
+    model: str,
+    version: int,
+    windows: Sequence[WindowResult],
+    freshness: Sequence[Signal],
+    now: datetime,
+) -> None:
+    metrics = [
+        MonitorMetric(
+            model=model,
+            version=version,
+            window_start=w.start,
+            window_end=w.end,
+            signal=s.name,
+            subject=s.subject,
+            value=s.value,
+            detail={**s.to_dict()["detail"], "breached": s.breached, "limit": s.limit},
+        )
+        for w in windows
+        for s in w.signals
+    ]
+    metrics += [
+        MonitorMetric(
+            model=model,
+            version=version,
+            window_start=now,
+            window_end=now,
+            signal=s.name,
+            subject=s.subject,
+            value=s.value,
+            detail={**s.to_dict()["detail"], "breached": s.breached, "limit": s.limit},
+        )
+        for s in freshness
+    ]
+    project.metadata.monitoring.record_metrics(metrics)
+
+
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

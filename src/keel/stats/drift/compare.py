@@ -1,0 +1,177 @@
+"""Drift of every column two tables (or two table sketches) share.
+
+    results = compare_tables(reference, current)               # exact, default tests
+    results = compare_sketches(reference_sketch, window_sketch)  # from stored sketches
+    drifted = [r.column for r in results if r.drifted]
+
+Column by column, so that memory holds one column's values at a time, never a copy of a table.
+For each column both sides have (in the reference's order): nulls, NaN and infinities are left
+out of the distributions (null rates are a separate signal), then the column's test runs on
+the rest. Left out of the results: temporal columns and types no test takes (lists, structs),
+and columns with no value on one side (nothing to compare; the null rate says it). A column
+whose kind differs between the sides (numbers in one, strings in the other) is an error.
+
+`test` names one test for every column whose kind it takes (`TESTS`); other columns keep their
+default (`default_test`), so that no column goes unwatched. `threshold` replaces the named
+test's default threshold; without `test` it is an error, because the defaults mix p-values
+with distances and no one number means the same for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+from keel.stats.drift.base import (
+    Distribution,
+    DriftResult,
+    DriftTest,
+    Measure,
+    Method,
+    align_counts,
+)
+from keel.stats.drift.registry import TESTS, default_test
+from keel.stats.sketch import ColumnSketch, TableSketch, column_kind, finite_numbers, value_counts
+
+__all__ = ["compare_sketches", "compare_tables"]
+
+
+def compare_tables(
+    reference: pa.Table,
+    current: pa.Table,
+    *,
+    test: str | None = None,
+    threshold: float | None = None,
+    columns: Sequence[str] | None = None,
+) -> list[DriftResult]:
+    """Exact drift results for the columns both tables share (or the named `columns`)."""
+    chosen = _chosen(test, threshold)
+    results: list[DriftResult] = []
+    for name in _names(reference.column_names, current.column_names, columns):
+        ref_values, cur_values = reference.column(name), current.column(name)
+        kind = _kind(name, ref_values.type, cur_values.type)
+        if kind is None:
+            continue
+        if kind == "numeric":
+            ref = Distribution.of(finite_numbers(ref_values))
+            cur = Distribution.of(finite_numbers(cur_values))
+            counts = ref.total, cur.total
+            if (drift_test := _pick(chosen, kind, *counts)) is None:
+                continue
+            measure = drift_test.numeric(ref, cur)
+        else:
+            _, r, c = align_counts(value_counts(ref_values), value_counts(cur_values))
+            counts = int(r.sum()), int(c.sum())
+            if (drift_test := _pick(chosen, kind, *counts)) is None:
+                continue
+            measure = drift_test.categorical(r, c)
+        limit = threshold if drift_test is chosen else None
+        results.append(_result(drift_test, measure, name, kind, limit, "exact", *counts))
+    return results
+
+
+def compare_sketches(
+    reference: TableSketch,
+    current: TableSketch,
+    *,
+    test: str | None = None,
+    threshold: float | None = None,
+    columns: Sequence[str] | None = None,
+) -> list[DriftResult]:
+    """Drift results from two table sketches (`method="sketch"`), as `compare_tables`."""
+    chosen = _chosen(test, threshold)
+    results: list[DriftResult] = []
+    for name in _names(list(reference.columns), list(current.columns), columns):
+        ref: ColumnSketch = reference.columns[name]
+        cur: ColumnSketch = current.columns[name]
+        if ref.kind != cur.kind:
+            raise ValueError(
+                f"column {name!r} is {ref.kind} in the reference but {cur.kind} now "
+                f"({ref.arrow_type} -> {cur.arrow_type})"
+            )
+        if ref.kind == "temporal":
+            continue
+        if (drift_test := _pick(chosen, ref.kind, ref.values, cur.values)) is None:
+            continue
+        measure = drift_test.from_sketches(ref, cur)
+        limit = threshold if drift_test is chosen else None
+        results.append(
+            _result(drift_test, measure, name, ref.kind, limit, "sketch", ref.values, cur.values)
+        )
+    return results
+
+
+def _chosen(test: str | None, threshold: float | None) -> DriftTest | None:
+    if test is None:
+        if threshold is not None:
+            raise ValueError(
+                "a threshold needs a test: the default tests mix p-values and distances"
+            )
+        return None
+    try:
+        return TESTS[test]
+    except KeyError:
+        raise ValueError(
+            f"unknown drift test {test!r}; known: {', '.join(sorted(TESTS))}"
+        ) from None
+
+
+def _names(
+    reference: Sequence[str], current: Sequence[str], columns: Sequence[str] | None
+) -> list[str]:
+    if columns is None:
+        shared = set(current)
+        return [name for name in reference if name in shared]
+    missing = [n for n in columns if n not in reference or n not in current]
+    if missing:
+        raise ValueError(f"column {', '.join(map(repr, missing))} is not in both tables")
+    return list(columns)
+
+
+def _kind(name: str, reference: Any, current: Any) -> str | None:
+    """The column's kind, None to leave it out; `ValueError` when the sides disagree."""
+    ref_kind, cur_kind = column_kind(reference), column_kind(current)
+    if ref_kind is None or cur_kind is None or ref_kind == "temporal":
+        # Arrow's null type (a side with no value at all) lands here too.
+        return None
+    if ref_kind != cur_kind:
+        raise ValueError(
+            f"column {name!r} is {ref_kind} in the reference but {cur_kind} now "
+            f"({reference} -> {current})"
+        )
+    return ref_kind
+
+
+def _pick(
+    chosen: DriftTest | None, kind: str, reference_count: int, current_count: int
+) -> DriftTest | None:
+    """The named test, or the kind's default where it does not apply; None when a side has no
+    value to compare."""
+    if reference_count == 0 or current_count == 0:
+        return None
+    if chosen is not None and kind in chosen.kinds:
+        return chosen
+    return TESTS[default_test(kind, reference_count, current_count)]
+
+
+def _result(
+    drift_test: DriftTest,
+    measure: Measure,
+    column: str,
+    kind: str,
+    threshold: float | None,
+    method: Method,
+    reference_count: int,
+    current_count: int,
+) -> DriftResult:
+    return drift_test.result(
+        measure,
+        column=column,
+        kind=kind,
+        threshold=threshold,
+        reference_count=reference_count,
+        current_count=current_count,
+        method=method,
+    )

@@ -1,0 +1,175 @@
+"""Delayed feedback in the metadata store: the same semantics on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from keel.domain.prediction import LoggedPrediction
+from keel.errors import ConfigError
+from keel.metadata import SqlMetadataStore, open_metadata_store
+from keel.metadata.base import FeedbackRow, Labelled, LoggedKey
+from keel.serving.ids import new_prediction_id
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _ids(count: int, start: float = 1_709_251_200.0) -> list[str]:
+    """Distinct, time-ordered prediction ids, one millisecond apart."""
+    return [new_prediction_id(start + i / 1000) for i in range(count)]
+
+
+def _rows(ids: list[str], labels: list[object], model: str = "m") -> list[FeedbackRow]:
+    return [
+        FeedbackRow(i, model, T0 + timedelta(minutes=n), label)  # type: ignore[arg-type]
+        for n, (i, label) in enumerate(zip(ids, labels, strict=True))
+    ]
+
+
+def test_record_counts_new_replaced_and_changed(store: SqlMetadataStore) -> None:
+    ids = _ids(4)
+    first = store.feedback.record(_rows(ids[:3], [1, 0, 1]), actor="ana")
+    assert (first.rows, first.new, first.replaced, first.changed) == (3, 3, 0, 0)
+    assert first.received_by == "ana" and first.received_at.tzinfo is not None
+
+    # A later label replaces the earlier one; sending the same label again is a replacement
+    # that changed nothing.
+    second = store.feedback.record(_rows(ids[1:], [1, 1, 0]), actor="bob")
+    assert (second.rows, second.new, second.replaced, second.changed) == (3, 1, 2, 1)
+    assert store.feedback.labels(ids) == {ids[0]: 1, ids[1]: 1, ids[2]: 1, ids[3]: 0}
+    assert store.feedback.count("m") == 4
+    assert store.feedback.newest("m") == second.received_at
+    assert store.feedback.newest("other") is None
+
+
+def test_labels_keep_their_json_kind(store: SqlMetadataStore) -> None:
+    ids = _ids(5)
+    labels: list[object] = [True, 3, 0.25, "late", ""]
+    store.feedback.record(_rows(ids, labels), actor="ana")
+    stored = store.feedback.labels(ids)
+    assert [stored[i] for i in ids] == labels
+    assert [type(stored[i]) for i in ids] == [bool, int, float, str, str]
+
+
+def test_window_reads_one_model_by_prediction_time(store: SqlMetadataStore) -> None:
+    ids = _ids(6)
+    store.feedback.record(_rows(ids[:4], [0, 1, 0, 1]), actor="ana")
+    store.feedback.record(_rows(ids[4:], [1, 1], model="other"), actor="ana")
+
+    window = store.feedback.window("m", T0 + timedelta(minutes=1), T0 + timedelta(minutes=3))
+    assert window == [
+        Labelled(ids[1], T0 + timedelta(minutes=1), 1),
+        Labelled(ids[2], T0 + timedelta(minutes=2), 0),
+    ]
+    assert all(w.at.tzinfo is not None for w in window)
+    assert store.feedback.count("m", start=T0 + timedelta(minutes=1)) == 3
+    assert store.feedback.count("m", end=T0 + timedelta(minutes=1)) == 1
+    assert store.feedback.span("m") == (T0, T0 + timedelta(minutes=3))
+    assert store.feedback.span("nobody") is None
+
+
+@pytest.mark.parametrize(
+    ("label", "rule"),
+    [
+        (math.nan, "finite"),
+        (math.inf, "finite"),
+        (None, "number, a string or a boolean"),
+        ([1], "number, a string or a boolean"),
+    ],
+)
+def test_a_bad_label_stores_nothing(store: SqlMetadataStore, label: object, rule: str) -> None:
+    ids = _ids(3)
+    store.feedback.record(_rows(ids[:1], [0]), actor="ana")
+    with pytest.raises(ConfigError, match=rule) as caught:
+        store.feedback.record(_rows(ids, [1, 1, label]), actor="ana")
+    assert caught.value.problems[0][0] == "label"
+    assert store.feedback.labels(ids) == {ids[0]: 0}  # not even the valid rows
+
+
+def test_an_id_twice_in_one_batch_is_refused(store: SqlMetadataStore) -> None:
+    [one, two] = _ids(2)
+    with pytest.raises(ConfigError, match=one) as caught:
+        store.feedback.record(_rows([one, two, one], [1, 0, 0]), actor="ana")
+    assert caught.value.problems == [
+        ("prediction_id", "at most one label per prediction in a batch")
+    ]
+    assert store.feedback.count("m") == 0
+
+
+def test_an_empty_batch_changes_nothing(store: SqlMetadataStore) -> None:
+    receipt = store.feedback.record([], actor="ana")
+    assert (receipt.rows, receipt.new, receipt.replaced) == (0, 0, 0)
+    assert store.feedback.newest("m") is None
+
+
+def test_logged_finds_recent_predictions_by_id(store: SqlMetadataStore) -> None:
+    ids = _ids(3)
+    store.predictions.add(
+        [
+            LoggedPrediction(i, T0 + timedelta(seconds=n), "m", 2, "production", {}, {}, 1.0)
+            for n, i in enumerate(ids[:2])
+        ]
+    )
+    assert store.feedback.logged([ids[1], ids[0], ids[2], ids[0]]) == {
+        ids[0]: LoggedKey("m", 2, T0),
+        ids[1]: LoggedKey("m", 2, T0 + timedelta(seconds=1)),
+    }
+
+
+def test_100k_labels_are_recorded_and_replaced_in_a_few_seconds(
+    store: SqlMetadataStore,
+) -> None:
+    count = 100_000
+    ids = _ids(count)
+    rows = [FeedbackRow(i, "m", T0 + timedelta(seconds=n), n % 2) for n, i in enumerate(ids)]
+    started = time.perf_counter()
+    receipt = store.feedback.record(rows, actor="ana")
+    first = time.perf_counter() - started
+    assert (receipt.new, receipt.replaced) == (count, 0)
+
+    flipped = [FeedbackRow(r.prediction_id, r.model, r.at, 1 - int(r.label)) for r in rows]
+    started = time.perf_counter()
+    again = store.feedback.record(flipped, actor="ana")
+    second = time.perf_counter() - started
+    assert (again.new, again.replaced, again.changed) == (0, count, count)
+    # Measured about 1-2 s each here; the bound leaves room for a busy two-core machine.
+    assert first < 15 and second < 15, (first, second)
+
+    window = store.feedback.window("m", T0, T0 + timedelta(days=2))
+    assert len(window) == count and window[0] == Labelled(ids[0], T0, 1)
+
+
+def test_concurrent_writers_count_exactly(metadata_url: str, store: SqlMetadataStore) -> None:
+    """Two writers sending overlapping labels at once: every id is new exactly once."""
+    ids = _ids(3_000)
+    receipts = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def write(part: list[str]) -> None:
+        try:
+            with open_metadata_store(metadata_url) as own:
+                barrier.wait(timeout=30)
+                for offset in range(0, len(part), 250):
+                    chunk = part[offset : offset + 250]
+                    receipts.append(own.feedback.record(_rows(chunk, [1] * len(chunk)), actor="w"))
+        except Exception as exc:  # noqa: BLE001 - reported below, in the test's thread
+            errors.append(exc)
+
+    # Each writer sends two thirds of the ids; the middle third is sent by both.
+    threads = [
+        threading.Thread(target=write, args=(ids[:2000],)),
+        threading.Thread(target=write, args=(ids[1000:][::-1],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert sum(r.new for r in receipts) == 3_000
+    assert sum(r.replaced for r in receipts) == 1_000
+    assert store.feedback.count("m") == 3_000
