@@ -79,7 +79,8 @@ def monitor(
     feedback has arrived; then freshness. Signals are stored and raise or resolve the
     alerts of monitoring.alerts (or keel's defaults), each naming its owner.
     """
-    from keel.monitoring.service import WindowPlan, monitor as run_monitor, parse_window
+    from keel.monitoring.service import WindowPlan, parse_window
+    from keel.monitoring.service import monitor as run_monitor
 
     project = cli.project()
     spec = project.spec.monitoring
