@@ -31,6 +31,7 @@ from keel.monitoring.service import WindowPlan, monitor
 from keel.pipeline.train import train
 from keel.project import Project
 from tests.serving.support import Client, serve
+from tests.test_events import Receiver
 from tests.train.test_train import EXAMPLE, _raw_sample
 
 MODEL = "flights-delay"
@@ -248,22 +249,42 @@ def test_nulls_injected_into_one_feature_raise_a_null_rate_alert_on_it(replay: R
     assert "null_rate_change of inputs.wind_speed" in alert.message
 
 
-def test_stopped_traffic_raises_a_freshness_alert_and_resumed_traffic_resolves_it(
-    replay: Replay, tmp_path: Path
+def test_stopped_traffic_raises_a_freshness_alert_delivered_by_webhook_and_resolved(
+    replay: Replay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     folder = tmp_path / "flights"
     shutil.copytree(replay.folder, folder)
     silent = replay.last_prediction + timedelta(hours=2)
-    with Project.open(folder, env=ENV) as project:
-        report = monitor(project, plan=WindowPlan(rows=ROWS_PER_MONTH), now=silent)
-        stale = [a for a in report.opened if a.rule == "predictions-stopped"]
-        assert len(stale) == 1 and stale[0].severity == "critical" and stale[0].owner == "mo"
-        assert "prediction_age" in stale[0].message
-        # Still silent: the same alert, not a second one.
-        again = monitor(project, plan=WindowPlan(rows=ROWS_PER_MONTH), now=silent)
-        assert not [a for a in again.opened if a.rule == "predictions-stopped"]
-        # Traffic again: resolved.
-        resumed = monitor(project, plan=WindowPlan(rows=ROWS_PER_MONTH), now=replay.last_prediction)
-        assert [a.rule for a in resumed.resolved if a.rule == "predictions-stopped"] == [
-            "predictions-stopped"
-        ]
+    receiver = Receiver()
+    try:
+        with Project.open(folder, env=ENV) as project:
+            _, receiver.secret = project.metadata.webhooks.add(
+                receiver.url, events=["alert.opened", "alert.resolved"], actor="ana"
+            )
+            report = monitor(project, plan=WindowPlan(rows=ROWS_PER_MONTH), now=silent)
+            stale = [a for a in report.opened if a.rule == "predictions-stopped"]
+            assert len(stale) == 1 and stale[0].severity == "critical"
+            assert stale[0].owner == "mo" and "prediction_age" in stale[0].message
+            # The owner's webhook got it, signed.
+            delivered = [r.json() for r in receiver.received if r.signature_ok]
+            assert any(
+                d["kind"] == "alert.opened" and d["subject"] == stale[0].id for d in delivered
+            ), delivered
+            # Still silent: the same alert, not a second one.
+            again = monitor(project, plan=WindowPlan(rows=ROWS_PER_MONTH), now=silent)
+            assert not [a for a in again.opened if a.rule == "predictions-stopped"]
+            # Traffic again: resolved, and delivered too.
+            resumed = monitor(
+                project, plan=WindowPlan(rows=ROWS_PER_MONTH), now=replay.last_prediction
+            )
+            assert [a.id for a in resumed.resolved if a.rule == "predictions-stopped"] == [
+                stale[0].id
+            ]
+            delivered = [r.json() for r in receiver.received if r.signature_ok]
+            assert any(
+                d["kind"] == "alert.resolved" and d["subject"] == stale[0].id for d in delivered
+            )
+    finally:
+        receiver.stop()
