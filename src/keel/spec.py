@@ -402,6 +402,8 @@ class MonitoringSpec(_Section):
     drift: DriftSpec = Field(default_factory=DriftSpec)
     feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
     freshness: FreshnessSpec = Field(default_factory=FreshnessSpec)
+    #: Measure training-serving skew on the newest window (needs `data.entity_key`).
+    skew: bool = True
     #: Alert rules; unset means keel's defaults (`keel.monitoring.alerts.default_rules`).
     alerts: list[AlertRule] | None = None
     prometheus: bool = True

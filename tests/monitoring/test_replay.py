@@ -52,6 +52,7 @@ def _spec(**monitoring: Any) -> dict[str, Any]:
             "timestamp": "time_hour",
             "target": "late",
             "contract": "contracts/raw.yaml",
+            "entity_key": ["carrier", "flight", "time_hour"],
         },
         "features": {"entry_point": "features:build"},
         "training": {"entry_point": "train:train", "params": {"max_iter": 60}, "seed": 7},
@@ -70,6 +71,7 @@ class Replay:
     natural_nulls: dict[str, float]  # NULL_MONTH's null share per input, before the break
     sent_nulls: dict[str, float]  # ... and as sent
     runs: dict[int, Any]  # month -> the MonitorReport of the run after its labels arrived
+    everything: pa.Table  # the year's raw rows (what the data source holds once it lands)
 
 
 def _records(table: pa.Table) -> list[dict[str, Any]]:
@@ -140,7 +142,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
                     actor="monitor",
                 )
         last = datetime.now(UTC)
-    yield Replay(folder, sent, labels, last, natural, sent_nulls, runs)
+    yield Replay(folder, sent, labels, last, natural, sent_nulls, runs, everything)
 
 
 def _null_shares(records: list[dict[str, Any]]) -> dict[str, float]:
@@ -288,3 +290,25 @@ def test_stopped_traffic_raises_a_freshness_alert_delivered_by_webhook_and_resol
             )
     finally:
         receiver.stop()
+
+
+def test_the_broken_feed_is_row_skew_on_exactly_that_feature_once_the_source_lands(
+    replay: Replay, tmp_path: Path
+) -> None:
+    # The data source catches up with the year; recomputing December's features offline
+    # from it shows where serving saw something else: wind_speed, nulled in a third of
+    # the requests. Every other feature matches row for row.
+    folder = tmp_path / "flights"
+    shutil.copytree(replay.folder, folder)
+    pq.write_table(replay.everything, folder / "raw.parquet")
+    with Project.open(folder, env=ENV) as project:
+        project.snapshot()
+        report = monitor(project, plan=WindowPlan(rows=ROWS_PER_MONTH), now=replay.last_prediction)
+    december = report.windows[-1]
+    skew = {s.subject: s for s in december.signals if s.name == "row_skew"}
+    assert skew, "no row skew measured"
+    broken = replay.sent_nulls["wind_speed"] - replay.natural_nulls["wind_speed"]
+    assert skew["wind_speed"].value == pytest.approx(broken, abs=1e-9)
+    assert {name for name, s in skew.items() if s.breached} == {"wind_speed"}
+    alerts = {(a.rule, a.subject): a for a in report.open_alerts}
+    assert alerts[("row-skew", "wind_speed")].owner == "dana"

@@ -181,6 +181,19 @@ def test_a_row_logged_twice_is_kept_once(store: SqlMetadataStore) -> None:
     assert store.predictions.stats()[0].rows == 3
 
 
+def test_a_prediction_made_on_a_whole_second_is_in_the_window_starting_then(
+    store: SqlMetadataStore,
+) -> None:
+    # SQLite compares times as text: a time stored without its ".000000" would sort before
+    # the window's bound and drop out of it.
+    at = datetime(2013, 7, 1, 12, 0, 0, tzinfo=UTC)
+    row = LoggedPrediction(new_prediction_id(), at, MODEL, 1, "production", {"x": 1}, {"y": 2}, 1.0)
+    store.predictions.add([row])
+    found = store.predictions.window(MODEL, at, at + timedelta(seconds=1))
+    assert [r.id for r in found] == [row.id]
+    assert store.predictions.window(MODEL, at - timedelta(seconds=1), at) == []
+
+
 # --- back-pressure and store failures (a store double: the real ones cannot be made slow) -
 
 

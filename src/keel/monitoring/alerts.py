@@ -69,6 +69,8 @@ def default_rules(spec: ProjectSpec) -> list[AlertRule]:
         ),
         AlertRule(name="traffic-spike", signal="volume", threshold=3.0, owner="monitoring"),
     ]
+    if spec.data is not None and spec.data.entity_key and spec.monitoring.skew:
+        rules.append(AlertRule(name="row-skew", signal="row_skew", threshold=0.01, owner="data"))
     trigger = spec.retraining.triggers.performance
     if trigger is not None:
         rules.append(

@@ -117,7 +117,8 @@ def _parameters(conn: Connection, rows: Sequence[LoggedPrediction]) -> list[tupl
     """Rows as the driver's parameters, bypassing SQLAlchemy's per-row processing (most of
     the time of a 10,000-row insert otherwise). Times go through the column type's own
     processor, once per distinct time: a request's rows share theirs."""
-    process = predictions.c.at.type.bind_processor(conn.dialect)
+    column_type = predictions.c.at.type.dialect_impl(conn.dialect)
+    process = column_type.bind_processor(conn.dialect)
     times: dict[datetime, Any] = {}
     parameters = []
     for row in rows:
