@@ -235,6 +235,14 @@ def evaluate_rules(
 
 def _message(rule: AlertRule, signal: Signal, streak: int) -> str:
     subject = f" of {signal.subject}" if signal.subject else ""
+    detail = signal.detail if isinstance(signal.detail, Mapping) else {}
+    if rule.threshold is None and detail.get("decision") == "p_value":
+        # A hypothesis test: its verdict is the p-value, its statistic the size of the change.
+        span = f" for {streak} windows" if streak > 1 else ""
+        return (
+            f"{rule.signal}{subject}: {detail.get('test')} statistic {_number(signal.value)}, "
+            f"p-value {_number(detail.get('p_value'))} below {_number(signal.limit)}{span}"
+        )
     value = _number(signal.value)
     limit = rule.threshold if rule.threshold is not None else signal.limit
     if limit is None:
