@@ -80,6 +80,21 @@ def test_minimal_spec_gets_defaults() -> None:
         ("name: Bad Name\n", "name", "expected lowercase letters"),
         ("name: x\nmonitoring: {window: 1y}\n", "monitoring.window", "expected a duration"),
         ("name: x\nmonitoring: {window: -5s}\n", "monitoring.window", "expected a duration"),
+        (
+            "name: x\nmonitoring: {drift: {threshold: 0.2}}\n",
+            "monitoring.drift",
+            "threshold needs a test",
+        ),
+        (
+            "name: x\nmonitoring: {alerts: [{name: a, signal: drift}, {name: a, signal: schema}]}\n",
+            "monitoring.alerts",
+            "rule names must be unique; repeated: a",
+        ),
+        (
+            "name: x\nmonitoring: {alerts: [{name: a, signal: drfit}]}\n",
+            "monitoring.alerts[0].signal",
+            "drift",
+        ),
         ("name: x\ndata: {source: 12}\n", "data.source", "expected a path, glob or folder"),
         ("name: x\ndata: {source: ''}\n", "data.source", "got an empty string"),
         ("name: x\ntraining: {entry_point: train}\n", "training.entry_point", "module:function"),

@@ -295,8 +295,19 @@ class ReleaseSpec(_Section):
 
 
 class DriftSpec(_Section):
+    """Which drift test monitoring runs, and its threshold (the test's own by default)."""
+
     test: Literal["auto", "ks", "psi", "chi2", "wasserstein", "jensenshannon"] = "auto"
     threshold: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _threshold_needs_a_test(self) -> DriftSpec:
+        if self.threshold is not None and self.test == "auto":
+            raise ValueError(
+                "threshold needs a test: the automatic choice mixes p-values (ks, chi2) and "
+                "distances (wasserstein, jensenshannon), which no one threshold fits"
+            )
+        return self
 
 
 #: Signals an alert rule may watch (`keel.domain.monitoring.SIGNALS` describes each).
@@ -406,6 +417,15 @@ class MonitoringSpec(_Section):
     skew: bool = True
     #: Alert rules; unset means keel's defaults (`keel.monitoring.alerts.default_rules`).
     alerts: list[AlertRule] | None = None
+
+    @field_validator("alerts")
+    @classmethod
+    def _unique_rule_names(cls, rules: list[AlertRule] | None) -> list[AlertRule] | None:
+        names = [rule.name for rule in rules or []]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"rule names must be unique; repeated: {', '.join(repeated)}")
+        return rules
     prometheus: bool = True
 
 

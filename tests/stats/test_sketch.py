@@ -347,7 +347,7 @@ def test_of_selects_columns_and_skips_unsupported_types() -> None:
     table = pa.table({"a": [1], "b": ["x"], "l": pa.array([[1]]), "t": [datetime(2020, 1, 1)]})
     assert list(TableSketch.of(table).columns) == ["a", "b", "t"]
     assert list(TableSketch.of(table, columns=["b"]).columns) == ["b"]
-    with pytest.raises(KeyError, match="'nope'"):
+    with pytest.raises(ValueError, match="'nope'"):
         TableSketch.of(table, columns=["nope"])
 
 

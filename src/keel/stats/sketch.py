@@ -501,6 +501,7 @@ class ColumnSketch:
         self.nulls += rows
 
     def update(self, values: pa.Array | pa.ChunkedArray) -> None:
+        """Add one batch of the column (Arrow's all-null `null` type counts as missing)."""
         kind = column_kind(values.type)
         if kind is None and pa.types.is_null(values.type):
             self.add_missing(len(values))
@@ -745,11 +746,11 @@ class TableSketch:
 
     @classmethod
     def of(cls, table: pa.Table, columns: Sequence[str] | None = None) -> TableSketch:
-        """Sketch `table`, or only the named `columns` (`KeyError` for a column it lacks)."""
+        """Sketch `table`, or only the named `columns` (`ValueError` for a column it lacks)."""
         if columns is not None:
             missing = [name for name in columns if name not in table.column_names]
             if missing:
-                raise KeyError(f"table has no column {', '.join(map(repr, missing))}")
+                raise ValueError(f"table has no column {', '.join(map(repr, missing))}")
             table = table.select(list(columns))
         sketch = cls()
         sketch.update(table)

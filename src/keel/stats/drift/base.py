@@ -261,8 +261,14 @@ class DriftTest(ABC):
         return self.categorical(ref_counts, cur_counts)
 
     def from_sketches(self, reference: ColumnSketch, current: ColumnSketch) -> Measure:
-        """Compare two column sketches of the same kind (numbers through their buckets,
-        categories through their counts, `other` as one more category)."""
+        """Compare two column sketches of the same kind: numbers through their buckets (each
+        at its representative value), categories through their counts.
+
+        A category is compared on its own where each side either lists it or has folded
+        nothing into `other` (its count there is then known); the rest of each side, folded
+        values included, is one more category. Exact without folding; with it, differences
+        among the rare values are understated rather than invented.
+        """
         if reference.kind != current.kind:
             raise ValueError(
                 f"column {reference.name!r}: cannot compare a {reference.kind} sketch "
@@ -330,14 +336,7 @@ def _counts(sample: npt.NDArray[Any]) -> dict[str, int]:
 def _sketch_counts(
     reference: ColumnSketch, current: ColumnSketch
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Both sketches' category counts, comparable.
-
-    A value is compared on its own where each side either lists it or lists every value (has
-    folded nothing into `other`): its count there is then known, 0 if unlisted. A value one
-    side lists and the other may have folded is counted in "other" on both sides, with every
-    folded value. Without folding this is the exact comparison; with it, differences among
-    the rare values are understated rather than invented.
-    """
+    """Both sketches' category counts, comparable (the rule in `DriftTest.from_sketches`)."""
     ref, cur = reference.categories, current.categories
     if not (reference.other or current.other):
         return dict(ref), dict(cur)

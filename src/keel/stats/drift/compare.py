@@ -11,6 +11,13 @@ the rest. Left out of the results: temporal columns and types no test takes (lis
 and columns with no value on one side (nothing to compare; the null rate says it). A column
 whose kind differs between the sides (numbers in one, strings in the other) is an error.
 
+From sketches, numbers are compared through their buckets: every value is known to 0.5% of
+itself, close for most columns (flights' delays and distances within 0.002 of the exact KS D),
+coarse for readings far from zero relative to their spread (air pressure, ~1013 +- 7 hPa,
+sits in buckets ~10 hPa wide: its normed Wasserstein score read 0.218 against 0.191 exact).
+Categories are exact up to MAX_CATEGORIES distinct values; past that, differences among the
+rare values are understated (see `DriftTest.from_sketches`).
+
 `test` names one test for every column whose kind it takes (`TESTS`); other columns keep their
 default (`default_test`), so that no column goes unwatched. `threshold` replaces the named
 test's default threshold; without `test` it is an error, because the defaults mix p-values

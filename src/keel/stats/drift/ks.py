@@ -25,7 +25,7 @@ import numpy as np
 
 from keel.stats.drift.base import Decision, Distribution, DriftTest, Measure, joint_cumulative
 
-__all__ = ["KolmogorovSmirnov", "ks_p_value"]
+__all__ = ["EXACT_LIMIT", "KolmogorovSmirnov", "ks_p_value"]
 
 #: scipy's MAX_AUTO_N: larger samples get the asymptotic p-value.
 EXACT_LIMIT: Final = 10_000
