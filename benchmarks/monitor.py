@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 _say(f"{mode} on {rows:,} rows ...")
                 result = child(folder, mode, args.hours)
                 results["runs"].append({"mode": mode, "rows": rows, **result})
-                _say(
-                    f"  {result['seconds']:.1f} s, peak {result['peak_bytes'] / 2**20:,.0f} MiB"
-                )
+                _say(f"  {result['seconds']:.1f} s, peak {result['peak_bytes'] / 2**20:,.0f} MiB")
             shutil.rmtree(folder, ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)

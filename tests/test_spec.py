@@ -86,7 +86,7 @@ def test_minimal_spec_gets_defaults() -> None:
             "threshold needs a test",
         ),
         (
-            "name: x\nmonitoring: {alerts: [{name: a, signal: drift}, {name: a, signal: schema}]}\n",
+            "name: x\nmonitoring:\n  alerts: [{name: a, signal: drift}, {name: a, signal: volume}]\n",
             "monitoring.alerts",
             "rule names must be unique; repeated: a",
         ),

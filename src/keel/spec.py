@@ -426,6 +426,7 @@ class MonitoringSpec(_Section):
         if repeated:
             raise ValueError(f"rule names must be unique; repeated: {', '.join(repeated)}")
         return rules
+
     prometheus: bool = True
 
 
