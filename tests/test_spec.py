@@ -86,7 +86,8 @@ def test_minimal_spec_gets_defaults() -> None:
             "threshold needs a test",
         ),
         (
-            "name: x\nmonitoring:\n  alerts: [{name: a, signal: drift}, {name: a, signal: volume}]\n",
+            "name: x\nmonitoring:\n  alerts:\n    - {name: a, signal: drift}\n"
+            "    - {name: a, signal: schema}\n",
             "monitoring.alerts",
             "rule names must be unique; repeated: a",
         ),
