@@ -46,6 +46,8 @@ _log = logging.getLogger(__name__)
 DEFAULT_WINDOWS: Final = 14
 #: Longest slice of prediction time read at once (smaller for short windows).
 _SLICE: Final = timedelta(hours=6)
+#: Predictions a slice should hold at the log's average rate: what bounds memory.
+_SLICE_ROWS: Final = 200_000
 _SCORE_OUTPUTS: Final = ("outputs.probability", "outputs.prediction")
 
 
@@ -234,7 +236,10 @@ def _read_windows(
         )
     event_column = f"inputs.{timestamp}" if plan.time == "event" else None
     seen = 0
-    for table in _slices(project, model, read_from, newest, plan):
+    wanted = ["id", "at", "version", *columns]
+    if event_column is not None and event_column not in wanted:
+        wanted.append(event_column)
+    for table in _slices(project, model, read_from, newest, plan, wanted):
         keys = _window_keys(table, plan, event_column, seen)
         seen += table.num_rows
         for key in np.unique(keys).tolist():
@@ -259,16 +264,29 @@ def _read_windows(
 
 
 def _slices(
-    project: Project, model: str, start: datetime, newest: datetime, plan: WindowPlan
+    project: Project,
+    model: str,
+    start: datetime,
+    newest: datetime,
+    plan: WindowPlan,
+    columns: Sequence[str],
 ) -> Iterator[pa.Table]:
+    """The log from `start` to `newest`, in slices of time holding about `_SLICE_ROWS`
+    predictions each at the log's average rate, with only the columns monitoring reads."""
     from keel.serving.predictions import read_window
 
     step = min(_SLICE, plan.duration) if plan.duration is not None else _SLICE
+    stats = [s for s in project.metadata.predictions.stats() if s.model == model]
+    rows = sum(s.rows + s.segment_rows for s in stats)
+    oldest = min((s.first_at for s in stats if s.first_at is not None), default=start)
+    seconds = (newest - oldest).total_seconds()
+    if rows > _SLICE_ROWS and seconds > 0:
+        step = min(step, max(timedelta(seconds=_SLICE_ROWS * seconds / rows), timedelta(seconds=1)))
     cursor = start
     stop = newest + timedelta(microseconds=1)
     while cursor < stop:
         upper = min(cursor + step, stop)
-        table = read_window(project, model, cursor, upper)
+        table = read_window(project, model, cursor, upper, columns=columns, missing_ok=True)
         if table.num_rows:
             yield table
         cursor = upper

@@ -120,12 +120,13 @@ def read_window(
     version: int | None = None,
     slot: str | None = None,
     columns: Sequence[str] | None = None,
+    missing_ok: bool = False,
 ) -> pa.Table:
     """Every prediction of `model` with `start <= at < end`, as one Arrow table sorted by
     time then id: `BASE_COLUMNS`, then `inputs.NAME` and `outputs.NAME` typed by the
     inference contract. Only `version`'s or `slot`'s rows if given; only `columns` (in that
-    order) if given. Versions with different inputs share a table: a column a version
-    lacks is null in its rows."""
+    order) if given, and with `missing_ok` only those the window has. Versions with
+    different inputs share a table: a column a version lacks is null in its rows."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ConfigError("read_window: start and end must be timezone-aware")
     store = project.metadata.predictions
@@ -145,8 +146,11 @@ def read_window(
         rows = [row for row in recent if row.version == number]
         parts.append(to_table(rows, _contract_types(project, model, number)))
     if not parts:
-        return _select(to_table([], {}), columns)
-    table = _concat(parts).sort_by([("at", "ascending"), ("id", "ascending")])
+        table = to_table([], {})
+    else:
+        table = _concat(parts).sort_by([("at", "ascending"), ("id", "ascending")])
+    if missing_ok and columns is not None:
+        columns = [name for name in columns if name in table.column_names]
     return _select(table, columns)
 
 
