@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 import click
 
 from keel.domain.digest import Digest
-from keel.domain.duration import format_duration
+from keel.domain.duration import format_duration, parse_duration
 
-__all__ = ["emit", "json_option", "parse_time", "to_jsonable"]
+__all__ = ["duration_callback", "emit", "json_option", "parse_time", "to_jsonable"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,3 +60,15 @@ def parse_time(value: str | None, option: str) -> datetime | None:
             param_hint=option,
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def duration_callback(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> timedelta | None:
+    """A click callback for a duration option (200ms, 30s, 15m, 1h, 7d); None stays None."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

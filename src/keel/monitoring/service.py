@@ -651,34 +651,24 @@ def _record(
     freshness: Sequence[Signal],
     now: datetime,
 ) -> None:
-    metrics = [
-        MonitorMetric(
-            model=model,
-            version=version,
-            window_start=w.start,
-            window_end=w.end,
-            signal=s.name,
-            subject=s.subject,
-            value=s.value,
-            detail={**s.to_dict()["detail"], "breached": s.breached, "limit": s.limit},
-        )
-        for w in windows
-        for s in w.signals
-    ]
-    metrics += [
-        MonitorMetric(
-            model=model,
-            version=version,
-            window_start=now,
-            window_end=now,
-            signal=s.name,
-            subject=s.subject,
-            value=s.value,
-            detail={**s.to_dict()["detail"], "breached": s.breached, "limit": s.limit},
-        )
-        for s in freshness
-    ]
-    project.metadata.monitoring.record_metrics(metrics)
+    """Store every window's signals, and freshness as a window of no length at `now`."""
+    spans = [(w.start, w.end, w.signals) for w in windows] + [(now, now, freshness)]
+    project.metadata.monitoring.record_metrics(
+        [
+            MonitorMetric(
+                model=model,
+                version=version,
+                window_start=start,
+                window_end=end,
+                signal=s.name,
+                subject=s.subject,
+                value=s.value,
+                detail={**s.detail, "breached": s.breached, "limit": s.limit},
+            )
+            for start, end, signals in spans
+            for s in signals
+        ]
+    )
 
 
 def _duration(value: timedelta) -> str:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from keel.cli.context import CliContext, pass_cli
-from keel.cli.output import emit, json_option, parse_time
-from keel.domain.duration import format_duration, parse_duration
+from keel.cli.output import duration_callback, emit, json_option, parse_time
+from keel.domain.duration import format_duration
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
@@ -23,15 +23,6 @@ __all__ = ["feedback"]
 SHOWN_WINDOWS: Final = 30
 #: Windows shown without FILE unless --since says otherwise.
 DEFAULT_WINDOWS: Final = 7
-
-
-def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> timedelta | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
@@ -47,7 +38,7 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -
 @click.option(
     "--window",
     default=None,
-    callback=_duration,
+    callback=duration_callback,
     metavar="DURATION",
     help="Window of the performance table (default: monitoring.window).",
 )

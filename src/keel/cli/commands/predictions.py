@@ -7,17 +7,10 @@ from datetime import timedelta
 import click
 
 from keel.cli.context import CliContext, pass_cli
-from keel.cli.output import emit, json_option
-from keel.domain.duration import format_duration, parse_duration
+from keel.cli.output import duration_callback, emit, json_option
+from keel.domain.duration import format_duration
 
 __all__ = ["predictions"]
-
-
-def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> timedelta:
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _size(size: int) -> str:
@@ -73,7 +66,7 @@ def stats(cli: CliContext, as_json: bool) -> int:
     "older_than",
     default="1h",
     show_default=True,
-    callback=_duration,
+    callback=duration_callback,
     metavar="DURATION",
     help="Compact predictions older than this (200ms, 30s, 15m, 1h, 7d).",
 )

@@ -9,9 +9,9 @@ import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
-from keel.cli.output import emit, json_option, parse_time
+from keel.cli.output import duration_callback, emit, json_option, parse_time
 from keel.domain.digest import Digest
-from keel.domain.duration import format_duration, parse_duration
+from keel.domain.duration import format_duration
 from keel.errors import ConfigError, NotFound
 
 if TYPE_CHECKING:
@@ -19,15 +19,6 @@ if TYPE_CHECKING:
     from keel.project import Project
 
 __all__ = ["skew"]
-
-
-def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> timedelta | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _window(
@@ -166,7 +157,7 @@ def _render(report: SkewReport, max_mismatch: float) -> str:
 @click.option(
     "--since",
     "since",
-    callback=_duration,
+    callback=duration_callback,
     default=None,
     metavar="DURATION",
     help="The window: the last DURATION (default: monitoring.window).",

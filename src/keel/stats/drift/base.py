@@ -21,7 +21,7 @@ Pure: numpy and scipy.
 from __future__ import annotations
 
 import math
-from abc import ABC
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Literal
 
@@ -33,6 +33,7 @@ from keel.stats.sketch import ColumnSketch, NumericSketch, count_integers
 __all__ = [
     "EMPTY_BIN",
     "NUMERIC_BINS",
+    "BinnedTest",
     "Decision",
     "Distribution",
     "DriftResult",
@@ -351,3 +352,23 @@ def _sketch_counts(
     ref_known["\x00other"] = reference.values - sum(ref_known.values())
     cur_known["\x00other"] = current.values - sum(cur_known.values())
     return ref_known, cur_known
+
+
+class BinnedTest(DriftTest):
+    """A distance between two histograms (psi, jensenshannon): categories as they are,
+    numbers binned on the reference's deciles (`numeric_bins`), decided on the statistic."""
+
+    decision: ClassVar[Decision] = "statistic"
+    default_threshold: ClassVar[float] = 0.1
+    kinds: ClassVar[frozenset[str]] = frozenset({"numeric", "categorical", "boolean"})
+
+    @abstractmethod
+    def distance(self, reference: Counts, current: Counts) -> float:
+        """The distance between two aligned count vectors."""
+
+    def numeric(self, reference: Distribution, current: Distribution) -> Measure:
+        edges = numeric_bins(reference)
+        return self.categorical(bin_counts(reference, edges), bin_counts(current, edges))
+
+    def categorical(self, reference: Counts, current: Counts) -> Measure:
+        return Measure(statistic=self.distance(reference, current))

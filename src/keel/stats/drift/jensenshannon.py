@@ -20,31 +20,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from keel.stats.drift.base import (
-    Counts,
-    Decision,
-    Distribution,
-    DriftTest,
-    Measure,
-    bin_counts,
-    numeric_bins,
-)
+from keel.stats.drift.base import BinnedTest, Counts
 
 __all__ = ["JensenShannon", "jensenshannon"]
 
 
-class JensenShannon(DriftTest):
+class JensenShannon(BinnedTest):
     name: ClassVar[str] = "jensenshannon"
-    decision: ClassVar[Decision] = "statistic"
-    default_threshold: ClassVar[float] = 0.1
-    kinds: ClassVar[frozenset[str]] = frozenset({"numeric", "categorical", "boolean"})
 
-    def numeric(self, reference: Distribution, current: Distribution) -> Measure:
-        edges = numeric_bins(reference)
-        return self.categorical(bin_counts(reference, edges), bin_counts(current, edges))
-
-    def categorical(self, reference: Counts, current: Counts) -> Measure:
-        return Measure(statistic=jensenshannon(reference, current))
+    def distance(self, reference: Counts, current: Counts) -> float:
+        return jensenshannon(reference, current)
 
 
 def jensenshannon(reference: Counts, current: Counts) -> float:

@@ -20,32 +20,16 @@ from typing import ClassVar
 
 import numpy as np
 
-from keel.stats.drift.base import (
-    EMPTY_BIN,
-    Counts,
-    Decision,
-    Distribution,
-    DriftTest,
-    Measure,
-    bin_counts,
-    numeric_bins,
-)
+from keel.stats.drift.base import EMPTY_BIN, BinnedTest, Counts
 
 __all__ = ["PopulationStability", "psi"]
 
 
-class PopulationStability(DriftTest):
+class PopulationStability(BinnedTest):
     name: ClassVar[str] = "psi"
-    decision: ClassVar[Decision] = "statistic"
-    default_threshold: ClassVar[float] = 0.1
-    kinds: ClassVar[frozenset[str]] = frozenset({"numeric", "categorical", "boolean"})
 
-    def numeric(self, reference: Distribution, current: Distribution) -> Measure:
-        edges = numeric_bins(reference)
-        return self.categorical(bin_counts(reference, edges), bin_counts(current, edges))
-
-    def categorical(self, reference: Counts, current: Counts) -> Measure:
-        return Measure(statistic=psi(reference, current))
+    def distance(self, reference: Counts, current: Counts) -> float:
+        return psi(reference, current)
 
 
 def psi(reference: Counts, current: Counts) -> float:
