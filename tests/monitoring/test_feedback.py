@@ -169,8 +169,9 @@ def test_a_later_label_replaces_the_earlier_one(release_project: Path) -> None:
         assert window.labelled == 300
         expected = roc_auc_score(flipped.to_numpy(), scored["probability"].to_numpy())
         assert window.value == pytest.approx(expected, abs=1e-12) and window.value != truth.value
-        labels = project.metadata.feedback.labels(scored["prediction_id"].to_pylist()[:2])
-        assert list(labels.values()) == flipped.to_pylist()[:2]
+        ids = scored["prediction_id"].to_pylist()[:2]
+        labels = project.metadata.feedback.labels(ids)
+        assert [labels[i] for i in ids] == flipped.to_pylist()[:2]
 
 
 def test_windows_are_cut_per_window_and_per_version(release_project: Path) -> None:

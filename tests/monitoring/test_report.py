@@ -28,7 +28,9 @@ from keel.monitoring.report import drift_level, render_drift_report, render_moni
 from keel.stats.drift import compare_sketches, compare_tables
 from keel.stats.sketch import TableSketch
 
-FLIGHTS = Path(__file__).parents[2].parent / "shared" / "data" / "nycflights13_flights.csv.gz"
+FLIGHTS = (
+    Path(__file__).parents[2] / "examples" / "flights" / "data" / "nycflights13_flights.csv.gz"
+)
 FEATURES = ["dep_delay", "distance", "air_time", "hour", "carrier", "origin"]
 DAYS = 10
 
@@ -36,7 +38,7 @@ DAYS = 10
 @cache
 def flights() -> pa.Table:
     if not FLIGHTS.exists():
-        pytest.skip(f"{FLIGHTS} is not here")
+        pytest.fail(f"{FLIGHTS} is missing: the example data ships in the repository")
     return pcsv.read_csv(FLIGHTS)
 
 

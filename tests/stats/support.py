@@ -19,7 +19,7 @@ def _path(name: str) -> Path:
     for folder in (_ROOT / "examples" / "flights" / "data", _ROOT / ".." / "shared" / "data"):
         if (folder / name).exists():
             return (folder / name).resolve()
-    pytest.skip(f"{name} is not in examples/flights/data or ../shared/data")
+    pytest.fail(f"{name} is not in examples/flights/data or ../shared/data")
 
 
 @cache
