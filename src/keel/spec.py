@@ -442,11 +442,27 @@ class RetrainingTriggers(_Section):
     schedule: Duration | None = None
 
 
+class CanaryRollback(_Section):
+    """When a canary is rolled back on its own, judged against production over the same
+    period: slower, scoring differently, or (once labels arrive) performing worse."""
+
+    #: Canary's median latency over production's.
+    max_latency_ratio: float = Field(default=2.0, gt=1)
+    #: Kolmogorov-Smirnov distance between the two versions' score distributions.
+    max_score_drift: float | None = Field(default=0.25, gt=0, le=1)
+    #: Canary's metric minus production's on their labelled predictions (in the metric's
+    #: better direction: negative tolerates a shortfall).
+    min_performance_delta: float = -0.02
+
+
 class CanaryPolicy(_Section):
     """How long a challenger on canary is watched before it is promoted (its traffic share is
-    `serving.canary_share`)."""
+    `serving.canary_share`), and what rolls it back."""
 
     duration: Duration = timedelta(hours=1)
+    #: Canary predictions needed before it can be judged either way.
+    min_predictions: int = Field(default=200, ge=1)
+    rollback: CanaryRollback = Field(default_factory=CanaryRollback)
 
 
 class PredictionLogSpec(_Section):
@@ -476,10 +492,22 @@ class ServingSpec(_Section):
 
 
 class RetrainingSpec(_Section):
+    """When production signals call for a new model, and what happens to it.
+
+    `promotion`: manual opens a request to move `production` (approvals as the release
+    policy says); canary puts the challenger on `canary`, watched and then promoted or
+    rolled back; automatic moves `production` when the release policy allows it.
+    """
+
     triggers: RetrainingTriggers = Field(default_factory=RetrainingTriggers)
     promotion: Literal["manual", "canary", "automatic"] = "manual"
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
+    #: Train on the newest rows within this span of `data.timestamp` (all rows when unset).
     training_window: Duration | None = None
+    #: Champion and challenger are scored on the newest labelled predictions, this many.
+    evaluation_rows: int = Field(default=5000, ge=10)
+    #: How much better than the champion the challenger must score there.
+    min_improvement: float = 0.0
 
 
 class ProjectSpec(_Section):
