@@ -55,6 +55,10 @@ EVENT_KINDS: Final = frozenset(
         "serving.load_failed",
         "alert.opened",
         "alert.resolved",
+        "alias.removed",
+        "retraining.decided",
+        "canary.promoted",
+        "canary.rolled_back",
     }
 )
 
