@@ -51,6 +51,8 @@ COMMANDS = {
     "export": "keel.cli.commands.export:export",
     "monitor": "keel.cli.commands.monitor:monitor",
     "alerts": "keel.cli.commands.monitor:alerts",
+    "retrain": "keel.cli.commands.retrain:retrain",
+    "watch": "keel.cli.commands.retrain:watch",
     "skew": "keel.cli.commands.skew:skew",
 }
 

@@ -54,6 +54,7 @@ __all__ = [
     "SkewExample",
     "SkewReport",
     "distribution_skew",
+    "request_frame",
     "row_skew",
     "skew_report",
 ]
@@ -374,7 +375,7 @@ class _Serving:
     def features(self) -> pd.DataFrame:
         """The packaged feature code applied to every logged request of the window."""
         if self._features is None:
-            frame = _request_frame(self.window, self.contract)
+            frame = request_frame(self.window, self.contract)
             self._features = _compute_features(self.loaded, frame, f"{self.version.ref} (online)")
         return self._features
 
@@ -384,7 +385,7 @@ def _version_counts(window: pa.Table) -> dict[int, int]:
     return dict(zip(grouped["version"].to_pylist(), grouped["id_count"].to_pylist(), strict=True))
 
 
-def _request_frame(window: pa.Table, contract: InferenceContract) -> pd.DataFrame:
+def request_frame(window: pa.Table, contract: InferenceContract) -> pd.DataFrame:
     """The logged inputs as the DataFrame serving handed the feature code: the dtypes of
     `keel.serving.codec.to_frame`, built column by column."""
     data: dict[str, Any] = {}

@@ -1,0 +1,1 @@
+"""Retraining: triggers, the challenger flow and canary analysis."""
