@@ -53,6 +53,8 @@ COMMANDS = {
     "alerts": "keel.cli.commands.monitor:alerts",
     "retrain": "keel.cli.commands.retrain:retrain",
     "watch": "keel.cli.commands.retrain:watch",
+    "canary": "keel.cli.commands.canary:canary",
+    "demo": "keel.cli.commands.demo:demo",
     "skew": "keel.cli.commands.skew:skew",
 }
 
