@@ -459,6 +459,50 @@ class Releases(ABC):
         """Move `alias` back to its previous holder (event `alias.rolled_back`)."""
 
     @abstractmethod
+    def remove_alias(
+        self,
+        model: str,
+        alias: str,
+        *,
+        expected_holder: int,
+        actor: str,
+        reason: str,
+        evidence: Mapping[str, object] | None = None,
+    ) -> AuditEvent:
+        """Remove `alias` if it still points at `expected_holder` (event `alias.removed`;
+        `Conflict` and nothing changes otherwise). Removing `production` stops serving the
+        model; removing `canary` sends all its traffic to production."""
+
+    @abstractmethod
+    def promote_canary(
+        self,
+        model: str,
+        version: int,
+        *,
+        expected_production: int | None,
+        actor: str,
+        reason: str,
+        evidence: Mapping[str, object],
+        evaluation: str | None = None,
+    ) -> builtins.list[AuditEvent]:
+        """In one transaction: `canary.promoted` with the evidence, `production` moved to
+        `version` (compare-and-set on `expected_production`), and `canary`, which must still
+        hold `version`, removed. Returns the three events."""
+
+    @abstractmethod
+    def roll_back_canary(
+        self,
+        model: str,
+        version: int,
+        *,
+        actor: str,
+        reason: str,
+        evidence: Mapping[str, object],
+    ) -> builtins.list[AuditEvent]:
+        """In one transaction: `canary.rolled_back` with the evidence, and `canary`, which
+        must still hold `version`, removed. Returns the two events."""
+
+    @abstractmethod
     def open_request(
         self,
         model: str,

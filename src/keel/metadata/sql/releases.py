@@ -1,6 +1,7 @@
-"""Releases in SQL: alias moves (compare-and-set), rollbacks, gate evaluations, release
-requests and their approvals. Every write appends its audit event in the same transaction,
-after taking the model-row lock registration takes (see `SqlModelRegistry`)."""
+"""Releases in SQL: alias moves and removals (compare-and-set), rollbacks, the end of a
+canary, gate evaluations, release requests and their approvals. Every write appends its
+audit event in the same transaction, after taking the model-row lock registration takes
+(see `SqlModelRegistry`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, insert, or_, select, update
 
 from keel.domain.audit import AuditEvent
 from keel.domain.identity import Actor
@@ -33,6 +34,7 @@ from keel.metadata.sql.schema import (
     alias_history,
     approvals,
     gate_evaluations,
+    model_aliases,
     model_versions,
     models,
     release_requests,
@@ -42,6 +44,9 @@ __all__ = ["SqlReleases", "lock_model"]
 
 #: Shortest request-id prefix accepted where a full id is expected.
 _MIN_PREFIX: Final = 6
+#: The aliases a canary's end moves (`promote_canary`, `roll_back_canary`).
+_PRODUCTION: Final = "production"
+_CANARY: Final = "canary"
 
 
 _LOCK_MODEL = select(models.c.name).where(models.c.name == bindparam("model")).with_for_update()
@@ -224,6 +229,83 @@ class SqlReleases(Releases):
                 kind="rollback",
             )
             return event
+
+    def remove_alias(
+        self,
+        model: str,
+        alias: str,
+        *,
+        expected_holder: int,
+        actor: str,
+        reason: str,
+        evidence: Mapping[str, object] | None = None,
+    ) -> AuditEvent:
+        check_alias_name(alias)
+        _require_reason(reason, "a removal")
+        with write_transaction(self._engine) as conn:
+            lock_model(conn, model)
+            return _remove(conn, model, alias, expected_holder, actor, reason, evidence)
+
+    def promote_canary(
+        self,
+        model: str,
+        version: int,
+        *,
+        expected_production: int | None,
+        actor: str,
+        reason: str,
+        evidence: Mapping[str, object],
+        evaluation: str | None = None,
+    ) -> builtins.list[AuditEvent]:
+        _require_reason(reason, "a canary promotion")
+        with write_transaction(self._engine) as conn:
+            lock_model(conn, model)
+            _require_canary(conn, model, version)
+            promoted = append_event(
+                conn,
+                actor=actor,
+                kind="canary.promoted",
+                model=model,
+                version=version,
+                alias=_CANARY,
+                reason=reason,
+                evidence=evidence,
+            )
+            link: dict[str, object] = {"canary_event": promoted.seq}
+            if evaluation is not None:
+                link["evaluation"] = evaluation
+            moved = _move(
+                conn, model, _PRODUCTION, version, expected_production, actor, reason, link
+            )
+            removed = _remove(conn, model, _CANARY, version, actor, reason, link)
+            return [promoted, moved, removed]
+
+    def roll_back_canary(
+        self,
+        model: str,
+        version: int,
+        *,
+        actor: str,
+        reason: str,
+        evidence: Mapping[str, object],
+    ) -> builtins.list[AuditEvent]:
+        _require_reason(reason, "a canary rollback")
+        with write_transaction(self._engine) as conn:
+            lock_model(conn, model)
+            _require_canary(conn, model, version)
+            rolled_back = append_event(
+                conn,
+                actor=actor,
+                kind="canary.rolled_back",
+                model=model,
+                version=version,
+                alias=_CANARY,
+                reason=reason,
+                evidence=evidence,
+            )
+            link = {"canary_event": rolled_back.seq}
+            removed = _remove(conn, model, _CANARY, version, actor, reason, link)
+            return [rolled_back, removed]
 
     def open_request(
         self,
@@ -452,6 +534,59 @@ def _move(
     )
     record_alias_move(conn, event, model=model, alias=alias, version=version, previous=current)
     return event
+
+
+def _require_reason(reason: str, what: str) -> None:
+    if not reason or not reason.strip():
+        raise ConfigError(f"{what} needs a reason", problems=[("reason", "must be non-empty")])
+
+
+def _require_canary(conn: Connection, model: str, version: int) -> None:
+    """`Conflict` unless `canary` holds `version`: another checker ended it first."""
+    current = _current(conn, model, _CANARY)
+    if current != version:
+        now = "no version" if current is None else f"v{current}"
+        raise Conflict(
+            f"{model}@{_CANARY} no longer holds v{version} (it holds {now}): the canary was "
+            "ended or replaced meanwhile; nothing was changed",
+            hint=f"`keel canary status --model {model}` shows the canary now",
+        )
+
+
+def _remove(
+    conn: Connection,
+    model: str,
+    alias: str,
+    expected_holder: int,
+    actor: str,
+    reason: str,
+    evidence: Mapping[str, object] | None,
+) -> AuditEvent:
+    """The compare-and-set alias removal; the caller holds the model-row lock.
+
+    No `alias_history` row: its kinds are moves and rollbacks (a CHECK constraint), and the
+    history is the stack `rollback` replays. The `alias.removed` event is the record."""
+    current = _current(conn, model, alias)
+    if current != expected_holder:
+        now = "no version" if current is None else f"v{current}"
+        raise Conflict(
+            f"{model}@{alias} changed while its removal was decided: it was v{expected_holder} "
+            f"and is now {now}; nothing was changed",
+            hint=f"`keel models show {model}` lists its aliases",
+        )
+    conn.execute(
+        delete(model_aliases).where(model_aliases.c.model == model, model_aliases.c.alias == alias)
+    )
+    return append_event(
+        conn,
+        actor=actor,
+        kind="alias.removed",
+        model=model,
+        version=current,
+        alias=alias,
+        reason=reason,
+        evidence={"from": current, **dict(evidence or {})},
+    )
 
 
 def _close(
