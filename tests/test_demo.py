@@ -45,12 +45,14 @@ def test_monitoring_raised_alerts_with_owners_and_wrote_a_report(
         alerts = project.metadata.monitoring.alerts(model=MODEL, state=None, limit=1000)
     rules = Counter(a.rule for a in alerts)
     assert rules["feature-drift"] >= 3 and all(a.owner == OWNER for a in alerts)
+    [performance] = [a for a in alerts if a.rule == "performance"]
+    assert performance.severity == "critical" and performance.value < performance.threshold
     assert result.report is not None and result.report.exists()
     page = result.report.read_text(encoding="utf-8")
     assert "<svg" in page and 'src="http' not in page and 'href="http' not in page
 
 
-def test_retraining_put_the_challenger_on_canary_and_it_was_promoted_after_approval(
+def test_retraining_put_the_challenger_on_canary_after_approval_and_promoted_it_on_its_own(
     demo: tuple[DemoResult, str],
 ) -> None:
     result, _ = demo
@@ -65,6 +67,16 @@ def test_retraining_put_the_challenger_on_canary_and_it_was_promoted_after_appro
     moves = [(e.alias, e.version) for e in events if e.kind == "alias.moved"]  # type: ignore[attr-defined]
     assert ("canary", 2) in moves and ("production", 2) in moves
     assert moves.index(("canary", 2)) < moves.index(("production", 2))
+    # The approval was given for the rollout (onto canary); the analysis promoted it.
+    approved = [e for e in events if e.kind == "release.approved"]  # type: ignore[attr-defined]
+    assert [(e.version, e.alias) for e in approved] == [  # type: ignore[attr-defined]
+        (1, "production"),
+        (2, "canary"),
+        (3, "canary"),
+    ]
+    [promoted] = [e for e in events if e.kind == "canary.promoted"]  # type: ignore[attr-defined]
+    assert promoted.version == 2 and promoted.actor == "keel-canary"  # type: ignore[attr-defined]
+    assert "approved for this rollout" in promoted.reason  # type: ignore[attr-defined]
     with Project.open(result.folder, env={"KEEL_USER": OWNER}) as project:
         assert project.metadata.releases.holder(MODEL, "production") == 2
 

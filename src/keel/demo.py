@@ -82,7 +82,7 @@ _POLICY: Final[dict[str, Any]] = {
                 "aliases": ["production"],
             },
         ],
-        "approvals": {"required": 1, "aliases": ["production"]},
+        "approvals": {"required": 1, "aliases": ["production", "canary"]},
     },
     "serving": {"canary_share": 0.5, "reload_interval": "200ms"},
     "monitoring": {
@@ -91,7 +91,7 @@ _POLICY: Final[dict[str, Any]] = {
         "freshness": {"predictions": "1h", "data": False},
     },
     "retraining": {
-        "triggers": {"drifted_features": 3, "performance": {"metric": "roc_auc", "below": 0.66}},
+        "triggers": {"drifted_features": 3, "performance": {"metric": "roc_auc", "below": 0.68}},
         "promotion": "canary",
         "canary": {"duration": "1h", "min_predictions": 100},
     },
@@ -431,6 +431,7 @@ def _retrain(project: Project, tell: _Narrator) -> None:
                 "predictions"
             )
         tell(f"decision: {outcome.decision} (recorded in the audit log as retraining.decided)")
+        _approve_pending(project, tell, outcome.release, "the challenger goes on canary")
 
 
 def _judge_canary(project: Project, tell: _Narrator) -> str:
@@ -494,8 +495,22 @@ def _weak_canary(project: Project, tell: _Narrator) -> None:
     finally:
         spec["training"]["params"] = kept
         path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    moved = "now holds canary" if result.outcome == "promoted" else result.outcome
-    tell(f"{trained.registered.ref}, one tiny tree, gates for canary passed: it {moved}")
+    tell(f"{trained.registered.ref}, one tiny tree, asks for canary: {result.outcome}")
+    _approve_pending(project, tell, result, "a cheaper model is worth a try")
+
+
+def _approve_pending(project: Project, tell: _Narrator, release: Any, comment: str) -> None:
+    """Ben approves a release request the narration has just shown."""
+    from keel.domain.identity import Actor
+    from keel.release import approve
+
+    if release is None or release.outcome != "pending" or release.request is None:
+        return
+    decided = approve(project, release.request.id, actor=Actor(APPROVER), comment=comment)
+    tell(
+        f"{release.ref} -> {release.alias} needs approval (release.approvals covers canary "
+        f"too): ben approves ({decided.outcome})"
+    )
 
 
 def _wait_for(check: Callable[[], bool], seconds: float) -> None:

@@ -722,7 +722,16 @@ def _promote(project: Project, analysis: CanaryAnalysis, actor: str) -> CanaryOu
             evaluation=evaluation,
             gates=decision.gates,
         )
-    if decision.outcome == "pending":
+    approved_onto_canary = _approved_onto_canary(project, model, canary)
+    if decision.outcome == "pending" and approved_onto_canary is not None:
+        # The release policy's approvals were given for this rollout: to put this version
+        # on canary, to be promoted if it passes. Asking again would only add a rubber stamp.
+        approvers = sorted({a[0] for a in approved_onto_canary.approvals if a[1] == "approve"})
+        reason = (
+            f"{reason}; approved for this rollout on request {approved_onto_canary.id} "
+            f"({', '.join(approvers)})"
+        )
+    elif decision.outcome == "pending":
         request = releases.open_request(
             model,
             canary,
@@ -793,3 +802,14 @@ def _notify(project: Project, after: int) -> None:
             notify(project, events)
     except Exception:  # noqa: BLE001 - the change is committed; delivery is retried later
         _log.warning("could not notify subscribers of new audit events", exc_info=True)
+
+
+def _approved_onto_canary(project: Project, model: str, version: int) -> ReleaseRequest | None:
+    """The approved request that put `version` on canary, when the release policy required
+    approval for canary too (approvals then cover the rollout: canary, then production)."""
+    if _CANARY not in (project.spec.release.approvals.aliases or []):
+        return None
+    for request in project.metadata.releases.requests(status="approved", model=model):
+        if request.version == version and request.alias == _CANARY:
+            return request
+    return None
