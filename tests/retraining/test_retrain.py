@@ -240,3 +240,35 @@ def test_keel_retrain_prints_the_decision_and_exits_8_while_approval_is_pending(
     output = capsys.readouterr().out
     assert code == 8, output
     assert "FIRED performance" in output and "keel approve" in output
+
+
+def test_keel_watch_once_monitors_and_retrains_when_triggered(
+    production: Production,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    folder = _copy(production, tmp_path, min_improvement=-1.0, promotion="canary")
+    monkeypatch.setenv("KEEL_USER", "ana")
+    code = main(
+        [
+            "-C",
+            str(folder),
+            "watch",
+            "--once",
+            "--json",
+            "--as-of",
+            _as_of(production).isoformat(),
+        ]
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0, document
+    [done] = document["passes"]
+    assert done["monitor"]["windows"] >= 1
+    assert done["retrain"]["decision"] == "canary" and done["retrain"]["challenger"] == 2
+    with Project.open(folder, env=ENV) as project:
+        assert project.metadata.releases.holder(MODEL, "canary") == 2
+        [decided] = project.metadata.audit.events(kinds=["retraining.decided"])
+        assert decided.actor == "keel-watch"

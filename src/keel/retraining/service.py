@@ -132,13 +132,19 @@ def retrain(
     if if_triggered and not fired:
         return RetrainOutcome(name, "not-triggered", triggers)
     current = champion(project, name)
+    notes: list[str] = []
+    if project.spec.retraining.training_window is not None:
+        notes.append(
+            "retraining.training_window is not applied yet: the challenger trains on every "
+            "row of the dataset version"
+        )
     project.snapshot()
     result = train(project, as_of=as_of or moment)
     challenger = result.registered
     if challenger is None:
         note = "; ".join(result.notes) or "training registered no new version"
         event = _decided(project, name, None, who, "no-change", triggers, None, note)
-        return RetrainOutcome(name, "no-change", triggers, event=event, notes=[note])
+        return RetrainOutcome(name, "no-change", triggers, event=event, notes=[*notes, note])
     comparison = None
     if current is not None and current.version != challenger.version:
         comparison = compare_on_recent(project, current, challenger)
@@ -159,7 +165,7 @@ def retrain(
             challenger.version,
             comparison,
             event=event,
-            notes=[note],
+            notes=[*notes, note],
         )
     policy = project.spec.retraining.promotion
     target = "canary" if policy == "canary" else "production"
@@ -183,7 +189,6 @@ def retrain(
         decision = "pending"
     else:
         decision = "canary" if target == "canary" else "promoted"
-    notes = []
     if policy == "automatic" and release.outcome == "pending":
         notes.append(
             "retraining.promotion is automatic, but the release policy requires approval "

@@ -112,10 +112,22 @@ def retrain(
     metavar="DURATION",
     help="Time between passes.",
 )
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="TIME",
+    help="Check the data contract's freshness as of this time when retraining (replays).",
+)
 @json_option
 @pass_cli
 def watch(
-    cli: CliContext, model: str | None, once: bool, interval: timedelta, as_json: bool
+    cli: CliContext,
+    model: str | None,
+    once: bool,
+    interval: timedelta,
+    as_of: str | None,
+    as_json: bool,
 ) -> int:
     """The closed loop: each pass monitors the newest windows (raising and resolving
     alerts), judges a canary if one is running (promote or roll back), and retrains when a
@@ -145,7 +157,13 @@ def watch(
             canary = _canary(project, model)
             if canary is not None:
                 entry["canary"] = canary
-            outcome = run(project, model=model, if_triggered=True, actor="keel-watch")
+            outcome = run(
+                project,
+                model=model,
+                if_triggered=True,
+                as_of=parse_time(as_of, "--as-of"),
+                actor="keel-watch",
+            )
             entry["retrain"] = outcome.to_dict()
             passes.append(entry)
             if not as_json:
