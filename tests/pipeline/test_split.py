@@ -72,3 +72,25 @@ def test_time_split_properties(hours: list[int], holdout: float) -> None:
     assert split.train.size > 0 and split.holdout.size > 0
     assert values[split.train].max() < values[split.holdout].min()
     assert sorted([*split.train.tolist(), *split.holdout.tolist()]) == list(range(len(hours)))
+
+
+def test_a_training_window_keeps_only_the_newest_rows_in_either_part() -> None:
+    start = datetime(2013, 1, 1, tzinfo=UTC)
+    times = [start + timedelta(days=d) for d in range(100)]
+    table = pa.table({"t": pa.array(times, pa.timestamp("us", tz="UTC")), "x": list(range(100))})
+    split = split_rows(table, method="time", holdout=0.2, timestamp="t", window=timedelta(days=29))
+    # Days 70-99 take part: 24 train, 6 holdout; days 0-69 are in neither.
+    assert split.excluded == 70
+    assert split.train.tolist() == list(range(70, 94))
+    assert split.holdout.tolist() == list(range(94, 100))
+    assert split.describe()["excluded_rows"] == 70
+    random_split = split_rows(
+        table, method="random", holdout=0.2, timestamp="t", window=timedelta(days=29), seed=3
+    )
+    assert sorted([*random_split.train, *random_split.holdout]) == list(range(70, 100))
+
+
+def test_a_training_window_needs_a_timestamp() -> None:
+    table = pa.table({"x": list(range(10))})
+    with pytest.raises(ConfigError, match=r"training_window needs data\.timestamp"):
+        split_rows(table, method="random", holdout=0.2, window=timedelta(days=1))

@@ -272,3 +272,18 @@ def test_keel_watch_once_monitors_and_retrains_when_triggered(
         assert project.metadata.releases.holder(MODEL, "canary") == 2
         [decided] = project.metadata.audit.events(kinds=["retraining.decided"])
         assert decided.actor == "keel-watch"
+
+
+def test_the_training_window_trains_the_challenger_on_the_newest_rows_only(
+    production: Production, tmp_path: Path
+) -> None:
+    folder = _copy(production, tmp_path, min_improvement=-1.0, training_window="62d")
+    with Project.open(folder, env=ENV) as project:
+        outcome = retrain(project, if_triggered=True, as_of=_as_of(production))
+        assert outcome.challenger == 2
+        tags = project.metadata.runs.tags(project.metadata.models.get(MODEL, 2).run_id)
+    caught_up = _until(production.everything, 8)
+    newest = pc.max(caught_up["time_hour"]).as_py()
+    inside = pc.sum(pc.greater_equal(caught_up["time_hour"], newest - timedelta(days=62))).as_py()
+    assert int(tags["split.excluded_rows"]) == caught_up.num_rows - inside
+    assert int(tags["split.train_rows"]) + int(tags["split.holdout_rows"]) == inside

@@ -64,6 +64,7 @@ EXAMPLES: Final = 5
 #: Columns the features step adds to its output (see `keel.pipeline.train._build_features`).
 _TARGET: Final = "__keel_target__"
 _HOLDOUT: Final = "__keel_holdout__"
+_TRAIN: Final = "__keel_train__"
 _LOGGED_ROW: Final = "__keel_logged_row__"
 _OFFLINE_ROW: Final = "__keel_offline_row__"
 
@@ -701,9 +702,12 @@ def _training_features(project: Project, version: ModelVersion) -> pa.Table:
             hint="register versions through `keel train`, which records its features",
         )
     table = pq.read_table(io.BytesIO(project.artifacts.read_bytes(step.output)))
-    if _HOLDOUT in table.column_names:
+    if _TRAIN in table.column_names:
+        table = table.filter(table[_TRAIN])
+    elif _HOLDOUT in table.column_names:
         table = table.filter(pc.invert(table[_HOLDOUT]))
-    return table.drop_columns([c for c in (_TARGET, _HOLDOUT) if c in table.column_names])
+    marks = (_TARGET, _HOLDOUT, _TRAIN)
+    return table.drop_columns([c for c in marks if c in table.column_names])
 
 
 def _drift_options(

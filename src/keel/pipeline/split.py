@@ -7,7 +7,7 @@ holdout holds only rows strictly later than every training row: what a model mee
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -28,6 +28,8 @@ class Split:
     method: Literal["time", "random"]
     #: For a time split: the first instant in the holdout (every training row is earlier).
     boundary: datetime | None = None
+    #: Rows older than the training window, in neither part.
+    excluded: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -35,6 +37,7 @@ class Split:
             "train_rows": int(self.train.size),
             "holdout_rows": int(self.holdout.size),
             "boundary": self.boundary.isoformat() if self.boundary else None,
+            "excluded_rows": self.excluded or None,
         }
 
 
@@ -45,8 +48,11 @@ def split_rows(
     holdout: float,
     timestamp: str | None = None,
     seed: int = 0,
+    window: timedelta | None = None,
 ) -> Split:
-    """Split `table` into training rows and a holdout of about `holdout` of the rows.
+    """Split `table` into training rows and a holdout of about `holdout` of the rows; with
+    `window`, only the rows within that span of the newest timestamp take part (the others
+    are in neither part: `retraining.training_window`).
 
     Raises ConfigError naming the setting when the split cannot be made: no timestamp column
     for a time split, a column that is not a timestamp, nulls in it, or too few rows or
@@ -56,6 +62,8 @@ def split_rows(
         raise ConfigError(
             f"training.split.holdout: expected a fraction between 0 and 1, got {holdout}"
         )
+    if window is not None:
+        return _windowed(table, method, holdout, timestamp, seed, window)
     rows = table.num_rows
     if rows < 2:
         raise ConfigError(f"cannot split {rows} row(s) into training and holdout parts")
@@ -116,4 +124,39 @@ def _by_time(table: pa.Table, column: str, holdout: float) -> Split:
         holdout=np.sort(order[start:]).astype(np.int64),
         method="time",
         boundary=boundary if isinstance(boundary, datetime) else None,
+    )
+
+
+def _windowed(
+    table: pa.Table,
+    method: Literal["time", "random"],
+    holdout: float,
+    timestamp: str | None,
+    seed: int,
+    window: timedelta,
+) -> Split:
+    if timestamp is None or timestamp not in table.column_names:
+        raise ConfigError(
+            "retraining.training_window needs data.timestamp, the column rows are dated by",
+            problems=[("retraining.training_window", "needs data.timestamp")],
+        )
+    values = table[timestamp]
+    newest = pc.max(values).as_py()
+    if newest is None:
+        raise ConfigError(f"data.timestamp: column '{timestamp}' holds no times")
+    keep = pc.fill_null(pc.greater_equal(values, pa.scalar(newest - window, values.type)), False)
+    positions = np.flatnonzero(keep.to_numpy(zero_copy_only=False)).astype(np.int64)
+    inner = split_rows(
+        table.take(pa.array(positions)),
+        method=method,
+        holdout=holdout,
+        timestamp=timestamp,
+        seed=seed,
+    )
+    return Split(
+        train=positions[inner.train],
+        holdout=positions[inner.holdout],
+        method=inner.method,
+        boundary=inner.boundary,
+        excluded=table.num_rows - positions.size,
     )

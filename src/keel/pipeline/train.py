@@ -41,6 +41,8 @@ STEPS: Final = ("snapshot", "contract", "features", "train", "evaluate", "regist
 _FORMAT: Final = 1
 _TARGET: Final = "__keel_target__"
 _HOLDOUT: Final = "__keel_holdout__"
+#: Rows the model trains on (the others: holdout, or older than the training window).
+_TRAIN: Final = "__keel_train__"
 
 #: Called with (step name, what happened) as the pipeline goes; the CLI prints it.
 Progress = Callable[[str, str], None]
@@ -338,6 +340,11 @@ def _model_steps(
         "holdout": split_spec.holdout,
         "seed": split_spec.seed,
         "timestamp": spec.data.timestamp,
+        "window": (
+            None
+            if spec.retraining.training_window is None
+            else spec.retraining.training_window.total_seconds()
+        ),
     }
 
     def split_and_build() -> Path:
@@ -349,6 +356,7 @@ def _model_steps(
             holdout=split_spec.holdout,
             timestamp=spec.data.timestamp if spec.data is not None else None,
             seed=split_spec.seed,
+            window=spec.retraining.training_window,
         )
         for name, value in split.describe().items():
             if value is not None:
@@ -547,7 +555,13 @@ def _build_features(
     out = pa.Table.from_pandas(built.reset_index(drop=True), preserve_index=False)
     holdout = np.zeros(len(raw), dtype=bool)
     holdout[split.holdout] = True
-    out = out.append_column(_TARGET, table[target]).append_column(_HOLDOUT, pa.array(holdout))
+    training = np.zeros(len(raw), dtype=bool)
+    training[split.train] = True
+    out = (
+        out.append_column(_TARGET, table[target])
+        .append_column(_HOLDOUT, pa.array(holdout))
+        .append_column(_TRAIN, pa.array(training))
+    )
     path = Path(tempfile.mkdtemp(prefix="keel-features-")) / "features.parquet"
     pq.write_table(out, path, compression="zstd")
     return path
@@ -575,8 +589,9 @@ def _train_package(
     spec = project.spec
     assert spec.training is not None
     frame = _load_features(project, features_digest)
-    part = frame[~frame[_HOLDOUT]]
-    x = part.drop(columns=[_TARGET, _HOLDOUT])
+    # Features cached before the training mark existed: every row not held out trains.
+    part = frame[frame[_TRAIN]] if _TRAIN in frame.columns else frame[~frame[_HOLDOUT]]
+    x = part.drop(columns=[c for c in (_TARGET, _HOLDOUT, _TRAIN) if c in part.columns])
     y = part[_TARGET]
     fit = load_entry_point(spec.training.entry_point, project.settings.project_dir)
     model = fit(run, x, y)
@@ -612,7 +627,7 @@ def _evaluate(project: Project, package: Digest, features_digest: Digest) -> byt
         loaded = load_package(path)
     frame = _load_features(project, features_digest)
     part = frame[frame[_HOLDOUT]]
-    x = part.drop(columns=[_TARGET, _HOLDOUT])
+    x = part.drop(columns=[c for c in (_TARGET, _HOLDOUT, _TRAIN) if c in part.columns])
     y = part[_TARGET].to_numpy()
     estimator = loaded.estimator
     scores = estimator.predict_proba(x)[:, 1] if hasattr(estimator, "predict_proba") else None

@@ -133,11 +133,6 @@ def retrain(
         return RetrainOutcome(name, "not-triggered", triggers)
     current = champion(project, name)
     notes: list[str] = []
-    if project.spec.retraining.training_window is not None:
-        notes.append(
-            "retraining.training_window is not applied yet: the challenger trains on every "
-            "row of the dataset version"
-        )
     project.snapshot()
     result = train(project, as_of=as_of or moment)
     challenger = result.registered
