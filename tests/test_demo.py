@@ -115,3 +115,27 @@ def test_the_demo_refuses_a_folder_that_is_not_empty(
     assert main(["demo", str(tmp_path)]) == 2
     assert "is not empty" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["something"]
+
+
+def test_explain_knows_the_canary_ended(demo: tuple[DemoResult, str]) -> None:
+    # v2 served production after its canary was promoted and removed: it no longer held
+    # `canary` when it answered November's requests.
+    from datetime import UTC, datetime
+
+    from keel.serving.predictions import read_window
+
+    result, _ = demo
+    with Project.open(result.folder, env={"KEEL_USER": OWNER}) as project:
+        window = read_window(
+            project,
+            MODEL,
+            datetime(2000, 1, 1, tzinfo=UTC),
+            datetime(2100, 1, 1, tzinfo=UTC),
+            columns=["id", "version", "slot"],
+        )
+        rows = [r for r in window.to_pylist() if r["version"] == 2 and r["slot"] == "production"]
+        assert rows
+        chain = explain_prediction(project, rows[-1]["id"])
+    assert chain["release"]["holder_at_prediction"] == 2
+    assert "canary" not in chain["release"]["aliases_held"]
+    assert "production" in chain["release"]["aliases_held"]

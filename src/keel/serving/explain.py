@@ -41,7 +41,9 @@ KEY_PACKAGES: Final = (
 #: Which alias each serving slot answers from.
 _SLOT_ALIASES: Final = {"production": "production", "canary": "canary"}
 #: Audit events that change which version holds an alias.
-_HOLDER_EVENTS: Final = ["model.registered", "alias.moved", "alias.rolled_back"]
+_HOLDER_EVENTS: Final = ["model.registered", "alias.moved", "alias.rolled_back", "alias.removed"]
+#: An event that leaves its alias with no holder (the canary ended).
+_REMOVED: Final = "alias.removed"
 
 
 def check_prediction_id(text: str) -> str:
@@ -107,7 +109,7 @@ def _release(project: Project, prediction: LoggedPrediction) -> dict[str, Any]:
     held: dict[str, AuditEvent] = {}
     for name, history in by_alias.items():
         then = _holder_event(history, prediction)
-        if then is not None and then.version == prediction.version:
+        if then is not None and then.kind != _REMOVED and then.version == prediction.version:
             held[name] = then
     alias = _SLOT_ALIASES.get(prediction.slot)
     document: dict[str, Any] = {
@@ -120,11 +122,12 @@ def _release(project: Project, prediction: LoggedPrediction) -> dict[str, Any]:
     if alias is not None:
         moves = by_alias.get(alias, [])
         current = _holder_event(moves, prediction)
-        document["holder_at_prediction"] = None if current is None else current.version
+        held_then = current is not None and current.kind != _REMOVED
+        document["holder_at_prediction"] = current.version if held_then and current else None
         # Not held then: a server that had not yet reloaded after the alias moved away,
         # or a row logged by hand. Name the release of this version to the alias nearest
         # before the prediction, else the first after it.
-        ours = [e for e in moves if e.version == prediction.version]
+        ours = [e for e in moves if e.version == prediction.version and e.kind != _REMOVED]
         earlier = [e for e in ours if e.at <= prediction.at]
         release = held.get(alias) or (earlier[-1] if earlier else next(iter(ours), None))
         if release is not None:
