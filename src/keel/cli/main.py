@@ -40,6 +40,7 @@ COMMANDS = {
     "requests": "keel.cli.commands.release:requests",
     "audit-log": "keel.cli.commands.release:audit_log",
     "serve": "keel.cli.commands.serve:serve",
+    "ui": "keel.cli.commands.ui:ui",
     "users": "keel.cli.commands.users:users",
     "tokens": "keel.cli.commands.tokens:tokens",
     "webhooks": "keel.cli.commands.webhooks:webhooks",

@@ -1,0 +1,57 @@
+"""`keel ui`: the web UI (models, releases, lineage, predictions, alerts) in a browser."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import click
+
+from keel.cli.context import CliContext, pass_cli
+from keel.cli.errors import EXIT_OK
+from keel.cli.output import json_option
+
+__all__ = ["ui"]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True)
+@click.option("--access-log", is_flag=True, help="Log every request.")
+@json_option
+@pass_cli
+def ui(cli: CliContext, host: str, port: int, access_log: bool, as_json: bool) -> int:
+    """Serve the web UI until interrupted: models with their aliases, health and open
+    alerts; each version's lineage and gates; release history and pending requests; a
+    prediction id's chain. Pages are read-only and need no sign-in: keep the default
+    loopback address unless the network in front of it is trusted.
+    --json prints the startup line as JSON (logs still go to stderr).
+    """
+    import uvicorn
+
+    from keel.web.ui import create_ui
+
+    project = cli.project()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_ui(project)
+    where = f"http://{host}:{port}"
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"ok": True, "url": where}))
+    else:
+        click.echo(f"keel ui: {where}")
+    # A handler that does nothing makes SIGTERM a clean exit 0 once uvicorn has drained
+    # (uvicorn raises the signal again to the previous handler after shutting down).
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
+    return EXIT_OK
