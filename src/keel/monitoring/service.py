@@ -132,9 +132,9 @@ def monitor(
     states: list[_WindowState] = []
     if newest is not None and oldest is not None:
         states = _read_windows(
-            project, name, reference, columns, plan, windows, since, oldest, newest, moment
+            project, name, reference, columns, plan, windows, since, oldest, newest
         )
-    results = _judge(project, reference, columns, states, windows)
+    results = _judge(project, reference, columns, states)
     if results and spec.data is not None and spec.data.entity_key and spec.monitoring.skew:
         results[-1] = _with_skew(project, name, reference_version.version, results[-1])
     freshness = _freshness(project, name, newest, moment)
@@ -213,7 +213,6 @@ def _read_windows(
     since: datetime | None,
     oldest: datetime,
     newest: datetime,
-    now: datetime,
 ) -> list[_WindowState]:
     import numpy as np
     import pyarrow as pa
@@ -347,6 +346,7 @@ def _accumulate(
     by_rows: bool,
 ) -> None:
     import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
     from keel.stats.sketch import TableSketch
@@ -381,7 +381,7 @@ def _accumulate(
             text = values if ref.kind == "categorical" else pc.cast(values, "string")
             try:
                 text = pc.cast(text, "string")
-                unknown = pc.invert(pc.is_in(text, value_set=_string_set(known)))
+                unknown = pc.invert(pc.is_in(text, value_set=pa.array(known, pa.string())))
                 unknown = pc.and_(unknown, pc.is_valid(text))
             except Exception:  # noqa: BLE001, S112 - see above
                 continue
@@ -393,12 +393,6 @@ def _accumulate(
                     key = str(item["values"])
                     examples[key] = examples.get(key, 0) + int(item["counts"])
     _join_feedback(project, state, part)
-
-
-def _string_set(values: Sequence[str]) -> Any:
-    import pyarrow as pa
-
-    return pa.array(values, pa.string())
 
 
 def _join_feedback(project: Project, state: _WindowState, part: pa.Table) -> None:
@@ -435,7 +429,6 @@ def _judge(
     reference: Reference,
     columns: Sequence[str],
     states: Sequence[_WindowState],
-    count: int,
 ) -> list[WindowResult]:
     from keel.stats.drift import compare_sketches
 
