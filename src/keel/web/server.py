@@ -1,7 +1,10 @@
-"""Running an ASGI app on uvicorn in a background thread (tests, notebooks, embedding)."""
+"""Running an ASGI app on uvicorn: in the foreground until SIGTERM (`keel serve`, `keel ui`),
+or in a background thread (tests, notebooks, embedding)."""
 
 from __future__ import annotations
 
+import logging
+import signal
 import socket
 import threading
 import time
@@ -9,11 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
+import click
 import uvicorn
 
 from keel.errors import ConfigError, KeelError
 
-__all__ = ["run_in_thread"]
+__all__ = ["run_in_thread", "serve_until_stopped"]
 
 #: How long the server may take to start (its lifespan may load models first).
 STARTUP_TIMEOUT_S: Final = 120.0
@@ -62,3 +66,36 @@ def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[
         server.should_exit = True
         thread.join(timeout=SHUTDOWN_TIMEOUT_S)
         sock.close()
+
+
+def serve_until_stopped(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    access_log: bool,
+    banner: str,
+    as_json: bool,
+    detail: str = "",
+) -> None:
+    """Log to stderr, print where the app listens ("banner: URL detail", or one JSON line),
+    and serve until SIGTERM or Ctrl-C. uvicorn drains requests, runs the lifespan's shutdown
+    (where `keel serve` flushes the prediction log), then raises the signal again to the
+    previous handler: a handler that does nothing makes that a clean exit 0."""
+    import json
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    where = f"http://{host}:{port}"
+    line = f"{banner}: {where}{' ' + detail if detail else ''}"
+    click.echo(json.dumps({"ok": True, "url": where}) if as_json else line)
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )

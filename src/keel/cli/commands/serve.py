@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-
 import click
 
 from keel.cli.context import CliContext, pass_cli
@@ -33,35 +30,21 @@ def serve(
     and goes to the prediction log. SIGTERM or Ctrl-C drains requests and flushes the log.
     --json prints the startup line as JSON (logs still go to stderr).
     """
-    import uvicorn
-
     from keel.serving.app import create_app
     from keel.serving.predlog import open_prediction_log
+    from keel.web.server import serve_until_stopped
 
     project = cli.project()
     spec = project.spec.serving
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     log = open_prediction_log(project) if spec.log.enabled else None
     app, _ = create_app(project, log=log, api=not no_api)
-    where = f"http://{host}:{port}"
-    if as_json:
-        import json
-
-        click.echo(json.dumps({"ok": True, "url": where}))
-    else:
-        click.echo(f"keel serve: {where} (OIP at /v2, /predict, /metrics, /openapi.json)")
-    # uvicorn drains requests on SIGTERM, runs the lifespan's shutdown (the prediction log is
-    # flushed there), then raises the signal again to the previous handler: a handler that
-    # does nothing makes that a clean exit 0 instead of death by signal.
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    uvicorn.run(
+    serve_until_stopped(
         app,
         host=host,
         port=port,
         access_log=access_log,
-        log_level="info",
-        timeout_graceful_shutdown=10,
+        banner="keel serve",
+        as_json=as_json,
+        detail="(OIP at /v2, /predict, /metrics, /openapi.json)",
     )
     return EXIT_OK

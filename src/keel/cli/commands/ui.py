@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-
 import click
 
 from keel.cli.context import CliContext, pass_cli
@@ -27,31 +24,11 @@ def ui(cli: CliContext, host: str, port: int, access_log: bool, as_json: bool) -
     loopback address unless the network in front of it is trusted.
     --json prints the startup line as JSON (logs still go to stderr).
     """
-    import uvicorn
-
+    from keel.web.server import serve_until_stopped
     from keel.web.ui import create_ui
 
-    project = cli.project()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    app = create_ui(project)
-    where = f"http://{host}:{port}"
-    if as_json:
-        import json
-
-        click.echo(json.dumps({"ok": True, "url": where}))
-    else:
-        click.echo(f"keel ui: {where}")
-    # A handler that does nothing makes SIGTERM a clean exit 0 once uvicorn has drained
-    # (uvicorn raises the signal again to the previous handler after shutting down).
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=access_log,
-        log_level="info",
-        timeout_graceful_shutdown=10,
+    app = create_ui(cli.project())
+    serve_until_stopped(
+        app, host=host, port=port, access_log=access_log, banner="keel ui", as_json=as_json
     )
     return EXIT_OK
