@@ -17,6 +17,7 @@ resolve alerts (`keel.monitoring.alerts`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import statistics
 from collections.abc import Iterator, Sequence
@@ -172,18 +173,11 @@ def monitor(
         from keel.events import notify
 
         notify(project, project.metadata.audit.events(after=head))
-    return MonitorReport(
-        model=report.model,
-        version=report.version,
-        reference=report.reference,
-        reference_source=report.reference_source,
-        window=report.window,
-        windows=report.windows,
-        freshness=report.freshness,
+    return dataclasses.replace(
+        report,
         opened=changes.opened,
         resolved=changes.resolved,
         open_alerts=project.metadata.monitoring.alerts(model=name, state="open"),
-        generated_at=report.generated_at,
     )
 
 
@@ -399,11 +393,8 @@ def _join_feedback(project: Project, state: _WindowState, part: pa.Table) -> Non
     """Keep the (score, prediction, label) of the slice's rows whose labels have arrived."""
     import numpy as np
 
-    feedback = getattr(project.metadata, "feedback", None)
-    if feedback is None:
-        return
     ids = part.column("id").to_pylist()
-    labels = feedback.labels(ids)
+    labels = project.metadata.feedback.labels(ids)
     if not labels:
         return
     index = [i for i, prediction_id in enumerate(ids) if prediction_id in labels]
@@ -514,8 +505,6 @@ def _with_skew(project: Project, model: str, version: int, window: WindowResult)
     """The newest window with its skew signals: row-level against the newest snapshot of
     the data source (which holds the rows production scored, once they land), and the
     distribution of served features against training's."""
-    import dataclasses
-
     from keel.errors import KeelError
     from keel.monitoring.signals import drift_value
     from keel.monitoring.skew import skew_report
@@ -583,8 +572,7 @@ def _freshness(
                 {"newest": newest.isoformat()},
             )
         )
-    feedback = getattr(project.metadata, "feedback", None)
-    received = feedback.newest(model) if feedback is not None else None
+    received = project.metadata.feedback.newest(model)
     if received is not None:
         age = max((now - received).total_seconds(), 0.0)
         limit = spec.feedback.total_seconds() if spec.feedback is not None else None
