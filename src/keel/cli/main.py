@@ -57,6 +57,13 @@ COMMANDS = {
     "canary": "keel.cli.commands.canary:canary",
     "demo": "keel.cli.commands.demo:demo",
     "skew": "keel.cli.commands.skew:skew",
+    "ci": "keel.cli.commands.ci:ci",
+    "smoke-test": "keel.cli.commands.ci:smoke_test",
+    "contract-test": "keel.cli.commands.ci:contract_test",
+    "deploy": "keel.cli.commands.deploy:deploy",
+    "env": "keel.cli.commands.deploy:env",
+    "owners": "keel.cli.commands.audit:owners",
+    "audit": "keel.cli.commands.audit:audit",
 }
 
 
