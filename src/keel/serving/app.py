@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from keel import __version__
 from keel.errors import StoreError
@@ -474,9 +474,10 @@ class ServingApp:
 
 
 def create_app(
-    project: Project, *, log: PredictionLog | None = None, api: bool = True
+    project: Project, *, log: PredictionLog | None = None, api: bool = True, ui: bool = False
 ) -> tuple[Starlette, ServingApp]:
-    """The serving app and its state object; the lifespan starts and stops both."""
+    """The serving app and its state object; the lifespan starts and stops both. `api`
+    mounts the registry API at /api/v1, `ui` the web UI at /ui."""
     serving = ServingApp(project, log)
     endpoint = Callable[[Request], Awaitable[Response]]
     routes: list[BaseRoute] = []
@@ -502,6 +503,10 @@ def create_app(
         from keel.web.api import api_mount
 
         routes.append(api_mount(project))
+    if ui:
+        from keel.web.ui import create_ui
+
+        routes.append(Mount("/ui", app=create_ui(project)))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,69 +1,77 @@
-"""The web UI: server-rendered pages for the people who operate models (read-only for now).
+"""The web UI: server-rendered pages for the people who operate models.
 
-    GET /                                  models, their aliases, open alerts, health
-    GET /models/{name}                     versions, release history, pending requests
-    GET /models/{name}/versions/{version}  lineage graph, latest gate evaluation
-    GET /predictions?id=...                the chain behind one logged prediction
-    GET /alerts                            open alerts with their owners
-    GET /static/...                        the stylesheet (shipped in the package, no CDN)
+    GET  /                                   models, their aliases, open alerts, health
+    GET  /models/{name}                      versions, release history, pending requests
+    GET  /models/{name}/versions/{version}   lineage graph, latest gate evaluation
+    GET  /models/{name}/monitoring           drift by feature, performance, distributions
+    GET  /predictions?id=...                 the chain behind one logged prediction
+    GET  /alerts                             open alerts with their owners
+    GET  /requests                           pending and recent release requests
+    GET  /requests/{id}                      one request: its gates, decisions, buttons
+    POST /requests/{id}/approve|reject       a decision by the signed-in user (form)
+    GET  /scorecard                          the project's maturity scorecard
+    GET  /signin, POST /signin, POST /signout
+    GET  /static/...                         the stylesheet (shipped in the package, no CDN)
 
-Pages are Jinja2 templates with autoescape on; no JavaScript. Each page's data is read in
-the thread pool (store calls block). keel's errors map to statuses here: `NotFound` is a
-404 page, `ConfigError` a 400 page.
+Pages are Jinja2 templates with autoescape on; no JavaScript. Reading needs no sign-in, as
+on the command line; deciding a request does: an API token, checked at every call
+(`keel.web.session`), and the release rules of `keel approve` (the requester never decides
+their own request; roles as the policy says). Mounted under a prefix (`keel serve --ui`
+mounts it at /ui) every link carries the prefix. keel's errors map to statuses here:
+`NotFound` is a 404 page, `ConfigError` a 400, `PermissionDenied` a 403, `Conflict` a 409.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from keel.domain.monitoring import SEVERITIES
-from keel.errors import ConfigError, KeelError, NotFound
+from keel.domain.identity import require
+from keel.errors import ConfigError, Conflict, KeelError, NotFound, PermissionDenied
+from keel.web import pages
+from keel.web.session import FormError, Session, Sessions, read_form, safe_next
 
 if TYPE_CHECKING:
     from keel.project import Project
 
 __all__ = ["create_ui"]
 
-#: Aliases in the order an operator reads them; others follow by name.
-ALIAS_ORDER: Final = ("production", "canary", "candidate", "shadow")
-#: Audit events that move an alias: the release history.
-RELEASE_EVENTS: Final = [
-    "model.registered",
-    "alias.moved",
-    "alias.rolled_back",
-    "alias.removed",
-    "canary.promoted",
-    "canary.rolled_back",
-    "release.requested",
-    "release.approved",
-    "release.rejected",
-]
-#: Alerts one page lists at most.
-MAX_ALERTS: Final = 500
-#: Release history entries the model page lists at most (newest first).
-MAX_HISTORY: Final = 200
+#: keel errors -> the status of the page that explains them (the first match wins).
+_STATUSES: Final[tuple[tuple[type[KeelError], int], ...]] = (
+    (NotFound, 404),
+    (PermissionDenied, 403),
+    (Conflict, 409),
+    (FormError, 400),
+    (ConfigError, 400),
+)
 
-_SEVERITY_RANK: Final = {severity: i for i, severity in enumerate(SEVERITIES)}
+#: Every page: never cached (it shows live state), and nothing but this origin's own assets;
+#: inline styles only for the charts' colours; forms post only here; never framed.
+_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 logger = logging.getLogger(__name__)
 
-Context = dict[str, Any]
-Page = Callable[["Project", Request], tuple[str, Context]]
+Page = Callable[["Project", Request], tuple[str, pages.Context]]
+Action = Callable[[Request, Session], Awaitable[Response]]
 
 
 def create_ui(project: Project) -> Starlette:
@@ -76,216 +84,152 @@ def create_ui(project: Project) -> Starlette:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["when"] = _when
-    env.filters["num"] = _num
+    env.filters["when"] = pages.fmt_when
+    env.filters["num"] = pages.fmt_number
     env.globals["project_name"] = project.spec.name
+    ui = _Ui(project, env)
     routes: list[BaseRoute] = [
-        _page(project, env, "/", _home),
-        _page(project, env, "/models/{name}", _model),
-        _page(project, env, "/models/{name}/versions/{version}", _version),
-        _page(project, env, "/predictions", _prediction),
-        _page(project, env, "/alerts", _alerts),
+        ui.page("/", pages.home),
+        ui.page("/models/{name}", pages.model_page),
+        ui.page("/models/{name}/versions/{version}", pages.version_page),
+        ui.page("/models/{name}/monitoring", pages.monitoring_page),
+        ui.page("/predictions", pages.prediction_page),
+        ui.page("/alerts", pages.alerts_page),
+        ui.page("/requests", pages.requests_page),
+        ui.page("/requests/{id}", pages.request_page),
+        ui.page("/scorecard", pages.scorecard_page),
+        Route("/signin", ui.signin_form, methods=["GET"]),
+        ui.action("/signin", ui.signin, signed_in=False),
+        ui.action("/signout", ui.signout),
+        ui.action("/requests/{id}/approve", ui.decide),
+        ui.action("/requests/{id}/reject", ui.decide),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        message = f"{request.url.path}: no such page"
-        return _html(env, "error.html", {"status": status, "message": message}, status)
+        context = {"status": status, "message": f"{request.url.path}: no such page"}
+        return ui.render(request, Session(None), "error.html", context, status)
 
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
 
 
-def _page(project: Project, env: Environment, path: str, page: Page) -> Route:
-    async def endpoint(request: Request) -> Response:
+class _Ui:
+    def __init__(self, project: Project, env: Environment) -> None:
+        self.project = project
+        self.env = env
+        self.sessions = Sessions(project)
+
+    # --- rendering ------------------------------------------------------------------------
+
+    def render(
+        self,
+        request: Request,
+        session: Session,
+        template: str,
+        context: pages.Context,
+        status: int = 200,
+    ) -> Response:
+        base = _base(request)
+        full = {
+            "base": base,
+            "path": request.url.path[len(base) :] or "/",
+            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            "user": session.actor,
+            "csrf": session.csrf,
+            **context,
+        }
+        text = self.env.get_template(template).render(full)
+        return HTMLResponse(text, status_code=status, headers=_HEADERS)
+
+    def error(self, request: Request, session: Session, error: KeelError) -> Response:
+        status = next((code for kind, code in _STATUSES if isinstance(error, kind)), 500)
+        context = {"status": status, "message": error.message, "hint": error.hint}
+        return self.render(request, session, "error.html", context, status)
+
+    # --- routes -----------------------------------------------------------------------------
+
+    def page(self, path: str, build: Page) -> Route:
+        async def endpoint(request: Request) -> Response:
+            session = await self.sessions.read(request)
+            try:
+                template, context = await run_in_threadpool(build, self.project, request)
+            except KeelError as error:
+                return self.error(request, session, error)
+            except Exception:  # the last line of defence: logged here, no traceback in the page
+                logger.exception("internal error in GET %s", request.url.path)
+                context = {"status": 500, "message": "internal error: the page could not be built"}
+                return self.render(request, session, "error.html", context, 500)
+            return self.render(request, session, template, context)
+
+        return Route(path, endpoint, methods=["GET"])
+
+    def action(self, path: str, act: Action, *, signed_in: bool = True) -> Route:
+        """A form post: CSRF-checked when `signed_in`; answers with a redirect (303)."""
+
+        async def endpoint(request: Request) -> Response:
+            session = await self.sessions.read(request)
+            try:
+                if signed_in and session.actor is None:
+                    raise PermissionDenied(
+                        "sign in first: deciding a request needs an API token",
+                        hint="an admin creates one with `keel tokens create USER`",
+                    )
+                return await act(request, session)
+            except KeelError as error:
+                return self.error(request, session, error)
+            except Exception:
+                logger.exception("internal error in POST %s", request.url.path)
+                context = {"status": 500, "message": "internal error: nothing was changed"}
+                return self.render(request, session, "error.html", context, 500)
+
+        return Route(path, endpoint, methods=["POST"])
+
+    async def signin_form(self, request: Request) -> Response:
+        session = await self.sessions.read(request)
+        wanted = safe_next(request.query_params.get("next"), _base(request))
+        return self.render(request, session, "signin.html", {"next": wanted})
+
+    async def signin(self, request: Request, session: Session) -> Response:
+        form = await read_form(request)
+        token = form.get("token", "").strip()
+        wanted = safe_next(form.get("next"), _base(request))
         try:
-            template, context = await run_in_threadpool(page, project, request)
-        except NotFound as error:
-            return _error(env, 404, error)
-        except ConfigError as error:
-            return _error(env, 400, error)
-        except KeelError as error:
-            return _error(env, 500, error)
-        except Exception:  # the last line of defence: logged here, no traceback in the page
-            logger.exception("internal error in GET %s", request.url.path)
-            context = {"status": 500, "message": "internal error: the page could not be built"}
-            return _html(env, "error.html", context, 500)
-        return _html(env, template, {"path": request.url.path, **context})
+            actor = await self.sessions.authenticate(token)
+        except PermissionDenied:
+            context = {"next": wanted, "failed": True}
+            return self.render(request, Session(None), "signin.html", context, 401)
+        logger.info("%s signed in to the UI", actor.name)
+        response = RedirectResponse(wanted, status_code=303)
+        self.sessions.sign_in(response, request, token, _base(request))
+        return response
 
-    return Route(path, endpoint, methods=["GET"])
+    async def signout(self, request: Request, session: Session) -> Response:
+        form = await read_form(request)
+        self.sessions.check_csrf(request, form.get("csrf", ""))
+        response = RedirectResponse(_base(request) + "/", status_code=303)
+        self.sessions.sign_out(response, _base(request))
+        return response
 
+    async def decide(self, request: Request, session: Session) -> Response:
+        from keel.release import approve, reject
 
-def _error(env: Environment, status: int, error: KeelError) -> Response:
-    context = {"status": status, "message": error.message, "hint": error.hint}
-    return _html(env, "error.html", context, status)
-
-
-def _html(env: Environment, template: str, context: Context, status: int = 200) -> Response:
-    text = env.get_template(template).render(context)
-    return HTMLResponse(text, status_code=status, headers={"Cache-Control": "no-store"})
-
-
-# --- formatting ---------------------------------------------------------------------------
-
-
-def _when(moment: datetime | None) -> str:
-    if moment is None:
-        return "–"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _num(value: object, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}g}"
-
-
-def _alias_key(alias: str) -> tuple[int, str]:
-    order = ALIAS_ORDER.index(alias) if alias in ALIAS_ORDER else len(ALIAS_ORDER)
-    return order, alias
-
-
-def _version_number(text: str) -> int:
-    if not text.isdigit() or len(text) > 9:
-        raise NotFound(f"{text!r} is not a version number", hint="versions are 1, 2, 3, ...")
-    return int(text)
-
-
-# --- pages --------------------------------------------------------------------------------
-
-
-def _home(project: Project, request: Request) -> tuple[str, Context]:
-    metadata = project.metadata
-    open_alerts = metadata.monitoring.alerts(state="open", limit=MAX_ALERTS)
-    by_model: dict[str, Counter[str]] = {}
-    for alert in open_alerts:
-        by_model.setdefault(alert.model, Counter())[alert.severity] += 1
-    latest = metadata.monitoring.latest_metrics()
-    models = []
-    for model in metadata.models.list_models():
-        mine = [m for m in latest if m.model == model.name]
-        production = next((a.version for a in model.aliases if a.name == "production"), None)
-        performance = [m for m in mine if m.signal == "performance" and m.value is not None]
-        # The production holder's own number first; another version's, named as such, else.
-        performance.sort(key=lambda m: (m.version == production, m.window_end))
-        counts = by_model.get(model.name, Counter())
-        # Alerts come newest first: the newest of the most severe.
-        worst = max(
-            (a for a in open_alerts if a.model == model.name),
-            key=lambda a: _SEVERITY_RANK[a.severity],
-            default=None,
+        form = await read_form(request)
+        self.sessions.check_csrf(request, form.get("csrf", ""))
+        assert session.actor is not None  # `action` refuses a signed-out post
+        require(session.actor, "approve")
+        request_id = request.path_params["id"]
+        decision = approve if request.url.path.endswith("/approve") else reject
+        comment = form.get("comment", "").strip() or None
+        await run_in_threadpool(
+            decision, self.project, request_id, actor=session.actor, comment=comment
         )
-        models.append(
-            {
-                "name": model.name,
-                "latest_version": model.latest_version,
-                "versions": model.version_count,
-                "aliases": sorted(
-                    ((a.name, a.version) for a in model.aliases), key=lambda p: _alias_key(p[0])
-                ),
-                "alerts": [(s, counts[s]) for s in reversed(SEVERITIES) if counts[s]],
-                "last_monitored": max(
-                    (m.recorded_at for m in mine if m.recorded_at is not None), default=None
-                ),
-                "performance": performance[-1] if performance else None,
-                "production": production,
-                "worst_alert": worst,
-            }
+        done = "approved" if decision is approve else "rejected"
+        return RedirectResponse(
+            f"{_base(request)}/requests/{request_id}?done={done}", status_code=303
         )
-    return "home.html", {"models": models, "open_alerts": len(open_alerts)}
 
 
-def _model(project: Project, request: Request) -> tuple[str, Context]:
-    from keel.monitoring.charts import REFERENCE, LineSeries, line_chart
-
-    name = request.path_params["name"]
-    metadata = project.metadata
-    versions = metadata.models.versions(name)  # NotFound for an unknown model
-    aliases = metadata.models.aliases(name)
-    held: dict[int, list[str]] = {}
-    for alias in sorted(aliases, key=lambda a: _alias_key(a.name)):
-        held.setdefault(alias.version, []).append(alias.name)
-    metric_names = sorted({key for v in versions for key in v.metrics})
-    history = metadata.audit.events(
-        model=name, kinds=RELEASE_EVENTS, newest_first=True, limit=MAX_HISTORY
-    )
-    pending = metadata.releases.requests(status="pending", model=name)
-    performance = metadata.monitoring.metrics(name, signal="performance")
-    chart = None
-    if performance:
-        labels = [m.window_end.strftime("%m-%d %H:%M") for m in performance]
-        series = LineSeries("performance", [m.value for m in performance], REFERENCE)
-        # line_chart escapes every text it draws: its SVG is safe to insert as is.
-        chart = Markup(line_chart(labels, [series], label="performance over time"))  # noqa: S704
-    return "model.html", {
-        "name": name,
-        "aliases": sorted(aliases, key=lambda a: _alias_key(a.name)),
-        "versions": [(v, held.get(v.version, [])) for v in reversed(versions)],
-        "metric_names": metric_names,
-        "history": history,
-        "pending": pending,
-        "performance_chart": chart,
-        "performance": performance[-12:],
-    }
-
-
-def _version(project: Project, request: Request) -> tuple[str, Context]:
-    from keel.lineage.chain import model_lineage
-
-    name = request.path_params["name"]
-    number = _version_number(request.path_params["version"])
-    metadata = project.metadata
-    version = metadata.models.get(name, number)
-    chain = model_lineage(project, version.ref)
-    evaluations = metadata.audit.events(model=name, kinds=["gates.evaluated"], newest_first=True)
-    latest = next((e for e in evaluations if e.version == number), None)
-    gates = (
-        []
-        if latest is None or latest.subject is None
-        else (metadata.releases.evaluation(latest.subject))
-    )
-    return "version.html", {
-        "name": name,
-        "version": version,
-        "chain": chain,
-        "evaluation": latest,
-        "gates": gates,
-    }
-
-
-def _prediction(project: Project, request: Request) -> tuple[str, Context]:
-    from keel.serving.explain import explain_prediction
-
-    wanted = request.query_params.get("id", "").strip()
-    if not wanted:
-        return "prediction.html", {"wanted": "", "chain": None}
-    chain = explain_prediction(project, wanted)
-    return "prediction.html", {"wanted": wanted, "chain": chain, "rows": _flatten(chain)}
-
-
-def _alerts(project: Project, request: Request) -> tuple[str, Context]:
-    open_alerts = project.metadata.monitoring.alerts(state="open", limit=MAX_ALERTS)
-    rank = {severity: i for i, severity in enumerate(reversed(SEVERITIES))}
-    open_alerts.sort(key=lambda a: (rank.get(a.severity, 9), a.model, a.opened_at))
-    return "alerts.html", {"alerts": open_alerts}
-
-
-def _flatten(document: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """A nested document as (dotted key, value) rows, lists of scalars joined."""
-    rows: list[tuple[str, str]] = []
-    for key, value in document.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            rows.extend(_flatten(value, path + "."))
-        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-            for i, item in enumerate(value):
-                rows.extend(_flatten(item, f"{path}[{i}]."))
-        elif isinstance(value, list):
-            rows.append((path, ", ".join(str(v) for v in value) or "–"))
-        else:
-            rows.append((path, "–" if value is None else str(value)))
-    return rows
+def _base(request: Request) -> str:
+    """The prefix the UI is mounted under ('' at the root)."""
+    return str(request.scope.get("root_path", "")).rstrip("/")

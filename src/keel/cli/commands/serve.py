@@ -15,11 +15,18 @@ __all__ = ["serve"]
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--no-api", is_flag=True, help="Do not mount the registry API at /api/v1.")
+@click.option("--ui", is_flag=True, help="Also serve the web UI at /ui (as `keel ui` does).")
 @click.option("--access-log", is_flag=True, help="Log every request (off: /metrics counts them).")
 @json_option
 @pass_cli
 def serve(
-    cli: CliContext, host: str, port: int, no_api: bool, access_log: bool, as_json: bool
+    cli: CliContext,
+    host: str,
+    port: int,
+    no_api: bool,
+    ui: bool,
+    access_log: bool,
+    as_json: bool,
 ) -> int:
     """Serve every model whose `production` alias is set, until interrupted.
 
@@ -37,7 +44,7 @@ def serve(
     project = cli.project()
     spec = project.spec.serving
     log = open_prediction_log(project) if spec.log.enabled else None
-    app, _ = create_app(project, log=log, api=not no_api)
+    app, _ = create_app(project, log=log, api=not no_api, ui=ui)
     serve_until_stopped(
         app,
         host=host,
@@ -45,6 +52,6 @@ def serve(
         access_log=access_log,
         banner="keel serve",
         as_json=as_json,
-        detail="(OIP at /v2, /predict, /metrics, /openapi.json)",
+        detail="(OIP at /v2, /predict, /metrics, /openapi.json" + (", UI at /ui)" if ui else ")"),
     )
     return EXIT_OK

@@ -1,0 +1,425 @@
+"""What each UI page shows: one function per page, reading the stores and returning the
+template and its context. Functions run in the thread pool (store calls block); keel's errors
+become error pages in `keel.web.ui`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from markupsafe import Markup
+from starlette.requests import Request
+
+from keel.domain.monitoring import SEVERITIES, MonitorMetric
+from keel.errors import NotFound
+
+if TYPE_CHECKING:
+    from keel.project import Project
+
+__all__ = [
+    "ALIAS_ORDER",
+    "Context",
+    "alerts_page",
+    "fmt_number",
+    "fmt_when",
+    "home",
+    "model_page",
+    "monitoring_page",
+    "prediction_page",
+    "request_page",
+    "requests_page",
+    "scorecard_page",
+    "version_page",
+]
+
+#: Aliases in the order an operator reads them; others follow by name.
+ALIAS_ORDER: Final = ("production", "canary", "candidate", "shadow")
+#: Audit events that move an alias: the release history.
+RELEASE_EVENTS: Final = [
+    "model.registered",
+    "alias.moved",
+    "alias.rolled_back",
+    "alias.removed",
+    "canary.promoted",
+    "canary.rolled_back",
+    "release.requested",
+    "release.approved",
+    "release.rejected",
+]
+#: Alerts one page lists at most.
+MAX_ALERTS: Final = 500
+#: Release history entries the model page lists at most (newest first).
+MAX_HISTORY: Final = 200
+#: Closed requests the requests page lists (newest first).
+MAX_CLOSED: Final = 50
+#: Monitoring windows the charts draw (the newest).
+MAX_WINDOWS: Final = 48
+#: Features whose reference and current distributions the monitoring page draws.
+MAX_DISTRIBUTIONS: Final = 12
+
+_SEVERITY_RANK: Final = {severity: i for i, severity in enumerate(SEVERITIES)}
+
+Context = dict[str, Any]
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def fmt_when(moment: datetime | None) -> str:
+    if moment is None:
+        return "–"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_number(value: object, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}g}"
+
+
+def _alias_key(alias: str) -> tuple[int, str]:
+    order = ALIAS_ORDER.index(alias) if alias in ALIAS_ORDER else len(ALIAS_ORDER)
+    return order, alias
+
+
+def _version_number(text: str) -> int:
+    if not text.isdigit() or len(text) > 9:
+        raise NotFound(f"{text!r} is not a version number", hint="versions are 1, 2, 3, ...")
+    return int(text)
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
+def home(project: Project, request: Request) -> tuple[str, Context]:
+    metadata = project.metadata
+    open_alerts = metadata.monitoring.alerts(state="open", limit=MAX_ALERTS)
+    by_model: dict[str, Counter[str]] = {}
+    for alert in open_alerts:
+        by_model.setdefault(alert.model, Counter())[alert.severity] += 1
+    latest = metadata.monitoring.latest_metrics()
+    models = []
+    for model in metadata.models.list_models():
+        mine = [m for m in latest if m.model == model.name]
+        production = next((a.version for a in model.aliases if a.name == "production"), None)
+        performance = [m for m in mine if m.signal == "performance" and m.value is not None]
+        # The production holder's own number first; another version's, named as such, else.
+        performance.sort(key=lambda m: (m.version == production, m.window_end))
+        counts = by_model.get(model.name, Counter())
+        # Alerts come newest first: the newest of the most severe.
+        worst = max(
+            (a for a in open_alerts if a.model == model.name),
+            key=lambda a: _SEVERITY_RANK[a.severity],
+            default=None,
+        )
+        models.append(
+            {
+                "name": model.name,
+                "latest_version": model.latest_version,
+                "versions": model.version_count,
+                "aliases": sorted(
+                    ((a.name, a.version) for a in model.aliases), key=lambda p: _alias_key(p[0])
+                ),
+                "alerts": [(s, counts[s]) for s in reversed(SEVERITIES) if counts[s]],
+                "last_monitored": max(
+                    (m.recorded_at for m in mine if m.recorded_at is not None), default=None
+                ),
+                "performance": performance[-1] if performance else None,
+                "production": production,
+                "worst_alert": worst,
+            }
+        )
+    return "home.html", {"models": models, "open_alerts": len(open_alerts)}
+
+
+def model_page(project: Project, request: Request) -> tuple[str, Context]:
+    from keel.monitoring.charts import REFERENCE, LineSeries, line_chart
+
+    name = request.path_params["name"]
+    metadata = project.metadata
+    versions = metadata.models.versions(name)  # NotFound for an unknown model
+    aliases = metadata.models.aliases(name)
+    held: dict[int, list[str]] = {}
+    for alias in sorted(aliases, key=lambda a: _alias_key(a.name)):
+        held.setdefault(alias.version, []).append(alias.name)
+    metric_names = sorted({key for v in versions for key in v.metrics})
+    history = metadata.audit.events(
+        model=name, kinds=RELEASE_EVENTS, newest_first=True, limit=MAX_HISTORY
+    )
+    pending = metadata.releases.requests(status="pending", model=name)
+    performance = metadata.monitoring.metrics(name, signal="performance")
+    chart = None
+    if performance:
+        labels = [m.window_end.strftime("%m-%d %H:%M") for m in performance]
+        series = LineSeries("performance", [m.value for m in performance], REFERENCE)
+        # line_chart escapes every text it draws: its SVG is safe to insert as is.
+        chart = Markup(line_chart(labels, [series], label="performance over time"))  # noqa: S704
+    return "model.html", {
+        "name": name,
+        "aliases": sorted(aliases, key=lambda a: _alias_key(a.name)),
+        "versions": [(v, held.get(v.version, [])) for v in reversed(versions)],
+        "metric_names": metric_names,
+        "history": history,
+        "pending": pending,
+        "performance_chart": chart,
+        "performance": performance[-12:],
+    }
+
+
+def version_page(project: Project, request: Request) -> tuple[str, Context]:
+    from keel.lineage.chain import model_lineage
+
+    name = request.path_params["name"]
+    number = _version_number(request.path_params["version"])
+    metadata = project.metadata
+    version = metadata.models.get(name, number)
+    chain = model_lineage(project, version.ref)
+    evaluations = metadata.audit.events(model=name, kinds=["gates.evaluated"], newest_first=True)
+    latest = next((e for e in evaluations if e.version == number), None)
+    gates = (
+        []
+        if latest is None or latest.subject is None
+        else (metadata.releases.evaluation(latest.subject))
+    )
+    return "version.html", {
+        "name": name,
+        "version": version,
+        "chain": chain,
+        "evaluation": latest,
+        "gates": gates,
+    }
+
+
+def prediction_page(project: Project, request: Request) -> tuple[str, Context]:
+    from keel.serving.explain import explain_prediction
+
+    wanted = request.query_params.get("id", "").strip()
+    if not wanted:
+        return "prediction.html", {"wanted": "", "chain": None}
+    chain = explain_prediction(project, wanted)
+    return "prediction.html", {"wanted": wanted, "chain": chain, "rows": _flatten(chain)}
+
+
+def alerts_page(project: Project, request: Request) -> tuple[str, Context]:
+    open_alerts = project.metadata.monitoring.alerts(state="open", limit=MAX_ALERTS)
+    rank = {severity: i for i, severity in enumerate(reversed(SEVERITIES))}
+    open_alerts.sort(key=lambda a: (rank.get(a.severity, 9), a.model, a.opened_at))
+    return "alerts.html", {"alerts": open_alerts}
+
+
+def _flatten(document: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """A nested document as (dotted key, value) rows, lists of scalars joined."""
+    rows: list[tuple[str, str]] = []
+    for key, value in document.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows.extend(_flatten(value, path + "."))
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            for i, item in enumerate(value):
+                rows.extend(_flatten(item, f"{path}[{i}]."))
+        elif isinstance(value, list):
+            rows.append((path, ", ".join(str(v) for v in value) or "–"))
+        else:
+            rows.append((path, "–" if value is None else str(value)))
+    return rows
+
+
+def requests_page(project: Project, request: Request) -> tuple[str, Context]:
+    releases = project.metadata.releases
+    pending = releases.requests(status="pending")
+    closed = [
+        r for r in releases.requests(limit=MAX_CLOSED + len(pending)) if r.status != "pending"
+    ]
+    return "requests.html", {"pending": pending, "closed": closed[:MAX_CLOSED]}
+
+
+def request_page(project: Project, request: Request) -> tuple[str, Context]:
+    wanted = request.path_params["id"]
+    release = project.metadata.releases.request(wanted)  # NotFound for an unknown id
+    return "request.html", {
+        "r": release,
+        "gates": project.metadata.releases.evaluation(release.evaluation),
+        "now": datetime.now(UTC),
+        "done": request.query_params.get("done")
+        if request.query_params.get("done") in ("approved", "rejected")
+        else None,
+    }
+
+
+def monitoring_page(project: Project, request: Request) -> tuple[str, Context]:
+    """Drift by feature over the newest windows, performance over time, and the reference
+    against the newest window's distribution of the features that drift most."""
+    from keel.monitoring.charts import heatmap
+
+    name = request.path_params["name"]
+    metadata = project.metadata
+    metadata.models.versions(name)  # NotFound for an unknown model
+    drift = metadata.monitoring.metrics(name, signal="drift")
+    drift += metadata.monitoring.metrics(name, signal="score_drift")
+    performance = metadata.monitoring.metrics(name, signal="performance")
+    coverage = {
+        m.window_end: m.value for m in metadata.monitoring.metrics(name, signal="label_coverage")
+    }
+    windows = sorted({(m.window_start, m.window_end) for m in drift})[-MAX_WINDOWS:]
+    context: Context = {"name": name, "heatmap": None, "performance": None, "distributions": []}
+    if windows:
+        labels = _window_labels(windows)
+        column = {window: j for j, window in enumerate(windows)}
+        cells: dict[str, list[Any]] = {}
+        for metric in drift:
+            j = column.get((metric.window_start, metric.window_end))
+            if j is not None:
+                cells.setdefault(metric.subject, [None] * len(windows))[j] = _heat_cell(
+                    metric, labels[j]
+                )
+        names = sorted(cells, key=lambda n: _drift_order(n, cells[n]))
+        rows = [("score: " if n.startswith("outputs.") else "") + _short(n) for n in names]
+        # heatmap escapes every text it draws: its SVG is safe to insert as is.
+        context["heatmap"] = Markup(  # noqa: S704
+            heatmap(rows, labels, [cells[n] for n in names], label="drift per feature and window")
+        )
+        context["drifted"] = [
+            _short(n) for n in names if cells[n][-1] is not None and cells[n][-1].drifted
+        ]
+        context["latest_window"] = windows[-1]
+        context["distributions"] = _distributions(project, name, windows[-1], names)
+    if performance:
+        context["performance"], context["legend"] = _performance_chart(performance, coverage)
+        context["performance_latest"] = performance[-1]
+    return "monitoring.html", context
+
+
+def scorecard_page(project: Project, request: Request) -> tuple[str, Context]:
+    from keel.maturity import scorecard
+
+    card = scorecard(project)
+    areas: dict[str, list[Any]] = {}
+    for item in card.items:
+        areas.setdefault(item.area, []).append(item)
+    return "scorecard.html", {"card": card, "areas": areas}
+
+
+# --- monitoring helpers -------------------------------------------------------------------
+
+
+def _window_labels(windows: Sequence[tuple[datetime, datetime]]) -> list[str]:
+    """Short labels for windows: the day, the minute, the second, or their order when
+    windows of rows follow each other closer than that."""
+    for layout in ("%m-%d", "%m-%d %H:%M", "%H:%M:%S"):
+        labels = [start.astimezone(UTC).strftime(layout) for start, _ in windows]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"#{i}" for i in range(1, len(windows) + 1)]
+
+
+def _performance_chart(
+    performance: Sequence[MonitorMetric], coverage: Mapping[datetime, float | None]
+) -> tuple[Markup, list[tuple[str, str]]]:
+    """One line per version over the newest windows, label coverage as bars behind; and the
+    legend, (name, colour) per line."""
+    from keel.monitoring.charts import LineSeries, line_chart, palette
+
+    windows = sorted({(m.window_start, m.window_end) for m in performance})[-MAX_WINDOWS:]
+    column = {window: j for j, window in enumerate(windows)}
+    lines: dict[int, list[float | None]] = {}
+    for m in performance:
+        j = column.get((m.window_start, m.window_end))
+        if j is not None:
+            lines.setdefault(m.version, [None] * len(windows))[j] = m.value
+    metric = performance[-1].subject or "performance"
+    series = [
+        LineSeries(f"v{version} {metric}", values, palette(i))
+        for i, (version, values) in enumerate(sorted(lines.items()))
+    ]
+    chart = line_chart(
+        _window_labels(windows),
+        series,
+        bars=[coverage.get(end) for _, end in windows],
+        bars_label="label coverage",
+        y_label=metric,
+        label=f"{metric} per window, one line per version, and label coverage",
+    )
+    legend = [(line.name, line.colour) for line in series]
+    return Markup(chart), legend  # noqa: S704 - line_chart escapes every text it draws
+
+
+def _short(column: str) -> str:
+    return column.split(".", 1)[1] if column.startswith(("inputs.", "outputs.")) else column
+
+
+def _heat_cell(metric: MonitorMetric, label: str) -> Any:
+    from keel.monitoring.charts import HeatCell, fmt
+
+    detail = metric.detail
+    drifted = bool(detail.get("breached"))
+    limit = detail.get("limit")
+    p_value = detail.get("p_value")
+    if detail.get("decision") == "p_value" and isinstance(p_value, float | int):
+        threshold = float(limit) if isinstance(limit, float | int) else 0.05
+        level = (
+            math.log(max(float(p_value), 1e-300)) / math.log(threshold)
+            if 0 < threshold < 1
+            else 0.0
+        )
+        text = "p " + (fmt(float(p_value), 1) if p_value >= 1e-99 else "≈0")
+    else:
+        value = metric.value or 0.0
+        level = value / float(limit) if isinstance(limit, float | int) and limit > 0 else 0.0
+        text = fmt(value, 2)
+    verdict = "drifted" if drifted else "within threshold"
+    return HeatCell(
+        text=text,
+        level=level,
+        drifted=drifted,
+        tooltip=f"{_short(metric.subject)}, {label}: {detail.get('test', '')} {text} ({verdict})",
+    )
+
+
+def _drift_order(name: str, cells: Sequence[Any]) -> tuple[int, int, float, str]:
+    hits = sum(1 for c in cells if c is not None and c.drifted)
+    last = next((c.level for c in reversed(cells) if c is not None), 0.0)
+    return (0 if name.startswith("outputs.") else 1, -hits, -last, name)
+
+
+def _distributions(
+    project: Project, name: str, window: tuple[datetime, datetime], columns: Sequence[str]
+) -> list[tuple[str, Markup]]:
+    """Reference against the newest window, for the columns that drift most (first in
+    `columns`), read from the prediction log for the version that was monitored."""
+    from keel.monitoring.reference import reference_for
+    from keel.monitoring.report import distribution_chart
+    from keel.serving.predictions import read_window
+    from keel.stats.sketch import TableSketch
+
+    latest = [m for m in project.metadata.monitoring.latest_metrics(name) if m.signal == "drift"]
+    if not latest:
+        return []
+    version = project.metadata.models.get(name, max(latest, key=lambda m: m.window_end).version)
+    reference = reference_for(project, version).sketch
+    shown = [c for c in columns if c in reference.columns][:MAX_DISTRIBUTIONS]
+    table = read_window(
+        project, name, window[0], window[1], version=version.version, columns=shown, missing_ok=True
+    )
+    current = TableSketch.of(table, [c for c in shown if c in table.column_names])
+    return [
+        (
+            _short(column),
+            # distribution_chart escapes every text it draws.
+            Markup(  # noqa: S704
+                distribution_chart(
+                    reference.columns.get(column),
+                    current.columns.get(column),
+                    label=f"{_short(column)}: reference against the newest window",
+                )
+            ),
+        )
+        for column in shown
+    ]

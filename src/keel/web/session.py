@@ -1,0 +1,124 @@
+"""Who is signed in to the UI: an API token kept in an HttpOnly cookie, checked at every call.
+
+The cookie holds the token itself, so the store decides every request: a revoked token or a
+removed role takes effect at once, as over the API. The cookie is `HttpOnly` (no script reads
+it), `SameSite=Strict` (no other site's page sends it) and `Secure` behind HTTPS. Every form
+that changes something also carries a CSRF value, an HMAC of the token under a key each UI
+process draws at start, so a forged form post fails even where SameSite is not honoured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+from urllib.parse import parse_qs
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keel.domain.identity import Actor
+from keel.errors import KeelError, PermissionDenied
+
+if TYPE_CHECKING:
+    from keel.project import Project
+
+__all__ = ["COOKIE", "FormError", "Session", "read_form", "safe_next"]
+
+COOKIE: Final = "keel_session"
+#: How long a sign-in lasts in the browser; the token's own expiry still applies.
+MAX_AGE_S: Final = 8 * 3600
+#: The largest form body accepted: a token, a comment and a few hidden fields.
+MAX_FORM_BYTES: Final = 16 * 1024
+
+
+class FormError(KeelError):
+    """A form post the UI cannot take (too large, not a form, a stale CSRF value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The signed-in actor (None when signed out) and the CSRF value for its forms."""
+
+    actor: Actor | None
+    csrf: str = ""
+
+
+class Sessions:
+    """Signs in and out, and reads the session of each request."""
+
+    def __init__(self, project: Project) -> None:
+        self._project = project
+        self._key = secrets.token_bytes(32)
+
+    def csrf_for(self, token: str) -> str:
+        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def authenticate(self, token: str) -> Actor:
+        """The token's actor; `PermissionDenied` for an unknown, revoked or expired token."""
+        actor: Actor = await run_in_threadpool(
+            self._project.metadata.identities.authenticate, token
+        )
+        return actor
+
+    async def read(self, request: Request) -> Session:
+        """The request's session; a cookie whose token no longer works is signed out."""
+        token = request.cookies.get(COOKIE, "")
+        if not token:
+            return Session(None)
+        try:
+            actor = await self.authenticate(token)
+        except PermissionDenied:
+            return Session(None)
+        return Session(actor, self.csrf_for(token))
+
+    def check_csrf(self, request: Request, value: str) -> None:
+        token = request.cookies.get(COOKIE, "")
+        if not token or not hmac.compare_digest(self.csrf_for(token), value):
+            raise FormError(
+                "this form is stale or came from another page: reload and try again",
+                hint="sign in again if the problem stays",
+            )
+
+    @staticmethod
+    def sign_in(response: Response, request: Request, token: str, base: str) -> None:
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=MAX_AGE_S,
+            path=base or "/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    @staticmethod
+    def sign_out(response: Response, base: str) -> None:
+        response.delete_cookie(COOKIE, path=base or "/", httponly=True, samesite="strict")
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An `application/x-www-form-urlencoded` body as single values (the first of each)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise FormError(f"expected a form post (application/x-www-form-urlencoded), got {kind!r}")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise FormError(f"the form is larger than {MAX_FORM_BYTES:,} bytes")
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError as error:
+        raise FormError("the form is not UTF-8 text") from error
+    return {key: values[0] for key, values in fields.items()}
+
+
+def safe_next(value: str | None, base: str) -> str:
+    """Where to go after signing in: a path on this site, never another origin."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return base + "/"
+    return value
