@@ -125,6 +125,7 @@ def test_home_shows_each_model_with_its_aliases_alerts_and_health(site: Site) ->
     assert f"/models/{MODEL}/versions/{production}" in page.text
     assert "open alert" in page.text
     assert "last monitored" in page.text
+    assert "1 release waiting for approval" in page.text  # ana's request, until ben decides
     assert '<link rel="stylesheet" href="/static/keel.css">' in page.text
 
 

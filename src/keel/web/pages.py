@@ -106,6 +106,7 @@ def home(project: Project, request: Request) -> tuple[str, Context]:
     for alert in open_alerts:
         by_model.setdefault(alert.model, Counter())[alert.severity] += 1
     latest = metadata.monitoring.latest_metrics()
+    pending = Counter(r.model for r in metadata.releases.requests(status="pending"))
     models = []
     for model in metadata.models.list_models():
         mine = [m for m in latest if m.model == model.name]
@@ -135,9 +136,11 @@ def home(project: Project, request: Request) -> tuple[str, Context]:
                 "performance": performance[-1] if performance else None,
                 "production": production,
                 "worst_alert": worst,
+                "pending": pending[model.name],
             }
         )
-    return "home.html", {"models": models, "open_alerts": len(open_alerts)}
+    context = {"models": models, "open_alerts": len(open_alerts), "pending": sum(pending.values())}
+    return "home.html", context
 
 
 def model_page(project: Project, request: Request) -> tuple[str, Context]:
