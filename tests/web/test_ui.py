@@ -348,6 +348,44 @@ def test_keel_serve_mounts_the_ui_under_ui(site: Site) -> None:
             assert answer.status == 200
 
 
+def test_keel_ui_serves_until_sigterm(site: Site, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from tests.serving.support import KEEL, free_port
+
+    port = free_port()
+    folder = site.project.settings.project_dir
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    with (tmp_path / "stderr").open("wb") as stderr:
+        process = subprocess.Popen(
+            [KEEL, "-C", folder, "ui", "--port", str(port), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+        )
+        try:
+            assert process.stdout is not None
+            assert f"http://127.0.0.1:{port}" in process.stdout.readline().decode()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as answer:
+                        assert MODEL in answer.read().decode()
+                        break
+                except urllib.error.URLError:
+                    assert process.poll() is None, (tmp_path / "stderr").read_text()
+                    assert time.monotonic() < deadline, "keel ui did not answer within 60 s"
+                    time.sleep(0.2)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
 def test_every_page_in_a_real_browser(site: Site, tmp_path: Path) -> None:
     webdriver = pytest.importorskip("selenium.webdriver")
     chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")

@@ -1,4 +1,4 @@
-"""`keel ui`: the web UI (models, releases, lineage, predictions, alerts) in a browser."""
+"""`keel ui`: the web UI (models, releases, approvals, lineage, monitoring, alerts) in a browser."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ __all__ = ["ui"]
 @pass_cli
 def ui(cli: CliContext, host: str, port: int, access_log: bool, as_json: bool) -> int:
     """Serve the web UI until interrupted: models with their aliases, health and open
-    alerts; each version's lineage and gates; release history and pending requests; a
-    prediction id's chain. Pages are read-only and need no sign-in: keep the default
-    loopback address unless the network in front of it is trusted.
+    alerts; each version's lineage and gates; monitoring charts; release history, and
+    requests approved or rejected in the page by a signed-in approver (API token); a
+    prediction id's chain; the maturity scorecard. Reading needs no sign-in: put it behind
+    HTTPS before it leaves loopback. `keel serve --ui` serves the same pages at /ui.
     --json prints the startup line as JSON (logs still go to stderr).
     """
     from keel.web.server import serve_until_stopped
