@@ -1,0 +1,59 @@
+"""What every rendered container runs, and where: one place for the port, the health routes,
+the user and the store secret, so the Dockerfiles and the manifests cannot disagree."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = [
+    "APP_DIR",
+    "GID",
+    "LIVE_PATH",
+    "PORT",
+    "READY_PATH",
+    "STATE_DIR",
+    "UID",
+    "resource_name",
+    "serve_args",
+    "store_secret",
+]
+
+#: The port `keel serve` listens on in a container; KServe's custom predictors expect 8080.
+PORT: Final = 8080
+#: keel serve's liveness route: answers as soon as the server accepts connections.
+LIVE_PATH: Final = "/v2/health/live"
+#: keel serve's readiness route: 503 until every served model is loaded.
+READY_PATH: Final = "/v2/health/ready"
+#: The unprivileged user the images run as. Numeric, so Kubernetes' runAsNonRoot can verify
+#: it without reading /etc/passwd; above 10000 so it matches no host account.
+UID: Final = 10001
+GID: Final = 10001
+#: The project folder inside the images (KEEL_PROJECT points here).
+APP_DIR: Final = "/app"
+#: keel's scratch folder (model packages are unpacked here), the only place it writes.
+STATE_DIR: Final = f"{APP_DIR}/.keel"
+
+_NOT_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+def serve_args() -> list[str]:
+    """`keel serve`'s arguments in a container: every interface, the fixed port."""
+    return ["serve", "--host", "0.0.0.0", "--port", str(PORT)]  # noqa: S104 - a container's port
+
+
+def resource_name(model: str) -> str:
+    """A Kubernetes name for a model: a DNS-1035 label (`flights_v2.1` -> `flights-v2-1`).
+
+    Model names may hold '.' and '_' and start with a digit; Service names may not.
+    """
+    name = _NOT_DNS.sub("-", model.lower()).strip("-")
+    if not name or not name[0].isalpha():
+        name = f"model-{name}".rstrip("-")
+    return name[:63].rstrip("-")
+
+
+def store_secret(model: str) -> str:
+    """The Secret whose keys become the container's environment (KEEL_DB_URL, KEEL_ARTIFACTS,
+    and the object store's credentials)."""
+    return f"{resource_name(model)}-store"
