@@ -9,13 +9,12 @@ column, observed against expected, how many rows offend and a few of them as pla
 from __future__ import annotations
 
 import math
-import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final, Literal
 
+from keel.ci.junit import JUnitCase, JUnitSuite, junit_xml
 from keel.domain.duration import format_duration
 
 __all__ = [
@@ -166,62 +165,38 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-# XML 1.0 cannot carry these even escaped; sample values from real data sometimes hold them.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _xml_text(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
-
-
 def report_to_junit(report: ContractReport, *, suite: str = "keel contract") -> str:
     """JUnit XML with one testcase per rule per column; errors are failures, skips are skipped.
 
     Warnings pass (a CI job should not fail on them) and are shown in the case's system-out.
     """
-    failures = sum(
-        r.violation is not None and r.violation.severity == "error" for r in report.results
-    )
-    skipped = sum(r.status == "skipped" for r in report.results)
-    counts = {
-        "tests": str(len(report.results)),
-        "failures": str(failures),
-        "errors": "0",
-        "skipped": str(skipped),
-        "time": f"{report.seconds:.6f}",
-    }
-    root = ET.Element("testsuites", {"name": suite, **counts})
-    suite_element = ET.SubElement(
-        root,
-        "testsuite",
-        {"name": suite, **counts, "timestamp": report.checked_at.isoformat(timespec="seconds")},
-    )
-    properties = ET.SubElement(suite_element, "properties")
-    ET.SubElement(properties, "property", {"name": "rows", "value": str(report.rows)})
+    cases = []
     for result in report.results:
-        case = ET.SubElement(
-            suite_element,
-            "testcase",
-            {
-                "classname": "keel.contract",
-                "name": _xml_text(f"{result.column or 'table'}: {result.rule}"),
-                "time": "0",
-            },
-        )
         violation = result.violation
-        if result.status == "skipped":
-            ET.SubElement(case, "skipped", {"message": _xml_text(result.reason or "")})
-        elif violation is not None and violation.severity == "error":
-            failure = ET.SubElement(
-                case, "failure", {"message": _xml_text(violation.message), "type": violation.rule}
+        failure = violation if violation is not None and violation.severity == "error" else None
+        warning = violation if failure is None else None
+        cases.append(
+            JUnitCase(
+                name=f"{result.column or 'table'}: {result.rule}",
+                classname="keel.contract",
+                failure=None if failure is None else failure.message,
+                failure_type=result.rule,
+                details="" if failure is None else _details(failure),
+                skipped=(result.reason or "") if result.status == "skipped" else None,
+                output=""
+                if warning is None
+                else f"warning: {warning.message}\n{_details(warning)}",
             )
-            failure.text = _xml_text(_details(violation))
-        elif violation is not None:
-            out = ET.SubElement(case, "system-out")
-            out.text = _xml_text(f"warning: {violation.message}\n{_details(violation)}")
-    ET.indent(root)
-    body = ET.tostring(root, encoding="unicode")
-    return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'
+        )
+    return junit_xml(
+        JUnitSuite(
+            suite,
+            cases,
+            timestamp=report.checked_at,
+            seconds=report.seconds,
+            properties={"rows": str(report.rows)},
+        )
+    )
 
 
 def _details(violation: Violation) -> str:
