@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,9 @@ __all__ = [
 
 Kind = Literal["github", "gitlab"]
 KINDS: Final[tuple[Kind, ...]] = ("github", "gitlab")
-PYTHON: Final = "3.12"
+#: The Python CI runs: the one this keel runs on, as training records it in every lock, so
+#: CI trains in the interpreter the project's models come from.
+PYTHON: Final = f"{sys.version_info.major}.{sys.version_info.minor}"
 REPORTS: Final = "reports"
 #: Run even when an earlier check failed (so every report is written), not when keel is missing.
 _AFTER_INSTALL: Final = "${{ !cancelled() && steps.install.outcome == 'success' }}"
