@@ -11,7 +11,7 @@ import difflib
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 import yaml
 from pydantic import (
@@ -116,15 +116,31 @@ class _Section(BaseModel):
 
 
 class Owners(_Section):
-    """The person or team answerable for each stage; alerts and approvals name them."""
+    """The person or team answerable for each stage; alerts, approval requests and failed
+    gates name them (and audit events carry the name to webhooks)."""
+
+    #: What each stage answers for, in the words `keel owners` shows.
+    SCOPES: ClassVar[dict[str, str]] = {
+        "data": "data contract and dataset snapshots",
+        "training": "training runs and the models they produce",
+        "release": "release gates, approval requests and alias moves",
+        "monitoring": "monitoring windows and the alerts they raise",
+    }
 
     data: str | None = None
     training: str | None = None
     release: str | None = None
     monitoring: str | None = None
 
+    def of(self, stage: str) -> str | None:
+        """The owner of `stage` (one of `SCOPES`), or None when keel.yaml names nobody."""
+        if stage not in self.SCOPES:
+            raise ValueError(f"unknown stage {stage!r}: expected one of {', '.join(self.SCOPES)}")
+        owner: str | None = getattr(self, stage)
+        return owner or None
+
     def missing(self) -> list[str]:
-        return [stage for stage, owner in self.model_dump().items() if not owner]
+        return [stage for stage in self.SCOPES if not self.of(stage)]
 
 
 class StorageSpec(_Section):

@@ -6,6 +6,12 @@ training data's contract report, the inference contract test. It returns every g
 result with the evidence it was decided on, and one outcome: promote now, wait for
 approval, or refuse. The approval rules (separation of duties, roles, expiry) and the
 rollback target are decided here too. Pure: no storage, no I/O.
+
+Ownership: the release owner (`owners.release`) answers for every gate evaluation and
+request. Each gate also names the stage that fixes what it finds (`GATE_STAGES`): a failed
+contract goes to the data owner, a model that scores too low or breaks its schema to the
+training owner; `with_owners` writes those names into the results, so the stored evaluation
+and its audit event (which webhooks deliver) say whom to tell.
 """
 
 from __future__ import annotations
@@ -24,10 +30,12 @@ from keel.spec import (
     InferenceContractGate,
     MetricSpec,
     MetricThresholdGate,
+    Owners,
     ReleaseSpec,
 )
 
 __all__ = [
+    "GATE_STAGES",
     "REQUEST_STATUSES",
     "AliasMove",
     "ContractEvidence",
@@ -44,13 +52,23 @@ __all__ = [
     "decide",
     "evaluate_gates",
     "gate_label",
+    "notify_list",
     "rollback_target",
+    "with_owners",
 ]
 
 Outcome = Literal["promoted", "pending", "refused"]
 RequestStatus = Literal["pending", "approved", "rejected", "expired", "superseded", "refused"]
 REQUEST_STATUSES: Final = ("pending", "approved", "rejected", "expired", "superseded", "refused")
 Decision = Literal["approve", "reject"]
+
+#: The stage (of keel.yaml's `owners:`) that answers for what each gate type checks.
+GATE_STAGES: Final[dict[str, str]] = {
+    "metric_threshold": "training",
+    "beats_champion": "training",
+    "inference_contract": "training",
+    "contract_passed": "data",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,13 +133,20 @@ class ReleaseEvidence:
 
 @dataclass(frozen=True, slots=True)
 class GateResult:
-    """One gate's verdict, its reason in words, and the numbers it was decided on."""
+    """One gate's verdict, its reason in words, the numbers it was decided on, and who
+    answers for it (None in evaluations stored before owners were recorded)."""
 
     gate: str
     type: str
     passed: bool
     reason: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    owner: str | None = None
+
+    @property
+    def stage(self) -> str:
+        """The stage that answers for this gate (`GATE_STAGES`); release for unknown types."""
+        return GATE_STAGES.get(self.type, "release")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,17 +155,38 @@ class GateResult:
             "passed": self.passed,
             "reason": self.reason,
             "evidence": dict(self.evidence),
+            "stage": self.stage,
+            "owner": self.owner,
         }
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> GateResult:
+        owner = document.get("owner")
         return cls(
             gate=str(document["gate"]),
             type=str(document["type"]),
             passed=bool(document["passed"]),
             reason=str(document["reason"]),
             evidence=dict(document.get("evidence") or {}),
+            owner=None if owner is None else str(owner),
         )
+
+
+def with_owners(gates: Iterable[GateResult], owners: Owners) -> tuple[GateResult, ...]:
+    """Each result naming who answers for its gate: the owner of the gate's stage, or the
+    release owner when that stage has none (None when neither is named)."""
+    release = owners.of("release")
+    return tuple(
+        GateResult(g.gate, g.type, g.passed, g.reason, g.evidence, owners.of(g.stage) or release)
+        for g in gates
+    )
+
+
+def notify_list(gates: Iterable[GateResult], owners: Owners) -> list[str]:
+    """Whom an evaluation concerns, in order, each once: the release owner, then the owners
+    of the gates that failed."""
+    names = [owners.of("release"), *(g.owner for g in gates if not g.passed)]
+    return list(dict.fromkeys(name for name in names if name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +413,8 @@ class ReleaseRequest:
     closed_at: datetime | None = None
     closed_by: str | None = None
     outcome: str | None = None
+    #: The release owner it was put to (`owners.release`); None when nobody is named.
+    owner: str | None = None
 
     @property
     def ref(self) -> str:
@@ -401,6 +449,7 @@ class ReleaseRequest:
             "closed_at": None if self.closed_at is None else self.closed_at.isoformat(),
             "closed_by": self.closed_by,
             "outcome": self.outcome,
+            "owner": self.owner,
         }
 
 

@@ -37,7 +37,13 @@ if TYPE_CHECKING:
     from keel.models.package import LoadedModel
     from keel.project import Project
 
-__all__ = ["EvaluationData", "gather_evidence", "load_evaluation_data", "load_model"]
+__all__ = [
+    "EvaluationData",
+    "contract_evidence",
+    "gather_evidence",
+    "load_evaluation_data",
+    "load_model",
+]
 
 #: The columns the features step adds to its output (see keel.pipeline.train).
 _HOLDOUT = "__keel_holdout__"
@@ -146,7 +152,8 @@ def _score(project: Project, model: LoadedModel, data: EvaluationData) -> dict[s
     return evaluate(project.spec.metrics, data.labels, y_pred=predictions, y_score=scores)
 
 
-def _contract_evidence(project: Project, version: ModelVersion) -> ContractEvidence:
+def contract_evidence(project: Project, version: ModelVersion) -> ContractEvidence:
+    """Whether the data `version` was trained on passed its contract, from its run's record."""
     step = next(
         (s for s in project.metadata.runs.steps(version.run_id) if s.step == "contract"), None
     )
@@ -269,7 +276,7 @@ def gather_evidence(
         )
     contract = None
     if any(isinstance(g, ContractPassedGate) for g in applicable):
-        contract = _contract_evidence(project, version)
+        contract = contract_evidence(project, version)
     return ReleaseEvidence(
         model=version.model,
         version=version.version,

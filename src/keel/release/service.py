@@ -4,11 +4,17 @@ Each function gathers its evidence outside any transaction (scoring models takes
 then commits its change and audit events in one transaction that re-checks, under the
 model-row lock, that the alias still has the holder the decision was made against. After
 the commit, subscribers hear of the new events (in process and by webhook).
+
+Owners are named where they must act: every gate evaluation records the release owner
+(`owner`), the owner answerable for each gate, and whom it concerns (`notify`: the release
+owner and the owners of failed gates), so the `gates.evaluated` event a webhook receives
+says whom to tell; requests carry the release owner they wait on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +29,8 @@ from keel.domain.release import (
     ReleaseRequest,
     check_decider,
     decide,
+    notify_list,
+    with_owners,
 )
 from keel.errors import ConfigError, Conflict
 
@@ -38,6 +46,7 @@ __all__ = [
     "promote",
     "reject",
     "rollback",
+    "with_release_owner",
 ]
 
 _log = logging.getLogger(__name__)
@@ -60,6 +69,10 @@ class PromotionResult:
     request: ReleaseRequest | None = None
     event: AuditEvent | None = None
     note: str | None = None
+    #: The release owner, answerable for this promotion (None: keel.yaml names nobody).
+    owner: str | None = None
+    #: Whom the evaluation concerns: the release owner, then the owners of failed gates.
+    notify: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -78,6 +91,8 @@ class PromotionResult:
             "request": None if self.request is None else self.request.to_dict(),
             "event": None if self.event is None else self.event.seq,
             "note": self.note,
+            "owner": self.owner,
+            "notify": list(self.notify),
         }
 
 
@@ -124,6 +139,21 @@ def actor_for(project: Project, name: str | None = None) -> Actor:
     """The CLI's acting identity: `KEEL_USER` (or the OS user), with its roles if recorded."""
     user = name or project.settings.user
     return Actor(user, project.metadata.identities.roles(user), via="cli")
+
+
+def with_release_owner(project: Project, request: ReleaseRequest) -> ReleaseRequest:
+    """`request` naming its owner: the one recorded with it, else keel.yaml's release owner."""
+    if request.owner is not None:
+        return request
+    return dataclasses.replace(request, owner=project.spec.owners.of("release"))
+
+
+def _owned(
+    project: Project, gates: tuple[GateResult, ...]
+) -> tuple[tuple[GateResult, ...], tuple[str, ...]]:
+    """The gates naming their owners, and whom the evaluation concerns."""
+    owned = with_owners(gates, project.spec.owners)
+    return owned, tuple(notify_list(owned, project.spec.owners))
 
 
 def _text(value: str | None, field_name: str) -> str | None:
@@ -183,6 +213,7 @@ def promote(
             and pending.alias == alias
             and not pending.expired(datetime.now(UTC))
         ):
+            owned = with_release_owner(project, pending)
             return PromotionResult(
                 "pending",
                 version.model,
@@ -191,8 +222,9 @@ def promote(
                 holder,
                 tuple(metadata.releases.evaluation(pending.evaluation)),
                 pending.evaluation,
-                request=pending,
+                request=owned,
                 note=f"already requested by {pending.requested_by}; waiting for approval",
+                owner=owned.owner,
             )
     start, _ = metadata.audit.head()
     evidence = gather_evidence(project, version, alias, holder, release.gates, eval_data=eval_data)
@@ -200,19 +232,30 @@ def promote(
     extra: dict[str, object] = {"outcome": decision.outcome, "reason": reason}
     if evidence.evaluation is not None:
         extra["scores"] = evidence.evaluation.to_dict()
+    owner = project.spec.owners.of("release")
+    gates, notify = _owned(project, decision.gates)
+    extra.update(owner=owner, notify=list(notify))
     evaluation = metadata.releases.record_evaluation(
         version.model,
         version.version,
         alias,
         holder=holder,
-        results=decision.gates,
+        results=gates,
         actor=actor.name,
         extra=extra,
     )
     result: PromotionResult
     if decision.outcome == "refused":
         result = PromotionResult(
-            "refused", version.model, version.version, alias, holder, decision.gates, evaluation
+            "refused",
+            version.model,
+            version.version,
+            alias,
+            holder,
+            gates,
+            evaluation,
+            owner=owner,
+            notify=notify,
         )
     elif decision.outcome == "pending":
         request = metadata.releases.open_request(
@@ -233,9 +276,11 @@ def promote(
             version.version,
             alias,
             holder,
-            decision.gates,
+            gates,
             evaluation,
-            request=request,
+            request=dataclasses.replace(request, owner=owner),
+            owner=owner,
+            notify=notify,
         )
     else:
         event = metadata.releases.move_alias(
@@ -253,9 +298,11 @@ def promote(
             version.version,
             alias,
             holder,
-            decision.gates,
+            gates,
             evaluation,
             event=event,
+            owner=owner,
+            notify=notify,
         )
     _notify(project, start)
     return result
@@ -307,10 +354,11 @@ def approve(
                 project, version, request.alias, current, project.spec.release.gates
             )
             decision = decide(project.spec.release, evidence, project.spec.metrics)
-            gates = decision.gates
             extra: dict[str, object] = {"revalidation_of": request.id}
             if evidence.evaluation is not None:
                 extra["scores"] = evidence.evaluation.to_dict()
+            gates, notify = _owned(project, decision.gates)
+            extra.update(owner=project.spec.owners.of("release"), notify=list(notify))
             evaluation = metadata.releases.record_evaluation(
                 request.model,
                 request.version,
@@ -331,7 +379,7 @@ def approve(
                     evidence={"evaluation": evaluation, "holder": current},
                 )
                 _notify(project, start)
-                return DecisionResult("refused", closed, gates=gates)
+                return DecisionResult("refused", with_release_owner(project, closed), gates=gates)
             expected = current
     updated, moved = metadata.releases.decide(
         request.id,
@@ -342,7 +390,9 @@ def approve(
         evaluation_id=evaluation,
     )
     _notify(project, start)
-    return DecisionResult("approved" if moved else "recorded", updated, moved, gates)
+    return DecisionResult(
+        "approved" if moved else "recorded", with_release_owner(project, updated), moved, gates
+    )
 
 
 def reject(
@@ -361,7 +411,7 @@ def reject(
         expected_holder=request.holder,
     )
     _notify(project, start)
-    return DecisionResult("rejected", updated)
+    return DecisionResult("rejected", with_release_owner(project, updated))
 
 
 def rollback(

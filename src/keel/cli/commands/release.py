@@ -1,5 +1,6 @@
 """`keel promote`, `approve`, `reject`, `rollback`, `requests` and `audit-log`: the release
-workflow on the command line. The acting identity is KEEL_USER (or the OS user)."""
+workflow on the command line. The acting identity is KEEL_USER (or the OS user). Requests
+and failed gates name their owners (keel.yaml's `owners:`)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from keel.release import (
     reject,
     rollback,
 )
+from keel.release.service import with_release_owner
 
 __all__ = [
     "approve_command",
@@ -33,10 +35,21 @@ __all__ = [
 ]
 
 
+def _gate_line(gate: GateResult) -> str:
+    line = f"  {'PASS' if gate.passed else 'FAIL'}  {gate.gate}: {gate.reason}"
+    if not gate.passed and gate.owner:
+        line += f"  [{gate.stage} owner: {gate.owner}]"
+    return line
+
+
 def _gate_lines(gates: tuple[GateResult, ...] | list[GateResult]) -> list[str]:
     if not gates:
         return ["  (no gates guard this alias)"]
-    return [f"  {'PASS' if g.passed else 'FAIL'}  {g.gate}: {g.reason}" for g in gates]
+    return [_gate_line(g) for g in gates]
+
+
+def _owner(owner: str | None) -> str:
+    return owner or "nobody (set owners.release in keel.yaml)"
 
 
 def _promotion_text(result: PromotionResult) -> str:
@@ -55,10 +68,14 @@ def _promotion_text(result: PromotionResult) -> str:
         )
         if result.note:
             lines.append(result.note)
+        lines.append(f"release owner: {_owner(request.owner)}")
         lines.append(f"next: `keel approve {request.id}` (as another user)")
     else:
         failed = [g for g in result.gates if not g.passed]
         lines.append(f"REFUSED: {len(failed)} gate(s) failed; {result.alias} stays at {was}")
+        lines.append(f"release owner: {_owner(result.owner)}")
+        if result.notify:
+            lines.append(f"notified: {', '.join(result.notify)} (in the gates.evaluated event)")
     return "\n".join(lines)
 
 
@@ -205,9 +222,13 @@ def requests() -> None:
 @pass_cli
 def requests_list(cli: CliContext, status: str, model: str | None, as_json: bool) -> int:
     """Release requests, newest first."""
-    found = cli.project().metadata.releases.requests(
-        status=None if status == "all" else status, model=model
-    )
+    project = cli.project()
+    found = [
+        with_release_owner(project, r)
+        for r in project.metadata.releases.requests(
+            status=None if status == "all" else status, model=model
+        )
+    ]
     now = datetime.now(UTC)
 
     def text() -> str:
@@ -226,8 +247,9 @@ def requests_list(cli: CliContext, status: str, model: str | None, as_json: bool
 @pass_cli
 def requests_show(cli: CliContext, request_id: str, as_json: bool) -> int:
     """One request with its gates, evidence and decisions."""
-    releases = cli.project().metadata.releases
-    request = releases.request(request_id)
+    project = cli.project()
+    releases = project.metadata.releases
+    request = with_release_owner(project, releases.request(request_id))
     gates = releases.evaluation(request.evaluation)
 
     def text() -> str:
@@ -239,6 +261,7 @@ def requests_show(cli: CliContext, request_id: str, as_json: bool) -> int:
             f"expires {request.expires_at:%Y-%m-%d %H:%M} UTC",
             f"needs     {request.required} approval(s)"
             + (f" from roles {', '.join(request.roles)}" if request.roles else ""),
+            f"owner     {_owner(request.owner)} (release)",
         ]
         if request.reason:
             lines.append(f"reason    {request.reason}")

@@ -1,0 +1,152 @@
+"""`keel owners` and `keel audit`: who answers for each stage, and the project's maturity
+scorecard (not to be confused with `keel audit-log`, the hash-chained event log)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from keel.cli.context import CliContext, pass_cli
+from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
+from keel.cli.output import emit, json_option
+from keel.maturity import LEVELS, Scorecard, scorecard
+from keel.spec import ProjectSpec
+
+__all__ = ["audit", "owners"]
+
+_MARKS = {"pass": "PASS", "partial": "PART", "fail": "FAIL", "n/a": "n/a"}
+
+
+def _owners_document(spec: ProjectSpec) -> dict[str, Any]:
+    from keel.monitoring.alerts import effective_rules, owner_of
+
+    owners = spec.owners
+    missing = owners.missing()
+    rules = []
+    for rule in effective_rules(spec):
+        named = rule.owner or "monitoring"
+        rules.append(
+            {
+                "rule": rule.name,
+                "signal": rule.signal,
+                "severity": rule.severity,
+                "owner": rule.owner,
+                "stage": named if named in owners.SCOPES else None,
+                "resolves_to": owner_of(spec, rule),
+            }
+        )
+    return {
+        "ok": not missing,
+        "stages": [
+            {"stage": stage, "owner": owners.of(stage), "covers": covers}
+            for stage, covers in owners.SCOPES.items()
+        ],
+        "unowned_stages": missing,
+        "alert_rules_from": "keel.yaml" if spec.monitoring.alerts is not None else "defaults",
+        "alert_rules": rules,
+        "unowned_rules": [r["rule"] for r in rules if r["resolves_to"] is None],
+    }
+
+
+def _owners_text(document: dict[str, Any]) -> str:
+    lines = [f"{'STAGE':<11} {'OWNER':<16} COVERS"]
+    for row in document["stages"]:
+        owner = row["owner"] or "-  (UNOWNED)"
+        lines.append(f"{row['stage']:<11} {owner:<16} {row['covers']}")
+    rules = document["alert_rules"]
+    unowned = [r for r in rules if r["resolves_to"] is None]
+    source = "keel.yaml" if document["alert_rules_from"] == "keel.yaml" else "keel's defaults"
+    lines.append(
+        f"alert rules: {len(rules)} from {source}, "
+        + (f"{len(unowned)} reach nobody:" if unowned else "each reaches an owner")
+    )
+    lines.extend(
+        f"  {r['rule']:<20} {r['signal']:<18} owner: {r['owner'] or 'monitoring'} -> nobody"
+        for r in unowned
+    )
+    if document["unowned_stages"]:
+        names = ", ".join(document["unowned_stages"])
+        lines.append(
+            f"UNOWNED: {names}. Name a person or team in keel.yaml: "
+            + ", ".join(f"owners.{stage}: ..." for stage in document["unowned_stages"])
+        )
+    return "\n".join(lines)
+
+
+@click.command()
+@json_option
+@pass_cli
+def owners(cli: CliContext, as_json: bool) -> int:
+    """Show who owns each stage (keel.yaml `owners:`) and which alert rules reach nobody.
+
+    Alerts, approval requests and failed gates name these owners, and the audit events
+    webhooks receive carry them. Exits 1 when a stage has no owner, so CI can require one.
+    """
+    document = _owners_document(cli.project().spec)
+    emit(as_json, document, lambda: _owners_text(document))
+    return EXIT_OK if document["ok"] else EXIT_CHECK_FAILED
+
+
+def _audit_text(name: str, card: Scorecard, shortfall: list[str]) -> str:
+    lines = [
+        f"maturity of {name}: level {card.level} ({card.level_name}), "
+        f"score {card.score}/{card.max_score}"
+    ]
+    width = max(len(item.key) for item in card.items)
+    area = None
+    for item in card.items:
+        if item.area != area:
+            area = item.area
+            lines.append(f"\n{area}")
+        lines.append(
+            f"  {_MARKS[item.status]:<4}  {item.points}/{item.max_points}  "
+            f"{item.key:<{width}}  {item.title}: {item.evidence}"
+        )
+        if item.fix:
+            lines.append(f"  {'':<4}  {'':<3}  {'':<{width}}  fix: {item.fix}")
+    following = card.next_level
+    if following is not None:
+        blocked = ", ".join(item.key for item in card.blocking())
+        lines.append(f"\nnext: level {following.number} ({following.name}) needs {blocked}")
+    lines.extend(shortfall)
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option(
+    "--min-level",
+    type=click.IntRange(0, len(LEVELS) - 1),
+    default=None,
+    help="Exit 1 below this level (0 ad hoc, 1 reproducible, 2 controlled, 3 monitored, "
+    "4 operated).",
+)
+@click.option(
+    "--min-score", type=click.IntRange(min=0), default=None, help="Exit 1 below this score."
+)
+@json_option
+@pass_cli
+def audit(cli: CliContext, min_level: int | None, min_score: int | None, as_json: bool) -> int:
+    """The project's maturity scorecard: each item with its evidence and fix, a score and a
+    level, computed from keel.yaml, the stores and git.
+
+    Exits 0 whatever the level, unless --min-level or --min-score is given and not met.
+    """
+    project = cli.project()
+    card = scorecard(project)
+    shortfall = []
+    if min_level is not None and card.level < min_level:
+        shortfall.append(
+            f"BELOW --min-level {min_level} ({LEVELS[min_level].name}): "
+            f"level {card.level} ({card.level_name})"
+        )
+    if min_score is not None and card.score < min_score:
+        shortfall.append(f"BELOW --min-score {min_score}: score {card.score}")
+    document = {
+        "ok": not shortfall,
+        "project": project.spec.name,
+        **card.to_dict(),
+        "required": {"min_level": min_level, "min_score": min_score, "shortfall": shortfall},
+    }
+    emit(as_json, document, lambda: _audit_text(project.spec.name, card, shortfall))
+    return EXIT_CHECK_FAILED if shortfall else EXIT_OK
