@@ -181,6 +181,19 @@ def test_list_models_gives_latest_version_count_and_aliases(store: SqlMetadataSt
     assert listed[1].created_by == "ana"
 
 
+def test_versions_page_newest_first(store: SqlMetadataStore) -> None:
+    for _ in range(7):
+        _register(store)
+    assert [v.version for v in store.models.versions("flights")] == [7, 6, 5, 4, 3, 2, 1]
+    assert [v.version for v in store.models.versions("flights", limit=3)] == [7, 6, 5]
+    page = store.models.versions("flights", before=5, limit=3)
+    assert [v.version for v in page] == [4, 3, 2]
+    assert [v.version for v in store.models.versions("flights", before=2, limit=3)] == [1]
+    assert store.models.versions("flights", before=1) == []
+    with pytest.raises(NotFound):
+        store.models.versions("nope", limit=1)
+
+
 def test_concurrent_registrations_get_distinct_consecutive_versions(metadata_url: str) -> None:
     workers, per_worker = 3, 5
     stores = [open_metadata_store(metadata_url) for _ in range(workers)]

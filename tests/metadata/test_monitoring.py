@@ -138,3 +138,7 @@ def test_window_signals_are_kept_replaced_when_monitored_again_and_latest_read(
     # Not-a-number is stored as unknown, not refused.
     store.monitoring.record_metrics([_metric(T0 + 2 * day, "performance", "roc_auc", float("nan"))])
     assert store.monitoring.metrics("flights-delay", signal="performance")[0].value is None
+    # Only some signals: what the UI's home page reads.
+    some = store.monitoring.latest_metrics(signals=["performance"])
+    assert [(m.signal, m.window_start) for m in some] == [("performance", T0 + 2 * day)]
+    assert store.monitoring.latest_metrics("flights-delay", signals=["schema"]) == []

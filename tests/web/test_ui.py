@@ -384,6 +384,8 @@ def test_keel_ui_serves_until_sigterm(site: Site, tmp_path: Path) -> None:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def test_every_page_in_a_real_browser(site: Site, tmp_path: Path) -> None:

@@ -354,8 +354,11 @@ class ModelRegistry(ABC):
         """Every model with its newest version and aliases, by name."""
 
     @abstractmethod
-    def versions(self, model: str) -> builtins.list[ModelVersion]:
-        """The model's versions, newest first; `NotFound` for an unknown model."""
+    def versions(
+        self, model: str, *, before: int | None = None, limit: int | None = None
+    ) -> builtins.list[ModelVersion]:
+        """The model's versions, newest first; `NotFound` for an unknown model. A page of
+        them with `before` (only versions below it) and `limit`."""
 
     @abstractmethod
     def aliases(self, model: str) -> builtins.list[Alias]:
@@ -751,8 +754,11 @@ class Monitoring(ABC):
         """Stored signals, oldest window first."""
 
     @abstractmethod
-    def latest_metrics(self, model: str | None = None) -> builtins.list[MonitorMetric]:
-        """The newest window's value of every (model, version, signal, subject)."""
+    def latest_metrics(
+        self, model: str | None = None, *, signals: Sequence[str] | None = None
+    ) -> builtins.list[MonitorMetric]:
+        """The newest window's value of every (model, version, signal, subject); only those
+        of `signals` if given (cheaper: the rest of the history is not read)."""
 
     @abstractmethod
     def raise_alert(self, draft: AlertDraft, *, at: datetime, actor: str) -> tuple[Alert, bool]:

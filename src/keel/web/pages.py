@@ -53,7 +53,11 @@ RELEASE_EVENTS: Final = [
 #: Alerts one page lists at most.
 MAX_ALERTS: Final = 500
 #: Release history entries the model page lists at most (newest first).
-MAX_HISTORY: Final = 200
+MAX_HISTORY: Final = 100
+#: The signals the home page reads: performance, and two every monitor run records.
+HOME_SIGNALS: Final = ("performance", "predictions", "prediction_age")
+#: Versions the model page lists at once (newest first; "older" pages on).
+VERSIONS_PER_PAGE: Final = 50
 #: Closed requests the requests page lists (newest first).
 MAX_CLOSED: Final = 50
 #: Monitoring windows the charts draw (the newest).
@@ -105,7 +109,8 @@ def home(project: Project, request: Request) -> tuple[str, Context]:
     by_model: dict[str, Counter[str]] = {}
     for alert in open_alerts:
         by_model.setdefault(alert.model, Counter())[alert.severity] += 1
-    latest = metadata.monitoring.latest_metrics()
+    # Only what the page shows: the newest performance, and when monitoring last ran.
+    latest = metadata.monitoring.latest_metrics(signals=HOME_SIGNALS)
     pending = Counter(r.model for r in metadata.releases.requests(status="pending"))
     models = []
     for model in metadata.models.list_models():
@@ -144,36 +149,32 @@ def home(project: Project, request: Request) -> tuple[str, Context]:
 
 
 def model_page(project: Project, request: Request) -> tuple[str, Context]:
-    from keel.monitoring.charts import REFERENCE, LineSeries, line_chart
-
     name = request.path_params["name"]
+    before_text = request.query_params.get("before")
+    before = None if before_text is None else _version_number(before_text)
     metadata = project.metadata
-    versions = metadata.models.versions(name)  # NotFound for an unknown model
+    # One page of versions, newest first, and whether older ones follow.
+    versions = metadata.models.versions(name, before=before, limit=VERSIONS_PER_PAGE + 1)
+    older = versions[VERSIONS_PER_PAGE - 1].version if len(versions) > VERSIONS_PER_PAGE else None
+    versions = versions[:VERSIONS_PER_PAGE]
     aliases = metadata.models.aliases(name)
     held: dict[int, list[str]] = {}
     for alias in sorted(aliases, key=lambda a: _alias_key(a.name)):
         held.setdefault(alias.version, []).append(alias.name)
-    metric_names = sorted({key for v in versions for key in v.metrics})
-    history = metadata.audit.events(
-        model=name, kinds=RELEASE_EVENTS, newest_first=True, limit=MAX_HISTORY
-    )
-    pending = metadata.releases.requests(status="pending", model=name)
-    performance = metadata.monitoring.metrics(name, signal="performance")
-    chart = None
-    if performance:
-        labels = [m.window_end.strftime("%m-%d %H:%M") for m in performance]
-        series = LineSeries("performance", [m.value for m in performance], REFERENCE)
-        # line_chart escapes every text it draws: its SVG is safe to insert as is.
-        chart = Markup(line_chart(labels, [series], label="performance over time"))  # noqa: S704
+    since = _recent_windows(project, name)
+    performance = metadata.monitoring.metrics(name, signal="performance", since=since)
     return "model.html", {
         "name": name,
         "aliases": sorted(aliases, key=lambda a: _alias_key(a.name)),
-        "versions": [(v, held.get(v.version, [])) for v in reversed(versions)],
-        "metric_names": metric_names,
-        "history": history,
-        "pending": pending,
-        "performance_chart": chart,
-        "performance": performance[-12:],
+        "versions": [(v, held.get(v.version, [])) for v in versions],
+        "older": older,
+        "paged": before is not None,
+        "metric_names": sorted({key for v in versions for key in v.metrics}),
+        "history": metadata.audit.events(
+            model=name, kinds=RELEASE_EVENTS, newest_first=True, limit=MAX_HISTORY
+        ),
+        "pending": metadata.releases.requests(status="pending", model=name),
+        "performance_chart": _performance_chart(performance, {})[0] if performance else None,
     }
 
 
@@ -264,12 +265,14 @@ def monitoring_page(project: Project, request: Request) -> tuple[str, Context]:
 
     name = request.path_params["name"]
     metadata = project.metadata
-    metadata.models.versions(name)  # NotFound for an unknown model
-    drift = metadata.monitoring.metrics(name, signal="drift")
-    drift += metadata.monitoring.metrics(name, signal="score_drift")
-    performance = metadata.monitoring.metrics(name, signal="performance")
+    metadata.models.versions(name, limit=1)  # NotFound for an unknown model
+    since = _recent_windows(project, name)
+    drift = metadata.monitoring.metrics(name, signal="drift", since=since)
+    drift += metadata.monitoring.metrics(name, signal="score_drift", since=since)
+    performance = metadata.monitoring.metrics(name, signal="performance", since=since)
     coverage = {
-        m.window_end: m.value for m in metadata.monitoring.metrics(name, signal="label_coverage")
+        m.window_end: m.value
+        for m in metadata.monitoring.metrics(name, signal="label_coverage", since=since)
     }
     windows = sorted({(m.window_start, m.window_end) for m in drift})[-MAX_WINDOWS:]
     context: Context = {"name": name, "heatmap": None, "performance": None, "distributions": []}
@@ -311,6 +314,14 @@ def scorecard_page(project: Project, request: Request) -> tuple[str, Context]:
 
 
 # --- monitoring helpers -------------------------------------------------------------------
+
+
+def _recent_windows(project: Project, name: str) -> datetime | None:
+    """The bound (`since`) that keeps the newest `MAX_WINDOWS` monitored windows: every
+    window records a `predictions` count, so its ends are the windows."""
+    counts = project.metadata.monitoring.metrics(name, signal="predictions")
+    ends = sorted({m.window_end for m in counts})
+    return ends[-MAX_WINDOWS - 1] if len(ends) > MAX_WINDOWS else None
 
 
 def _window_labels(windows: Sequence[tuple[datetime, datetime]]) -> list[str]:

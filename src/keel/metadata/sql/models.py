@@ -255,16 +255,23 @@ class SqlModelRegistry(ModelRegistry):
             for row in rows
         ]
 
-    def versions(self, model: str) -> builtins.list[ModelVersion]:
-        """The model's versions, newest first; `NotFound` for an unknown model."""
+    def versions(
+        self, model: str, *, before: int | None = None, limit: int | None = None
+    ) -> builtins.list[ModelVersion]:
+        """The model's versions, newest first; `NotFound` for an unknown model. A page of
+        them with `before` (only versions below it) and `limit`."""
+        query = (
+            select(model_versions)
+            .where(model_versions.c.model == model)
+            .order_by(model_versions.c.version.desc())
+        )
+        if before is not None:
+            query = query.where(model_versions.c.version < before)
+        if limit is not None:
+            query = query.limit(limit)
         with read_transaction(self._engine) as conn:
             _require_model(conn, model)
-            return _select_versions(
-                conn,
-                select(model_versions)
-                .where(model_versions.c.model == model)
-                .order_by(model_versions.c.version.desc()),
-            )
+            return _select_versions(conn, query)
 
     def aliases(self, model: str) -> builtins.list[Alias]:
         """The model's aliases, by name; `NotFound` for an unknown model."""

@@ -151,13 +151,17 @@ class SqlMonitoring(Monitoring):
         with read_transaction(self._engine) as conn:
             return [_metric(row) for row in conn.execute(query)]
 
-    def latest_metrics(self, model: str | None = None) -> builtins.list[MonitorMetric]:
+    def latest_metrics(
+        self, model: str | None = None, *, signals: Sequence[str] | None = None
+    ) -> builtins.list[MonitorMetric]:
         m = monitor_metrics.c
         newest = select(
             m.model, m.version, m.signal, m.subject, func.max(m.window_end).label("end")
         ).group_by(m.model, m.version, m.signal, m.subject)
         if model is not None:
             newest = newest.where(m.model == model)
+        if signals is not None:
+            newest = newest.where(m.signal.in_(list(signals)))
         latest = newest.subquery()
         query = (
             select(monitor_metrics)
