@@ -231,11 +231,6 @@ def test_a_request_without_a_release_owner_says_so(keel: Keel, release_project: 
     assert "release owner: nobody (set owners.release in keel.yaml)" in pending.out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the release.requested event is written by the metadata store's open_request, "
-    "which takes no extra evidence yet (see docs/maturity.md, 'Owners')",
-)
 def test_the_release_requested_event_carries_the_owner(keel: Keel, release_project: Path) -> None:
     write_spec(release_project, {"approvals": {"required": 1}}, owners=OWNERS)
     heard: list[AuditEvent] = []

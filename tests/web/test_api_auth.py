@@ -31,6 +31,7 @@ from keel.web.server import run_in_thread
 SPEC = """\
 version: 1
 name: web-test
+owners: {release: rita}
 release:
   gates: []
   approvals: {required: 1, aliases: [production], roles: [approver]}
@@ -292,9 +293,9 @@ def test_release_flow_over_http(api: Api) -> None:
     request_id = pending.document["request"]["id"]
     listed = api("/api/v1/requests?status=pending&model=flights", user="vi").document
     assert [r["id"] for r in listed["requests"]] == [request_id]
-    assert api(f"/api/v1/requests/{request_id}", user="vi").document["request"]["alias"] == (
-        "production"
-    )
+    assert [r["owner"] for r in listed["requests"]] == ["rita"]  # the release owner
+    shown = api(f"/api/v1/requests/{request_id}", user="vi").document["request"]
+    assert (shown["alias"], shown["owner"]) == ("production", "rita")
 
     approve = f"/api/v1/requests/{request_id}/approve"
     own = api(approve, user="ana", body={"comment": "lgtm"})

@@ -519,8 +519,10 @@ class Releases(ABC):
         ttl: timedelta,
         required: int,
         roles: Sequence[str],
+        evidence: Mapping[str, object] | None = None,
     ) -> ReleaseRequest:
-        """Record a pending release request (event `release.requested`)."""
+        """Record a pending release request (event `release.requested`, with `evidence`
+        added to what the store records: e.g. the release owner it notifies)."""
 
     @abstractmethod
     def request(self, request_id: str) -> ReleaseRequest:

@@ -269,6 +269,7 @@ def promote(
             ttl=release.request_ttl,
             required=decision.approvals_required,
             roles=decision.roles,
+            evidence={"owner": owner, "notify": list(notify)},
         )
         result = PromotionResult(
             "pending",

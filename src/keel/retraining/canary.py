@@ -665,7 +665,7 @@ def _act(project: Project, analysis: CanaryAnalysis, actor: str) -> CanaryOutcom
 
 
 def _promote(project: Project, analysis: CanaryAnalysis, actor: str) -> CanaryOutcome:
-    from keel.domain.release import decide
+    from keel.domain.release import decide, notify_list, with_owners
     from keel.release.evidence import gather_evidence
 
     metadata = project.metadata
@@ -691,12 +691,16 @@ def _promote(project: Project, analysis: CanaryAnalysis, actor: str) -> CanaryOu
     extra: dict[str, object] = {"outcome": decision.outcome, "canary": analysis.to_dict()}
     if evidence.evaluation is not None:
         extra["scores"] = evidence.evaluation.to_dict()
+    owners = project.spec.owners
+    gates = with_owners(decision.gates, owners)
+    notify = notify_list(gates, owners)
+    extra.update(owner=owners.of("release"), notify=notify)
     evaluation = releases.record_evaluation(
         model,
         canary,
         _PRODUCTION,
         holder=production,
-        results=decision.gates,
+        results=gates,
         actor=actor,
         extra=extra,
     )
@@ -743,6 +747,7 @@ def _promote(project: Project, analysis: CanaryAnalysis, actor: str) -> CanaryOu
             ttl=release.request_ttl,
             required=decision.approvals_required,
             roles=decision.roles,
+            evidence={"owner": owners.of("release"), "notify": notify},
         )
         return CanaryOutcome(
             "requested",

@@ -402,6 +402,8 @@ def _version(call: Call) -> Reply:
 
 
 def _requests(call: Call) -> Reply:
+    from keel.release.service import with_release_owner
+
     status = call.query.get("status") or None
     if status is not None and status not in REQUEST_STATUSES:
         raise ConfigError(
@@ -412,14 +414,17 @@ def _requests(call: Call) -> Reply:
     found = call.project.metadata.releases.requests(
         status=status, model=call.query.get("model") or None, limit=limit
     )
-    return {"ok": True, "requests": [r.to_dict() for r in found]}
+    return {
+        "ok": True,
+        "requests": [with_release_owner(call.project, r).to_dict() for r in found],
+    }
 
 
 def _request(call: Call) -> Reply:
-    return {
-        "ok": True,
-        "request": call.project.metadata.releases.request(call.path["id"]).to_dict(),
-    }
+    from keel.release.service import with_release_owner
+
+    request = call.project.metadata.releases.request(call.path["id"])
+    return {"ok": True, "request": with_release_owner(call.project, request).to_dict()}
 
 
 def _audit_log(call: Call) -> Reply:

@@ -247,7 +247,10 @@ def requests_page(project: Project, request: Request) -> tuple[str, Context]:
 
 def request_page(project: Project, request: Request) -> tuple[str, Context]:
     wanted = request.path_params["id"]
-    release = project.metadata.releases.request(wanted)  # NotFound for an unknown id
+    from keel.release.service import with_release_owner
+
+    # NotFound for an unknown id
+    release = with_release_owner(project, project.metadata.releases.request(wanted))
     return "request.html", {
         "r": release,
         "gates": project.metadata.releases.evaluation(release.evaluation),

@@ -320,6 +320,7 @@ class SqlReleases(Releases):
         ttl: timedelta,
         required: int,
         roles: Sequence[str],
+        evidence: Mapping[str, object] | None = None,
     ) -> ReleaseRequest:
         check_alias_name(alias)
         if required < 1:
@@ -364,6 +365,7 @@ class SqlReleases(Releases):
                     "required": required,
                     "roles": sorted(roles),
                     "expires_at": (now + ttl).isoformat(),
+                    **dict(evidence or {}),
                 },
                 at=now,
             )
