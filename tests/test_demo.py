@@ -139,3 +139,22 @@ def test_explain_knows_the_canary_ended(demo: tuple[DemoResult, str]) -> None:
     assert chain["release"]["holder_at_prediction"] == 2
     assert "canary" not in chain["release"]["aliases_held"]
     assert "production" in chain["release"]["aliases_held"]
+
+
+def test_the_scorecard_ends_the_story_with_what_to_fix(demo: tuple[DemoResult, str]) -> None:
+    result, narration = demo
+    card = result.scorecard
+    assert card is not None
+    status = {item.key: item.status for item in card.items}
+    # The demo commits its code: every production model is rebuildable, and the release of
+    # today's production version went through gates and an approval.
+    assert status["reproducibility.code"] == "pass"
+    assert status["release.used"] == "pass"
+    assert card.level >= 2
+    assert f"score {card.score}/{card.max_score}" in narration
+    for item in card.items:
+        if item.status != "pass" and item.fix:
+            assert item.fix in narration
+    with Project.open(result.folder, env={"KEEL_USER": OWNER}) as project:
+        chain = explain_prediction(project, result.prediction or "")
+    assert chain["run"]["lineage"]["git_commit"]  # the prediction names its commit

@@ -46,6 +46,7 @@ from keel.errors import ConfigError
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
+    from keel.maturity import Scorecard
     from keel.project import Project
 
 __all__ = ["DemoResult", "run_demo"]
@@ -107,6 +108,7 @@ class DemoResult:
     report: Path | None = None
     prediction: str | None = None
     events: list[str] = field(default_factory=list)
+    scorecard: Scorecard | None = None
 
 
 class _Narrator:
@@ -168,6 +170,11 @@ def run_demo(
             "the weather at departure);\ncontracts/raw.yaml was inferred from it: columns, "
             "types, null rates, ranges, categories, freshness."
         )
+        if _git(folder, "init", "-q") and _commit(folder, "the flights example"):
+            tell(
+                "a git repository holds the code, keel.yaml and the contract (the data is "
+                "versioned by keel's snapshots): every run records its commit"
+            )
     project = Project.open(folder, env=env)
     try:
         if "release" in steps:
@@ -183,6 +190,8 @@ def run_demo(
     tell("  keel models show flights-delay        # versions, aliases, lineage")
     tell("  keel audit-log flights-delay          # every release, alert and decision")
     tell("  keel alerts list --state all          # alerts with their owners")
+    tell("  keel audit                            # the maturity scorecard")
+    tell("  keel ui                               # all of it in the browser (sign in to approve)")
     if result.report is not None:
         tell(f"  open {result.report}  # the monitoring report")
     tell("  keel serve                            # production, canary and the prediction log")
@@ -417,9 +426,10 @@ def _retrain(project: Project, tell: _Narrator) -> None:
             ),
             directory / "contracts" / "raw.yaml",
         )
+        _commit(directory, "contract reviewed for July-September")
         tell(
             "the source caught up with July-September; the data owner reviewed the contract "
-            "for the new months (months 7-9, more rows)"
+            "for the new months (months 7-9, more rows) and committed it"
         )
         outcome = retrain(project, if_triggered=True, as_of=datetime(2013, 10, 1, 6, tzinfo=UTC))
         comparison = outcome.comparison
@@ -539,6 +549,45 @@ def _explain_and_audit(project: Project, tell: _Narrator, result: DemoResult) ->
         tell(", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items())))
         report = project.metadata.audit.verify()
         tell(f"chain verified: {report.ok} ({len(events)} events)")
+    with tell.step("keel audit: the project's maturity scorecard, from its real state"):
+        from keel.maturity import scorecard
+
+        card = scorecard(project)
+        tell(f"level {card.level} ({card.level_name}), score {card.score}/{card.max_score}")
+        for item in card.items:
+            if item.status != "pass":
+                tell(f"{item.status.upper():7} {item.key}: {item.evidence}")
+                if item.fix:
+                    tell(f"        fix: {item.fix}")
+        result.scorecard = card
+
+
+def _git(folder: Path, *args: str) -> bool:
+    """Run git in `folder` as a demo user; False when git is absent or fails."""
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        return False
+    identity = ["-c", "user.name=keel demo", "-c", "user.email=demo@keel.invalid"]
+    done = subprocess.run(
+        [git, *identity, "-c", "commit.gpgsign=false", *args],
+        cwd=folder,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    return done.returncode == 0
+
+
+def _commit(folder: Path, message: str) -> bool:
+    """Commit the code, keel.yaml and contracts (data and reports stay out of git)."""
+    ignore = folder / ".gitignore"
+    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.exists() else []
+    missing = [entry for entry in (".keel/", "data/", "reports/") if entry not in lines]
+    if missing:
+        ignore.write_text("\n".join([*lines, *missing]) + "\n", encoding="utf-8")
+    return _git(folder, "add", "-A") and _git(folder, "commit", "-q", "-m", message)
 
 
 def _lineage(chain: dict[str, Any]) -> str:
