@@ -130,26 +130,9 @@ def _describe(exc: Exception) -> tuple[str, str]:
 
 
 def _require(project: Project) -> tuple[Any, Any, Any, str]:
-    spec = project.spec
-    missing = [
-        key
-        for key, value in (
-            ("data", spec.data),
-            ("features", spec.features),
-            ("training", spec.training),
-        )
-        if value is None
-    ]
-    if spec.data is not None and not spec.data.target:
-        missing.append("data.target")
-    if missing:
-        raise ConfigError(
-            f"keel.yaml: the smoke test trains the pipeline, which needs {', '.join(missing)}",
-            problems=[(key, "required key is missing") for key in missing],
-            hint="`keel init --example flights` writes a complete project to copy from",
-        )
-    assert spec.data is not None and spec.features is not None and spec.training is not None
-    return spec.data, spec.features, spec.training, str(spec.data.target)
+    from keel.pipeline.train import require_pipeline
+
+    return require_pipeline(project, "the smoke test, which trains the pipeline,")
 
 
 def throwaway_project(project: Project, folder: Path) -> Project:

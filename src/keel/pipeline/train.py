@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from keel.project import Project
     from keel.tracking import RunContext
 
-__all__ = ["STEPS", "StepOutcome", "TrainResult", "train"]
+__all__ = ["STEPS", "StepOutcome", "TrainResult", "require_pipeline", "train"]
 
 #: The steps in order; the version in a step's cache key changes when its output format does.
 STEPS: Final = ("snapshot", "contract", "features", "train", "evaluate", "register")
@@ -77,7 +77,9 @@ def _key(step: str, inputs: Mapping[str, Any]) -> str:
     return blake3.blake3(text.encode()).hexdigest()
 
 
-def _require_settings(project: Project) -> tuple[Any, Any, Any, str]:
+def require_pipeline(project: Project, needed_by: str = "training") -> tuple[Any, Any, Any, str]:
+    """keel.yaml's data, features and training sections and the target, or a `ConfigError`
+    naming every missing key for `needed_by` (what the caller is about to do)."""
     spec = project.spec
     missing = [
         key
@@ -92,7 +94,7 @@ def _require_settings(project: Project) -> tuple[Any, Any, Any, str]:
         missing.append("data.target")
     if missing:
         raise ConfigError(
-            f"keel.yaml: training needs {', '.join(missing)}",
+            f"keel.yaml: {needed_by} needs {', '.join(missing)}",
             problems=[(key, "required key is missing") for key in missing],
             hint="`keel init --example flights` writes a complete project to copy from",
         )
@@ -123,7 +125,7 @@ def train(
     from keel.pipeline.code import entry_point_source, git_state
     from keel.pipeline.environment import capture_environment
 
-    _, features, training, target = _require_settings(project)
+    _, features, training, target = require_pipeline(project)
     say = progress or (lambda step, text: None)
     project_dir = project.settings.project_dir
     moment = as_of or datetime.now(UTC)
