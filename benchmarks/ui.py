@@ -102,11 +102,15 @@ class Page:
 KEEL_PAGES = [
     Page("home", "/"),
     Page("model", "/models/{model}"),
+    Page("model, older versions", "/models/{model}?before=500"),
+    Page("monitoring", "/models/{model}/monitoring"),
     Page("version (production)", "/models/{model}/versions/{production}"),
     Page("version (oldest)", "/models/{model}/versions/1"),
     Page("prediction, in a segment", "/predictions?id={segment_prediction}"),
     Page("prediction, recent (table)", "/predictions?id={recent_prediction}"),
     Page("alerts", "/alerts"),
+    Page("requests", "/requests"),
+    Page("scorecard", "/scorecard"),
     Page("small model", "/models/{small_model}"),
 ]
 
@@ -116,6 +120,14 @@ MLFLOW_REQUESTS: list[tuple[str, str | None, list[str]]] = [
         "models list: registered-models/search (25 a page)",
         "home",
         ["/ajax-api/2.0/mlflow/registered-models/search?max_results=25"],
+    ),
+    (
+        "model: registered-models/get + model-versions/search, 50 versions (keel's page size)",
+        "model",
+        [
+            "/ajax-api/2.0/mlflow/registered-models/get?name={model}",
+            "/ajax-api/2.0/mlflow/model-versions/search?filter={name_filter}&max_results=50",
+        ],
     ),
     (
         "model: registered-models/get + model-versions/search, 200 versions",

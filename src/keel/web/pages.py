@@ -24,6 +24,7 @@ __all__ = [
     "ALIAS_ORDER",
     "Context",
     "alerts_page",
+    "flat_pairs",
     "fmt_number",
     "fmt_when",
     "home",
@@ -163,6 +164,7 @@ def model_page(project: Project, request: Request) -> tuple[str, Context]:
         held.setdefault(alias.version, []).append(alias.name)
     since = _recent_windows(project, name)
     performance = metadata.monitoring.metrics(name, signal="performance", since=since)
+    chart, legend = _performance_chart(performance, {}) if performance else (None, [])
     return "model.html", {
         "name": name,
         "aliases": sorted(aliases, key=lambda a: _alias_key(a.name)),
@@ -174,7 +176,8 @@ def model_page(project: Project, request: Request) -> tuple[str, Context]:
             model=name, kinds=RELEASE_EVENTS, newest_first=True, limit=MAX_HISTORY
         ),
         "pending": metadata.releases.requests(status="pending", model=name),
-        "performance_chart": _performance_chart(performance, {})[0] if performance else None,
+        "performance_chart": chart,
+        "legend": legend,
     }
 
 
@@ -217,6 +220,22 @@ def alerts_page(project: Project, request: Request) -> tuple[str, Context]:
     rank = {severity: i for i, severity in enumerate(reversed(SEVERITIES))}
     open_alerts.sort(key=lambda a: (rank.get(a.severity, 9), a.model, a.opened_at))
     return "alerts.html", {"alerts": open_alerts}
+
+
+def flat_pairs(document: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Nested evidence as sorted (dotted key, value) pairs, numbers formatted."""
+    return sorted(
+        (key, fmt_number(float(value)) if _is_number(value) else value)
+        for key, value in _flatten(document)
+    )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return "." in text
 
 
 def _flatten(document: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:

@@ -86,6 +86,7 @@ def create_ui(project: Project) -> Starlette:
     )
     env.filters["when"] = pages.fmt_when
     env.filters["num"] = pages.fmt_number
+    env.filters["flat"] = pages.flat_pairs
     env.globals["project_name"] = project.spec.name
     ui = _Ui(project, env)
     routes: list[BaseRoute] = [
