@@ -142,3 +142,8 @@ def test_window_signals_are_kept_replaced_when_monitored_again_and_latest_read(
     some = store.monitoring.latest_metrics(signals=["performance"])
     assert [(m.signal, m.window_start) for m in some] == [("performance", T0 + 2 * day)]
     assert store.monitoring.latest_metrics("flights-delay", signals=["schema"]) == []
+    # The newest windows' ends, for charts that draw only those.
+    ends = [T0 + 3 * day, T0 + 2 * day, T0 + day]
+    assert store.monitoring.window_ends("flights-delay", limit=5) == ends
+    assert store.monitoring.window_ends("flights-delay", limit=2) == ends[:2]
+    assert store.monitoring.window_ends("no-such-model", limit=2) == []

@@ -756,6 +756,11 @@ class Monitoring(ABC):
         """Stored signals, oldest window first."""
 
     @abstractmethod
+    def window_ends(self, model: str, *, limit: int) -> builtins.list[datetime]:
+        """The ends of the model's newest `limit` monitored windows, newest first (windows
+        of no length, where freshness is recorded, excluded)."""
+
+    @abstractmethod
     def latest_metrics(
         self, model: str | None = None, *, signals: Sequence[str] | None = None
     ) -> builtins.list[MonitorMetric]:

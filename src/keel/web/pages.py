@@ -5,6 +5,7 @@ become error pages in `keel.web.ui`.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -15,7 +16,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 
 from keel.domain.monitoring import SEVERITIES, MonitorMetric
-from keel.errors import NotFound
+from keel.errors import KeelError, NotFound
 
 if TYPE_CHECKING:
     from keel.project import Project
@@ -69,6 +70,8 @@ MAX_DISTRIBUTIONS: Final = 12
 _SEVERITY_RANK: Final = {severity: i for i, severity in enumerate(SEVERITIES)}
 
 Context = dict[str, Any]
+
+logger = logging.getLogger(__name__)
 
 
 # --- formatting ---------------------------------------------------------------------------
@@ -339,11 +342,9 @@ def scorecard_page(project: Project, request: Request) -> tuple[str, Context]:
 
 
 def _recent_windows(project: Project, name: str) -> datetime | None:
-    """The bound (`since`) that keeps the newest `MAX_WINDOWS` monitored windows: every
-    window records a `predictions` count, so its ends are the windows."""
-    counts = project.metadata.monitoring.metrics(name, signal="predictions")
-    ends = sorted({m.window_end for m in counts})
-    return ends[-MAX_WINDOWS - 1] if len(ends) > MAX_WINDOWS else None
+    """The bound (`since`) that keeps the newest `MAX_WINDOWS` monitored windows."""
+    ends = project.metadata.monitoring.window_ends(name, limit=MAX_WINDOWS + 1)
+    return ends[-1] if len(ends) > MAX_WINDOWS else None
 
 
 def _window_labels(windows: Sequence[tuple[datetime, datetime]]) -> list[str]:
@@ -439,7 +440,11 @@ def _distributions(
     if not latest:
         return []
     version = project.metadata.models.get(name, max(latest, key=lambda m: m.window_end).version)
-    reference = reference_for(project, version).sketch
+    try:
+        reference = reference_for(project, version).sketch
+    except KeelError as error:  # e.g. a version registered without a holdout to profile
+        logger.info("no reference to draw for %s: %s", version.ref, error.message)
+        return []
     shown = [c for c in columns if c in reference.columns][:MAX_DISTRIBUTIONS]
     table = read_window(
         project, name, window[0], window[1], version=version.version, columns=shown, missing_ok=True

@@ -151,6 +151,18 @@ class SqlMonitoring(Monitoring):
         with read_transaction(self._engine) as conn:
             return [_metric(row) for row in conn.execute(query)]
 
+    def window_ends(self, model: str, *, limit: int) -> builtins.list[datetime]:
+        m = monitor_metrics.c
+        query = (
+            select(m.window_end)
+            .where(m.model == model, m.window_end > m.window_start)
+            .group_by(m.window_end)
+            .order_by(m.window_end.desc())
+            .limit(limit)
+        )
+        with read_transaction(self._engine) as conn:
+            return [row.window_end for row in conn.execute(query)]
+
     def latest_metrics(
         self, model: str | None = None, *, signals: Sequence[str] | None = None
     ) -> builtins.list[MonitorMetric]:
