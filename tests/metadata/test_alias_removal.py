@@ -58,8 +58,10 @@ def test_remove_alias_is_compare_and_set_and_audited(store: SqlMetadataStore) ->
     )
     assert releases.holder(MODEL, "canary") is None
     assert _aliases(store) == {"production": 1, "candidate": 3}
-    # The history of moves is untouched (its kinds are moves and rollbacks).
-    assert [m.version for m in releases.history(MODEL, "canary")] == [2]
+    # The history shows the removal after the move (read from the audit log).
+    history = releases.history(MODEL, "canary")
+    assert [(m.kind, m.version) for m in history] == [("move", 2), ("remove", 2)]
+    assert history[1].seq == event.seq
 
     # Removed already: a second remover gets a conflict, not a second event.
     with pytest.raises(Conflict, match="it was v2 and is now no version"):
@@ -151,3 +153,20 @@ def test_roll_back_canary_removes_it_once(store: SqlMetadataStore) -> None:
     assert _aliases(store) == {"production": 1, "candidate": 3}
     assert _kinds(store, head) == ["canary.rolled_back", "alias.removed"]
     assert store.audit.verify().ok
+
+
+def test_a_rollback_never_returns_to_a_canary_that_ended(store: SqlMetadataStore) -> None:
+    _setup(store, production=1, canary=2)
+    releases = store.releases
+    releases.roll_back_canary(MODEL, 2, actor="keel-canary", reason="v2 degraded", evidence={})
+    releases.move_alias(MODEL, "canary", 3, expected_holder=None, actor="ana", reason=None)
+    assert [m.kind for m in releases.history(MODEL, "canary")] == ["move", "remove", "move"]
+    # v2 left canary for good: rolling v3 back has nowhere to go, and nothing changes.
+    with pytest.raises(Conflict, match="no previous holder"):
+        releases.rollback(MODEL, "canary", actor="ana", reason="v3 too")
+    assert releases.holder(MODEL, "canary") == 3
+    # Within one canary's life a rollback still steps back.
+    _register(store)
+    releases.move_alias(MODEL, "canary", 4, expected_holder=3, actor="ana", reason=None)
+    event = releases.rollback(MODEL, "canary", actor="ana", reason="v4 worse")
+    assert (event.version, releases.holder(MODEL, "canary")) == (3, 3)

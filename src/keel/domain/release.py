@@ -501,7 +501,8 @@ class AliasMove:
     seq: int
     version: int
     previous: int | None
-    kind: Literal["move", "rollback"]
+    #: remove: the alias was taken off `version` (a canary that ended), leaving it empty.
+    kind: Literal["move", "rollback", "remove"]
 
 
 def rollback_target(history: Sequence[AliasMove]) -> int | None:
@@ -510,10 +511,15 @@ def rollback_target(history: Sequence[AliasMove]) -> int | None:
     The history is replayed as a stack: a move pushes its version, a rollback pops back to
     the version it restored. Rolling back twice therefore walks further back (3 -> 2 -> 1)
     instead of bouncing between two versions, and a version promoted again after being
-    rolled away from counts as a holder again. None when there is no earlier holder.
+    rolled away from counts as a holder again. A removal empties the alias and starts its
+    history afresh: a canary that was promoted or rolled back is never a target for the
+    next canary's rollback. None when there is no earlier holder.
     """
     stack: list[int] = []
     for move in sorted(history, key=lambda m: m.seq):
+        if move.kind == "remove":
+            stack.clear()
+            continue
         if move.kind == "move":
             if not stack or stack[-1] != move.version:
                 stack.append(move.version)

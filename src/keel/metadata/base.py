@@ -423,7 +423,7 @@ class Releases(ABC):
 
     @abstractmethod
     def history(self, model: str, alias: str) -> builtins.list[AliasMove]:
-        """Every move of the alias, oldest first."""
+        """Every move, rollback and removal of the alias, oldest first."""
 
     @abstractmethod
     def record_evaluation(

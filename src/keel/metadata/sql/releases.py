@@ -33,6 +33,7 @@ from keel.metadata.sql.models import _current, _get, _require_model, record_alia
 from keel.metadata.sql.schema import (
     alias_history,
     approvals,
+    audit_events,
     gate_evaluations,
     model_aliases,
     model_versions,
@@ -602,12 +603,21 @@ def _close(
 
 
 def _history(conn: Connection, model: str, alias: str) -> builtins.list[AliasMove]:
+    """Moves and rollbacks (`alias_history`), with removals from the audit log, by seq."""
     rows = conn.execute(
         select(alias_history)
         .where(alias_history.c.model == model, alias_history.c.alias == alias)
         .order_by(alias_history.c.seq)
     )
-    return [AliasMove(int(r.seq), r.version, r.previous, r.kind) for r in rows]
+    moves = [AliasMove(int(r.seq), r.version, r.previous, r.kind) for r in rows]
+    events = audit_events.c
+    removals = conn.execute(
+        select(events.seq, events.version).where(
+            events.model == model, events.alias == alias, events.kind == "alias.removed"
+        )
+    )
+    moves += [AliasMove(int(r.seq), r.version, r.version, "remove") for r in removals]
+    return sorted(moves, key=lambda move: move.seq)
 
 
 def _resolve_request_id(conn: Connection, request_id: str) -> str:
