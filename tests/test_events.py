@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ from keel.events import (
 from keel.metadata.sql.audit import append_event
 from keel.metadata.sql.engine import create_metadata_engine, write_transaction
 from keel.project import Project
+from tests.fixtures.webhooks import Receiver
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -56,85 +54,6 @@ def append(project: Project, *kinds: str) -> list[AuditEvent]:
             ]
     finally:
         engine.dispose()
-
-
-@dataclass(frozen=True)
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    signature_ok: bool
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1: answers each request with the next scripted status
-    (then 200), checks its signature with `verify_signature`, and keeps what it got."""
-
-    def __init__(self, secret: str | None = None) -> None:
-        self.secret = secret
-        self.statuses: list[int] = []
-        self.delay = 0.0
-        self.received: list[Received] = []
-        self._lock = threading.Lock()
-        self._release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver._lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    receiver.received.append(
-                        Received(
-                            dict(self.headers.items()),
-                            body,
-                            receiver.secret is not None
-                            and verify_signature(
-                                receiver.secret, self.headers["X-Keel-Signature"], body
-                            ),
-                        )
-                    )
-                if receiver.delay:
-                    receiver._release.wait(receiver.delay)
-                reply = b"oops: it broke" if status >= 400 else b"thanks"
-                try:
-                    self.send_response(status)
-                    if 300 <= status < 400:
-                        self.send_header("Location", "http://127.0.0.1:1/elsewhere")
-                    self.send_header("Content-Length", str(len(reply)))
-                    self.end_headers()
-                    self.wfile.write(reply)
-                except OSError:  # the client gave up waiting (the timeout test)
-                    pass
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/keel"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop listening: requests to `url` are refused from now on."""
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
-
-
-@pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    server = Receiver()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -3,14 +3,7 @@ by gate evaluations (the audit events that subscribers and webhooks receive)."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from keel.domain.audit import AuditEvent
 from keel.domain.release import GateResult
@@ -18,6 +11,7 @@ from keel.events import subscribe
 from keel.project import Project
 from tests.fixtures.cli import Keel
 from tests.fixtures.trained import MODEL, write_spec
+from tests.fixtures.webhooks import Receiver
 
 OWNERS = {"data": "dana", "training": "tom", "release": "rita", "monitoring": "mo"}
 TOO_HIGH = {"type": "metric_threshold", "metric": "roc_auc", "min": 0.99}
@@ -25,45 +19,6 @@ TOO_HIGH = {"type": "metric_threshold", "metric": "roc_auc", "min": 0.99}
 
 def _open(folder: Path) -> Project:
     return Project.open(folder, env={"KEEL_USER": "ana"})
-
-
-class Receiver:
-    """A webhook receiver on loopback that keeps every JSON body it is sent."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
-
-
-@pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    server = Receiver()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # --- keel owners ---------------------------------------------------------------------------
@@ -166,7 +121,8 @@ def test_a_failed_gate_evaluation_names_and_notifies_its_owners(
         "training",
         "tom",
     )
-    [delivered] = receiver.received
+    [received] = receiver.received
+    delivered = received.json()
     assert delivered["kind"] == "gates.evaluated" and delivered["seq"] == event.seq
     assert delivered["evidence"]["owner"] == "rita"
     assert delivered["evidence"]["notify"] == ["rita", "tom"]
