@@ -56,7 +56,8 @@ def test_init_refuses_to_overwrite(keel: Keel, tmp_path: Path) -> None:
 def test_init_with_invalid_name_changes_nothing(keel: Keel, tmp_path: Path) -> None:
     result = keel("init", "--name", "Not Valid!", "--json")
     assert result.code == 2
-    assert result.json()["error"]["problems"][0]["key"] == "name"
+    problem = result.json()["error"]["problems"][0]
+    assert (problem["field"], problem["key"]) == ("name", "name")  # the API's name, and the old
     assert not (tmp_path / "keel.yaml").exists()
 
 

@@ -111,7 +111,11 @@ def _report(error: KeelError, *, as_json: bool) -> None:
         if isinstance(error, ConfigError) and error.problems:
             document["error"] = {
                 **document["error"],  # type: ignore[dict-item]
-                "problems": [{"key": key, "rule": rule} for key, rule in error.problems],
+                # `field` as the HTTP API and the server name it; `key`, the same, kept for
+                # scripts written before the two agreed.
+                "problems": [
+                    {"field": key, "key": key, "rule": rule} for key, rule in error.problems
+                ],
             }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
