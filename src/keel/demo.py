@@ -564,20 +564,11 @@ def _explain_and_audit(project: Project, tell: _Narrator, result: DemoResult) ->
 
 def _git(folder: Path, *args: str) -> bool:
     """Run git in `folder` as a demo user; False when git is absent or fails."""
-    import subprocess
+    from keel.pipeline.code import run_git
 
-    git = shutil.which("git")
-    if git is None:
-        return False
-    identity = ["-c", "user.name=keel demo", "-c", "user.email=demo@keel.invalid"]
-    done = subprocess.run(
-        [git, *identity, "-c", "commit.gpgsign=false", *args],
-        cwd=folder,
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
-    return done.returncode == 0
+    identity = ("-c", "user.name=keel demo", "-c", "user.email=demo@keel.invalid")
+    done = run_git(folder, *identity, "-c", "commit.gpgsign=false", *args)
+    return done is not None and done.returncode == 0
 
 
 def _commit(folder: Path, message: str) -> bool:

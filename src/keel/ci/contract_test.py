@@ -184,11 +184,7 @@ def _post(url: str, document: Any, timeout: float = 60.0) -> tuple[int, dict[str
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise StoreError(
-            f"cannot reach the model server at {url}: {reason}",
-            hint="start it with `keel serve`, or check --url",
-        ) from None
+        raise _unreachable(url, exc) from None
     try:
         answer = json.loads(raw) if raw else {}
     except ValueError:
@@ -425,11 +421,15 @@ def _require_served(url: str, version: ModelVersion) -> None:
             f"test one of those, or promote {version.ref} first",
         ) from None
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise StoreError(
-            f"cannot reach the model server at {url}: {reason}",
-            hint="start it with `keel serve`, or check --url",
-        ) from None
+        raise _unreachable(url, exc) from None
+
+
+def _unreachable(url: str, exc: Exception) -> StoreError:
+    reason = getattr(exc, "reason", exc)
+    return StoreError(
+        f"cannot reach the model server at {url}: {reason}",
+        hint="start it with `keel serve`, or check --url",
+    )
 
 
 def _suite(version: ModelVersion, cases: list[JUnitCase], at: datetime) -> JUnitSuite:

@@ -236,15 +236,7 @@ def _github(options: WorkflowOptions) -> str:
             lines.append(f"        if: {_AFTER_INSTALL}")  # every report, even after a failure
         lines.append("        run: " + "\n".join(_block("\n".join(commands), 10)))
     lines += [
-        "      - name: Test summary",
-        f"        if: {_AFTER_INSTALL}",
-        f'        run: keel ci summary {REPORTS} >> "$GITHUB_STEP_SUMMARY"',
-        "      - name: Upload the JUnit reports",
-        f"        if: {_AFTER_INSTALL}",
-        "        uses: actions/upload-artifact@v4",
-        "        with:",
-        "          name: keel-reports",
-        f"          path: {REPORTS}/",
+        *_github_reports("keel-reports"),
         "",
         "  release:",
         "    name: Train, register, request promotion",
@@ -264,7 +256,14 @@ def _github(options: WorkflowOptions) -> str:
     for title, command in zip(titles, options.release_commands(reason), strict=True):
         lines.append(f"      - name: {title}")
         lines.append("        run: " + "\n".join(_block(command, 10)))
-    lines += [
+    lines += _github_reports("keel-release-reports")
+    return "\n".join(lines) + "\n"
+
+
+def _github_reports(artifact: str) -> list[str]:
+    """The steps that publish a job's JUnit reports: a summary on the job page, and the
+    files as the artifact `artifact`; they run even after a failed check."""
+    return [
         "      - name: Test summary",
         f"        if: {_AFTER_INSTALL}",
         f'        run: keel ci summary {REPORTS} >> "$GITHUB_STEP_SUMMARY"',
@@ -272,10 +271,9 @@ def _github(options: WorkflowOptions) -> str:
         f"        if: {_AFTER_INSTALL}",
         "        uses: actions/upload-artifact@v4",
         "        with:",
-        "          name: keel-release-reports",
+        f"          name: {artifact}",
         f"          path: {REPORTS}/",
     ]
-    return "\n".join(lines) + "\n"
 
 
 def _script(commands: list[str], indent: int = 4) -> list[str]:

@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING
 
 from keel.domain.model import ModelVersion
 from keel.errors import NotFound
-from keel.pipeline.environment import EnvironmentLock
+from keel.pipeline.environment import EnvironmentLock, recorded_environment
 from keel.spec import SPEC_FILENAME
 
 if TYPE_CHECKING:
     from keel.project import Project
 
-__all__ = ["LOCK_ARTIFACT", "DeploySource", "load_source", "recorded_lock"]
+__all__ = ["DeploySource", "load_source", "recorded_lock"]
 
 #: The run artifact that holds the environment lock (written by training).
-LOCK_ARTIFACT = "environment.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +37,13 @@ class DeploySource:
 
 def recorded_lock(project: Project, version: ModelVersion) -> EnvironmentLock:
     """The environment lock the version's run recorded; `NotFound` if it recorded none."""
-    stored = {a.name: a for a in project.metadata.runs.artifacts(version.run_id)}
-    if LOCK_ARTIFACT not in stored:
+    lock = recorded_environment(project, version.run_id)
+    if lock is None:
         raise NotFound(
             f"{version.ref}'s run {version.run_id} recorded no environment lock",
             hint="train the model again with this keel version: runs record their environment",
         )
-    return EnvironmentLock.from_json(project.artifacts.read_bytes(stored[LOCK_ARTIFACT].digest))
+    return lock
 
 
 def load_source(project: Project, ref: str, *, project_files: bool = True) -> DeploySource:

@@ -8,17 +8,15 @@ in words an operator can verify, and the command (or keel.yaml edit) that fixes 
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from keel.domain.duration import format_duration
 from keel.maturity.model import ITEM_POINTS, Item, Scorecard, Status, build_scorecard, points_for
+from keel.pipeline.code import run_git
+from keel.pipeline.environment import LOCK_ARTIFACT
 
 if TYPE_CHECKING:
     from keel.domain.audit import AuditEvent
@@ -29,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["PRODUCTION", "scorecard"]
 
 PRODUCTION: Final = "production"
-_GIT_TIMEOUT_S: Final = 10.0
 _SCORING_GATES: Final = frozenset({"metric_threshold", "beats_champion"})
 _SKEW_SIGNALS: Final = frozenset({"row_skew", "distribution_skew"})
 
@@ -160,24 +157,6 @@ def _ownership(project: Project) -> list[Item]:
 # --- reproducibility ------------------------------------------------------------------------
 
 
-def _git(project_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
-    git = shutil.which("git")
-    if git is None:
-        return None
-    try:
-        return subprocess.run(
-            # No hooks or configured programs: the repository may be untrusted.
-            [git, "-c", "core.fsmonitor=false", *args],
-            cwd=project_dir,
-            capture_output=True,
-            timeout=_GIT_TIMEOUT_S,
-            check=False,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def _reproducibility(project: Project, production: Sequence[_Production]) -> list[Item]:
     metadata, artifacts = project.metadata, project.artifacts
     project_dir = project.settings.project_dir
@@ -196,7 +175,7 @@ def _reproducibility(project: Project, production: Sequence[_Production]) -> lis
         commit = None if p.run is None else p.run.git_commit
         if commit is None:
             return "fail", f"{p.ref}: its run recorded no git commit (trained outside git)"
-        done = _git(project_dir, "cat-file", "-e", f"{commit}^{{commit}}")
+        done = run_git(project_dir, "cat-file", "-e", f"{commit}^{{commit}}")
         if done is None:
             return "fail", f"{p.ref}: commit {commit[:12]} could not be checked (no git here)"
         if done.returncode != 0:
@@ -208,11 +187,9 @@ def _reproducibility(project: Project, production: Sequence[_Production]) -> lis
     def environment(p: _Production) -> tuple[Status, str]:
         if p.run is None or p.run.environment is None:
             return "fail", f"{p.ref}: its run recorded no environment"
-        lock = next(
-            (a for a in metadata.runs.artifacts(p.run.id) if a.name == "environment.json"), None
-        )
+        lock = next((a for a in metadata.runs.artifacts(p.run.id) if a.name == LOCK_ARTIFACT), None)
         if lock is None or not artifacts.exists(lock.digest):
-            return "fail", f"{p.ref}: environment.json is not in the store"
+            return "fail", f"{p.ref}: {LOCK_ARTIFACT} is not in the store"
         return "pass", f"{p.ref}: environment lock {p.run.environment[:19]} in the store"
 
     retrain = "keel train, then keel promote MODEL@NEW --to production"
@@ -561,10 +538,10 @@ def _data(project: Project, production: Sequence[_Production]) -> list[Item]:
     else:
         recorded: dict[str, int] = {}
         for p in production:
-            recorded[p.ref] = sum(
-                1
-                for m in project.metadata.monitoring.latest_metrics(p.version.model)
-                if m.signal in _SKEW_SIGNALS
+            recorded[p.ref] = len(
+                project.metadata.monitoring.latest_metrics(
+                    p.version.model, signals=sorted(_SKEW_SIGNALS)
+                )
             )
 
         def skew(p: _Production) -> tuple[Status, str]:

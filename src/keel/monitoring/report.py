@@ -36,6 +36,7 @@ from keel.monitoring.charts import (
     palette,
     stacked_bars,
 )
+from keel.monitoring.signals import drift_value
 
 if TYPE_CHECKING:
     from keel.domain.monitoring import Alert, Signal
@@ -43,7 +44,14 @@ if TYPE_CHECKING:
     from keel.stats.drift import DriftResult
     from keel.stats.sketch import ColumnSketch, TableSketch
 
-__all__ = ["distribution_chart", "drift_level", "render_drift_report", "render_monitor_report"]
+__all__ = [
+    "distribution_chart",
+    "drift_heatmap",
+    "drift_level",
+    "render_drift_report",
+    "render_monitor_report",
+    "short_name",
+]
 
 _BINS: Final = 24
 _TOP_CATEGORIES: Final = 8
@@ -166,7 +174,7 @@ def _p(value: float | None) -> str:
     return fmt(value, 3)
 
 
-def _short(column: str) -> str:
+def short_name(column: str) -> str:
     """`inputs.distance` -> `distance`; outputs keep their prefix off too."""
     for prefix in ("inputs.", "outputs."):
         if column.startswith(prefix):
@@ -188,12 +196,6 @@ def drift_level(result: DriftResult) -> float:
     return float(value) / threshold
 
 
-def _drift_value(result: DriftResult) -> float:
-    if result.decision == "score" and result.score is not None:
-        return float(result.score)
-    return float(result.statistic)
-
-
 def _ordered(results: Iterable[DriftResult]) -> list[DriftResult]:
     return sorted(results, key=lambda r: (not r.drifted, -drift_level(r), r.column))
 
@@ -201,7 +203,7 @@ def _ordered(results: Iterable[DriftResult]) -> list[DriftResult]:
 def _results_table(results: Sequence[DriftResult], short: bool = False) -> str:
     rows = []
     for r in results:
-        name = _short(r.column) if short else r.column
+        name = short_name(r.column) if short else r.column
         rule = (
             f"p &lt; {escape(fmt(r.threshold))}"
             if r.decision == "p_value"
@@ -463,7 +465,7 @@ def _alerts_section(report: MonitorReport) -> list[str]:
         + "</tbody></table></div>"
     )
     if report.resolved:
-        names = ", ".join(f"{a.rule} ({_short(a.subject) or a.model})" for a in report.resolved)
+        names = ", ".join(f"{a.rule} ({short_name(a.subject) or a.model})" for a in report.resolved)
         out.append(f"<p class='note'>Resolved by this run: {escape(names)}</p>")
     return out
 
@@ -473,7 +475,7 @@ def _alert_row(alert: Alert, *, new: bool) -> str:
     return (
         f"<tr><td><span class='sev {escape(alert.severity)}'>{escape(alert.severity)}</span>"
         f"{new_chip}</td><td data-label='rule'>{escape(alert.rule)}</td>"
-        f"<td data-label='subject'>{escape(_short(alert.subject) or '–')}</td>"
+        f"<td data-label='subject'>{escape(short_name(alert.subject) or '–')}</td>"
         f"<td>{escape(alert.message)}</td>"
         f"<td data-label='owner'><b>{escape(alert.owner or 'unassigned')}</b></td>"
         f"<td class='num' data-label='since'>{escape(_when(alert.opened_at))}</td></tr>"
@@ -500,13 +502,16 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def _drift_heatmap(report: MonitorReport, labels: Sequence[str]) -> str:
+def drift_heatmap(
+    windows: Sequence[Sequence[DriftResult]], labels: Sequence[str]
+) -> tuple[str, list[str]]:
+    """Drift per column (rows) and window (columns, labelled `labels`) as an SVG, drifted
+    cells red; and the columns in the order drawn: outputs first, then the most drifted."""
     columns: dict[str, list[HeatCell | None]] = {}
-    for j, window in enumerate(report.windows):
-        for r in window.drift:
-            cells = columns.setdefault(r.column, [None] * len(report.windows))
-            value = _drift_value(r)
-            text = fmt(value, 2)
+    for j, results in enumerate(windows):
+        for r in results:
+            cells = columns.setdefault(r.column, [None] * len(windows))
+            text = fmt(drift_value(r), 2)
             if r.decision == "p_value" and r.p_value is not None:
                 text = "p " + (fmt(r.p_value, 1) if r.p_value >= 1e-99 else "≈0")
             cells[j] = HeatCell(
@@ -514,12 +519,12 @@ def _drift_heatmap(report: MonitorReport, labels: Sequence[str]) -> str:
                 level=drift_level(r),
                 drifted=r.drifted,
                 tooltip=(
-                    f"{_short(r.column)}, {labels[j]}: {_verdict(r)} "
+                    f"{short_name(r.column)}, {labels[j]}: {_verdict(r)} "
                     f"({'drifted' if r.drifted else 'within threshold'})"
                 ),
             )
     if not columns:
-        return "<p class='note'>No window had enough rows to test for drift.</p>"
+        return "<p class='note'>No window had enough rows to test for drift.</p>", []
 
     def order(name: str) -> tuple[int, int, float, str]:
         cells = columns[name]
@@ -528,8 +533,9 @@ def _drift_heatmap(report: MonitorReport, labels: Sequence[str]) -> str:
         return (0 if name.startswith("outputs.") else 1, -hits, -last, name)
 
     names = sorted(columns, key=order)
-    rows = [("score: " if n.startswith("outputs.") else "") + _short(n) for n in names]
-    return heatmap(rows, labels, [columns[n] for n in names], label="drift per feature and window")
+    rows = [("score: " if n.startswith("outputs.") else "") + short_name(n) for n in names]
+    svg = heatmap(rows, labels, [columns[n] for n in names], label="drift per feature and window")
+    return svg, names
 
 
 def _performance(report: MonitorReport, labels: Sequence[str]) -> str:
@@ -577,7 +583,7 @@ def _breached(window: WindowResult) -> str:
     if not rows:
         return ""
     body = "".join(
-        f"<tr><td>{escape(s.name)}</td><td>{escape(_short(s.subject) or '–')}</td>"
+        f"<tr><td>{escape(s.name)}</td><td>{escape(short_name(s.subject) or '–')}</td>"
         f"<td class='num'>{escape(fmt(s.value, 3))}</td>"
         f"<td class='num'>{escape(fmt(s.limit, 3))}</td></tr>"
         for s in rows
@@ -616,7 +622,7 @@ def render_monitor_report(report: MonitorReport) -> str:
         "<h2>Drift over time</h2>",
         _legend(heat=True),
         "<div class='panel scroll'>",
-        _drift_heatmap(report, labels),
+        drift_heatmap([w.drift for w in report.windows], labels)[0],
         "</div>",
         "<div class='pair'><section><h2>Performance and label coverage</h2>",
         f"<div class='panel'>{_performance(report, labels)}</div></section>",
@@ -641,7 +647,7 @@ def render_monitor_report(report: MonitorReport) -> str:
             "<div class='grid'>",
             *(
                 _card(
-                    _short(n),
+                    short_name(n),
                     results.get(n),
                     report.reference.columns.get(n),
                     latest.sketch.columns.get(n),
@@ -656,7 +662,7 @@ def render_monitor_report(report: MonitorReport) -> str:
         "<div class='grid'>",
         *(
             _card(
-                _short(n),
+                short_name(n),
                 results.get(n),
                 report.reference.columns.get(n),
                 latest.sketch.columns.get(n),

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from keel.domain.monitoring import Signal
+from keel.domain.monitoring import MonitorMetric, Signal
 
 if TYPE_CHECKING:
     from keel.stats.drift import DriftResult
@@ -25,6 +25,7 @@ __all__ = [
     "OUT_OF_RANGE_LIMIT",
     "UNSEEN_LIMIT",
     "WindowCounts",
+    "drift_result",
     "drift_value",
     "window_signals",
 ]
@@ -173,6 +174,8 @@ def window_signals(
 
 def _drift_detail(result: DriftResult) -> Mapping[str, object]:
     return {
+        "kind": result.kind,
+        "method": result.method,
         "test": result.test,
         "statistic": result.statistic,
         "p_value": result.p_value,
@@ -181,3 +184,31 @@ def _drift_detail(result: DriftResult) -> Mapping[str, object]:
         "reference_count": result.reference_count,
         "current_count": result.current_count,
     }
+
+
+def drift_result(metric: MonitorMetric) -> DriftResult:
+    """The drift result a stored `drift` or `score_drift` metric was recorded from: its
+    detail is `_drift_detail`'s, with the signal's `breached` and `limit` (the threshold)."""
+    from keel.stats.drift import DriftResult
+
+    detail = metric.detail
+    decision = detail.get("decision")
+    method = detail.get("method")
+    return DriftResult(
+        column=metric.subject,
+        kind=str(detail.get("kind", "")),
+        test=str(detail.get("test", "")),
+        statistic=float(detail.get("statistic") or 0.0),
+        p_value=_number(detail.get("p_value")),
+        score=_number(detail.get("score")),
+        threshold=float(detail.get("limit") or 0.0),
+        decision=decision if decision in ("p_value", "score") else "statistic",
+        drifted=bool(detail.get("breached")),
+        reference_count=int(detail.get("reference_count") or 0),
+        current_count=int(detail.get("current_count") or 0),
+        method="exact" if method == "exact" else "sketch",  # monitoring compares sketches
+    )
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None

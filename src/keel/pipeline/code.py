@@ -42,6 +42,7 @@ __all__ = [
     "git_state",
     "load_entry_point",
     "parse_entry_point",
+    "run_git",
 ]
 
 _GIT_TIMEOUT_S: Final = 10.0
@@ -415,30 +416,35 @@ class GitState:
         }
 
 
+def run_git(project_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
+    """`git ARGS` in `project_dir`, its output captured; None when git is absent, fails to
+    start or times out. No external diff drivers, text conversions or fsmonitor hooks: the
+    repository may be untrusted, and reading its state must not run its configured programs."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        return subprocess.run(
+            [git, "-c", "core.fsmonitor=false", "-c", "core.quotepath=off", *args],
+            cwd=project_dir,
+            capture_output=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=False,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def git_state(project_dir: Path) -> GitState | None:
     """The git state of `project_dir`, or None when it is not in a work tree or git is absent.
 
     Never raises for git's sake: a missing binary, a timeout or a broken repository all give None,
     because lineage is recorded best effort and must not fail a run.
     """
-    git = shutil.which("git")
-    if git is None:
-        return None
 
     def run(*args: str) -> subprocess.CompletedProcess[bytes] | None:
-        try:
-            return subprocess.run(
-                # No external diff drivers, text conversions or fsmonitor hooks: recording state
-                # must not run programs configured in the (possibly untrusted) repository.
-                [git, "-c", "core.fsmonitor=false", "-c", "core.quotepath=off", *args],
-                cwd=project_dir,
-                capture_output=True,
-                timeout=_GIT_TIMEOUT_S,
-                check=False,
-                env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
+        return run_git(project_dir, *args)
 
     inside = run("rev-parse", "--is-inside-work-tree")
     if inside is None or inside.returncode != 0 or inside.stdout.strip() != b"true":

@@ -18,21 +18,28 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from keel.artifacts.hashing import hash_bytes
 from keel.domain.digest import Digest
 
+if TYPE_CHECKING:
+    from keel.project import Project
+
 __all__ = [
     "KIND",
+    "LOCK_ARTIFACT",
     "EnvDifference",
     "EnvironmentLock",
     "Gpu",
     "capture_environment",
     "diff_environments",
     "normalise_name",
+    "recorded_environment",
 ]
 
+#: The run artifact holding the lock of the environment the run trained in.
+LOCK_ARTIFACT: Final = "environment.json"
 #: Document tag of a serialised lock, independent of this module's path.
 KIND: Final = "keel/environment"
 VERSION: Final = 1
@@ -282,3 +289,11 @@ def diff_environments(recorded: EnvironmentLock, current: EnvironmentLock) -> li
         )
         differences.append(EnvDifference("package", change, name, before_version, after_version))
     return differences
+
+
+def recorded_environment(project: Project, run_id: str) -> EnvironmentLock | None:
+    """The environment lock run `run_id` recorded (`LOCK_ARTIFACT`), or None if none."""
+    stored = {a.name: a for a in project.metadata.runs.artifacts(run_id)}
+    if LOCK_ARTIFACT not in stored:
+        return None
+    return EnvironmentLock.from_json(project.artifacts.read_bytes(stored[LOCK_ARTIFACT].digest))

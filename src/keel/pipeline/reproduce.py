@@ -69,7 +69,11 @@ def reproduce(
     project: Project, ref: str, *, tolerance: float = 1e-9, progress: Progress | None = None
 ) -> ReproduceReport:
     """Rebuild the run behind `ref` and compare its metrics (and package) with the recorded ones."""
-    from keel.pipeline.environment import EnvironmentLock, capture_environment, diff_environments
+    from keel.pipeline.environment import (
+        capture_environment,
+        diff_environments,
+        recorded_environment,
+    )
     from keel.pipeline.train import train
 
     metadata = project.metadata
@@ -79,11 +83,8 @@ def reproduce(
         raise Conflict(f"run {run.id} recorded no dataset version; it cannot be rebuilt")
     source, code_source = _code_for(project, run)
     differences: list[str] = []
-    artifacts = {a.name: a for a in metadata.runs.artifacts(run.id)}
-    if "environment.json" in artifacts:
-        recorded = EnvironmentLock.from_json(
-            project.artifacts.read_bytes(artifacts["environment.json"].digest)
-        )
+    recorded = recorded_environment(project, run.id)
+    if recorded is not None:
         differences = [str(d) for d in diff_environments(recorded, capture_environment())]
     as_of_text = metadata.runs.tags(run.id).get("keel.as_of")
     as_of = datetime.fromisoformat(as_of_text) if as_of_text else run.started_at

@@ -123,7 +123,7 @@ def train(
     """
     from keel.data.snapshot import load_table, snapshot
     from keel.pipeline.code import entry_point_source, git_state
-    from keel.pipeline.environment import capture_environment
+    from keel.pipeline.environment import LOCK_ARTIFACT, capture_environment
 
     _, features, training, target = require_pipeline(project)
     say = progress or (lambda step, text: None)
@@ -169,7 +169,7 @@ def train(
         events.start()
         try:
             run.set_tag("keel.as_of", moment.isoformat())  # reproduce checks the contract as of it
-            run.log_artifact(environment.to_json(), "environment.json")
+            run.log_artifact(environment.to_json(), LOCK_ARTIFACT)
             table = load_table(project, snap_version.id)
             _contract(
                 project, run, table, snap_version, moment, force=force, outcomes=outcomes, say=say

@@ -724,7 +724,7 @@ def _promote(project: Project, analysis: CanaryAnalysis, actor: str) -> CanaryOu
             analysis,
             tuple(events),
             evaluation=evaluation,
-            gates=decision.gates,
+            gates=gates,
         )
     approved_onto_canary = _approved_onto_canary(project, model, canary)
     if decision.outcome == "pending" and approved_onto_canary is not None:
@@ -757,7 +757,7 @@ def _promote(project: Project, analysis: CanaryAnalysis, actor: str) -> CanaryOu
             analysis,
             request=request,
             evaluation=evaluation,
-            gates=decision.gates,
+            gates=gates,
             note=f"release.approvals covers production: request {request.id} needs "
             f"{decision.approvals_required} approval(s); the canary keeps serving meanwhile",
         )
@@ -778,7 +778,7 @@ def _promote(project: Project, analysis: CanaryAnalysis, actor: str) -> CanaryOu
         analysis,
         tuple(events),
         evaluation=evaluation,
-        gates=decision.gates,
+        gates=gates,
     )
 
 

@@ -86,14 +86,11 @@ def explain_prediction(project: Project, prediction_id: str) -> dict[str, Any]:
 
 
 def _key_packages(project: Project, run_id: str) -> dict[str, str]:
-    from keel.pipeline.environment import EnvironmentLock
+    from keel.pipeline.environment import recorded_environment
 
-    stored = {a.name: a for a in project.metadata.runs.artifacts(run_id)}
-    if "environment.json" not in stored:
+    lock = recorded_environment(project, run_id)
+    if lock is None:
         return {}
-    lock = EnvironmentLock.from_json(
-        project.artifacts.read_bytes(stored["environment.json"].digest)
-    )
     versions = lock.package_versions
     return {name: versions[name] for name in KEY_PACKAGES if name in versions}
 
@@ -122,8 +119,9 @@ def _release(project: Project, prediction: LoggedPrediction) -> dict[str, Any]:
     if alias is not None:
         moves = by_alias.get(alias, [])
         current = _holder_event(moves, prediction)
-        held_then = current is not None and current.kind != _REMOVED
-        document["holder_at_prediction"] = current.version if held_then and current else None
+        document["holder_at_prediction"] = (
+            None if current is None or current.kind == _REMOVED else current.version
+        )
         # Not held then: a server that had not yet reloaded after the alias moved away,
         # or a row logged by hand. Name the release of this version to the alias nearest
         # before the prediction, else the first after it.

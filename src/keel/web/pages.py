@@ -6,7 +6,6 @@ become error pages in `keel.web.ui`.
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from keel.errors import KeelError, NotFound
 
 if TYPE_CHECKING:
     from keel.project import Project
+    from keel.stats.drift import DriftResult
 
 __all__ = [
     "ALIAS_ORDER",
@@ -161,16 +161,16 @@ def model_page(project: Project, request: Request) -> tuple[str, Context]:
     versions = metadata.models.versions(name, before=before, limit=VERSIONS_PER_PAGE + 1)
     older = versions[VERSIONS_PER_PAGE - 1].version if len(versions) > VERSIONS_PER_PAGE else None
     versions = versions[:VERSIONS_PER_PAGE]
-    aliases = metadata.models.aliases(name)
+    aliases = sorted(metadata.models.aliases(name), key=lambda a: _alias_key(a.name))
     held: dict[int, list[str]] = {}
-    for alias in sorted(aliases, key=lambda a: _alias_key(a.name)):
+    for alias in aliases:
         held.setdefault(alias.version, []).append(alias.name)
     since = _recent_windows(project, name)
     performance = metadata.monitoring.metrics(name, signal="performance", since=since)
     chart, legend = _performance_chart(performance, {}) if performance else (None, [])
     return "model.html", {
         "name": name,
-        "aliases": sorted(aliases, key=lambda a: _alias_key(a.name)),
+        "aliases": aliases,
         "versions": [(v, held.get(v.version, [])) for v in versions],
         "older": older,
         "paged": before is not None,
@@ -268,25 +268,24 @@ def requests_page(project: Project, request: Request) -> tuple[str, Context]:
 
 
 def request_page(project: Project, request: Request) -> tuple[str, Context]:
-    wanted = request.path_params["id"]
     from keel.release.service import with_release_owner
 
     # NotFound for an unknown id
-    release = with_release_owner(project, project.metadata.releases.request(wanted))
+    release = project.metadata.releases.request(request.path_params["id"])
+    done = request.query_params.get("done")
     return "request.html", {
-        "r": release,
+        "r": with_release_owner(project, release),
         "gates": project.metadata.releases.evaluation(release.evaluation),
         "now": datetime.now(UTC),
-        "done": request.query_params.get("done")
-        if request.query_params.get("done") in ("approved", "rejected")
-        else None,
+        "done": done if done in ("approved", "rejected") else None,
     }
 
 
 def monitoring_page(project: Project, request: Request) -> tuple[str, Context]:
     """Drift by feature over the newest windows, performance over time, and the reference
     against the newest window's distribution of the features that drift most."""
-    from keel.monitoring.charts import heatmap
+    from keel.monitoring.report import drift_heatmap, short_name
+    from keel.monitoring.signals import drift_result
 
     name = request.path_params["name"]
     metadata = project.metadata
@@ -302,24 +301,16 @@ def monitoring_page(project: Project, request: Request) -> tuple[str, Context]:
     windows = sorted({(m.window_start, m.window_end) for m in drift})[-MAX_WINDOWS:]
     context: Context = {"name": name, "heatmap": None, "performance": None, "distributions": []}
     if windows:
-        labels = _window_labels(windows)
         column = {window: j for j, window in enumerate(windows)}
-        cells: dict[str, list[Any]] = {}
+        results: list[list[DriftResult]] = [[] for _ in windows]
         for metric in drift:
             j = column.get((metric.window_start, metric.window_end))
             if j is not None:
-                cells.setdefault(metric.subject, [None] * len(windows))[j] = _heat_cell(
-                    metric, labels[j]
-                )
-        names = sorted(cells, key=lambda n: _drift_order(n, cells[n]))
-        rows = [("score: " if n.startswith("outputs.") else "") + _short(n) for n in names]
-        # heatmap escapes every text it draws: its SVG is safe to insert as is.
-        context["heatmap"] = Markup(  # noqa: S704
-            heatmap(rows, labels, [cells[n] for n in names], label="drift per feature and window")
-        )
-        context["drifted"] = [
-            _short(n) for n in names if cells[n][-1] is not None and cells[n][-1].drifted
-        ]
+                results[j].append(drift_result(metric))
+        svg, names = drift_heatmap(results, _window_labels(windows))
+        context["heatmap"] = Markup(svg)  # noqa: S704 - drift_heatmap escapes what it draws
+        newest = {r.column for r in results[-1] if r.drifted}
+        context["drifted"] = [short_name(n) for n in names if n in newest]
         context["latest_window"] = windows[-1]
         context["distributions"] = _distributions(project, name, windows[-1], names)
     if performance:
@@ -388,55 +379,17 @@ def _performance_chart(
     return Markup(chart), legend  # noqa: S704 - line_chart escapes every text it draws
 
 
-def _short(column: str) -> str:
-    return column.split(".", 1)[1] if column.startswith(("inputs.", "outputs.")) else column
-
-
-def _heat_cell(metric: MonitorMetric, label: str) -> Any:
-    from keel.monitoring.charts import HeatCell, fmt
-
-    detail = metric.detail
-    drifted = bool(detail.get("breached"))
-    limit = detail.get("limit")
-    p_value = detail.get("p_value")
-    if detail.get("decision") == "p_value" and isinstance(p_value, float | int):
-        threshold = float(limit) if isinstance(limit, float | int) else 0.05
-        level = (
-            math.log(max(float(p_value), 1e-300)) / math.log(threshold)
-            if 0 < threshold < 1
-            else 0.0
-        )
-        text = "p " + (fmt(float(p_value), 1) if p_value >= 1e-99 else "≈0")
-    else:
-        value = metric.value or 0.0
-        level = value / float(limit) if isinstance(limit, float | int) and limit > 0 else 0.0
-        text = fmt(value, 2)
-    verdict = "drifted" if drifted else "within threshold"
-    return HeatCell(
-        text=text,
-        level=level,
-        drifted=drifted,
-        tooltip=f"{_short(metric.subject)}, {label}: {detail.get('test', '')} {text} ({verdict})",
-    )
-
-
-def _drift_order(name: str, cells: Sequence[Any]) -> tuple[int, int, float, str]:
-    hits = sum(1 for c in cells if c is not None and c.drifted)
-    last = next((c.level for c in reversed(cells) if c is not None), 0.0)
-    return (0 if name.startswith("outputs.") else 1, -hits, -last, name)
-
-
 def _distributions(
     project: Project, name: str, window: tuple[datetime, datetime], columns: Sequence[str]
 ) -> list[tuple[str, Markup]]:
     """Reference against the newest window, for the columns that drift most (first in
     `columns`), read from the prediction log for the version that was monitored."""
     from keel.monitoring.reference import reference_for
-    from keel.monitoring.report import distribution_chart
+    from keel.monitoring.report import distribution_chart, short_name
     from keel.serving.predictions import read_window
     from keel.stats.sketch import TableSketch
 
-    latest = [m for m in project.metadata.monitoring.latest_metrics(name) if m.signal == "drift"]
+    latest = project.metadata.monitoring.latest_metrics(name, signals=["drift"])
     if not latest:
         return []
     version = project.metadata.models.get(name, max(latest, key=lambda m: m.window_end).version)
@@ -452,13 +405,13 @@ def _distributions(
     current = TableSketch.of(table, [c for c in shown if c in table.column_names])
     return [
         (
-            _short(column),
+            short_name(column),
             # distribution_chart escapes every text it draws.
             Markup(  # noqa: S704
                 distribution_chart(
                     reference.columns.get(column),
                     current.columns.get(column),
-                    label=f"{_short(column)}: reference against the newest window",
+                    label=f"{short_name(column)}: reference against the newest window",
                 )
             ),
         )
