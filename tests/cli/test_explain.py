@@ -203,3 +203,27 @@ def test_unknown_and_malformed_ids(keel: Keel, release_project: Path) -> None:
     assert as_json.code == 3 and as_json.json()["error"]["code"] == "not_found"
     malformed = keel("-C", release_project, "explain", "not-an-id")
     assert malformed.code == 2 and "not a prediction id" in malformed.err
+
+
+def test_well_formed_ids_keel_never_issued_are_not_found(keel: Keel, release_project: Path) -> None:
+    # 32 hex characters outside the UUIDv7 layout keel issues: no such prediction, not malformed.
+    for text in ("0123456789abcdef0123456789abcdef", "0" * 32):
+        missing = keel("-C", release_project, "explain", text)
+        assert missing.code == 3, missing.err
+        assert "no prediction" in missing.err and "not a prediction id" not in missing.err
+    for text in ("0123456789abcdef0123456789abcde", "0123456789abcdef0123456789abcdef0", "g" * 32):
+        malformed = keel("-C", release_project, "explain", text)
+        assert malformed.code == 2 and "not a prediction id" in malformed.err
+
+
+def test_ids_pasted_in_upper_case_or_as_a_dashed_uuid_are_explained(
+    keel: Keel, release_project: Path
+) -> None:
+    _approved_to_production(release_project, 2)
+    prediction_id = _log(release_project, 2, "production")
+    dashed = "-".join(
+        prediction_id[a:b] for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+    )
+    for text in (prediction_id.upper(), dashed, f"  {dashed.upper()} "):
+        chain = _explain(keel, release_project, text)
+        assert chain["prediction"]["id"] == prediction_id

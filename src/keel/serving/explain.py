@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from keel.domain.audit import AuditEvent
 from keel.domain.prediction import LoggedPrediction
 from keel.errors import ConfigError, NotFound
-from keel.serving.ids import is_prediction_id
+from keel.serving.ids import is_prediction_id, normalise_prediction_id
 
 if TYPE_CHECKING:
     from keel.project import Project
@@ -47,13 +47,14 @@ _REMOVED: Final = "alias.removed"
 
 
 def check_prediction_id(text: str) -> str:
-    """The id, normalised (trimmed, lowercase); `ConfigError` naming the form otherwise."""
-    normalised = text.strip().lower()
-    if not is_prediction_id(normalised):
+    """The id, normalised (trimmed, lowercase, UUID dashes dropped); `ConfigError` naming the
+    form when the text is not 32 hex characters."""
+    normalised = normalise_prediction_id(text)
+    if normalised is None:
         raise ConfigError(
             f"{text!r} is not a prediction id: expected 32 hex characters as keel returns "
             "them (the `id` of a /predict or OIP response, or predict-batch's prediction_id)",
-            problems=[("PREDICTION_ID", "must be 32 hex characters (UUIDv7 layout)")],
+            problems=[("PREDICTION_ID", "must be 32 hex characters (dashes of a UUID allowed)")],
         )
     return normalised
 
@@ -68,7 +69,8 @@ def explain_prediction(project: Project, prediction_id: str) -> dict[str, Any]:
     from keel.serving.predictions import get
 
     normalised = check_prediction_id(prediction_id)
-    prediction = get(project, normalised)
+    # Well-formed but outside the layout keel issues: no prediction can have it.
+    prediction = get(project, normalised) if is_prediction_id(normalised) else None
     if prediction is None:
         raise NotFound(
             f"no prediction {normalised} is in the prediction log",

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
 from keel.domain.prediction import LoggedPrediction, PredictionLogStats, PredictionSegment
 from keel.errors import ConfigError, Conflict, NotFound
-from keel.serving.ids import is_prediction_id
+from keel.serving.ids import is_prediction_id, normalise_prediction_id
 
 if TYPE_CHECKING:
     from keel.project import Project
@@ -91,13 +91,18 @@ Types = Mapping[str, Mapping[str, str]]
 
 def get(project: Project, prediction_id: str) -> LoggedPrediction | None:
     """The logged prediction with this id, from the recent rows or its segment; None if it
-    was never logged. `ConfigError` for text that is not a prediction id."""
-    if not is_prediction_id(prediction_id):
+    was never logged. `ConfigError` for text that is not 32 hex characters (upper case and
+    the dashed UUID form are accepted)."""
+    normalised = normalise_prediction_id(prediction_id)
+    if normalised is None:
         raise ConfigError(
-            f"{prediction_id!r} is not a prediction id: expected 32 lowercase hex characters "
-            "as keel returns them (UUIDv7 layout)",
-            problems=[("prediction_id", "must be 32 lowercase hex characters")],
+            f"{prediction_id!r} is not a prediction id: expected 32 hex characters "
+            "as keel returns them",
+            problems=[("prediction_id", "must be 32 hex characters")],
         )
+    if not is_prediction_id(normalised):
+        return None  # well-formed, but not in the layout keel issues: never logged
+    prediction_id = normalised
     store = project.metadata.predictions
     found = store.get(prediction_id)
     if found is not None:
