@@ -27,6 +27,7 @@ from pydantic import (
 
 from keel.domain.duration import format_duration, parse_duration
 from keel.errors import ConfigError
+from keel.domain.metric import KNOWN_METRICS, direction_of, direction_words, worse_side
 
 __all__ = [
     "KNOWN_METRICS",
@@ -63,24 +64,6 @@ __all__ = [
 
 SPEC_FILENAME: Final = "keel.yaml"
 SPEC_VERSION: Final = 1
-
-#: Metric name -> whether a higher value is better.
-KNOWN_METRICS: Final[dict[str, bool]] = {
-    "accuracy": True,
-    "balanced_accuracy": True,
-    "precision": True,
-    "recall": True,
-    "f1": True,
-    "roc_auc": True,
-    "pr_auc": True,
-    "log_loss": False,
-    "brier": False,
-    "mae": False,
-    "mse": False,
-    "rmse": False,
-    "r2": True,
-    "mape": False,
-}
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _ENTRY_POINT = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -448,7 +431,27 @@ class MonitoringSpec(_Section):
 
 class PerformanceTrigger(_Section):
     metric: str
-    below: float
+    below: float | None = None
+    above: float | None = None
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> PerformanceTrigger:
+        if (self.below is None) == (self.above is None):
+            raise ValueError(
+                "give exactly one of below (a metric where higher is better) or above "
+                "(a metric where lower is better)"
+            )
+        return self
+
+    @property
+    def threshold(self) -> float:
+        value = self.below if self.below is not None else self.above
+        assert value is not None  # _one_threshold holds it
+        return value
+
+    @property
+    def side(self) -> Literal["above", "below"]:
+        return "below" if self.below is not None else "above"
 
 
 class RetrainingTriggers(_Section):
@@ -495,6 +498,10 @@ class PredictionLogSpec(_Section):
 
 class ServingSpec(_Section):
     """What `keel serve` answers with, and its limits."""
+
+    """Retrain when the metric, measured on the newest window with labels, is worse than a
+    threshold: `below` it for a metric where higher is better (roc_auc, r2, ...), `above`
+    it for one where lower is better (rmse, mae, log_loss, ...)."""
 
     #: Share of a model's requests answered by the version holding `canary`, while one does.
     canary_share: float = Field(default=0.1, ge=0, le=1)
@@ -631,11 +638,57 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
+    @model_validator(mode="after")
+    def _directions_consistent(self) -> ProjectSpec:
+        """A threshold on the wrong side of a metric would fire on improvement and never
+        on decline: refuse it, naming the key and the side that fits."""
+        trigger = self.retraining.triggers.performance
+        if trigger is not None:
+            higher = direction_of(trigger.metric, self.metrics)
+            if higher is None:
+                raise ValueError(
+                    f"retraining.triggers.performance.metric: unknown metric {trigger.metric!r}: "
+                    f"use one of {', '.join(sorted(KNOWN_METRICS))}, or list it in metrics "
+                    "with greater_is_better"
+                )
+            _check_side(
+                f"retraining.triggers.performance.{trigger.side}",
+                trigger.metric,
+                higher,
+                trigger.side,
+                "a trigger",
+            )
+        for index, rule in enumerate(self.monitoring.alerts or []):
+            if rule.signal != "performance" or rule.subject is None:
+                continue
+            if rule.threshold is None or "direction" not in rule.model_fields_set:
+                continue  # the metric's own worse side applies (keel.monitoring.alerts)
+            higher = direction_of(rule.subject, self.metrics)
+            if higher is not None:
+                _check_side(
+                    f"monitoring.alerts[{index}].direction",
+                    rule.subject,
+                    higher,
+                    rule.direction,
+                    "a rule",
+                )
+        return self
+
         elif isinstance(previous, int) and item in _GATE_TAGS:
             pass  # pydantic repeats the union tag after the index; the user never wrote it
         elif item in ("str", "SqlSource", "function-before[_from_name(), MetricSpec]"):
             pass  # the member of a union tried; the key path is the field itself
         else:
+def _check_side(key: str, metric: str, higher: bool, side: str, what: str) -> None:
+    wanted = worse_side(higher)
+    if side != wanted:
+        raise ValueError(
+            f"{key}: {metric} is a metric where {direction_words(higher)}, so {what} "
+            f"{side} the threshold would fire as it improves and never as it worsens; "
+            f"use {wanted}"
+        )
+
+
             parts.append(("." if parts else "") + str(item))
         previous = item
     return "".join(parts) or "(top level)"

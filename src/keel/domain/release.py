@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
+from keel.domain.metric import direction_of, improvement
 from keel.errors import Conflict, PermissionDenied
 from keel.spec import (
     BeatsChampionGate,
@@ -226,15 +227,6 @@ def gate_label(gate: Gate) -> str:
     return f"inference contract on {gate.samples} sample requests"
 
 
-def _direction(metrics: Sequence[MetricSpec], name: str) -> bool:
-    for metric in metrics:
-        if metric.name == name:
-            return metric.higher_is_better
-    from keel.spec import KNOWN_METRICS
-
-    return KNOWN_METRICS.get(name, True)
-
-
 def _metric_threshold(gate: MetricThresholdGate, evidence: ReleaseEvidence) -> GateResult:
     label = gate_label(gate)
     scores = evidence.evaluation.candidate if evidence.evaluation is not None else {}
@@ -296,8 +288,16 @@ def _beats_champion(
         return GateResult(
             label, gate.type, False, f"{gate.metric} could not be computed for both models", base
         )
-    higher = _direction(metrics, gate.metric)
-    gain = (mine - theirs) if higher else (theirs - mine)
+    higher = direction_of(gate.metric, metrics)
+    if higher is None:
+        return GateResult(
+            label,
+            gate.type,
+            False,
+            f"{gate.metric} has no known direction: list it in metrics with greater_is_better",
+            base,
+        )
+    gain = improvement(mine, theirs, higher_is_better=higher)
     if gate.relative:
         if theirs == 0:
             return GateResult(

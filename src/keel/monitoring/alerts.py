@@ -18,8 +18,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
+from keel.domain.metric import direction_of, worse_side
 from keel.domain.monitoring import Alert, AlertDraft, Signal
 from keel.spec import AlertRule, ProjectSpec
 
@@ -78,8 +79,8 @@ def default_rules(spec: ProjectSpec) -> list[AlertRule]:
                 name="performance",
                 signal="performance",
                 subject=trigger.metric,
-                threshold=trigger.below,
-                direction="below",
+                threshold=trigger.threshold,
+                direction=trigger.side,
                 severity="critical",
                 owner="training",
             )
@@ -109,9 +110,21 @@ def default_rules(spec: ProjectSpec) -> list[AlertRule]:
 
 
 def effective_rules(spec: ProjectSpec) -> list[AlertRule]:
-    return (
-        list(spec.monitoring.alerts) if spec.monitoring.alerts is not None else default_rules(spec)
-    )
+    rules = spec.monitoring.alerts if spec.monitoring.alerts is not None else default_rules(spec)
+    return [_directed(rule, spec) for rule in rules]
+
+
+def _directed(rule: AlertRule, spec: ProjectSpec) -> AlertRule:
+    """A performance rule on one metric that names no direction, with its metric's worse
+    side written in, so exported Prometheus rules compare as keel does."""
+    if rule.signal != "performance" or "direction" in rule.model_fields_set:
+        return rule
+    if rule.subject is None or any(c in rule.subject for c in "*?["):
+        return rule  # several metrics: each signal's own side applies (_direction)
+    higher = direction_of(rule.subject, spec.metrics)
+    if higher is None:
+        return rule
+    return rule.model_copy(update={"direction": worse_side(higher)})
 
 
 def owner_of(spec: ProjectSpec, rule: AlertRule) -> str | None:
@@ -124,12 +137,23 @@ def owner_of(spec: ProjectSpec, rule: AlertRule) -> str | None:
     return rule.owner
 
 
-def _breaches(rule: AlertRule, signal: Signal) -> bool:
+def _direction(rule: AlertRule, signal: Signal, spec: ProjectSpec) -> Literal["above", "below"]:
+    """The side of the threshold a rule fires on. A performance rule that does not say fires
+    on its metric's worse side (below for roc_auc, above for rmse): `above`, the default of
+    every other signal, would fire on an accuracy that improved."""
+    if rule.signal == "performance" and "direction" not in rule.model_fields_set:
+        higher = direction_of(signal.subject, spec.metrics)
+        if higher is not None:
+            return worse_side(higher)
+    return rule.direction
+
+
+def _breaches(rule: AlertRule, signal: Signal, spec: ProjectSpec) -> bool:
     if signal.value is None:
         return False
     if rule.threshold is None:
         return signal.breached
-    if rule.direction == "below":
+    if _direction(rule, signal, spec) == "below":
         return signal.value < rule.threshold
     return signal.value > rule.threshold
 
@@ -180,7 +204,9 @@ def evaluate_rules(
         for window in windows[-rule.windows :]:
             for signal in window.signals:
                 if _covers(rule, signal):
-                    history.setdefault(signal.subject, []).append((signal, _breaches(rule, signal)))
+                    history.setdefault(signal.subject, []).append(
+                        (signal, _breaches(rule, signal, spec))
+                    )
         for subject, seen in history.items():
             in_latest = any(_covers(rule, s) and s.subject == subject for s in latest.signals)
             if in_latest:
@@ -199,7 +225,7 @@ def evaluate_rules(
             signal=rule.signal,
             subject=subject,
             severity=rule.severity,
-            message=_message(rule, signal, streak),
+            message=_message(rule, signal, streak, spec),
             owner=owner_of(spec, rule),
             version=version,
             value=signal.value,
@@ -233,7 +259,7 @@ def evaluate_rules(
     return changes
 
 
-def _message(rule: AlertRule, signal: Signal, streak: int) -> str:
+def _message(rule: AlertRule, signal: Signal, streak: int, spec: ProjectSpec) -> str:
     subject = f" of {signal.subject}" if signal.subject else ""
     detail = signal.detail if isinstance(signal.detail, Mapping) else {}
     if rule.threshold is None and detail.get("decision") == "p_value":
@@ -248,7 +274,7 @@ def _message(rule: AlertRule, signal: Signal, streak: int) -> str:
     if limit is None:
         comparison = "breached"
     else:
-        word = "below" if rule.direction == "below" else "above"
+        word = _direction(rule, signal, spec)
         comparison = f"{word} {_number(limit)}"
     span = f" for {streak} windows" if streak > 1 else ""
     test = signal.detail.get("test") if isinstance(signal.detail, Mapping) else None

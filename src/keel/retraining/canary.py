@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from keel.domain.metric import improvement
 from keel.errors import ConfigError, Conflict, NotFound
 
 if TYPE_CHECKING:
@@ -366,17 +367,18 @@ def analyze_canary(project: Project, model: str, *, now: datetime | None = None)
 
 
 def _metric(project: Project) -> tuple[str, bool] | None:
-    """The performance metric and whether higher is better; None when there is none."""
-    from keel.spec import KNOWN_METRICS
+    """The performance metric and whether higher is better; None when there is none keel
+    can compute from labels."""
+    from keel.domain.metric import METRICS, direction_of
 
     spec = project.spec
     name = spec.monitoring.feedback.metric
     if name is None and spec.primary_metric is not None:
         name = spec.primary_metric.name
-    if name is None or name not in KNOWN_METRICS:
+    if name is None or name not in METRICS:
         return None
-    declared = next((m for m in spec.metrics if m.name == name), None)
-    return name, declared.higher_is_better if declared is not None else KNOWN_METRICS[name]
+    higher = direction_of(name, spec.metrics)
+    return None if higher is None else (name, higher)
 
 
 def _empty(slot: str, version: int | None) -> SlotSummary:
@@ -587,9 +589,9 @@ def _performance(
         missing = canary if canary.performance is None else production
         detail = f"{name} of {missing.slot} unknown: {missing.performance_note}"
         return _unjudged("performance", limit, detail, metric=name)
-    delta = canary.performance - production.performance
-    if not higher_is_better:
-        delta = -delta
+    delta = improvement(
+        canary.performance, production.performance, higher_is_better=higher_is_better
+    )
     detail = (
         f"{name} {canary.performance:.4f} on {canary.labelled:,} labelled canary predictions "
         f"against {production.performance:.4f} on {production.labelled:,} of production's "

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from keel.domain.metric import direction_words
 from keel.errors import ConfigError
 from keel.retraining.triggers import Trigger, champion, evaluate_triggers
 
@@ -58,6 +59,7 @@ class Comparison:
     challenger_value: float
     improvement: float  # in the metric's better direction
     needed: float
+    higher_is_better: bool = True
 
     @property
     def passed(self) -> bool:
@@ -73,6 +75,7 @@ class Comparison:
             "challenger": {"version": self.challenger, "value": self.challenger_value},
             "improvement": self.improvement,
             "needed": self.needed,
+            "direction": direction_words(self.higher_is_better),
             "passed": self.passed,
         }
 
@@ -147,8 +150,9 @@ def retrain(
         note = (
             f"{challenger.ref} scored {comparison.metric} {comparison.challenger_value:.4f} "
             f"against {comparison.champion_value:.4f} for the champion v{comparison.champion} "
-            f"on the newest {comparison.rows:,} labelled predictions: not better by "
-            f"{comparison.needed}"
+            f"on the newest {comparison.rows:,} labelled predictions "
+            f"({direction_words(comparison.higher_is_better)}): improvement "
+            f"{comparison.improvement:+.4f}, not better by {comparison.needed}"
         )
         event = _decided(
             project, name, challenger.version, who, "kept-champion", triggers, comparison, note
@@ -202,6 +206,7 @@ def compare_on_recent(
     import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
+    from keel.domain.metric import direction_of, improvement
     from keel.errors import KeelError
     from keel.models.signature import InferenceContract
     from keel.monitoring.skew import request_frame
@@ -248,9 +253,11 @@ def compare_on_recent(
             _log.warning("cannot compare %s: %s", version.ref, exc.message)
             return None
         values[version.version] = measured[metric.name]
-    better = metric.greater_is_better if metric.greater_is_better is not None else True
-    sign = 1.0 if better else -1.0
-    improvement = sign * (values[challenger.version] - values[champion_version.version])
+    higher = direction_of(metric.name, spec.metrics)
+    assert higher is not None  # keel.yaml refuses a metric without a direction
+    gain = improvement(
+        values[challenger.version], values[champion_version.version], higher_is_better=higher
+    )
     return Comparison(
         metric=metric.name,
         rows=window.num_rows,
@@ -260,8 +267,9 @@ def compare_on_recent(
         champion_value=values[champion_version.version],
         challenger=challenger.version,
         challenger_value=values[challenger.version],
-        improvement=improvement,
+        improvement=gain,
         needed=spec.retraining.min_improvement,
+        higher_is_better=higher,
     )
 
 

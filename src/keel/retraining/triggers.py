@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from keel.domain.metric import breaches, direction_of, direction_words, worse_side
+
 if TYPE_CHECKING:
     from keel.domain.model import ModelVersion
     from keel.project import Project
+    from keel.spec import PerformanceTrigger
 
 __all__ = ["Trigger", "champion", "evaluate_triggers"]
 
@@ -82,36 +85,7 @@ def evaluate_triggers(
             )
         )
     if policy.performance is not None:
-        wanted = policy.performance
-        measured = [
-            m
-            for m in monitoring.metrics(model, signal="performance", subject=wanted.metric)
-            if m.value is not None
-        ]
-        latest = _newest(measured)
-        value = None if latest is None else latest.value
-        fired = value is not None and value < wanted.below
-        triggers.append(
-            Trigger(
-                "performance",
-                fired,
-                value,
-                wanted.below,
-                (
-                    f"no window with enough labels to measure {wanted.metric} yet"
-                    if latest is None
-                    else f"{wanted.metric} {value:.4f} in the window ending "
-                    f"{latest.window_end:%Y-%m-%d %H:%M}, "
-                    f"{'below' if fired else 'not below'} {wanted.below}"
-                ),
-                {}
-                if latest is None
-                else {
-                    "window_end": latest.window_end.isoformat(),
-                    "labelled": latest.detail.get("labelled"),
-                },
-            )
-        )
+        triggers.append(_performance(project, model, policy.performance))
     if policy.new_labels is not None:
         since = None if current is None else current.created_at
         count = _labels_since(project, model, since)
@@ -143,6 +117,41 @@ def evaluate_triggers(
             )
         )
     return triggers
+
+
+def _performance(project: Project, model: str, wanted: PerformanceTrigger) -> Trigger:
+    """Fires when the newest window that measured the metric measured it worse than the
+    threshold, on the metric's worse side (below for roc_auc, above for rmse)."""
+    higher = direction_of(wanted.metric, project.spec.metrics)
+    assert higher is not None  # keel.yaml refuses a trigger on a metric without a direction
+    side = worse_side(higher)
+    history = project.metadata.monitoring.metrics(
+        model, signal="performance", subject=wanted.metric
+    )
+    latest = _newest([m for m in history if m.value is not None])
+    if latest is None:
+        tried = _newest(history)
+        why = None if tried is None else tried.detail.get("note")
+        reason = (
+            f"no monitored window has measured {wanted.metric} yet"
+            if tried is None
+            else f"{wanted.metric} not measured in the window ending "
+            f"{tried.window_end:%Y-%m-%d %H:%M}: {why or 'no value'}"
+        )
+        evidence = {} if tried is None else {"window_end": tried.window_end.isoformat()}
+        return Trigger("performance", False, None, wanted.threshold, reason, evidence)
+    value = float(latest.value)
+    fired = breaches(value, wanted.threshold, higher_is_better=higher)
+    reason = (
+        f"{wanted.metric} {value:.4f} in the window ending {latest.window_end:%Y-%m-%d %H:%M}, "
+        f"{'' if fired else 'not '}{side} {wanted.threshold:g} ({direction_words(higher)})"
+    )
+    evidence = {
+        "window_end": latest.window_end.isoformat(),
+        "labelled": latest.detail.get("labelled"),
+        "direction": direction_words(higher),
+    }
+    return Trigger("performance", fired, value, wanted.threshold, reason, evidence)
 
 
 def _newest(metrics: list[Any]) -> Any:
