@@ -32,6 +32,8 @@ import orjson
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
+from keel.domain.metric import METRICS
+from keel.domain.times import NotATime, as_utc, is_temporal, parse, to_utc
 from keel.errors import ConfigError, ContractViolation, DataError, DependencyMissing
 from keel.metadata.base import FeedbackReceipt, FeedbackRow, Label, LoggedKey
 from keel.serving.ids import is_prediction_id
@@ -39,6 +41,7 @@ from keel.spec import KNOWN_METRICS, FeedbackSpec, MetricSpec
 
 if TYPE_CHECKING:
     from keel.project import Project
+    from keel.spec import ProjectSpec
 
 __all__ = [
     "MIN_LABELS",
@@ -50,6 +53,8 @@ __all__ = [
     "check_feedback",
     "default_model",
     "ingest",
+    "measure",
+    "monitored_metrics",
     "performance",
     "read_feedback_file",
     "receive",
@@ -70,8 +75,6 @@ _LABEL_RULE: Final = "must be a finite number, a string or a boolean"
 _CSV: Final = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst")
 _PARQUET: Final = (".parquet", ".pq", ".parq")
 _JSON_LINES: Final = (".jsonl", ".ndjson", ".json")
-#: Metrics undefined over labels of one class.
-_TWO_CLASSES: Final = frozenset({"roc_auc", "pr_auc"})
 #: Columns a window of predictions is read with for performance.
 _SCORE_COLUMNS: Final = ("outputs.prediction", "outputs.probability")
 
@@ -391,13 +394,8 @@ def _utc_times(
 ) -> pa.ChunkedArray | None:
     """The column as UTC times: timestamps (naive ones are UTC), dates, or ISO 8601 text."""
     kind = column.type
-    if pa.types.is_date(kind):
-        column = pc.cast(column, pa.timestamp("us"))
-        kind = column.type
-    if pa.types.is_timestamp(kind):
-        if kind.tz is None:
-            column = pc.assume_timezone(column, "UTC")
-        times: pa.ChunkedArray = pc.cast(column, _TIMESTAMP)
+    if is_temporal(kind):
+        times: pa.ChunkedArray = to_utc(column)
         _add(problems, _problem(name, "must not be null", times.is_null()))
         return times
     if not pa.types.is_string(kind):
@@ -423,10 +421,9 @@ def _parse_time(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return as_utc(parse(text, "timestamp"))
+    except NotATime:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # --- resolving: which logged prediction each row is about ----------------------------------
@@ -469,18 +466,19 @@ def resolve(project: Project, checked: pa.Table, *, model: str | None = None) ->
     if spec.join == "id":
         if model is not None:
             default_model(project, model)  # NotFound for a model never registered
-        return _resolve_ids(project, checked, model, spec.id_column)
+        return _resolve_ids(project, checked, model, spec.id_column, spec.label_column)
     keys = project.spec.data.entity_key if project.spec.data is not None else []
     return _resolve_entities(project, checked, default_model(project, model), keys, spec)
 
 
 def _resolve_ids(
-    project: Project, checked: pa.Table, model: str | None, id_column: str
+    project: Project, checked: pa.Table, model: str | None, id_column: str, label_column: str
 ) -> Resolution:
     ids: list[str] = checked["prediction_id"].to_pylist()
     labels: list[Label] = checked["label"].to_pylist()
     found = _logged(project, ids, model)
     rows: list[FeedbackRow] = []
+    typed: list[tuple[int, Label, str, int | None]] = []
     unknown: list[int] = []
     elsewhere: list[int] = []
     for index, (prediction_id, label) in enumerate(zip(ids, labels, strict=True)):
@@ -491,6 +489,7 @@ def _resolve_ids(
             elsewhere.append(index)
         else:
             rows.append(FeedbackRow(prediction_id, key.model, key.at, label))
+            typed.append((index, label, key.model, key.version))
     problems = []
     if elsewhere:
         problems.append(
@@ -501,7 +500,70 @@ def _resolve_ids(
                 tuple(elsewhere[:SHOWN]),
             )
         )
+    _add(problems, _label_types(project, label_column, typed))
     return Resolution(rows, unknown, [ids[i] for i in unknown], problems)
+
+
+#: The kind of label each recorded prediction type takes.
+_LABEL_KINDS: Final = {
+    "integer": "number",
+    "float": "number",
+    "string": "text",
+    "boolean": "boolean",
+}
+
+
+def _label_types(
+    project: Project, name: str, typed: Sequence[tuple[int, Label, str, int | None]]
+) -> FeedbackProblem | None:
+    """Rows whose label is not of the kind the model predicts (text for a 0/1 model, ...):
+    such a label would leave its window's performance blank. The kind comes from the
+    prediction output recorded in the version's inference contract (`None` as the version:
+    the model's newest)."""
+    expected: dict[tuple[str, int | None], str | None] = {}
+    wrong: list[int] = []
+    first: tuple[str, str, str, Label] | None = None
+    for row, label, model, version in typed:
+        key = (model, version)
+        if key not in expected:
+            expected[key] = _prediction_type(project, model, version)
+        wanted = expected[key]
+        kind = _LABEL_KINDS.get(wanted or "")
+        if kind is None or _kind(label) == kind:
+            continue
+        wrong.append(row)
+        if first is None:
+            first = (model, str(wanted), kind, label)
+    if first is None:
+        return None
+    model, wanted, kind, label = first
+    article = "an" if kind[0] in "aeiou" else "a"
+    return FeedbackProblem(
+        name,
+        f"must be {article} {kind}, like the predictions of {model} (its prediction output is "
+        f"{wanted}); got {_kind(label)} {label!r}",
+        len(wrong),
+        tuple(wrong[:SHOWN]),
+    )
+
+
+def _prediction_type(project: Project, model: str, version: int | None) -> str | None:
+    from keel.errors import NotFound
+
+    try:
+        if version is None:
+            newest = project.metadata.models.versions(model, limit=1)
+            if not newest:
+                return None
+            found = newest[0]
+        else:
+            found = project.metadata.models.get(model, version)
+    except NotFound:
+        return None
+    for output in found.inference_contract.get("outputs", []):
+        if output.get("name") == "prediction":
+            return str(output.get("type"))
+    return None
 
 
 def _logged(project: Project, ids: Sequence[str], model: str | None) -> dict[str, LoggedKey]:
@@ -560,6 +622,7 @@ def _resolve_entities(
     unknown: list[int] = []
     claimed: dict[str, int] = {}
     twice: list[int] = []
+    typed: list[tuple[int, Label, str, int | None]] = []
     pairs = zip(checked["row"].to_pylist(), labels, strict=True)
     for row, label in sorted(pairs, key=lambda pair: int(pair[0])):
         matched = matches.get(row)
@@ -572,6 +635,7 @@ def _resolve_entities(
             continue
         claimed[prediction_id] = row
         rows.append(FeedbackRow(prediction_id, model, at.astimezone(UTC), label))
+        typed.append((row, label, model, None))
     if twice:
         problems.append(
             FeedbackProblem(
@@ -581,6 +645,7 @@ def _resolve_entities(
                 tuple(twice[:SHOWN]),
             )
         )
+    _add(problems, _label_types(project, spec.label_column, typed))
     return Resolution(rows, unknown, [], problems)
 
 
@@ -642,12 +707,12 @@ def _align_key(
     """The file's and the log's values of one key column, in one type to join on."""
     if left.type == right.type:
         return left, right
-    if pa.types.is_timestamp(right.type):
+    if is_temporal(right.type):
         problems: list[FeedbackProblem] = []
         times = _utc_times(name, left, problems)
         if times is None or problems:
             return problems[0]
-        return times, pc.cast(right, _TIMESTAMP)
+        return times, to_utc(right)
     if pa.types.is_integer(left.type) and pa.types.is_integer(right.type):
         return pc.cast(left, pa.int64()), pc.cast(right, pa.int64())
     try:
@@ -1067,37 +1132,89 @@ def _score(
     metric: str,
     min_labels: int,
 ) -> WindowPerformance:
-    from keel.pipeline.evaluate import NEEDS_SCORES, evaluate
-
     total = rows.num_rows
     rows = rows.filter(pc.is_valid(rows["label_index"]))
     count = rows.num_rows
-
-    def result(value: float | None, note: str | None = None) -> WindowPerformance:
-        return WindowPerformance(model, start, end, version, total, count, metric, value, note)
-
-    if not count:
-        return result(None, "no labels yet")
-    if count < min_labels:
-        return result(None, f"{count} labelled; at least {min_labels} are needed")
     truth = [labels[i] for i in rows["label_index"].to_pylist()]
-    kinds = {_kind(value) for value in truth}
-    if len(kinds) > 1:
-        return result(None, f"the labels mix {' and '.join(sorted(kinds))}")
     scores = rows["outputs.probability"]
-    if metric in NEEDS_SCORES and (not pa.types.is_floating(scores.type) or scores.null_count):
-        return result(None, f"{metric} needs the probability output, which v{version} did not log")
-    distinct = set(truth)
-    if metric in _TWO_CLASSES and len(distinct) < 2:
-        return result(None, f"{metric} needs two classes; every label is {truth[0]!r}")
-    try:
-        values = evaluate(
-            [MetricSpec(name=metric)],
-            truth,
-            y_pred=rows["outputs.prediction"].to_pylist(),
-            y_score=scores.to_pylist() if metric in NEEDS_SCORES else None,
-        )
-    except ConfigError as exc:
-        return result(None, exc.message.removeprefix("metrics: "))
-    value = values[metric]
-    return result(value if math.isfinite(value) else None)
+    logged = pa.types.is_floating(scores.type) and not scores.null_count
+    value, note = measure(
+        [metric],
+        truth,
+        predictions=rows["outputs.prediction"].to_pylist(),
+        scores=scores.to_pylist() if logged else None,
+        min_labels=min_labels,
+        version=version,
+    )[metric]
+    return WindowPerformance(model, start, end, version, total, count, metric, value, note)
+
+
+def monitored_metrics(spec: ProjectSpec) -> list[str]:
+    """The metrics measured on labelled predictions, the headline first: the one
+    `monitoring.feedback.metric` names, every metric of keel.yaml, and any a performance
+    trigger or alert rule names (so no trigger waits on a metric nobody measures)."""
+    names = [spec.monitoring.feedback.metric, *(m.name for m in spec.metrics)]
+    trigger = spec.retraining.triggers.performance
+    if trigger is not None:
+        names.append(trigger.metric)
+    for rule in spec.monitoring.alerts or []:
+        if rule.signal == "performance" and rule.subject and rule.subject in METRICS:
+            names.append(rule.subject)
+    return list(dict.fromkeys(name for name in names if name))
+
+
+def measure(
+    metrics: Sequence[str],
+    truth: Sequence[Label],
+    *,
+    predictions: Sequence[Any],
+    scores: Sequence[float] | None,
+    min_labels: int = MIN_LABELS,
+    version: int | None = None,
+) -> dict[str, tuple[float | None, str | None]]:
+    """Each metric over labelled predictions: its value, or None and why it cannot be told
+    (too few labels, labels of mixed kinds, one class only, no probability logged, ...).
+    `scores` is the logged probability of the positive class, None when there is none."""
+    import numpy as np
+
+    from keel.pipeline.evaluate import evaluate
+
+    count = len(truth)
+    kinds = sorted({_kind(value) for value in truth})
+    classes = len(set(truth))
+    results: dict[str, tuple[float | None, str | None]] = {}
+    for name in metrics:
+        definition = METRICS.get(name)
+        note: str | None = None
+        if definition is None:
+            note = (
+                f"{name} has no built-in implementation to score labels with; "
+                f"monitoring measures {', '.join(sorted(METRICS))}"
+            )
+        elif not count:
+            note = "no labels yet"
+        elif count < min_labels:
+            note = f"fewer than {min_labels} labels: {count} labelled"
+        elif len(kinds) > 1:
+            note = f"the labels mix {' and '.join(kinds)}"
+        elif definition.needs == "score" and scores is None:
+            who = "the model" if version is None else f"v{version}"
+            note = f"{name} needs the probability output, which {who} did not log"
+        elif definition.two_classes and classes < 2:
+            note = f"{name} needs both classes; the labels hold only 1 ({truth[0]!r})"
+        if note is not None:
+            results[name] = (None, note)
+            continue
+        try:
+            values = evaluate(
+                [MetricSpec(name=name)],
+                np.asarray(list(truth)),
+                y_pred=np.asarray(list(predictions)),
+                y_score=None if scores is None else np.asarray(list(scores), dtype="float64"),
+            )
+        except ConfigError as exc:
+            results[name] = (None, exc.message.removeprefix("metrics: "))
+            continue
+        value = values[name]
+        results[name] = (value, None) if math.isfinite(value) else (None, f"{name} is {value}")
+    return results

@@ -539,6 +539,8 @@ def drift_heatmap(
 
 
 def _performance(report: MonitorReport, labels: Sequence[str]) -> str:
+    from keel.domain.metric import direction_of, direction_words
+
     values = [w.performance for w in report.windows]
     coverage = [w.coverage for w in report.windows]
     metric = next((w.metric for w in report.windows if w.metric), None)
@@ -550,13 +552,15 @@ def _performance(report: MonitorReport, labels: Sequence[str]) -> str:
             + ". Send ground truth with <code>keel feedback</code>.</p>"
         )
     series = [LineSeries(metric or "performance", values, REFERENCE)]
+    higher = None if metric is None else direction_of(metric)
+    axis = (metric or "performance") + ("" if higher is None else f" ({direction_words(higher)})")
     return line_chart(
         labels,
         series,
         bars=coverage,
         bars_label="label coverage",
-        y_label=metric or "performance",
-        label=f"{metric or 'performance'} and label coverage per window",
+        y_label=axis,
+        label=f"{axis} and label coverage per window",
     )
 
 

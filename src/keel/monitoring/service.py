@@ -407,9 +407,13 @@ def _join_feedback(project: Project, state: _WindowState, part: pa.Table) -> Non
         if "outputs.prediction" in part.column_names
         else scores
     )
+    if score_column != "outputs.probability":
+        # No probability logged (a regressor): score metrics say so, never rank predictions.
+        scores = np.full(len(index), np.nan)
     state.scores.append(np.asarray(scores, dtype="float64"))
     state.predictions.append(np.asarray(predicted))
-    state.labels.append(np.asarray([labels[ids[i]] for i in index]))
+    # Labels keep their Python kinds, so a mix of numbers and text is reported, not coerced.
+    state.labels.append(np.asarray([labels[ids[i]] for i in index], dtype=object))
 
 
 # --- judging -----------------------------------------------------------------------------------
@@ -447,12 +451,14 @@ def _judge(
                 Signal("volume", "", ratio, False, None, {"rows": state.rows, "median": median})
             )
         volumes.append(state.rows)
-        metric, value, labelled, note = _performance(project, state)
+        measured, labelled = _performance(project, state)
         coverage = labelled / state.rows if state.rows else None
         signals.append(Signal("label_coverage", "", coverage, False, None, {"labelled": labelled}))
-        if metric is not None:
+        for name, (measured_value, note) in measured.items():
             detail = {"labelled": labelled, **({"note": note} if note else {})}
-            signals.append(Signal("performance", metric, value, False, None, detail))
+            signals.append(Signal("performance", name, measured_value, False, None, detail))
+        metric = next(iter(measured), None)
+        value = None if metric is None else measured[metric][0]
         results.append(
             WindowResult(
                 start=state.start,
@@ -473,26 +479,28 @@ def _judge(
 
 def _performance(
     project: Project, state: _WindowState
-) -> tuple[str | None, float | None, int, str | None]:
+) -> tuple[dict[str, tuple[float | None, str | None]], int]:
+    """Every monitored metric over the window's labelled predictions (the headline first),
+    each with its value or why it has none, and how many predictions are labelled."""
     import numpy as np
 
-    from keel.errors import KeelError
-    from keel.pipeline.evaluate import evaluate
+    from keel.monitoring.feedback import measure, monitored_metrics
 
-    metrics = project.spec.metrics
-    if not metrics:
-        return None, None, 0, None
-    metric = metrics[0]
+    names = monitored_metrics(project.spec)
     if not state.labels:
-        return metric.name, None, 0, "no labels yet"
-    labels = np.concatenate(state.labels)
+        return {name: (None, "no labels yet") for name in names}, 0
+    labels = np.concatenate(state.labels).tolist()
     scores = np.concatenate(state.scores)
-    predictions = np.concatenate(state.predictions)
-    try:
-        values = evaluate([metric], labels, y_pred=predictions, y_score=scores)
-    except KeelError as exc:
-        return metric.name, None, len(labels), exc.message
-    return metric.name, values[metric.name], len(labels), None
+    predictions = np.concatenate(state.predictions).tolist()
+    logged = bool(scores.size) and bool(np.isfinite(scores).all())
+    measured = measure(
+        names,
+        labels,
+        predictions=predictions,
+        scores=scores.tolist() if logged else None,
+        min_labels=1,
+    )
+    return measured, len(labels)
 
 
 # --- training-serving skew ---------------------------------------------------------------------

@@ -10,13 +10,14 @@ from typing import Any, Final
 
 import numpy as np
 
+from keel.domain.metric import METRICS
 from keel.errors import ConfigError
 from keel.spec import MetricSpec
 
 __all__ = ["NEEDS_SCORES", "evaluate"]
 
 #: Metrics computed from a score (probability of the positive class), not a hard label.
-NEEDS_SCORES: Final = frozenset({"roc_auc", "pr_auc", "log_loss", "brier"})
+NEEDS_SCORES: Final = frozenset(name for name, m in METRICS.items() if m.needs == "score")
 
 
 def _metric_functions() -> dict[str, Callable[[Any, Any], float]]:

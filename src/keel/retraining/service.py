@@ -26,14 +26,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from keel.domain.metric import direction_words
+from keel.domain.metric import direction_of, direction_words, improvement
 from keel.errors import ConfigError
 from keel.retraining.triggers import Trigger, champion, evaluate_triggers
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from keel.domain.model import ModelVersion
     from keel.project import Project
     from keel.release.service import PromotionResult
+    from keel.spec import MetricSpec
 
 __all__ = ["Comparison", "RetrainOutcome", "compare_on_recent", "retrain"]
 
@@ -60,6 +63,42 @@ class Comparison:
     improvement: float  # in the metric's better direction
     needed: float
     higher_is_better: bool = True
+
+    @classmethod
+    def judge(
+        cls,
+        metric: str,
+        declared: Sequence[MetricSpec],
+        *,
+        champion: tuple[int, float],
+        challenger: tuple[int, float],
+        needed: float,
+        rows: int,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> Comparison:
+        """The two (version, value) pairs compared in the metric's better direction, as
+        keel.yaml declares it or keel knows it."""
+        higher = direction_of(metric, declared)
+        if higher is None:
+            raise ConfigError(
+                f"metrics: {metric!r} has no direction: give greater_is_better",
+                problems=[("metrics", f"{metric}: give greater_is_better")],
+            )
+        gain = improvement(challenger[1], champion[1], higher_is_better=higher)
+        return cls(
+            metric,
+            rows,
+            start,
+            end,
+            champion[0],
+            champion[1],
+            challenger[0],
+            challenger[1],
+            gain,
+            needed,
+            higher,
+        )
 
     @property
     def passed(self) -> bool:
@@ -206,7 +245,6 @@ def compare_on_recent(
     import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
-    from keel.domain.metric import direction_of, improvement
     from keel.errors import KeelError
     from keel.models.signature import InferenceContract
     from keel.monitoring.skew import request_frame
@@ -253,23 +291,15 @@ def compare_on_recent(
             _log.warning("cannot compare %s: %s", version.ref, exc.message)
             return None
         values[version.version] = measured[metric.name]
-    higher = direction_of(metric.name, spec.metrics)
-    assert higher is not None  # keel.yaml refuses a metric without a direction
-    gain = improvement(
-        values[challenger.version], values[champion_version.version], higher_is_better=higher
-    )
-    return Comparison(
-        metric=metric.name,
+    return Comparison.judge(
+        metric.name,
+        spec.metrics,
+        champion=(champion_version.version, values[champion_version.version]),
+        challenger=(challenger.version, values[challenger.version]),
+        needed=spec.retraining.min_improvement,
         rows=window.num_rows,
         start=start,
         end=labelled[-1].at,
-        champion=champion_version.version,
-        champion_value=values[champion_version.version],
-        challenger=challenger.version,
-        challenger_value=values[challenger.version],
-        improvement=gain,
-        needed=spec.retraining.min_improvement,
-        higher_is_better=higher,
     )
 
 
