@@ -11,6 +11,7 @@ import pytest
 
 import keel.data.statcache
 from keel.artifacts.hashing import hash_file
+from keel.data.read import ReadResult
 from keel.data.snapshot import dataset_id, load_profile, load_table, snapshot
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, Conflict, DataError
@@ -263,15 +264,15 @@ def test_a_file_changing_during_the_snapshot_is_a_conflict(
 ) -> None:
     import keel.data.snapshot as module
 
-    real = module.read_table
+    real = module.read_data
 
-    def read_then_change(source: str, **options: object) -> pa.Table:
-        table = real(source, **options)  # type: ignore[arg-type]
+    def read_then_change(source: str, **options: object) -> ReadResult:
+        read = real(source, **options)  # type: ignore[arg-type]
         with sample.open("ab") as handle:
             handle.write(b"2013,1,1,1,1,1,1,1,1,UA,1,N1,EWR,IAH,1,1,1,1,2013-01-01 10:00:00Z\n")
-        return table
+        return read
 
-    monkeypatch.setattr(module, "read_table", read_then_change)
+    monkeypatch.setattr(module, "read_data", read_then_change)
     with pytest.raises(Conflict, match="changed while"):
         snapshot(project, str(sample))
     assert project.metadata.datasets.count() == 0

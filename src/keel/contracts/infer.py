@@ -14,6 +14,10 @@ What is inferred, and how loose it is:
   `..._at` first, then dates); its freshness = `freshness_factor` times the typical gap between
   consecutive distinct timestamps, at least `freshness_floor`;
 - rows: the observed count times 1 -/+ `row_margin`.
+
+Column names follow `keel.contracts.columns`: a row index pandas wrote is no part of the
+contract (it would otherwise be taken for the key), and a column with an empty or blank name is
+refused. `keel.data.read_data` already leaves such an index out, and reports it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
 from keel.contracts import _arrow
+from keel.contracts.columns import split_index_columns
 from keel.contracts.model import (
     LOGICAL_TYPES,
     ColumnContract,
@@ -80,6 +85,7 @@ def infer_contract(
             "cannot infer a contract from a table with no rows",
             problems=[("data", "has no rows")],
         )
+    table, _ = split_index_columns(table, source or "data")
     key_columns = _resolve_key(table, key)
     timestamp_column = _resolve_timestamp(table, timestamp)
 

@@ -6,7 +6,7 @@
 Every problem with the input is a `DataError` whose one-line message names the file and the rule.
 """
 
-from keel.data.read import Format, read_table, resolve_source
+from keel.data.read import Format, ReadResult, read_data, read_table, resolve_source
 from keel.errors import DataError
 
-__all__ = ["DataError", "Format", "read_table", "resolve_source"]
+__all__ = ["DataError", "Format", "ReadResult", "read_data", "read_table", "resolve_source"]

@@ -9,6 +9,10 @@ ISO-8601 dates and timestamps (`2013-01-01 05:00:00`, `2013-01-01T05:00:00Z`, `.
 timestamp with an offset becomes UTC) are typed, a column mixing numbers and words is read as
 strings so that a contract check can report the mismatch with sample values. As in pandas, empty
 fields and the usual markers (`NA`, `null`, `NaN`, ...) are nulls, in string columns too.
+
+Every file's columns follow `keel.contracts.columns`: a row index pandas wrote (an unnamed first
+column of distinct whole numbers) is left out and reported by `read_data`; any other column with
+an empty or blank header, or a repeated name, is an error naming the file and the column.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import glob
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,9 +29,11 @@ import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.csv as pcsv  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
+from keel.contracts.columns import split_index_columns
+from keel.domain.dataset import LeftOutColumn
 from keel.errors import DataError
 
-__all__ = ["Format", "read_table", "resolve_source"]
+__all__ = ["Format", "ReadResult", "read_data", "read_table", "resolve_source"]
 
 Format = Literal["auto", "csv", "parquet"]
 
@@ -77,8 +84,24 @@ def resolve_source(source: str | os.PathLike[str]) -> list[Path]:
     raise DataError(f"{path}: no such file or folder", path=path)
 
 
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """The data read, and the columns of the files that were left out of it (row indexes)."""
+
+    table: pa.Table
+    left_out: tuple[LeftOutColumn, ...] = ()
+
+    def notices(self) -> list[str]:
+        return [f"left out {column.describe()}" for column in self.left_out]
+
+
 def read_table(source: str | os.PathLike[str], *, format: Format = "auto") -> pa.Table:
-    """Read a CSV or Parquet file, glob or folder into one table.
+    """Read a CSV or Parquet file, glob or folder into one table (see `read_data`)."""
+    return read_data(source, format=format).table
+
+
+def read_data(source: str | os.PathLike[str], *, format: Format = "auto") -> ReadResult:
+    """Read a CSV or Parquet file, glob or folder into one table, without row-index columns.
 
     Several files are concatenated in sorted path order; they must have the same columns, and a
     column's types must agree up to safe widening (integer to float, all-null to anything).
@@ -88,11 +111,15 @@ def read_table(source: str | os.PathLike[str], *, format: Format = "auto") -> pa
         raise ValueError(f"format must be 'auto', 'csv' or 'parquet', got {format!r}")
     files = resolve_source(source)
     if len(files) == 1:
-        return _read_file(files[0], format)
+        table, left_out = _read_file(files[0], format)
+        return ReadResult(table, left_out)
     with ThreadPoolExecutor(max_workers=min(_MAX_PARALLEL_FILES, len(files))) as pool:
         # map() yields in file order, so the first bad file in sorted order is the one reported.
-        tables = list(pool.map(lambda p: _read_file(p, format), files))
-    return _concat(list(zip(files, tables, strict=True)))
+        read = list(pool.map(lambda p: _read_file(p, format), files))
+    tables = [table for table, _ in read]
+    # Files written alike leave out the same columns; each is reported once.
+    left_out = tuple(dict.fromkeys(column for _, columns in read for column in columns))
+    return ReadResult(_concat(list(zip(files, tables, strict=True))), left_out)
 
 
 def _is_data_file(path: Path) -> bool:
@@ -104,13 +131,14 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
 
 
-def _read_file(path: Path, format: Format) -> pa.Table:
+def _read_file(path: Path, format: Format) -> tuple[pa.Table, tuple[LeftOutColumn, ...]]:
     head = _head(path)
     if format == "auto":
         format = _detect_format(path, head)
     table = _read_parquet(path) if format == "parquet" else _read_csv(path, head)
+    table, left_out = split_index_columns(table, str(path))
     _check_unique_names(path, table.column_names)
-    return table
+    return table, left_out
 
 
 def _head(path: Path) -> bytes:

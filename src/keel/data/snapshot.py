@@ -15,7 +15,8 @@ So the same bytes under the same names, read the same way, are the same version 
 sit; file digests come from the stat cache, so unchanged files are never read again. The source
 location and the query text are recorded but are not part of the id.
 
-A new version is read with `keel.data.read_table`, written as Parquet (zstd), profiled, and
+A new version is read with `keel.data.read_data` (a row index pandas wrote is left out, and
+recorded with the version as `left_out`), written as Parquet (zstd), profiled, and
 both objects are stored before the version is recorded: the record and the holders that keep
 the objects alive are written in one transaction, so a failure part-way leaves no version and
 only unheld objects that `keel artifacts gc` reclaims.
@@ -40,9 +41,10 @@ import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
 from keel.artifacts.hashing import hash_bytes, new_hasher
-from keel.data.read import Format, read_table, resolve_source
+from keel.contracts.columns import split_index_columns
+from keel.data.read import Format, read_data, resolve_source
 from keel.data.statcache import StatCache, StatKey
-from keel.domain.dataset import DatasetVersion, SourceFile, TimeRange
+from keel.domain.dataset import DatasetVersion, LeftOutColumn, SourceFile, TimeRange
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, Conflict, DataError, StoreError
 from keel.spec import SqlSource
@@ -181,7 +183,7 @@ def _snapshot_files(
     existing = project.metadata.datasets.find(version_id)
     if existing is not None:
         return SnapshotResult(existing, reused=True, files_read=files_read)
-    table = read_table(source, format=format)
+    read = read_data(source, format=format)
     # What was read must be what was hashed, or the id would name other content.
     if resolve_source(source) != paths or [StatKey.of(p) for p in paths] != keys:
         raise Conflict(
@@ -190,13 +192,14 @@ def _snapshot_files(
         )
     return _record(
         project,
-        table,
+        read.table,
         version_id=version_id,
         source=source,
         format=_format_of(paths, format),
         timestamp=timestamp,
         files=files,
         files_read=files_read,
+        left_out=read.left_out,
     )
 
 
@@ -247,7 +250,7 @@ def _format_of(paths: list[Path], format: str) -> str:
 def _snapshot_sql(project: Project, source: SqlSource, timestamp: str | None) -> SnapshotResult:
     from keel.metadata.sql.engine import redact_url
 
-    table = _run_query(source)
+    table, left_out = split_index_columns(_run_query(source), "data.source.query")
     version_id = dataset_id(format="sql", timestamp=timestamp, result=_ipc_digest(table))
     existing = project.metadata.datasets.find(version_id)
     if existing is not None:
@@ -260,6 +263,7 @@ def _snapshot_sql(project: Project, source: SqlSource, timestamp: str | None) ->
         format="sql",
         timestamp=timestamp,
         query=source.query,
+        left_out=left_out,
     )
 
 
@@ -380,6 +384,7 @@ def _record(
     files: tuple[SourceFile, ...] = (),
     files_read: int = 0,
     query: str | None = None,
+    left_out: tuple[LeftOutColumn, ...] = (),
 ) -> SnapshotResult:
     table, time_range = _timestamps(table, timestamp, source)
     table = _as_stored(table)
@@ -415,6 +420,7 @@ def _record(
         created_at=datetime.now(UTC),
         created_by=actor,
         files=files,
+        left_out=left_out,
     )
     recorded = project.metadata.datasets.add(version)
     # Another process may have recorded the same content while we converted it.

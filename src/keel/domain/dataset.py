@@ -19,6 +19,7 @@ __all__ = [
     "MIN_PREFIX",
     "DatasetRef",
     "DatasetVersion",
+    "LeftOutColumn",
     "SourceFile",
     "TimeRange",
     "parse_dataset_ref",
@@ -48,6 +49,30 @@ class SourceFile:
 
 
 @dataclass(frozen=True, slots=True)
+class LeftOutColumn:
+    """A column of the source that is not part of the data, e.g. a row index pandas wrote.
+
+    `position` counts from 1 in the source's header; `name` is the header as written ("" when
+    it was empty); `reason` says why it was left out.
+    """
+
+    position: int
+    name: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.position < 1:
+            raise ValueError(f"a column position counts from 1, got {self.position}")
+
+    def describe(self) -> str:
+        header = f"'{self.name}'" if self.name.strip() else "with no header"
+        return f"column {self.position} {header}: {self.reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "name": self.name, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
 class TimeRange:
     """The oldest and newest value of the timestamp column, in UTC."""
 
@@ -71,6 +96,8 @@ class DatasetVersion:
     `columns` is the Arrow schema as `(name, type)` pairs, e.g. `("distance", "int64")`.
     `time_range` is None when no timestamp column is configured or it holds only nulls.
     `files` (sorted by path) is empty for a SQL source, whose `query` is recorded instead.
+    `left_out` lists the source's columns that are not in the data (row indexes, see
+    `keel.contracts.columns`).
     """
 
     id: Digest
@@ -85,6 +112,7 @@ class DatasetVersion:
     created_by: str
     files: tuple[SourceFile, ...] = ()
     query: str | None = None
+    left_out: tuple[LeftOutColumn, ...] = ()
 
     def __post_init__(self) -> None:
         if self.rows < 0:
@@ -138,6 +166,7 @@ class DatasetVersion:
             "files": [
                 {"path": f.path, "size": f.size, "digest": str(f.digest)} for f in self.files
             ],
+            "left_out": [column.to_dict() for column in self.left_out],
         }
 
 

@@ -31,15 +31,18 @@ from keel.project import Project
 __all__ = ["contract"]
 
 
-def _load_data(cli: CliContext, ref: str) -> tuple[Any, str]:
-    """A table from a file, glob or folder; or, inside a project, a dataset version ref."""
-    from keel.data import read_table
+def _load_data(cli: CliContext, ref: str) -> tuple[Any, str, list[str]]:
+    """A table from a file, glob or folder; or, inside a project, a dataset version ref; and
+    notices of the source columns left out of it (row indexes)."""
+    from keel.data import read_data
 
     if _looks_like_path(ref):
-        return read_table(ref), ref
+        read = read_data(ref)
+        return read.table, ref, read.notices()
     project = cli.project_or_none()
     if project is None:
-        return read_table(ref), ref  # read_table names the missing file
+        read = read_data(ref)  # read_data names the missing file
+        return read.table, ref, read.notices()
     try:
         version = project.metadata.datasets.resolve(ref)
     except ConfigError:
@@ -49,7 +52,8 @@ def _load_data(cli: CliContext, ref: str) -> tuple[Any, str]:
             path=ref,
             hint="`keel data list` shows the recorded versions",
         ) from None
-    return project.load_dataset(version.id), f"dataset {version.id.short}"
+    notices = [f"left out {column.describe()}" for column in version.left_out]
+    return project.load_dataset(version.id), f"dataset {version.id.short}", notices
 
 
 def _looks_like_path(ref: str) -> bool:
@@ -105,7 +109,7 @@ def infer(
     project = cli.project_or_none()
     if timestamp is None and project is not None and project.spec.data is not None:
         timestamp = project.spec.data.timestamp
-    table, source = _load_data(cli, data)
+    table, source, notices = _load_data(cli, data)
     inferred = infer_contract(
         table,
         timestamp=timestamp,
@@ -126,15 +130,18 @@ def infer(
         "columns": len(inferred.columns),
         "output": str(output) if output else None,
         "contract": text,
+        "notices": notices,
     }
     if output is None and not as_json:
+        # stdout is the contract itself; notices go beside it, not into it.
+        for notice in notices:
+            click.echo(f"notice: {notice}", err=True)
         sys.stdout.write(text)
         return EXIT_OK
-    emit(
-        as_json,
-        payload,
-        f"wrote {output}: {len(inferred.columns)} columns from {table.num_rows:,} rows of {source}",
+    written = (
+        f"wrote {output}: {len(inferred.columns)} columns from {table.num_rows:,} rows of {source}"
     )
+    emit(as_json, payload, "\n".join([written, *(f"  {notice}" for notice in notices)]))
     return EXIT_OK
 
 
@@ -200,7 +207,7 @@ def check(
     moment = parse_time(now, "--now") or datetime.now(UTC)
     path = _contract_path(cli.project_or_none(), contract_file)
     expected = read_contract(path)
-    table, source = _load_data(cli, data)
+    table, source, _ = _load_data(cli, data)
     report = check_contract(table, expected, now=moment)
     if junit is not None:
         junit.parent.mkdir(parents=True, exist_ok=True)
@@ -222,7 +229,7 @@ def _contract_from(cli: CliContext, ref: str) -> tuple[Contract, str]:
         head = path.read_bytes()[:4096]
         if b"keel/contract" in head:
             return load_contract(path.read_text("utf-8"), source=ref), ref
-    table, source = _load_data(cli, ref)
+    table, source, _ = _load_data(cli, ref)
     return infer_contract(table, source=source), source
 
 

@@ -52,7 +52,9 @@ def snapshot(cli: CliContext, source: str | None, as_json: bool) -> int:
         if version.time_range is not None:
             detail += f", {_span(version.time_range)}"
         read = result.files_read
-        return f"{head}\n  {detail}\n  {_count(read)} file{'' if read == 1 else 's'} read"
+        lines = [head, f"  {detail}", f"  {_count(read)} file{'' if read == 1 else 's'} read"]
+        lines += [f"  left out {column.describe()}" for column in version.left_out]
+        return "\n".join(lines)
 
     emit(
         as_json,
@@ -61,6 +63,7 @@ def snapshot(cli: CliContext, source: str | None, as_json: bool) -> int:
             "reused": result.reused,
             "files_read": result.files_read,
             "version": version.to_dict(),
+            "notices": [f"left out {column.describe()}" for column in version.left_out],
         },
         text,
     )
@@ -135,6 +138,9 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
             lines.append(
                 f"  {name:<{width}}  {kind:<{types}}  {nulls:>9}  {rate:>6}  {_summary(column)}"
             )
+        if version.left_out:
+            lines.append("left out")
+            lines += [f"  {column.describe()}" for column in version.left_out]
         return "\n".join(lines)
 
     emit(

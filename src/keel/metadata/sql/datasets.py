@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -10,7 +11,13 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, Row, Select, func, insert, select
 
-from keel.domain.dataset import DatasetVersion, SourceFile, TimeRange, parse_dataset_ref
+from keel.domain.dataset import (
+    DatasetVersion,
+    LeftOutColumn,
+    SourceFile,
+    TimeRange,
+    parse_dataset_ref,
+)
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, Conflict, NotFound
 from keel.metadata.base import DatasetVersions
@@ -183,6 +190,9 @@ def _row_of(version: DatasetVersion) -> dict[str, Any]:
         "profile": str(version.profile),
         "created_at": version.created_at,
         "created_by": version.created_by,
+        "left_out": json.dumps([c.to_dict() for c in version.left_out])
+        if version.left_out
+        else None,
     }
 
 
@@ -230,4 +240,8 @@ def _to_version(
         created_at=row.created_at,
         created_by=row.created_by,
         files=tuple(files),
+        left_out=tuple(
+            LeftOutColumn(int(c["position"]), str(c["name"]), str(c["reason"]))
+            for c in json.loads(row.left_out or "[]")
+        ),
     )

@@ -172,6 +172,8 @@ datasets = Table(
     ),
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", Text, nullable=False),
+    # JSON list of {position, name, reason}: source columns not in the data (row indexes).
+    Column("left_out", Text, nullable=True),
     CheckConstraint("row_count >= 0", name="row_count_not_negative"),
     Index(None, "created_at"),
 )
