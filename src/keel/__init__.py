@@ -19,6 +19,7 @@ from keel.errors import (
     NotFound,
     PermissionDenied,
     StoreError,
+    UserCodeError,
 )
 from keel.project import Project, ProjectStatus
 from keel.settings import Settings
@@ -44,6 +45,7 @@ __all__ = [
     "ProjectStatus",
     "Settings",
     "StoreError",
+    "UserCodeError",
     "__version__",
     "load_spec",
 ]

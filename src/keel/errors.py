@@ -11,7 +11,9 @@
      ├── ContractViolation         data broke its contract
      ├── GateFailed                a release gate refused a promotion
      ├── ApprovalRequired          a promotion waits for approval
-     └── PermissionDenied          the acting identity may not do this
+     ├── PermissionDenied          the acting identity may not do this
+     └── UserCodeError             the project's own code (an entry point) raised or returned
+                                   what keel cannot use (names entry point, file and line)
 
 Exit codes live in the CLI (`keel.cli.errors`) and HTTP statuses in the web layer, never here.
 Every message says what is wrong and, where there is one, what to do next.
@@ -34,6 +36,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "StoreError",
+    "UserCodeError",
 ]
 
 
@@ -126,3 +129,33 @@ class ApprovalRequired(KeelError):
 
 class PermissionDenied(KeelError):
     """The acting identity is not allowed to do this."""
+
+
+class UserCodeError(KeelError):
+    """The project's code failed: an entry point (`features:build`, `train:train`) raised, could
+    not be imported, or returned what keel cannot use.
+
+    `file` and `line` locate the innermost frame in the user's folder (or the function's
+    definition when it returned the wrong thing), `exception` is the type raised, `expected`
+    what keel needed back, and `extra` the keel extra that installs a missing library.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        entry_point: str,
+        file: str | None = None,
+        line: int | None = None,
+        exception: str | None = None,
+        expected: str | None = None,
+        extra: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.entry_point = entry_point
+        self.file = file
+        self.line = line
+        self.exception = exception
+        self.expected = expected
+        self.extra = extra

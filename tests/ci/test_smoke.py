@@ -113,7 +113,7 @@ def _tighten_contract(folder: Path) -> None:
         (_tighten_contract, "contract", "above_max on distance"),
         (_break_features, "features", "returned 999 rows for 1,000 raw rows"),
         (_break_training, "train", "ValueError: learning rate too high"),
-        (_train_returns_nothing, "train", "returned nothing"),
+        (_train_returns_nothing, "train", "returned None"),
         (_batch_dependent_features, "package", "predicts differently"),
     ],
 )

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from keel.ci.junit import JUnitCase, JUnitSuite
-from keel.errors import ConfigError, KeelError
+from keel.errors import ConfigError, KeelError, UserCodeError
 
 if TYPE_CHECKING:
     from keel.project import Project
@@ -123,6 +123,9 @@ def _describe(exc: Exception) -> tuple[str, str]:
         return message.splitlines()[0], message
     if isinstance(exc, KeelError):
         details = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+        if isinstance(exc, UserCodeError) and exc.__cause__ is not None:
+            # The user's code raised: the last frames of its traceback show the way there.
+            details += "\n" + "".join(traceback.format_exception(exc.__cause__)[-6:])
         return exc.message.splitlines()[0], details
     # The user's code failed: the last frames say where.
     frames = "".join(traceback.format_exception(exc)[-6:])
@@ -287,6 +290,7 @@ class _SmokeRun:
     def build_features(self) -> tuple[None, str]:
         from keel.pipeline.code import entry_point_source, load_entry_point
         from keel.pipeline.split import split_rows
+        from keel.pipeline.usercode import check_features
 
         split_spec = self.training.split
         split = split_rows(
@@ -305,12 +309,8 @@ class _SmokeRun:
         entry_point = self.features_spec.entry_point
         raw = self.table.drop_columns([self.target]).to_pandas()
         self.code = entry_point_source(entry_point, self.project_dir)
-        built = load_entry_point(entry_point, self.project_dir)(raw)
-        if len(built) != len(raw):
-            raise _StepFailed(
-                f"features.entry_point: {entry_point} returned {len(built):,} rows "
-                f"for {len(raw):,} raw rows; it must map each raw row to one feature row"
-            )
+        build = load_entry_point(entry_point, self.project_dir)
+        built = check_features(build, build(raw), raw)
         self.raw, self.split, self.built = raw, split, built.reset_index(drop=True)
         self.labels = self.table.column(self.target).to_numpy()
         return None, (
@@ -322,6 +322,7 @@ class _SmokeRun:
         import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
         from keel.pipeline.code import load_entry_point
+        from keel.pipeline.usercode import check_model
 
         entry_point = self.training.entry_point
         fit = load_entry_point(entry_point, self.project_dir)
@@ -335,12 +336,7 @@ class _SmokeRun:
             _one_thread(),  # again: the training code has loaded its libraries now
         ):
             model = fit(run, self.built.iloc[rows], pd.Series(self.labels[rows], name=self.target))
-        if model is None:
-            raise _StepFailed(
-                f"training.entry_point: {entry_point} returned nothing; "
-                "it must return the fitted model"
-            )
-        self.model = model
+        self.model = check_model(fit, model)
         return None, type(model).__name__
 
     def evaluate(self) -> tuple[dict[str, float], str]:

@@ -17,6 +17,7 @@ from keel.errors import (
     NotFound,
     PermissionDenied,
     StoreError,
+    UserCodeError,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "EXIT_PERMISSION",
     "EXIT_STORE",
     "EXIT_USAGE",
+    "EXIT_USER_CODE",
     "error_code",
     "exit_code_for",
 ]
@@ -46,10 +48,13 @@ EXIT_STORE: Final = 6
 EXIT_DEPENDENCY: Final = 7
 #: The operation waits for an approval.
 EXIT_PENDING: Final = 8
+#: The project's own code (an entry point) raised, failed to import or returned the wrong thing.
+EXIT_USER_CODE: Final = 9
 #: A bug in keel: the message asks for a report, KEEL_DEBUG=1 shows the traceback.
 EXIT_INTERNAL: Final = 70
 
 _CODES: Final[tuple[tuple[type[KeelError], int, str], ...]] = (
+    (UserCodeError, EXIT_USER_CODE, "user_code_error"),
     (ConfigError, EXIT_USAGE, "config_error"),
     (DataError, EXIT_USAGE, "data_error"),
     (NotFound, EXIT_NOT_FOUND, "not_found"),

@@ -15,7 +15,7 @@ import click
 from keel import __version__
 from keel.cli.context import CliContext
 from keel.cli.errors import EXIT_INTERNAL, EXIT_USAGE, error_code, exit_code_for
-from keel.errors import ConfigError, KeelError
+from keel.errors import ConfigError, KeelError, UserCodeError
 
 __all__ = ["COMMANDS", "cli", "main"]
 
@@ -116,6 +116,16 @@ def _report(error: KeelError, *, as_json: bool) -> None:
                 "problems": [
                     {"field": key, "key": key, "rule": rule} for key, rule in error.problems
                 ],
+            }
+        if isinstance(error, UserCodeError):
+            document["error"] = {
+                **document["error"],  # type: ignore[dict-item]
+                "entry_point": error.entry_point,
+                "file": error.file,
+                "line": error.line,
+                "exception": error.exception,
+                "expected": error.expected,
+                "extra": error.extra,
             }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return

@@ -44,6 +44,7 @@ from keel.pipeline.code import (
     fingerprint_files,
     load_entry_point,
 )
+from keel.pipeline.usercode import check_features
 
 __all__ = [
     "KIND",
@@ -184,7 +185,9 @@ class LoadedModel:
 
     def features(self, raw: Any) -> Any:
         """The features the packaged code computes from the raw input DataFrame."""
-        return raw if self._features is None else self._features(raw)
+        if self._features is None:
+            return raw
+        return check_features(self._features, self._features(raw), raw)
 
     def predict(self, raw: Any) -> Any:
         """Predictions for the rows of `raw` (a pandas DataFrame of the raw input columns)."""

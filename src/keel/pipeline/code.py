@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import traceback
 import types
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,8 @@ from typing import Any, Final
 
 from keel.artifacts.hashing import hash_bytes, new_hasher
 from keel.domain.digest import Digest
-from keel.errors import ConfigError
+from keel.errors import ConfigError, UserCodeError
+from keel.pipeline.usercode import UserFunction, import_failure
 
 __all__ = [
     "CodeFile",
@@ -132,8 +132,10 @@ def load_entry_point(
     imported afresh. `only_files` (relative POSIX paths) restricts which files may be imported,
     so a packaged model loads nothing but the files its manifest lists.
 
-    Every failure is a ConfigError naming the file and line: a missing module, an exception while
-    importing it (from its traceback), a missing attribute, or an attribute that is not callable.
+    A missing module, a missing attribute or one that is not callable is a ConfigError; a syntax
+    error or an exception while importing it is a `UserCodeError` naming the file and line. The
+    function comes back as a `UserFunction`, so whatever it raises when called is reported as
+    the user's, with the file and line where their code failed.
     """
     module_name, attribute = parse_entry_point(spec)
     root = project_dir.resolve()
@@ -156,7 +158,12 @@ def load_entry_point(
             f"{type(target).__name__}, not a function",
             problems=[("entry_point", "not callable")],
         )
-    return target  # type: ignore[no-any-return]  # callable() narrowed it; mypy keeps Any
+    key = f"{prefix}.{module_name}:{attribute}"
+    with _IMPORT_LOCK:
+        wrapped = _WRAPPED.get(key)
+        if wrapped is None or wrapped.function is not target:
+            wrapped = _WRAPPED[key] = UserFunction(spec, root, target)
+    return wrapped
 
 
 # -- static analysis ----------------------------------------------------------------------------
@@ -250,10 +257,14 @@ def _check_defines(spec: str, path: Path, attribute: str, root: Path) -> None:
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except SyntaxError as exc:
-        raise ConfigError(
+        raise UserCodeError(
             f"entry point '{spec}': syntax error in {_relative(path, root)}, "
             f"line {exc.lineno}: {exc.msg}",
-            problems=[("entry_point", "syntax error")],
+            entry_point=spec,
+            file=_relative(path, root),
+            line=exc.lineno,
+            exception="SyntaxError",
+            hint="fix the error in your code, then run the command again",
         ) from exc
     bound: set[str] = set()
     for node in tree.body:
@@ -280,6 +291,8 @@ def _check_defines(spec: str, path: Path, attribute: str, root: Path) -> None:
 
 #: Serialises the window in which plain module names are swapped in `sys.modules`.
 _IMPORT_LOCK: Final = threading.RLock()
+#: Each loaded entry point's wrapper, so loading unchanged code again returns the same object.
+_WRAPPED: Final[dict[str, UserFunction]] = {}
 
 
 class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
@@ -333,7 +346,7 @@ def _import_isolated(
         module = importlib.import_module(module_name)
         loaded = {k: m for k, m in sys.modules.items() if k.partition(".")[0] in names}
     except Exception as exc:
-        raise _import_failure(spec, module_name, root, exc) from exc
+        raise import_failure(spec, root, exc) from exc
     finally:
         sys.meta_path.remove(finder)
         for key in [k for k in sys.modules if k.partition(".")[0] in names]:
@@ -345,28 +358,6 @@ def _import_isolated(
     for key, value in loaded.items():
         sys.modules[f"{prefix}.{key}"] = value
     return module
-
-
-def _import_failure(spec: str, module: str, root: Path, exc: Exception) -> ConfigError:
-    if isinstance(exc, SyntaxError) and exc.filename:
-        where = f"{_relative(Path(exc.filename), root)}, line {exc.lineno}"
-    else:
-        frames = [
-            frame
-            for frame in traceback.extract_tb(exc.__traceback__)
-            if _inside(Path(frame.filename), root)
-        ]
-        # The innermost frame in the user's folder is where their code went wrong.
-        where = (
-            f"{_relative(Path(frames[-1].filename), root)}, line {frames[-1].lineno}"
-            if frames
-            else f"module '{module}'"
-        )
-    return ConfigError(
-        f"entry point '{spec}': importing it failed in {where}: {type(exc).__name__}: {exc}",
-        problems=[("entry_point", f"import failed: {type(exc).__name__}")],
-        hint="fix the error in your code, then run the command again",
-    )
 
 
 def _missing_module(spec: str, module: str, root: Path) -> ConfigError:

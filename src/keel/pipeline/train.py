@@ -543,17 +543,13 @@ def _build_features(
     import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
     from keel.pipeline.code import load_entry_point
+    from keel.pipeline.usercode import check_features
 
     if target not in table.column_names:
         raise ConfigError(f"data.target: column '{target}' is not in the data")
     raw = table.drop_columns([target]).to_pandas()
     build = load_entry_point(code.entry_point, project.settings.project_dir)
-    built = build(raw)
-    if len(built) != len(raw):
-        raise ConfigError(
-            f"features.entry_point: {code.entry_point} returned {len(built):,} rows for "
-            f"{len(raw):,} raw rows; it must map each raw row to one feature row"
-        )
+    built = check_features(build, build(raw), raw)
     out = pa.Table.from_pandas(built.reset_index(drop=True), preserve_index=False)
     holdout = np.zeros(len(raw), dtype=bool)
     holdout[split.holdout] = True
@@ -587,6 +583,7 @@ def _train_package(
     from keel.models import save_package
     from keel.models.signature import infer_inference_contract
     from keel.pipeline.code import load_entry_point
+    from keel.pipeline.usercode import check_model
 
     spec = project.spec
     assert spec.training is not None
@@ -596,12 +593,7 @@ def _train_package(
     x = part.drop(columns=[c for c in (_TARGET, _HOLDOUT, _TRAIN) if c in part.columns])
     y = part[_TARGET]
     fit = load_entry_point(spec.training.entry_point, project.settings.project_dir)
-    model = fit(run, x, y)
-    if model is None:
-        raise ConfigError(
-            f"training.entry_point: {spec.training.entry_point} returned nothing; "
-            "it must return the fitted model"
-        )
+    model = check_model(fit, fit(run, x, y))
     outputs = {"prediction": "integer", "probability": "float"}
     if not hasattr(model, "predict_proba"):
         outputs = {"prediction": "float"}

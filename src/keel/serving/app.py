@@ -39,7 +39,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from keel import __version__
-from keel.errors import StoreError
+from keel.errors import StoreError, UserCodeError
 from keel.serving.codec import (
     BadRequest,
     Batch,
@@ -224,9 +224,18 @@ class ServingApp:
             return served.predict(batch)
         except Exception as exc:  # noqa: BLE001 - the model failed on valid input
             _log.exception("%s failed on a valid request", served.ref)
+            # The model's own code failed: say where, so its owner can fix it; the exception's
+            # text stays in the server log, as it may quote the request.
+            where = (
+                f": {exc.entry_point} failed"
+                + (f" in {exc.file}, line {exc.line}" if exc.file else "")
+                + f" ({exc.exception})"
+                if isinstance(exc, UserCodeError)
+                else f" ({type(exc).__name__})"
+            )
             raise BadRequest(
                 500,
-                f"{served.ref} failed on this request ({type(exc).__name__}); the request "
+                f"{served.ref} failed on this request{where}; the request "
                 "was valid for its inference contract",
             ) from None
 

@@ -59,6 +59,7 @@ from keel.errors import (
     NotFound,
     PermissionDenied,
     StoreError,
+    UserCodeError,
 )
 
 if TYPE_CHECKING:
@@ -84,6 +85,7 @@ _STATUSES: Final[tuple[tuple[type[KeelError], int, str], ...]] = (
     (IntegrityError, 500, "integrity_error"),
     (DependencyMissing, 500, "dependency_missing"),
     (StoreError, 503, "store_error"),
+    (UserCodeError, 500, "user_code_error"),
 )
 _OUTCOME_STATUS: Final = {"promoted": 200, "pending": 202, "refused": 422}
 _REALM: Final = 'Bearer realm="keel"'
