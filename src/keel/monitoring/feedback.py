@@ -532,7 +532,8 @@ def _label_types(
         if kind is None or _kind(label) == kind:
             continue
         wrong.append(row)
-        if first is None:
+        # The example shown: a value that is plainly of another kind ("yes", not "1").
+        if first is None or (_numeric_text(first[3]) and not _numeric_text(label)):
             first = (model, str(wanted), kind, label)
     if first is None:
         return None
@@ -545,6 +546,16 @@ def _label_types(
         len(wrong),
         tuple(wrong[:SHOWN]),
     )
+
+
+def _numeric_text(label: Label) -> bool:
+    if not isinstance(label, str):
+        return False
+    try:
+        float(label)
+    except ValueError:
+        return False
+    return True
 
 
 def _prediction_type(project: Project, model: str, version: int | None) -> str | None:
@@ -1194,7 +1205,7 @@ def measure(
         elif not count:
             note = "no labels yet"
         elif count < min_labels:
-            note = f"fewer than {min_labels} labels: {count} labelled"
+            note = f"{count} labelled; at least {min_labels} are needed"
         elif len(kinds) > 1:
             note = f"the labels mix {' and '.join(kinds)}"
         elif definition.needs == "score" and scores is None:
