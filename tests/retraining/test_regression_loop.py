@@ -236,3 +236,27 @@ def test_a_label_of_another_kind_is_refused_with_nothing_recorded(
             answer = client.request("POST", "/v1/feedback", json.dumps({"feedback": good}).encode())
             assert answer.status == 200, answer.text
         assert project.metadata.feedback.count(MODEL) == 40
+
+
+def test_a_classifier_of_text_labels_takes_text_feedback(
+    bikes: pa.Table, env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "busy-words"
+    busy = pc.if_else(pc.greater(bikes["cnt"], 200), "busy", "quiet")
+    table = bikes.drop(["cnt"]).append_column("cnt", busy)
+    spec = _spec(
+        metrics=["accuracy"],
+        training={**_spec()["training"], "params": {"kind": "classifier"}},
+        retraining={},
+    )
+    _project(folder, env, table, spec)
+    with Project.open(folder, env=env) as project:
+        scored = _release(project, table.drop(["cnt"]).slice(0, 40), folder)
+        version = project.metadata.models.get(MODEL, 1)
+        outputs = {o["name"]: o["type"] for o in version.inference_contract["outputs"]}
+        assert outputs == {"prediction": "string", "probability": "float"}
+        labels = pa.table({"prediction_id": scored["prediction_id"], "label": table["cnt"][:40]})
+        assert ingest(project, labels, model=MODEL, actor="counter").receipt.rows == 40
+        numbers = pa.table({"prediction_id": scored["prediction_id"], "label": [1] * 40})
+        with pytest.raises(DataError, match="label: must be text, like the predictions"):
+            ingest(project, numbers, model=MODEL, actor="counter")

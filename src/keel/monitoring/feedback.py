@@ -538,10 +538,10 @@ def _label_types(
     if first is None:
         return None
     model, wanted, kind, label = first
-    article = "an" if kind[0] in "aeiou" else "a"
+    wanted_words = {"number": "a number", "text": "text", "boolean": "true or false"}[kind]
     return FeedbackProblem(
         name,
-        f"must be {article} {kind}, like the predictions of {model} (its prediction output is "
+        f"must be {wanted_words}, like the predictions of {model} (its prediction output is "
         f"{wanted}); got {_kind(label)} {label!r}",
         len(wrong),
         tuple(wrong[:SHOWN]),

@@ -594,7 +594,9 @@ def _train_package(
     y = part[_TARGET]
     fit = load_entry_point(spec.training.entry_point, project.settings.project_dir)
     model = check_model(fit, fit(run, x, y))
-    outputs = {"prediction": "integer", "probability": "float"}
+    # A classifier predicts its labels' own type (0/1, true/false, text): feedback is
+    # checked against it, and responses declare it.
+    outputs = {"prediction": _label_type(y), "probability": "float"}
     if not hasattr(model, "predict_proba"):
         outputs = {"prediction": "float"}
     raw_sample = table.drop_columns([target]).slice(0, 10_000)
@@ -609,6 +611,18 @@ def _train_package(
         metadata={"model": spec.name, "run": run.id},
         archive=True,
     )
+
+
+def _label_type(target: Any) -> str:
+    from pandas.api import types
+
+    if types.is_bool_dtype(target):
+        return "boolean"
+    if types.is_integer_dtype(target):
+        return "integer"
+    if types.is_float_dtype(target):
+        return "float"
+    return "string"
 
 
 def _evaluate(project: Project, package: Digest, features_digest: Digest) -> bytes:
