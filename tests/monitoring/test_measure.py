@@ -24,7 +24,7 @@ def test_regression_metrics_are_all_measured() -> None:
 @pytest.mark.parametrize(
     ("metric", "truth", "scores", "min_labels", "why"),
     [
-        ("roc_auc", [1] * 40, [0.7] * 40, 1, "roc_auc needs both classes; the labels hold only 1"),
+        ("roc_auc", [1] * 40, [0.7] * 40, 1, "roc_auc needs two classes; every label is 1"),
         ("accuracy", [1, "yes"] * 20, None, 1, "the labels mix number and text"),
         ("rmse", [1.0] * 10, None, 30, "10 labelled; at least 30 are needed"),
         ("log_loss", [0, 1] * 20, None, 1, "log_loss needs the probability output"),

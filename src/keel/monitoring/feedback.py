@@ -1212,7 +1212,7 @@ def measure(
             who = "the model" if version is None else f"v{version}"
             note = f"{name} needs the probability output, which {who} did not log"
         elif definition.two_classes and classes < 2:
-            note = f"{name} needs both classes; the labels hold only 1 ({truth[0]!r})"
+            note = f"{name} needs two classes; every label is {truth[0]!r}"
         if note is not None:
             results[name] = (None, note)
             continue
