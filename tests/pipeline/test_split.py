@@ -41,7 +41,8 @@ def test_random_split_is_seeded() -> None:
     [
         ({"method": "time", "holdout": 0.2}, "data.timestamp is not set"),
         ({"method": "time", "holdout": 0.2, "timestamp": "nope"}, "'nope' is not in the data"),
-        ({"method": "time", "holdout": 0.2, "timestamp": "carrier"}, "not timestamps"),
+        ({"method": "time", "holdout": 0.2, "timestamp": "carrier"}, "not ISO-8601 timestamps"),
+        ({"method": "time", "holdout": 0.2, "timestamp": "distance"}, "not timestamps or dates"),
         ({"method": "random", "holdout": 1.5}, "between 0 and 1"),
     ],
 )

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
+from keel.domain.times import NotATime, to_utc
 from keel.errors import ConfigError
 
 __all__ = ["Split", "split_rows"]
@@ -94,16 +95,14 @@ def _by_time(table: pa.Table, column: str, holdout: float) -> Split:
             f"data.timestamp: column '{column}' is not in the data",
             hint=f"columns are: {', '.join(table.column_names)}",
         )
-    values = table[column]
-    if not pa.types.is_timestamp(values.type) and not pa.types.is_date(values.type):
-        raise ConfigError(f"data.timestamp: column '{column}' holds {values.type}, not timestamps")
+    values = _instants(table, column)
     nulls = values.null_count
     if nulls:
         raise ConfigError(
             f"data.timestamp: column '{column}' has {nulls:,} null(s); a time split needs "
             "every row to have a time"
         )
-    ticks = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
+    ticks = values.cast(pa.int64()).to_numpy(zero_copy_only=False)
     order = np.argsort(ticks, kind="stable")
     wanted = min(len(ticks) - 1, max(1, round(len(ticks) * holdout)))
     # The first holdout row is the first row of the instant that contains the cut,
@@ -123,8 +122,19 @@ def _by_time(table: pa.Table, column: str, holdout: float) -> Split:
         train=np.sort(order[:start]).astype(np.int64),
         holdout=np.sort(order[start:]).astype(np.int64),
         method="time",
-        boundary=boundary if isinstance(boundary, datetime) else None,
+        boundary=boundary,
     )
+
+
+def _instants(table: pa.Table, column: str) -> pa.ChunkedArray:
+    """The time column as UTC microseconds, whatever temporal type (or ISO text) it holds."""
+    try:
+        return to_utc(table[column])
+    except NotATime as exc:
+        raise ConfigError(
+            f"data.timestamp: column '{column}' {exc}",
+            hint="name a date or timestamp column (ISO 8601 text is parsed)",
+        ) from None
 
 
 def _windowed(
@@ -140,7 +150,7 @@ def _windowed(
             "retraining.training_window needs data.timestamp, the column rows are dated by",
             problems=[("retraining.training_window", "needs data.timestamp")],
         )
-    values = table[timestamp]
+    values = _instants(table, timestamp)
     newest = pc.max(values).as_py()
     if newest is None:
         raise ConfigError(f"data.timestamp: column '{timestamp}' holds no times")
