@@ -29,6 +29,7 @@ training:
   split: {method: random, holdout: 0.25, seed: 7}
 metrics: [roc_auc, {name: late_share, greater_is_better: false}]
 release:
+  aliases: [staging, canary, production, challenger]
   gates:
     - {type: metric_threshold, metric: roc_auc, min: 0.7}
     - {type: beats_champion, metric: roc_auc, margin: 0.01, relative: true}
@@ -56,6 +57,13 @@ def test_full_spec_loads_with_types() -> None:
     assert spec.primary_metric is not None and spec.primary_metric.name == "roc_auc"
     assert spec.metrics[1].higher_is_better is False
     assert spec.owners.missing() == []
+    assert spec.release.declared_aliases == (
+        "candidate",
+        "staging",
+        "canary",
+        "production",
+        "challenger",
+    )
 
 
 def test_sql_source() -> None:
@@ -194,3 +202,61 @@ def test_scaffold_template_is_valid_and_commented() -> None:
 def test_scaffold_quotes_odd_user_names() -> None:
     spec = parse_spec(render_spec("demo", 'Ana "the owner": x'))
     assert spec.owners.data == 'Ana "the owner": x'
+
+
+def test_aliases_default_to_the_usual_four() -> None:
+    spec = parse_spec("name: tiny\n")
+    assert spec.release.declared_aliases == ("candidate", "staging", "canary", "production")
+    # candidate is built in, declared or not
+    declared = parse_spec("name: x\nrelease: {aliases: [production]}\n").release
+    assert declared.declared_aliases == ("candidate", "production")
+
+
+@pytest.mark.parametrize(
+    ("release", "rest", "key"),
+    [
+        ("{approvals: {aliases: [prod]}}", "", "release.approvals.aliases"),
+        (
+            "{gates: [{type: contract_passed, aliases: [prod]}]}",
+            "",
+            "release.gates[0].aliases",
+        ),
+        (
+            "{gates: [{type: beats_champion, metric: roc_auc, alias: prod}]}",
+            "metrics: [roc_auc]\n",
+            "release.gates[0].alias",
+        ),
+        ("{}", "serving: {shadow: [challenger]}\n", "serving.shadow"),
+        (
+            "{aliases: [production]}",
+            "retraining: {promotion: canary}\n",
+            "retraining.promotion",
+        ),
+        (
+            "{aliases: [staging], approvals: {aliases: []}}",
+            "retraining: {triggers: {new_labels: 10}}\n",
+            "retraining.promotion",
+        ),
+    ],
+)
+def test_aliases_named_anywhere_must_be_declared(release: str, rest: str, key: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_spec(f"name: x\nrelease: {release}\n{rest}")
+    [(problem_key, rule)] = raised.value.problems
+    assert problem_key == key
+    assert "is not declared in release.aliases" in rule
+
+
+@pytest.mark.parametrize(
+    ("aliases", "rule"),
+    [
+        ("[Prod]", "expected lowercase letters"),
+        ("[latest]", "not 'latest'"),
+        ("[canary, canary]", "listed more than once: canary"),
+    ],
+)
+def test_declared_alias_names_follow_the_rule(aliases: str, rule: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_spec(f"name: x\nrelease: {{aliases: {aliases}}}\n")
+    [(key, message)] = raised.value.problems
+    assert key.startswith("release.aliases") and rule in message

@@ -40,6 +40,7 @@ storage: {{}}
 #   timestamp: event_time   # orders rows; the newest form the holdout
 #   target: label
 #   entity_key: [id]        # joins feedback and recomputes features for skew checks
+#   exclude: [notes]        # raw columns that are never model inputs (docs/data.md)
 #   contract: contracts/data.yaml
 
 # Entry points, as module:function, imported from this folder.
@@ -56,6 +57,9 @@ storage: {{}}
 
 # What a version must pass before an alias moves, and who must approve.
 release:
+  # The aliases versions may be promoted to (`candidate`, where training registers new
+  # versions, always is one). `keel promote` refuses any other name, so a typo cannot create one.
+  aliases: [candidate, staging, canary, production]
   gates:
     - type: contract_passed          # the training data passed its contract
     - type: inference_contract       # the model answers sample requests in its schema

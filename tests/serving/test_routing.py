@@ -113,7 +113,12 @@ def _key(record: dict[str, Any]) -> str:
 def test_shadow_scores_every_request_and_never_answers(
     trained_template: Path, tmp_path: Path
 ) -> None:
-    folder = served_copy(trained_template, tmp_path / "flights", shadow=["challenger"])
+    folder = served_copy(
+        trained_template,
+        tmp_path / "flights",
+        release={"aliases": ["canary", "production", "challenger"]},
+        shadow=["challenger"],
+    )
     rows = records(trained_template, 40)
     pairs = [rows[i : i + 2] for i in range(0, len(rows), 2)]  # 20 requests of 2 rows
     start = datetime.now(UTC) - timedelta(seconds=1)

@@ -372,3 +372,19 @@ def _chunked(api: Api, path: str, token: str, payload: bytes) -> int:
         return connection.getresponse().status
     finally:
         connection.close()
+
+
+def test_promote_and_rollback_refuse_an_alias_the_project_does_not_declare(api: Api) -> None:
+    promoted = api("/api/v1/models/flights/versions/2/promote", user="dee", body={"alias": "prod"})
+    assert promoted.status == 400, promoted.document
+    error = promoted.document["error"]
+    assert error["code"] == "config_error"
+    assert [p["field"] for p in error["problems"]] == ["alias"]
+    assert "'prod' is not declared" in error["message"]
+    assert "candidate, staging, canary, production" in error["message"]
+    rolled = api(
+        "/api/v1/models/flights/rollback", user="dee", body={"alias": "prod", "reason": "x"}
+    )
+    assert rolled.status == 400 and "'prod' is not declared" in rolled.document["error"]["message"]
+    assert api.project.metadata.releases.requests() == []
+    assert api.project.metadata.releases.holder("flights", "prod") is None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +44,7 @@ __all__ = [
     "RollbackResult",
     "actor_for",
     "approve",
+    "check_declared_alias",
     "promote",
     "reject",
     "rollback",
@@ -168,6 +170,22 @@ def _text(value: str | None, field_name: str) -> str | None:
     return text or None
 
 
+def check_declared_alias(project: Project, alias: str, field_name: str = "alias") -> str:
+    """`alias` if keel.yaml declares it (`release.aliases`), else `ConfigError` listing the
+    declared ones: an alias no one declared is no one's policy, and a typo must not create one."""
+    declared = project.spec.release.declared_aliases
+    if alias in declared:
+        return alias
+    close = difflib.get_close_matches(alias, declared, n=1, cutoff=0.5)
+    raise ConfigError(
+        f"alias {alias!r} is not declared in keel.yaml: release.aliases declares "
+        f"{', '.join(declared)}" + (f"; did you mean {close[0]!r}?" if close else ""),
+        problems=[(field_name, f"must be one of {', '.join(declared)}")],
+        hint="to use a new alias, add it to release.aliases in keel.yaml (and to the "
+        "approval policy if it needs approvals)",
+    )
+
+
 def _notify(project: Project, after: int) -> None:
     """Tell subscribers about every event committed since `after` (best effort)."""
     try:
@@ -196,8 +214,15 @@ def promote(
     from keel.release.evidence import gather_evidence
 
     check_alias_name(alias)
+    check_declared_alias(project, alias)
     reason = _text(reason, "reason")
-    parse_model_ref(ref)
+    if parse_model_ref(ref).kind == "model":
+        raise ConfigError(
+            f"{ref!r} names no version: promote {ref}@VERSION, {ref}@ALIAS or {ref}@latest "
+            f"(e.g. {ref}@3, {ref}@candidate)",
+            problems=[("MODEL@VERSION", "must name a version, an alias or latest after '@'")],
+            hint=f"`keel models show {ref}` lists its versions and aliases",
+        )
     metadata = project.metadata
     version = metadata.models.resolve(ref)
     holder = metadata.releases.holder(version.model, alias)
@@ -421,6 +446,7 @@ def rollback(
     """Move `alias` back to its previous holder, in one step, recorded with the reason."""
     check_model_name(model)
     check_alias_name(alias)
+    check_declared_alias(project, alias)
     text = _text(reason, "reason")
     if text is None:
         raise ConfigError(
