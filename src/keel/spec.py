@@ -353,11 +353,34 @@ class AlertRule(_Section):
 
 class FreshnessSpec(_Section):
     """How long production may go quiet before an alert: no new prediction, no new label;
-    and whether the data source's newest row is held to its contract's freshness."""
+    and whether the data is held to a freshness: its newest row to the contract's timestamp
+    rule, or, for data without a time column, the source's own time (a file's modification
+    time, the newest snapshot's time) to `data` given as a duration."""
 
     predictions: Duration | None = timedelta(hours=1)
     feedback: Duration | None = None
-    data: bool = True
+    data: bool | Duration = True
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _flag_or_duration(cls, value: object) -> object:
+        if isinstance(value, bool | timedelta):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"expected true, false or a duration such as 2d, got {value!r}")
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            if "positive" in str(exc):
+                raise
+            raise ValueError(
+                f"expected true, false or a duration such as 2d, got {value!r}"
+            ) from None
+
+    @property
+    def data_limit(self) -> timedelta | None:
+        """The age `data` allows the source when the data has no time column."""
+        return self.data if isinstance(self.data, timedelta) else None
 
 
 class FeedbackSpec(_Section):

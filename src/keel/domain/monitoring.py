@@ -53,6 +53,7 @@ SIGNALS: Final[Mapping[str, str]] = {
     "score_drift": "drift statistic of a model output against the reference",
     "volume": "predictions in the window divided by the median of the previous windows",
     "predictions": "predictions in the window",
+    "not_judged": "predictions in a window too small to judge (fewer than monitoring.min_rows)",
     "performance": "the metric over predictions whose labels have arrived",
     "label_coverage": "share of the window's predictions that have a label",
     "prediction_age": "seconds since the newest logged prediction",

@@ -19,6 +19,7 @@ from keel.pipeline.code import run_git
 from keel.pipeline.environment import LOCK_ARTIFACT
 
 if TYPE_CHECKING:
+    from keel.contracts import Contract
     from keel.domain.audit import AuditEvent
     from keel.domain.model import ModelVersion
     from keel.domain.run import Run
@@ -498,21 +499,45 @@ def _data(project: Project, production: Sequence[_Production]) -> list[Item]:
 
     freshness = spec.monitoring.freshness
     found_rules = []
-    if contract is not None and contract.timestamp is not None and freshness.data:
+    missing = []
+    times = _time_columns(project, contract)
+    if contract is not None and contract.timestamp is not None:
         rule = contract.timestamp
-        found_rules.append(
-            f"data: {rule.column} at most {format_duration(rule.freshness)} old (contract)"
+        if freshness.data is not False:
+            found_rules.append(
+                f"data: {rule.column} at most {format_duration(rule.freshness)} old (contract)"
+            )
+        else:
+            missing.append("monitoring.freshness.data: true")
+    elif times == [] and freshness.data_limit is not None:
+        # No time column to hold to a rule: the source's own time is what can be checked.
+        basis = (
+            "the source file's modification time"
+            if data is not None and isinstance(data.source, str)
+            else "the SQL source's newest snapshot time"
         )
+        found_rules.append(
+            f"data: at most {format_duration(freshness.data_limit)} old by {basis} "
+            "(the data has no time column)"
+        )
+    elif times == []:
+        missing.append(
+            "monitoring.freshness.data: <how old the source may be, e.g. 2d> "
+            "(the data has no time column: freshness is the source's modification "
+            "or snapshot time)"
+        )
+    elif times is None:
+        missing.append(
+            "a contract timestamp rule (keel contract infer --timestamp COLUMN), or for data "
+            "without a time column monitoring.freshness.data: <max age, e.g. 2d>"
+        )
+    else:
+        missing.append(f"a contract timestamp rule (keel contract infer --timestamp {times[0]})")
     if freshness.predictions is not None:
         found_rules.append(f"predictions at most {format_duration(freshness.predictions)} apart")
-    missing = []
-    if contract is None or contract.timestamp is None:
-        missing.append("a contract timestamp rule (keel contract infer --timestamp COLUMN)")
-    elif not freshness.data:
-        missing.append("monitoring.freshness.data: true")
-    if freshness.predictions is None:
+    else:
         missing.append("monitoring.freshness.predictions: 1h")
-    fresh_status: Status = "pass" if len(found_rules) == 2 else "partial" if found_rules else "fail"
+    fresh_status: Status = "pass" if not missing else "partial" if found_rules else "fail"
     freshness_item = _item(
         "data",
         "data.freshness",
@@ -564,6 +589,17 @@ def _data(project: Project, production: Sequence[_Production]) -> list[Item]:
         skew_fix,
     )
     return [contract_item, freshness_item, skew_item]
+
+
+def _time_columns(project: Project, contract: Contract | None) -> list[str] | None:
+    """The data's timestamp and date columns: from its contract, else its newest dataset
+    version; None when neither is there to tell."""
+    if contract is not None:
+        return [c.name for c in contract.columns if c.type in ("timestamp", "date")]
+    versions = project.metadata.datasets.list(limit=1)
+    if not versions:
+        return None
+    return [name for name, kind in versions[0].columns if kind.startswith(("timestamp", "date"))]
 
 
 def scorecard(project: Project, *, now: datetime | None = None) -> Scorecard:

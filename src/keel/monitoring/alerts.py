@@ -279,6 +279,10 @@ def _message(rule: AlertRule, signal: Signal, streak: int, spec: ProjectSpec) ->
     span = f" for {streak} windows" if streak > 1 else ""
     test = signal.detail.get("test") if isinstance(signal.detail, Mapping) else None
     how = f" ({test})" if test else ""
+    # An age says what it was measured from: a time column, or the source's own time.
+    basis = detail.get("measured_from")
+    if basis:
+        how += f" (from {basis})"
     return f"{rule.signal}{subject} is {value}{how}, {comparison}{span}"
 
 

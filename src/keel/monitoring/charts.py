@@ -361,7 +361,10 @@ def line_chart(
     y_label: str = "",
     percent: bool = False,
 ) -> str:
-    """Lines over windows; optional light bars behind them on a 0–100% right-hand axis."""
+    """Lines over windows; optional light bars behind them on a 0–100% right-hand axis
+    (left out when there is no bar to draw)."""
+    if bars is not None and all(share is None for share in bars):
+        bars = None
     width, height = 460, 210
     left, right, top, bottom = 46, 44 if bars is not None else 12, 18, 28
     plot_w, plot_h = width - left - right, height - top - bottom

@@ -34,6 +34,14 @@ class WindowResult:
     performance: float | None = None
     labelled: int = 0
     coverage: float | None = None  # labelled / rows
+    # Why nothing was judged in the window (too few rows), or None when it was.
+    not_judged: str | None = None
+    # Still open or cut short by the end of the log: its volume is not judged.
+    partial: bool = False
+
+    @property
+    def judged(self) -> bool:
+        return self.not_judged is None
 
     @property
     def drifted(self) -> list[str]:
@@ -52,6 +60,9 @@ class WindowResult:
             "performance": self.performance,
             "labelled": self.labelled,
             "coverage": self.coverage,
+            "judged": self.judged,
+            "not_judged": self.not_judged,
+            "partial": self.partial,
         }
 
 
@@ -70,6 +81,11 @@ class MonitorReport:
     resolved: list[Alert] = field(default_factory=list)
     open_alerts: list[Alert] = field(default_factory=list)  # after this run
     generated_at: datetime | None = None
+
+    @property
+    def latest_judged(self) -> WindowResult | None:
+        """The newest window with enough rows to judge: what headlines speak of."""
+        return next((w for w in reversed(self.windows) if w.judged), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -488,6 +488,8 @@ def _freshness(signals: Sequence[Signal]) -> str:
         age = "–" if s.value is None else _age(s.value)
         kind = "bad" if s.breached else "good"
         limit = f" (limit {_age(s.limit)})" if s.limit is not None else ""
+        if s.detail.get("measured_from"):
+            limit = f" from {s.detail['measured_from']}{limit}"
         chips.append(
             f"<span class='chip {kind}'>{escape(s.name.replace('_', ' '))}: "
             f"{escape(age)}{escape(limit)}</span>"
@@ -621,7 +623,14 @@ def render_monitor_report(report: MonitorReport) -> str:
     if not windows:
         body.append("<p class='note'>No logged predictions in range.</p>")
         return _page(title, body, generated)
-    latest = windows[-1]
+    skipped = [
+        f"{label} ({w.not_judged})"
+        for label, w in zip(labels, windows, strict=True)
+        if w.not_judged
+    ]
+    if skipped:
+        body.append(f"<p class='note'>Windows not judged: {escape('; '.join(skipped))}.</p>")
+    newest = report.latest_judged
     body += [
         "<h2>Drift over time</h2>",
         _legend(heat=True),
@@ -632,8 +641,11 @@ def render_monitor_report(report: MonitorReport) -> str:
         f"<div class='panel'>{_performance(report, labels)}</div></section>",
         "<section><h2>Prediction volume</h2>",
         f"<div class='panel'>{_volume(report, labels)}</div></section></div>",
-        _breached(latest),
     ]
+    if newest is None:
+        return _page(title, body, generated)
+    latest = newest
+    body.append(_breached(latest))
     results = {r.column: r for r in latest.drift}
     outputs = sorted(
         n
@@ -643,7 +655,7 @@ def render_monitor_report(report: MonitorReport) -> str:
     inputs = [
         r.column for r in _ordered(latest.drift) if not r.column.startswith("outputs.")
     ] + sorted(n for n in report.reference.columns if n.startswith("inputs.") and n not in results)
-    when = f"{labels[-1]} ({latest.rows:,} predictions)"
+    when = f"{labels[windows.index(latest)]} ({latest.rows:,} predictions)"
     if outputs:
         body += [
             f"<h2>Scores: reference vs latest window, {escape(when)}</h2>",

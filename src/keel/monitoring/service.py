@@ -23,6 +23,7 @@ import statistics
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from keel.domain.monitoring import MonitorMetric, Signal
@@ -34,9 +35,11 @@ from keel.monitoring.signals import WindowCounts, window_signals
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
+    from keel.domain.dataset import DatasetVersion
     from keel.domain.model import ModelVersion
     from keel.monitoring.reference import Reference
     from keel.project import Project
+    from keel.spec import SqlSource
     from keel.stats.sketch import TableSketch
 
 __all__ = ["DEFAULT_WINDOWS", "WindowPlan", "monitor", "parse_window"]
@@ -135,8 +138,9 @@ def monitor(
         states = _read_windows(
             project, name, reference, columns, plan, windows, since, oldest, newest
         )
-    results = _judge(project, reference, columns, states)
-    if results and spec.data is not None and spec.data.entity_key and spec.monitoring.skew:
+    results = _judge(project, reference, columns, states, plan, moment)
+    skew = spec.data is not None and spec.data.entity_key and spec.monitoring.skew
+    if results and results[-1].judged and skew:
         results[-1] = _with_skew(project, name, reference_version.version, results[-1])
     freshness = _freshness(project, name, newest, moment)
     report = MonitorReport(
@@ -154,7 +158,7 @@ def monitor(
     who = actor or project.settings.user
     head, _ = project.metadata.audit.head()
     _record(project, name, reference_version.version, results, freshness, moment)
-    judged = [JudgedWindow(w.end, w.signals) for w in results if w.rows >= spec.monitoring.min_rows]
+    judged = [JudgedWindow(w.end, w.signals) for w in results if w.judged]
     if judged:
         last = judged[-1]
         judged[-1] = JudgedWindow(last.end, [*last.signals, *freshness])
@@ -424,6 +428,8 @@ def _judge(
     reference: Reference,
     columns: Sequence[str],
     states: Sequence[_WindowState],
+    plan: WindowPlan,
+    now: datetime,
 ) -> list[WindowResult]:
     from keel.stats.drift import compare_sketches
 
@@ -431,7 +437,10 @@ def _judge(
     test = None if spec.drift.test == "auto" else spec.drift.test
     results: list[WindowResult] = []
     volumes: list[int] = []
-    for state in states:
+    for index, state in enumerate(states):
+        if state.rows < spec.min_rows:
+            results.append(_not_judged(state, spec.min_rows))
+            continue
         present = [c for c in columns if c in state.sketch.columns]
         drift = compare_sketches(
             reference.sketch,
@@ -444,13 +453,17 @@ def _judge(
             reference.sketch, state.sketch, drift, state.counts, columns=columns
         )
         signals.append(Signal("predictions", "", float(state.rows)))
-        if len(volumes) >= 3:
+        # A window still filling (or the log's last, cut short) would read as a traffic
+        # drop against full ones: its volume is judged once it is complete.
+        partial = _partial(state, plan, now, last=index == len(states) - 1)
+        if len(volumes) >= 3 and not partial:
             median = statistics.median(volumes[-7:])
             ratio = state.rows / median if median else None
             signals.append(
                 Signal("volume", "", ratio, False, None, {"rows": state.rows, "median": median})
             )
-        volumes.append(state.rows)
+        if not partial:
+            volumes.append(state.rows)
         measured, labelled = _performance(project, state)
         coverage = labelled / state.rows if state.rows else None
         signals.append(Signal("label_coverage", "", coverage, False, None, {"labelled": labelled}))
@@ -472,9 +485,52 @@ def _judge(
                 performance=value,
                 labelled=labelled,
                 coverage=coverage,
+                partial=partial,
             )
         )
     return results
+
+
+def _not_judged(state: _WindowState, min_rows: int) -> WindowResult:
+    """A window too small to judge: its counts, and a `not_judged` signal saying why
+    (so stored history, the UI and `/metrics` know nothing else was measured)."""
+    note = f"not judged: {state.rows:,} rows, fewer than min_rows {min_rows:,}"
+    labelled = sum(len(labels) for labels in state.labels)
+    coverage = labelled / state.rows if state.rows else None
+    signals = [
+        Signal("predictions", "", float(state.rows)),
+        Signal("label_coverage", "", coverage, False, None, {"labelled": labelled}),
+        Signal(
+            "not_judged",
+            "",
+            float(state.rows),
+            False,
+            float(min_rows),
+            {"rows": state.rows, "min_rows": min_rows, "note": note},
+        ),
+    ]
+    return WindowResult(
+        start=state.start,
+        end=state.end,
+        rows=state.rows,
+        versions=dict(state.versions),
+        sketch=state.sketch,
+        drift=[],
+        signals=signals,
+        labelled=labelled,
+        coverage=coverage,
+        not_judged=note,
+    )
+
+
+def _partial(state: _WindowState, plan: WindowPlan, now: datetime, *, last: bool) -> bool:
+    """Whether the window may still gain rows: the last of a row count short of it, one
+    by prediction time that has not ended, the newest by event time (late events)."""
+    if plan.rows is not None:
+        return last and state.rows < plan.rows
+    if plan.time == "event":
+        return last
+    return state.end > now
 
 
 def _performance(
@@ -594,7 +650,7 @@ def _freshness(
                 {"newest": received.isoformat()},
             )
         )
-    if spec.data:
+    if spec.data is not False:
         signal = _data_age(project, now)
         if signal is not None:
             signals.append(signal)
@@ -602,31 +658,74 @@ def _freshness(
 
 
 def _data_age(project: Project, now: datetime) -> Signal | None:
-    """How old the newest row of the newest dataset version is, against the contract."""
+    """How old the data is, from the best time it has: the newest value of its timestamp
+    column (held to the contract's freshness), else the source's own time, a file's
+    modification time or a SQL source's newest snapshot (held to `freshness.data` as a
+    duration). The signal says which (`measured_from`)."""
     from keel.contracts import read_contract
+    from keel.domain.times import covers_until, kind_named
 
     data = project.spec.data
-    versions = project.metadata.datasets.list(limit=1)
-    if data is None or not versions or versions[0].time_range is None:
+    if data is None:
         return None
-    newest = versions[0].time_range.end
+    versions = project.metadata.datasets.list(limit=1)
+    newest_version = versions[0] if versions else None
+    limit = project.spec.monitoring.freshness.data_limit
+    detail: dict[str, Any] = {}
+    if newest_version is not None and newest_version.time_range is not None:
+        newest = newest_version.time_range.end
+        column = newest_version.time_range.column
+        if kind_named(dict(newest_version.columns).get(column, "")) == "date":
+            newest = covers_until(newest.date())  # the newest day counts until its end
+        detail["measured_from"] = f"the newest {column} value"
+        if data.contract:
+            try:
+                contract = read_contract(project.settings.project_dir / data.contract)
+            except Exception:  # noqa: BLE001 - `keel contract check` reports a broken contract
+                contract = None
+            if contract is not None and contract.timestamp is not None:
+                limit = contract.timestamp.freshness
+    else:
+        found = _source_time(project, data.source, newest_version)
+        if found is None:
+            return None
+        newest, detail["measured_from"] = found
+    if newest_version is not None:
+        detail["dataset"] = str(newest_version.id)
     age = max((now - newest).total_seconds(), 0.0)
-    limit: float | None = None
-    if data.contract:
-        try:
-            contract = read_contract(project.settings.project_dir / data.contract)
-        except Exception:  # noqa: BLE001 - `keel contract check` reports a broken contract
-            contract = None
-        if contract is not None and contract.timestamp is not None:
-            limit = contract.timestamp.freshness.total_seconds()
+    seconds = None if limit is None else limit.total_seconds()
     return Signal(
         "data_age",
         "",
         age,
-        limit is not None and age > limit,
-        limit,
-        {"newest": newest.isoformat(), "dataset": str(versions[0].id)},
+        seconds is not None and age > seconds,
+        seconds,
+        {"newest": newest.isoformat(), **detail},
     )
+
+
+def _source_time(
+    project: Project, source: str | SqlSource, newest: DatasetVersion | None
+) -> tuple[datetime, str] | None:
+    """When data without a time column last changed: its files' newest modification time,
+    or, for a SQL source (or files no longer there), the newest snapshot's time."""
+    from keel.data.read import resolve_source
+    from keel.errors import DataError
+
+    if isinstance(source, str):
+        path = Path(source).expanduser()
+        where = path if path.is_absolute() else project.settings.project_dir / path
+        try:
+            files = resolve_source(where)
+            modified = max(f.stat().st_mtime for f in files)
+        except (DataError, OSError) as exc:
+            _log.info("data source %s: no modification time (%s)", source, exc)
+        else:
+            return datetime.fromtimestamp(modified, UTC), "the source file's modification time"
+    if newest is None:
+        return None
+    kind = "SQL source" if not isinstance(source, str) else "dataset"
+    return newest.created_at.astimezone(UTC), f"the {kind}'s newest snapshot time"
 
 
 # --- recording ---------------------------------------------------------------------------------

@@ -614,7 +614,7 @@ def _train_package(
 
 
 def _label_type(target: Any) -> str:
-    from pandas.api import types
+    from pandas.api import types  # type: ignore[import-untyped,unused-ignore]
 
     if types.is_bool_dtype(target):
         return "boolean"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from markupsafe import Markup
@@ -18,7 +18,9 @@ from keel.domain.monitoring import SEVERITIES, MonitorMetric
 from keel.errors import KeelError, NotFound
 
 if TYPE_CHECKING:
+    from keel.domain.audit import AuditEvent
     from keel.project import Project
+    from keel.spec import ProjectSpec
     from keel.stats.drift import DriftResult
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "prediction_page",
     "request_page",
     "requests_page",
+    "retraining_decision",
     "scorecard_page",
     "version_page",
 ]
@@ -51,6 +54,7 @@ RELEASE_EVENTS: Final = [
     "release.requested",
     "release.approved",
     "release.rejected",
+    "retraining.decided",
 ]
 #: Alerts one page lists at most.
 MAX_ALERTS: Final = 500
@@ -66,6 +70,10 @@ MAX_CLOSED: Final = 50
 MAX_WINDOWS: Final = 48
 #: Features whose reference and current distributions the monitoring page draws.
 MAX_DISTRIBUTIONS: Final = 12
+
+_DECIDED: Final = "retraining.decided"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY: Final = timedelta(days=1)
 
 _SEVERITY_RANK: Final = {severity: i for i, severity in enumerate(SEVERITIES)}
 
@@ -167,7 +175,18 @@ def model_page(project: Project, request: Request) -> tuple[str, Context]:
         held.setdefault(alias.version, []).append(alias.name)
     since = _recent_windows(project, name)
     performance = metadata.monitoring.metrics(name, signal="performance", since=since)
-    chart, legend = _performance_chart(performance, {}) if performance else (None, [])
+    chart: Markup | None = None
+    legend: list[tuple[str, str]] = []
+    note = ""
+    if performance:
+        coverage = {
+            (m.window_start, m.window_end): m.value
+            for m in metadata.monitoring.metrics(name, signal="label_coverage", since=since)
+        }
+        chart, legend, note = _performance_chart(performance, coverage, project.spec)
+    history = metadata.audit.events(
+        model=name, kinds=RELEASE_EVENTS, newest_first=True, limit=MAX_HISTORY
+    )
     return "model.html", {
         "name": name,
         "aliases": aliases,
@@ -175,12 +194,12 @@ def model_page(project: Project, request: Request) -> tuple[str, Context]:
         "older": older,
         "paged": before is not None,
         "metric_names": sorted({key for v in versions for key in v.metrics}),
-        "history": metadata.audit.events(
-            model=name, kinds=RELEASE_EVENTS, newest_first=True, limit=MAX_HISTORY
-        ),
+        "history": history,
+        "decisions": {e.seq: retraining_decision(e) for e in history if e.kind == _DECIDED},
         "pending": metadata.releases.requests(status="pending", model=name),
         "performance_chart": chart,
         "legend": legend,
+        "chart_note": note,
     }
 
 
@@ -295,11 +314,23 @@ def monitoring_page(project: Project, request: Request) -> tuple[str, Context]:
     drift += metadata.monitoring.metrics(name, signal="score_drift", since=since)
     performance = metadata.monitoring.metrics(name, signal="performance", since=since)
     coverage = {
-        m.window_end: m.value
+        (m.window_start, m.window_end): m.value
         for m in metadata.monitoring.metrics(name, signal="label_coverage", since=since)
     }
-    windows = sorted({(m.window_start, m.window_end) for m in drift})[-MAX_WINDOWS:]
+    windows = _of_newest_kind(sorted({(m.window_start, m.window_end) for m in drift}))
+    windows = windows[-MAX_WINDOWS:]
     context: Context = {"name": name, "heatmap": None, "performance": None, "distributions": []}
+    # Windows too small to judge hold no drift: the headline says so when they are newest.
+    skipped = metadata.monitoring.metrics(name, signal="not_judged", since=since)
+    newest_judged = windows[-1][1] if windows else None
+    later = [m for m in skipped if newest_judged is None or m.window_end > newest_judged]
+    if later:
+        small = max(later, key=lambda m: m.window_end)
+        context["not_judged"] = (
+            small.window_start,
+            small.window_end,
+            str(small.detail.get("note") or "not judged"),
+        )
     if windows:
         column = {window: j for j, window in enumerate(windows)}
         results: list[list[DriftResult]] = [[] for _ in windows]
@@ -314,7 +345,8 @@ def monitoring_page(project: Project, request: Request) -> tuple[str, Context]:
         context["latest_window"] = windows[-1]
         context["distributions"] = _distributions(project, name, windows[-1], names)
     if performance:
-        context["performance"], context["legend"] = _performance_chart(performance, coverage)
+        chart, legend, note = _performance_chart(performance, coverage, project.spec)
+        context.update(performance=chart, legend=legend, chart_note=note)
         context["performance_latest"] = performance[-1]
     return "monitoring.html", context
 
@@ -339,44 +371,136 @@ def _recent_windows(project: Project, name: str) -> datetime | None:
 
 
 def _window_labels(windows: Sequence[tuple[datetime, datetime]]) -> list[str]:
-    """Short labels for windows: the day, the minute, the second, or their order when
-    windows of rows follow each other closer than that."""
-    for layout in ("%m-%d", "%m-%d %H:%M", "%H:%M:%S"):
-        labels = [start.astimezone(UTC).strftime(layout) for start, _ in windows]
-        if len(set(labels)) == len(labels):
-            return labels
-    return [f"#{i}" for i in range(1, len(windows) + 1)]
+    """The windows' starts as axis labels: the date alone when every window is whole days
+    from midnight, else to the minute, or to the second when that is needed to tell
+    windows of rows apart."""
+    starts = [start.astimezone(UTC) for start, _ in windows]
+    days = all(
+        start.time() == time(0) and (end - begin) % _DAY == timedelta(0) and end > begin
+        for start, (begin, end) in zip(starts, windows, strict=True)
+    )
+    if days:
+        layout = "%Y-%m-%d" if len({s.year for s in starts}) > 1 else "%m-%d"
+        return [start.strftime(layout) for start in starts]
+    labels = [start.strftime("%m-%d %H:%M") for start in starts]
+    if len(set(labels)) < len(labels):
+        labels = [start.strftime("%m-%d %H:%M:%S") for start in starts]
+    return labels
+
+
+def _kind(window: tuple[datetime, datetime]) -> timedelta | None:
+    """A window's length when it was cut by duration (its start is a whole number of its
+    lengths from the epoch, as `keel monitor` lays them), None for a window of N rows."""
+    start, end = window
+    length = end - start
+    if length < timedelta(seconds=1) or length % timedelta(seconds=1):
+        return None
+    return length if (start - _EPOCH) % length == timedelta(0) else None
+
+
+def _of_newest_kind(
+    windows: Sequence[tuple[datetime, datetime]],
+) -> list[tuple[datetime, datetime]]:
+    """The windows of the same kind as the newest (the same duration, or all windows of
+    rows): runs with another `--window` would otherwise share one axis and one line."""
+    if not windows:
+        return []
+    wanted = _kind(max(windows, key=lambda w: w[1]))
+    return [w for w in windows if _kind(w) == wanted]
+
+
+def _describe_kind(length: timedelta | None) -> str:
+    if length is None:
+        return "One point per window of a number of predictions, at its first prediction"
+    seconds = int(length.total_seconds())
+    unit = next(
+        (
+            f"{seconds // size}{u}"
+            for u, size in (("d", 86400), ("h", 3600), ("m", 60))
+            if not seconds % size
+        ),
+        f"{seconds}s",
+    )
+    return f"One point per {unit} window, at its start"
 
 
 def _performance_chart(
-    performance: Sequence[MonitorMetric], coverage: Mapping[datetime, float | None]
-) -> tuple[Markup, list[tuple[str, str]]]:
-    """One line per version over the newest windows, label coverage as bars behind; and the
-    legend, (name, colour) per line."""
+    performance: Sequence[MonitorMetric],
+    coverage: Mapping[tuple[datetime, datetime], float | None],
+    spec: ProjectSpec,
+) -> tuple[Markup, list[tuple[str, str]], str]:
+    """One line per version over the newest windows of one length, label coverage as bars
+    behind (none when nothing is labelled); the legend, (name, colour) per line; and a note
+    naming the windows' length and those of other lengths left out."""
+    from keel.domain.metric import direction_of, direction_words
     from keel.monitoring.charts import LineSeries, line_chart, palette
+    from keel.monitoring.feedback import monitored_metrics
 
-    windows = sorted({(m.window_start, m.window_end) for m in performance})[-MAX_WINDOWS:]
+    # Monitoring measures every declared metric: draw the headline one, saying which way
+    # is better (an rmse that climbs is a model getting worse).
+    measured = {m.subject for m in performance}
+    headline = next((n for n in monitored_metrics(spec) if n in measured), None)
+    metric = headline or performance[-1].subject or "performance"
+    performance = [m for m in performance if m.subject == metric] or list(performance)
+    higher = direction_of(metric, spec.metrics)
+    axis = metric if higher is None else f"{metric} ({direction_words(higher)})"
+    every = sorted({(m.window_start, m.window_end) for m in performance})
+    windows = _of_newest_kind(every)[-MAX_WINDOWS:]
     column = {window: j for j, window in enumerate(windows)}
     lines: dict[int, list[float | None]] = {}
     for m in performance:
         j = column.get((m.window_start, m.window_end))
         if j is not None:
             lines.setdefault(m.version, [None] * len(windows))[j] = m.value
-    metric = performance[-1].subject or "performance"
     series = [
         LineSeries(f"v{version} {metric}", values, palette(i))
         for i, (version, values) in enumerate(sorted(lines.items()))
     ]
+    bars = [coverage.get(window) for window in windows]
+    drawn = any(share is not None for share in bars)
     chart = line_chart(
         _window_labels(windows),
         series,
-        bars=[coverage.get(end) for _, end in windows],
+        bars=bars if drawn else None,
         bars_label="label coverage",
-        y_label=metric,
-        label=f"{metric} per window, one line per version, and label coverage",
+        y_label=axis,
+        label=f"{axis} per window, one line per version"
+        + (", and label coverage" if drawn else ""),
     )
     legend = [(line.name, line.colour) for line in series]
-    return Markup(chart), legend  # noqa: S704 - line_chart escapes every text it draws
+    other = len(every) - len(_of_newest_kind(every))
+    note = _describe_kind(_kind(windows[-1]))
+    if other:
+        note += f"; {other} window(s) of other lengths not drawn"
+    return Markup(chart), legend, note  # noqa: S704 - line_chart escapes every text it draws
+
+
+def retraining_decision(event: AuditEvent) -> str:
+    """A `retraining.decided` event in one line: the decision and the scores behind it."""
+    evidence = event.evidence
+    text = f"decision: {evidence.get('decision', 'unknown')}"
+    comparison = evidence.get("comparison")
+    if isinstance(comparison, Mapping):
+        challenger = comparison.get("challenger") or {}
+        champion = comparison.get("champion") or {}
+        improvement = comparison.get("improvement")
+        text += (
+            f"; {comparison.get('metric')}: challenger v{challenger.get('version')} "
+            f"{fmt_number(challenger.get('value'))}, champion v{champion.get('version')} "
+            f"{fmt_number(champion.get('value'))}"
+        )
+        if isinstance(improvement, int | float):
+            text += f", improvement {improvement:+.4g}"
+        if comparison.get("needed") is not None:
+            text += f" (needed {fmt_number(comparison.get('needed'))})"
+    fired = [
+        str(t.get("name"))
+        for t in evidence.get("triggers") or []
+        if isinstance(t, Mapping) and t.get("fired")
+    ]
+    if fired:
+        text += f"; triggers fired: {', '.join(fired)}"
+    return text
 
 
 def _distributions(

@@ -116,6 +116,10 @@ def monitor(
         if not report.windows:
             lines.append("  no logged predictions in range")
         for w in report.windows:
+            span = f"  {w.start:%Y-%m-%d %H:%M} .. {w.end:%Y-%m-%d %H:%M}  {w.rows:>8,} rows  "
+            if w.not_judged is not None:
+                lines.append(span + w.not_judged)
+                continue
             performance = (
                 f"{w.metric} {w.performance:.4f} on {w.labelled:,} labels"
                 if w.performance is not None and w.metric
@@ -127,14 +131,17 @@ def monitor(
                 {s.name for s in w.signals if s.breached and s.name not in ("drift",)}
             )
             lines.append(
-                f"  {w.start:%Y-%m-%d %H:%M} .. {w.end:%Y-%m-%d %H:%M}  {w.rows:>8,} rows  "
-                f"drifted: {drifted}; {performance}{coverage}"
+                span
+                + f"drifted: {drifted}; {performance}{coverage}"
                 + (f"; also: {', '.join(breached)}" if breached else "")
+                + ("; partial window: volume not judged" if w.partial else "")
             )
         for signal in report.freshness:
             limit = f" (limit {signal.limit:,.0f}s)" if signal.limit is not None else ""
             flag = "  STALE" if signal.breached else ""
-            lines.append(f"  {signal.name}: {signal.value or 0:,.0f}s{limit}{flag}")
+            basis = signal.detail.get("measured_from")
+            source = f" from {basis}" if basis else ""
+            lines.append(f"  {signal.name}: {signal.value or 0:,.0f}s{source}{limit}{flag}")
         for alert in report.opened:
             lines.append(f"  OPENED  [{alert.severity}] {alert.message} -> {alert.owner or '?'}")
         for alert in report.resolved:
