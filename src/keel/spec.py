@@ -21,13 +21,14 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from keel.domain.duration import format_duration, parse_duration
-from keel.errors import ConfigError
 from keel.domain.metric import KNOWN_METRICS, direction_of, direction_words, worse_side
+from keel.errors import ConfigError
 
 __all__ = [
     "KNOWN_METRICS",
@@ -141,12 +142,60 @@ class SqlSource(_Section):
 
 
 class DataSpec(_Section):
+    """The raw data: where it is, its timestamp, target and key columns, and its contract.
+
+    Every raw column except the target is a model input (a field every request must carry)
+    unless `exclude` names it: excluded columns stay in the dataset version and its contract,
+    but are never passed to `features.build`, required in requests, or profiled for drift
+    (e.g. bike rentals' `casual` and `registered`, which add up to the target). The target,
+    the timestamp and the entity key cannot be excluded.
+    """
+
     source: str | SqlSource
     format: Literal["auto", "csv", "parquet"] = "auto"
     timestamp: str | None = None
     target: str | None = None
     entity_key: list[str] = Field(default_factory=list)
     contract: str | None = None
+    exclude: list[str] = Field(default_factory=list)
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude_inputs_only(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        seen: set[str] = set()
+        for name in value:
+            if not name.strip():
+                raise ValueError("expected column names, got an empty one")
+            if name in seen:
+                raise ValueError(f"column '{name}' is listed twice")
+            seen.add(name)
+        roles = [
+            ("data.target", info.data.get("target")),
+            ("data.timestamp", info.data.get("timestamp")),
+            *(("data.entity_key", key) for key in info.data.get("entity_key") or []),
+        ]
+        for role, column in roles:
+            if column in seen:
+                raise ValueError(
+                    f"column '{column}' is {role} and cannot be excluded "
+                    "(exclude names raw columns that must not be model inputs)"
+                )
+        return value
+
+    def model_inputs(self, columns: list[str]) -> list[str]:
+        """The raw columns a model takes, in data order: all but the target and `exclude`.
+
+        Raises ConfigError naming `data.exclude` for an excluded column the data lacks.
+        """
+        unknown = [name for name in self.exclude if name not in columns]
+        if unknown:
+            raise ConfigError(
+                f"data.exclude: column '{unknown[0]}' is not in the data; "
+                f"its columns are {', '.join(columns)}",
+                problems=[("data.exclude", f"'{name}' is not a column") for name in unknown],
+            )
+        left_out = {self.target, *self.exclude}
+        return [name for name in columns if name not in left_out]
 
     @field_validator("source", mode="before")
     @classmethod
@@ -167,7 +216,7 @@ class DataSpec(_Section):
             )
         return value
 
-    @field_validator("entity_key", mode="before")
+    @field_validator("entity_key", "exclude", mode="before")
     @classmethod
     def _one_key(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
@@ -453,6 +502,10 @@ class MonitoringSpec(_Section):
 
 
 class PerformanceTrigger(_Section):
+    """Retrain when the metric, measured on the newest window with labels, is worse than a
+    threshold: `below` it for a metric where higher is better (roc_auc, r2, ...), `above`
+    it for one where lower is better (rmse, mae, log_loss, ...)."""
+
     metric: str
     below: float | None = None
     above: float | None = None
@@ -521,10 +574,6 @@ class PredictionLogSpec(_Section):
 
 class ServingSpec(_Section):
     """What `keel serve` answers with, and its limits."""
-
-    """Retrain when the metric, measured on the newest window with labels, is worse than a
-    threshold: `below` it for a metric where higher is better (roc_auc, r2, ...), `above`
-    it for one where lower is better (rmse, mae, log_loss, ...)."""
 
     #: Share of a model's requests answered by the version holding `canary`, while one does.
     canary_share: float = Field(default=0.1, ge=0, le=1)
@@ -612,9 +661,55 @@ class ProjectSpec(_Section):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _directions_consistent(self) -> ProjectSpec:
+        """A threshold on the wrong side of a metric would fire on improvement and never
+        on decline: refuse it, naming the key and the side that fits."""
+        trigger = self.retraining.triggers.performance
+        if trigger is not None:
+            higher = direction_of(trigger.metric, self.metrics)
+            if higher is None:
+                raise ValueError(
+                    f"retraining.triggers.performance.metric: unknown metric {trigger.metric!r}: "
+                    f"use one of {', '.join(sorted(KNOWN_METRICS))}, or list it in metrics "
+                    "with greater_is_better"
+                )
+            _check_side(
+                f"retraining.triggers.performance.{trigger.side}",
+                trigger.metric,
+                higher,
+                trigger.side,
+                "a trigger",
+            )
+        for index, rule in enumerate(self.monitoring.alerts or []):
+            if rule.signal != "performance" or rule.subject is None:
+                continue
+            if rule.threshold is None or "direction" not in rule.model_fields_set:
+                continue  # the metric's own worse side applies (keel.monitoring.alerts)
+            higher = direction_of(rule.subject, self.metrics)
+            if higher is not None:
+                _check_side(
+                    f"monitoring.alerts[{index}].direction",
+                    rule.subject,
+                    higher,
+                    rule.direction,
+                    "a rule",
+                )
+        return self
+
     @property
     def primary_metric(self) -> MetricSpec | None:
         return self.metrics[0] if self.metrics else None
+
+
+def _check_side(key: str, metric: str, higher: bool, side: str, what: str) -> None:
+    wanted = worse_side(higher)
+    if side != wanted:
+        raise ValueError(
+            f"{key}: {metric} is a metric where {direction_words(higher)}, so {what} "
+            f"{side} the threshold would fire as it improves and never as it worsens; "
+            f"use {wanted}"
+        )
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -661,57 +756,11 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-    @model_validator(mode="after")
-    def _directions_consistent(self) -> ProjectSpec:
-        """A threshold on the wrong side of a metric would fire on improvement and never
-        on decline: refuse it, naming the key and the side that fits."""
-        trigger = self.retraining.triggers.performance
-        if trigger is not None:
-            higher = direction_of(trigger.metric, self.metrics)
-            if higher is None:
-                raise ValueError(
-                    f"retraining.triggers.performance.metric: unknown metric {trigger.metric!r}: "
-                    f"use one of {', '.join(sorted(KNOWN_METRICS))}, or list it in metrics "
-                    "with greater_is_better"
-                )
-            _check_side(
-                f"retraining.triggers.performance.{trigger.side}",
-                trigger.metric,
-                higher,
-                trigger.side,
-                "a trigger",
-            )
-        for index, rule in enumerate(self.monitoring.alerts or []):
-            if rule.signal != "performance" or rule.subject is None:
-                continue
-            if rule.threshold is None or "direction" not in rule.model_fields_set:
-                continue  # the metric's own worse side applies (keel.monitoring.alerts)
-            higher = direction_of(rule.subject, self.metrics)
-            if higher is not None:
-                _check_side(
-                    f"monitoring.alerts[{index}].direction",
-                    rule.subject,
-                    higher,
-                    rule.direction,
-                    "a rule",
-                )
-        return self
-
         elif isinstance(previous, int) and item in _GATE_TAGS:
             pass  # pydantic repeats the union tag after the index; the user never wrote it
         elif item in ("str", "SqlSource", "function-before[_from_name(), MetricSpec]"):
             pass  # the member of a union tried; the key path is the field itself
         else:
-def _check_side(key: str, metric: str, higher: bool, side: str, what: str) -> None:
-    wanted = worse_side(higher)
-    if side != wanted:
-        raise ValueError(
-            f"{key}: {metric} is a metric where {direction_words(higher)}, so {what} "
-            f"{side} the threshold would fire as it improves and never as it worsens; "
-            f"use {wanted}"
-        )
-
-
             parts.append(("." if parts else "") + str(item))
         previous = item
     return "".join(parts) or "(top level)"

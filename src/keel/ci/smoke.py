@@ -307,7 +307,7 @@ class _SmokeRun:
                 "holdout rows; both must be non-empty (try more --rows)"
             )
         entry_point = self.features_spec.entry_point
-        raw = self.table.drop_columns([self.target]).to_pandas()
+        raw = self.table.select(self.data.model_inputs(self.table.column_names)).to_pandas()
         self.code = entry_point_source(entry_point, self.project_dir)
         build = load_entry_point(entry_point, self.project_dir)
         built = check_features(build, build(raw), raw)

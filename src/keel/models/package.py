@@ -184,10 +184,24 @@ class LoadedModel:
     _predict_proba: Callable[[Any], Any] | None
 
     def features(self, raw: Any) -> Any:
-        """The features the packaged code computes from the raw input DataFrame."""
+        """The features the packaged code computes from the raw input DataFrame.
+
+        Only the contract's inputs reach the feature code, as in training: callers holding
+        whole raw rows (release gates, references, skew) need not know what keel.yaml's
+        `data.exclude` left out.
+        """
+        raw = self._inputs(raw)
         if self._features is None:
             return raw
         return check_features(self._features, self._features(raw), raw)
+
+    def _inputs(self, raw: Any) -> Any:
+        if self.contract is None or not hasattr(raw, "columns"):
+            return raw
+        names = set(self.contract.input_names)
+        if all(column in names for column in raw.columns):
+            return raw
+        return raw[[column for column in raw.columns if column in names]]
 
     def predict(self, raw: Any) -> Any:
         """Predictions for the rows of `raw` (a pandas DataFrame of the raw input columns)."""

@@ -554,9 +554,9 @@ def _row_skew(
     if len(logged_rows):
         online = serving.features.iloc[logged_rows].reset_index(drop=True)
         raw = offline.take(pa.array(offline_rows))
-        target = None if project.spec.data is None else project.spec.data.target
-        if target and target in raw.column_names:
-            raw = raw.drop_columns([target])  # as training does
+        # The columns serving passes to the feature code: neither the target nor excluded ones.
+        inputs_offline = [n for n in serving.contract.input_names if n in raw.column_names]
+        raw = raw.select(inputs_offline)
         recomputed = _compute_features(serving.loaded, raw.to_pandas(), f"{ref} (offline)")
         shown = logged_keys.iloc[logged_rows].reset_index(drop=True)
         ids = window["id"].take(pa.array(logged_rows)).to_pylist()

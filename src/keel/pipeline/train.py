@@ -366,8 +366,11 @@ def _model_steps(
         say("split", f"{split.train.size:,} training rows, {split.holdout.size:,} holdout rows")
         return _build_features(project, table, split, target, feature_code)
 
+    # Only a project that excludes columns adds the key, so other projects keep their caches.
+    excluded = {"exclude": sorted(spec.data.exclude)} if spec.data.exclude else {}
     features_key = _key(
-        "features", {**split_inputs, "code": str(feature_code.digest), "target": target}
+        "features",
+        {**split_inputs, "code": str(feature_code.digest), "target": target, **excluded},
     )
     features_digest = _step(
         project,
@@ -390,6 +393,9 @@ def _model_steps(
             "code": str(training_code.digest),
             "params": spec.training.params,
             "seed": spec.training.seed,
+            # The inference contract lists the inputs: excluding one is a new model even when
+            # the feature code never read it.
+            **excluded,
         },
     )
     package_digest = _step(
@@ -547,7 +553,7 @@ def _build_features(
 
     if target not in table.column_names:
         raise ConfigError(f"data.target: column '{target}' is not in the data")
-    raw = table.drop_columns([target]).to_pandas()
+    raw = table.select(_model_inputs(project, table)).to_pandas()
     build = load_entry_point(code.entry_point, project.settings.project_dir)
     built = check_features(build, build(raw), raw)
     out = pa.Table.from_pandas(built.reset_index(drop=True), preserve_index=False)
@@ -563,6 +569,14 @@ def _build_features(
     path = Path(tempfile.mkdtemp(prefix="keel-features-")) / "features.parquet"
     pq.write_table(out, path, compression="zstd")
     return path
+
+
+def _model_inputs(project: Project, table: Any) -> list[str]:
+    """The raw columns the model takes: every column but the target and `data.exclude`."""
+    data = project.spec.data
+    assert data is not None  # require_pipeline holds it
+    names: list[str] = data.model_inputs(table.column_names)
+    return names
 
 
 def _load_features(project: Project, digest: Digest) -> Any:
@@ -599,7 +613,7 @@ def _train_package(
     outputs = {"prediction": _label_type(y), "probability": "float"}
     if not hasattr(model, "predict_proba"):
         outputs = {"prediction": "float"}
-    raw_sample = table.drop_columns([target]).slice(0, 10_000)
+    raw_sample = table.select(_model_inputs(project, table)).slice(0, 10_000)
     contract = infer_inference_contract(raw_sample, outputs)
     folder = Path(tempfile.mkdtemp(prefix="keel-package-"))
     return save_package(

@@ -207,7 +207,9 @@ def _inference_evidence(
     if not version.inference_contract:
         return InferenceEvidence(0, ("the version has no stored inference contract",))
     contract = InferenceContract.from_dict(version.inference_contract)
-    rows = data.raw.head(samples)
+    # A request carries the inputs the version takes, not every column of the data: a
+    # column keel.yaml excludes (data.exclude) would be refused as unknown.
+    rows = data.raw[[n for n in contract.input_names if n in data.raw.columns]].head(samples)
     records = [
         {str(k): _jsonable(v) for k, v in record.items()}
         for record in rows.to_dict(orient="records")
