@@ -336,10 +336,38 @@ class ApprovalPolicy(_Section):
     aliases: list[str] = Field(default_factory=lambda: ["production"])
 
 
+#: The aliases a project may promote to when keel.yaml does not list its own.
+DEFAULT_ALIASES: Final = ("candidate", "staging", "canary", "production")
+_ALIAS: Final = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+
 class ReleaseSpec(_Section):
+    #: The aliases versions may be promoted to; `candidate` (where training registers new
+    #: versions) is always one. A promotion to any other name is refused, so a typo
+    #: (`--to prod`) cannot create an alias that no approval policy covers.
+    aliases: list[str] = Field(default_factory=lambda: list(DEFAULT_ALIASES))
     gates: list[Gate] = Field(default_factory=list)
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     request_ttl: Duration = timedelta(days=7)
+
+    @field_validator("aliases")
+    @classmethod
+    def _valid_aliases(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not isinstance(name, str) or not _ALIAS.match(name) or name == "latest":
+                raise ValueError(
+                    f"alias {name!r}: expected lowercase letters, digits, '_' or '-', starting "
+                    "with a letter (at most 63), and not 'latest'"
+                )
+        duplicates = sorted({n for n in value if value.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"listed more than once: {', '.join(duplicates)}")
+        return value
+
+    @property
+    def declared_aliases(self) -> tuple[str, ...]:
+        """Every alias a version may be promoted to: `candidate`, then those listed."""
+        return ("candidate", *(name for name in self.aliases if name != "candidate"))
 
 
 class DriftSpec(_Section):
@@ -694,6 +722,33 @@ class ProjectSpec(_Section):
                     higher,
                     rule.direction,
                     "a rule",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _aliases_declared(self) -> ProjectSpec:
+        """Every alias keel.yaml names elsewhere is one it declares, so a typo in a gate or a
+        policy cannot silently guard (or serve) nothing."""
+        declared = self.release.declared_aliases
+        named: list[tuple[str, str]] = []
+        for index, gate in enumerate(self.release.gates):
+            named.extend((f"release.gates[{index}].aliases", a) for a in gate.aliases or [])
+            champion = getattr(gate, "alias", None)
+            if champion is not None:
+                named.append((f"release.gates[{index}].alias", champion))
+        named.extend(("release.approvals.aliases", a) for a in self.release.approvals.aliases)
+        named.extend(("serving.shadow", a) for a in self.serving.shadow)
+        retraining = self.retraining
+        if retraining.promotion == "canary" or any(
+            value is not None for value in retraining.triggers.model_dump().values()
+        ):
+            target = "canary" if retraining.promotion == "canary" else "production"
+            named.append(("retraining.promotion", target))
+        for key, alias in named:
+            if alias not in declared:
+                raise ValueError(
+                    f"{key}: alias {alias!r} is not declared in release.aliases "
+                    f"({', '.join(declared)})"
                 )
         return self
 

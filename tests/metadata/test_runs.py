@@ -228,3 +228,18 @@ def test_steps_and_the_step_cache(store: SqlMetadataStore) -> None:
     store.runs.finish(second.id, "completed")
     with pytest.raises(Conflict):
         store.runs.record_step(StepRecord(second.id, "train", "k2", "ran", out2, 1.0))
+
+
+def test_a_step_recorded_outside_the_cache_leaves_its_entry(store: SqlMetadataStore) -> None:
+    # `keel reproduce` rebuilds a run without replacing what the next `keel train` reuses.
+    out1, out2 = digest_of("package-1"), digest_of("package-2")
+    for digest in (out1, out2):
+        store.artifacts.record(digest, size=5, media_type="x", actor="ana")
+    trained = store.runs.start(make_run())
+    store.runs.record_step(StepRecord(trained.id, "train", "k", "ran", out1, 1.0))
+    rebuilt = store.runs.start(make_run())
+    store.runs.record_step(StepRecord(rebuilt.id, "train", "k", "ran", out2, 1.0, cache=False))
+    cached = store.runs.find_cached_step("k")
+    assert cached is not None and cached.output == out1 and cached.run_id == trained.id
+    assert [s.output for s in store.runs.steps(rebuilt.id)] == [out2]
+    assert store.artifacts.holders(out2) == [f"run:{rebuilt.id}/step/train"]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.serving.support import (
+    DATATYPES,
     MODEL,
     Client,
     oip_request,
@@ -119,15 +120,39 @@ CATALOGUE: dict[str, Bad] = {
     "non-object body (OIP)": Bad(lambda row: b'"hello"', 400, "body", "object", path=INFER),
     "non-object body (records)": Bad(lambda row: b"42", 400, "body", "object"),
     "list of non-records": Bad(lambda row: b"[1, 2]", 400, "records", "an object per record"),
-    "NaN literal": Bad(lambda row: _literal(row, "temp", b"NaN"), 400, "body", "valid JSON"),
+    # NaN and Infinity are not JSON, but Python's json writes them: name the literal, the field
+    # and what to send instead.
+    "NaN literal": Bad(
+        lambda row: _literal(row, "temp", b"NaN"),
+        400,
+        "temp",
+        "NaN and Infinity are not JSON",
+        mention="temp: NaN is not valid JSON (line 1, column",
+    ),
+    "-Infinity literal": Bad(
+        lambda row: _literal(row, "dewp", b"-Infinity"),
+        400,
+        "dewp",
+        "NaN and Infinity are not JSON",
+        mention="send null for a missing value",
+    ),
+    "NaN literal (OIP)": Bad(
+        lambda row: _tensors(row, _set("temp", data=["@@"])).replace(b'"@@"', b"NaN"),
+        400,
+        "temp",
+        "NaN and Infinity are not JSON",
+        path=INFER,
+        mention="temp: NaN is not valid JSON",
+    ),
     "Infinity literal (OIP)": Bad(
         lambda row: (
             json.dumps(oip_request([row])).encode().replace(b'"data": [', b'"data": [Infinity, ', 1)
         ),
         400,
-        "body",
-        "valid JSON",
+        next(iter(DATATYPES)),
+        "NaN and Infinity are not JSON",
         path=INFER,
+        mention="send null for a missing value",
     ),
     "wrong type (records)": Bad(
         lambda row: _records(row, distance="far"), 400, "distance", "wrong type"

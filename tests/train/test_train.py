@@ -127,7 +127,8 @@ def test_nothing_changed_hits_the_cache_for_every_step(project: Project) -> None
         assert second.cache_hits == ["snapshot", "features", "train", "evaluate"]
         assert second.package == first.package
         assert second.metrics == first.metrics
-        assert second.registered is None and "flights-delay@1 already holds" in second.notes[0]
+        assert second.registered is None and second.unchanged.version == 1
+        assert "unchanged: same as flights-delay@1" in second.notes[0]
         forced = train(project, as_of=AS_OF, force=True)
         assert forced.cache_hits == ["snapshot"]
         assert forced.registered is not None and forced.registered.version == 2

@@ -97,15 +97,20 @@ class ContractTestResult:
 
 def request_records(frame: Any, contract: InferenceContract) -> list[dict[str, Any]]:
     """The contract's inputs of each row of `frame` (pandas), as a JSON client sends them:
-    nulls as None, timestamps as ISO-8601 text, numbers as Python numbers."""
+    nulls as None, timestamps as ISO-8601 text, dates as YYYY-MM-DD, numbers as Python
+    numbers."""
     names = [name for name in contract.input_names if name in frame.columns]
+    dates = {f.name for f in contract.inputs if f.type == "date"}
     return [
-        {name: _json_value(value) for name, value in zip(names, row, strict=True)}
+        {
+            name: _json_value(value, date_only=name in dates)
+            for name, value in zip(names, row, strict=True)
+        }
         for row in frame[names].itertuples(index=False, name=None)
     ]
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: Any, *, date_only: bool = False) -> Any:
     if value is None:
         return None
     if hasattr(value, "isoformat"):
@@ -114,6 +119,8 @@ def _json_value(value: Any) -> Any:
                 return None
         except TypeError:
             pass
+        if date_only and hasattr(value, "date"):
+            value = value.date()
         return value.isoformat()
     if hasattr(value, "item"):  # numpy scalars
         value = value.item()

@@ -31,6 +31,7 @@ from keel.contracts.model import (
 )
 from keel.contracts.report import CheckResult, ContractReport, Severity, Violation
 from keel.domain.duration import format_duration
+from keel.domain.times import covers_until, render
 
 __all__ = ["check_contract"]
 
@@ -204,14 +205,15 @@ class _Checker:
                 rows=self.rows,
             )
             return
-        age = self.now - _arrow.as_utc(newest)
+        # A date vouches for its whole day: a row dated today is fresh until midnight.
+        age = self.now - covers_until(newest)
         if age <= rule.freshness:
             self._pass("stale", name)
             return
         self._fail(
             "stale",
             name,
-            f"{name}: the newest row is from {_arrow.as_utc(newest).isoformat()}, "
+            f"{name}: the newest row is from {render(newest)}, "
             f"{_human(age)} before {self.now.isoformat()}; freshness allows "
             f"{format_duration(rule.freshness)}",
             observed={"newest": _arrow.as_utc(newest), "age": _human(age)},

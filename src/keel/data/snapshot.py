@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -475,24 +475,31 @@ def _timestamps(
 
 
 def _parse_timestamps(values: pa.ChunkedArray, column: str, source: str) -> pa.ChunkedArray:
-    for target in (pa.timestamp("us", "UTC"), pa.timestamp("us")):
+    from keel.domain.times import NotATime, to_utc
+
+    # Dates alone (YYYY-MM-DD) stay dates, as a CSV reader types them.
+    for target in (pa.date32(), pa.timestamp("us", "UTC"), pa.timestamp("us")):
         try:
             return values.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
-    raise DataError(
-        f"{source}: the timestamp column '{column}' holds text that is not ISO-8601 "
-        "timestamps (like 2013-01-01T10:00:00Z) throughout",
-        path=source,
-        hint="convert the column to a timestamp type, or fix the values that do not parse",
-    )
+    try:
+        # Text mixing offsets and none, or dates and timestamps: each value on its own.
+        parsed: pa.ChunkedArray = to_utc(values)
+    except NotATime as exc:
+        raise DataError(
+            f"{source}: the timestamp column '{column}' {exc}",
+            path=source,
+            hint="convert the column to a timestamp type, or fix the values that do not parse",
+        ) from None
+    return parsed
 
 
 def _utc(value: datetime | date) -> datetime:
     """Naive timestamps are taken as UTC, dates as their midnight in UTC."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.combine(value, time(), tzinfo=UTC)
+    from keel.domain.times import as_utc
+
+    return as_utc(value)
 
 
 @contextmanager

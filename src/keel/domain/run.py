@@ -184,7 +184,10 @@ class RunArtifact:
 
 @dataclass(frozen=True, slots=True)
 class StepRecord:
-    """What one pipeline step did in a run: ran (producing `output`) or hit the cache."""
+    """What one pipeline step did in a run: ran (producing `output`) or hit the cache.
+
+    `cache` false: the output is the run's alone and does not become the cache's entry for
+    `cache_key` (a rebuild that registers nothing must not change what training reuses)."""
 
     run_id: str
     step: str
@@ -192,6 +195,7 @@ class StepRecord:
     outcome: StepOutcome
     output: Digest | None
     seconds: float
+    cache: bool = True
 
 
 @dataclass(frozen=True, slots=True)

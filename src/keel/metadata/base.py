@@ -277,7 +277,7 @@ class Runs(ABC):
     def record_step(self, record: StepRecord) -> None:
         """Record what a step did in a run. A step that ran with an output also becomes
         the step cache's entry for its cache key (replacing an older one), holding the
-        output against gc."""
+        output against gc, unless `record.cache` is false."""
 
     @abstractmethod
     def steps(self, run_id: str) -> builtins.list[StepRecord]:

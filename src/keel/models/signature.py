@@ -15,6 +15,7 @@ from typing import Any, Final, Literal, get_args
 
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
+from keel.domain.times import NotATime, parse, time_kind
 from keel.errors import ConfigError, DataError
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
 KIND: Final = "keel/inference-contract"
 VERSION: Final = 1
 
-LogicalType = Literal["integer", "float", "string", "boolean", "timestamp"]
+LogicalType = Literal["integer", "float", "string", "boolean", "timestamp", "date"]
 _LOGICAL_TYPES: Final[tuple[str, ...]] = get_args(LogicalType)
 
 
@@ -110,8 +111,9 @@ def _arrow_logical(name: str, arrow_type: pa.DataType) -> LogicalType:
         return "float"
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return "string"
-    if pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type):
-        return "timestamp"
+    kind = time_kind(arrow_type)
+    if kind is not None:
+        return kind
     if pa.types.is_null(arrow_type):
         raise DataError(
             f"input '{name}': every value in the sample is null, so its type cannot be inferred",
@@ -192,7 +194,8 @@ def validate_request(
     """Check JSON-like records against the contract's inputs; an empty list means valid.
 
     Values are checked as they arrive over JSON: an integer field accepts integral floats
-    (`3.0`), a float field accepts integers, a timestamp is an ISO 8601 string (or a datetime).
+    (`3.0`), a float field accepts integers, a timestamp is an ISO 8601 string (or a datetime),
+    a date a `YYYY-MM-DD` string (or a date).
     """
     rows = [records] if isinstance(records, Mapping) else list(records)
     fields = {f.name: f for f in contract.inputs}
@@ -245,15 +248,15 @@ def _matches(logical: LogicalType, value: object) -> bool:
         return isinstance(value, int | float)
     if logical == "string":
         return isinstance(value, str)
-    if isinstance(value, dt.datetime | dt.date):
+    if logical == "date" and isinstance(value, dt.date):
+        return not isinstance(value, dt.datetime)
+    if logical == "timestamp" and isinstance(value, dt.datetime | dt.date):
         return True
-    if isinstance(value, str):
-        try:
-            dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return False
-        return True
-    return False
+    try:
+        parse(value, logical)
+    except NotATime:
+        return False
+    return True
 
 
 def _kind(value: object) -> str:

@@ -133,12 +133,17 @@ def _cast(column: Any, logical: str | None) -> Any:
         "boolean": pa.bool_(),
         "string": pa.string(),
         "timestamp": pa.timestamp("us", tz="UTC"),
+        "date": pa.date32(),  # as the prediction log stores dates
     }.get(logical or "")
     if target is None or column.type == target:
         return column
     try:
+        if logical == "timestamp":
+            from keel.domain.times import to_utc
+
+            return to_utc(column)  # any unit or zone, a date as its midnight
         return column.cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
         return column
 
 

@@ -303,6 +303,8 @@ def _window_keys(table: pa.Table, plan: WindowPlan, event_column: str | None, se
     import pyarrow as pa
     import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
+    from keel.domain.times import NotATime, to_utc
+
     if plan.rows is not None:
         return (seen + np.arange(table.num_rows, dtype=np.int64)) // plan.rows
     assert plan.duration is not None
@@ -312,16 +314,16 @@ def _window_keys(table: pa.Table, plan: WindowPlan, event_column: str | None, se
             f"monitoring.time: event windows read {column}, which the logged requests lack",
             problems=[("data.timestamp", f"requests must carry {column.removeprefix('inputs.')}")],
         )
-    times = table.column(column)
-    if not pa.types.is_timestamp(times.type):
+    try:
+        # Dates, timestamps of any unit or zone, or logged ISO text: one instant type.
+        times = to_utc(table.column(column))
+    except NotATime as exc:
         raise ConfigError(
-            f"monitoring.time: {column} is {times.type}, not a timestamp",
-            problems=[("data.timestamp", "must name a timestamp input")],
-        )
-    micros = pc.cast(pc.cast(times, pa.timestamp("us", tz="UTC")), pa.int64())
-    micros = pc.coalesce(
-        micros, pc.cast(pc.cast(table.column("at"), pa.timestamp("us", tz="UTC")), pa.int64())
-    )
+            f"monitoring.time: {column} {exc}",
+            problems=[("data.timestamp", "must name a date or timestamp input")],
+        ) from None
+    micros = pc.cast(times, pa.int64())
+    micros = pc.coalesce(micros, pc.cast(to_utc(table.column("at")), pa.int64()))
     step = int(plan.duration.total_seconds() * 1_000_000)
     values = micros.to_numpy()
     return (values // step) * step

@@ -66,6 +66,9 @@ class TrainResult:
     package: Digest
     registered: Any | None = None  # the ModelVersion, when one was registered
     notes: list[str] = field(default_factory=list)
+    #: The existing ModelVersion whose package is this run's, byte for byte: nothing new
+    #: was registered.
+    unchanged: Any | None = None
 
     @property
     def cache_hits(self) -> list[str]:
@@ -381,6 +384,7 @@ def _model_steps(
         outcomes,
         say,
         split_and_build,
+        cache=register,
     )
     metric_names = [metric.name for metric in spec.metrics]
     train_key = _key(
@@ -407,6 +411,9 @@ def _model_steps(
         outcomes,
         say,
         lambda: _train_package(project, run, features_digest, feature_code, table, target),
+        # A run that registers nothing (`keel reproduce`) must not replace the outputs the next
+        # `keel train` reuses: a rebuilt package with other bytes would register as new.
+        cache=register,
     )
     evaluate_key = _key("evaluate", {"train": train_key, "metrics": metric_names})
     metrics_digest = _step(
@@ -418,6 +425,7 @@ def _model_steps(
         outcomes,
         say,
         lambda: _evaluate(project, package_digest, features_digest),
+        cache=register,
     )
     metrics: dict[str, float] = json.loads(project.artifacts.read_bytes(metrics_digest))
     run.log_metrics(metrics)
@@ -436,18 +444,20 @@ def _model_steps(
 def _register(
     project: Project, run: RunContext, result: TrainResult, *, force: bool, say: Progress
 ) -> TrainResult:
-    """Register the model as a new version (alias `candidate`), unless nothing changed."""
+    """Register the model as a new version (alias `candidate`), unless a version of the model
+    already has this very package: then nothing is registered, even with `force`, and the
+    result names that version."""
     from keel.models.package import package_manifest
 
     registry = project.metadata.models
     name = project.spec.name
     started = time.perf_counter()
     current = next((v for v in _versions(project, name) if v.package == result.package), None)
-    if current is not None and not force:
-        note = f"nothing changed: {current.ref} already holds this model"
+    if current is not None:
+        note = f"unchanged: same as {current.ref} (its package, byte for byte)"
         result.steps.append(StepOutcome("register", "skipped", 0.0, result.package, note))
         say("register", note)
-        return dataclasses.replace(result, notes=[*result.notes, note])
+        return dataclasses.replace(result, unchanged=current, notes=[*result.notes, note])
     with tempfile.TemporaryDirectory(prefix="keel-register-") as folder:
         path = Path(folder) / "model.tar"
         project.artifacts.get_file(result.package, path)
@@ -510,8 +520,11 @@ def _step(
     outcomes: list[StepOutcome],
     say: Progress,
     compute: Callable[[], bytes | Path],
+    *,
+    cache: bool = True,
 ) -> Digest:
-    """Reuse the cached output of `key`, or compute, store and cache it."""
+    """Reuse the cached output of `key`, or compute, store and cache it (unless `cache` is
+    false: the output is recorded in the run, the cache entry stays as it was)."""
     runs = project.metadata.runs
     started = time.perf_counter()
     cached = None if force else runs.find_cached_step(key)
@@ -535,7 +548,7 @@ def _step(
             )
         output, outcome = record.digest, "ran"
     seconds = time.perf_counter() - started
-    runs.record_step(StepRecord(run.id, name, key, outcome, output, seconds))
+    runs.record_step(StepRecord(run.id, name, key, outcome, output, seconds, cache=cache))
     outcomes.append(StepOutcome(name, outcome, seconds, output, f"output {output.short}"))
     say(name, f"{'cache hit' if outcome == 'cache_hit' else 'ran'} in {seconds:.2f}s")
     return output

@@ -26,6 +26,15 @@ import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
 from keel.domain.model import parse_model_ref
+from keel.domain.times import (
+    EXPECTED_FORMAT,
+    NotATime,
+    TimeKind,
+    is_temporal,
+    parse,
+    render,
+    to_utc,
+)
 from keel.errors import ConfigError, DataError, KeelError
 from keel.models.signature import InferenceContract, InputField, LogicalType
 from keel.serving.codec import Batch
@@ -43,7 +52,6 @@ CHUNK_ROWS: Final = 10_000
 _SHOWN: Final = 5
 _PARQUET: Final = (".parquet", ".pq", ".parq")
 _CSV: Final = (".csv", ".csv.gz")
-_TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
 #: After a failure, how long the log may take to write what was already submitted (s).
 _CLOSE_TIMEOUT: Final = 10.0
 
@@ -239,7 +247,12 @@ def check_table(table: pa.Table, contract: InferenceContract) -> tuple[pa.Table,
         table = table.set_column(index, spec.name, column)
         wrong = _wrong_type(column, spec.type)
         if wrong is not None:
-            problems.append(_bad(spec.name, "wrong type", f"expected {spec.type}", wrong))
+            expected = (
+                EXPECTED_FORMAT[spec.type]
+                if spec.type == "timestamp" or spec.type == "date"
+                else spec.type
+            )
+            problems.append(_bad(spec.name, "wrong type", f"expected {expected}", wrong))
         if not spec.nullable and column.null_count:
             problems.append(
                 _bad(spec.name, "null not allowed", "it had no nulls in training", column.is_null())
@@ -289,12 +302,15 @@ def _wrong_type(column: pa.ChunkedArray, logical: LogicalType) -> pa.ChunkedArra
         if pa.types.is_string(kind):
             return None
         bad = present
-    else:  # timestamp
-        if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+    else:  # timestamp or date
+        if is_temporal(kind):
             return None
         if pa.types.is_string(kind):
             bad = pa.chunked_array(
-                [pa.array([not _is_time(v) for v in chunk.to_pylist()]) for chunk in column.chunks],
+                [
+                    pa.array([not _is_time(v, logical) for v in chunk.to_pylist()])
+                    for chunk in column.chunks
+                ],
                 pa.bool_(),
             )
             bad = pc.and_(present, bad)
@@ -303,12 +319,12 @@ def _wrong_type(column: pa.ChunkedArray, logical: LogicalType) -> pa.ChunkedArra
     return bad if pc.any(bad).as_py() else None
 
 
-def _is_time(value: str | None) -> bool:
+def _is_time(value: str | None, kind: TimeKind) -> bool:
     if value is None:
         return True
     try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parse(value, kind)
+    except NotATime:
         return False
     return True
 
@@ -323,14 +339,10 @@ def _bad(name: str, rule: str, detail: str, mask: pa.ChunkedArray) -> BadRows:
 
 
 def _json_values(column: pa.ChunkedArray, spec: InputField) -> list[Any]:
-    """A checked column as the JSON values a request would carry (times as ISO 8601)."""
-    if spec.type == "timestamp" and not pa.types.is_string(column.type):
-        if pa.types.is_date(column.type):
-            column = pc.cast(column, pa.timestamp("us"))
-        if column.type.tz is None:
-            column = pc.assume_timezone(column, "UTC")
-        column = pc.cast(column, _TIMESTAMP)
-        return [None if v is None else v.isoformat() for v in column.to_pylist()]
+    """A checked column as the JSON values a request would carry (times as ISO 8601, dates as
+    YYYY-MM-DD)."""
+    if (spec.type == "timestamp" or spec.type == "date") and not pa.types.is_string(column.type):
+        return [render(v, spec.type) for v in to_utc(column).to_pylist()]
     values: list[Any] = column.to_pylist()
     if spec.type == "integer" and pa.types.is_floating(column.type):
         return [None if v is None else int(v) for v in values]

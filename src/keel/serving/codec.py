@@ -7,19 +7,21 @@ disagree. Each problem names the field and the rule, and becomes a 4xx; nothing 
 sends can make the model raise.
 
 Tabular requests follow MLServer's pandas codec: one named input tensor per column, shape
-`[N]` or `[N, 1]`, strings and timestamps (ISO 8601) as BYTES.
+`[N]` or `[N, 1]`, strings, timestamps (ISO 8601) and dates (`YYYY-MM-DD`) as BYTES.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 
+from keel.domain.times import EXPECTED_FORMAT, NotATime, parse, to_pandas
 from keel.models.signature import InferenceContract, LogicalType
 
 __all__ = [
@@ -51,6 +53,7 @@ OIP_DATATYPES: Final[dict[LogicalType, frozenset[str]]] = {
     "boolean": frozenset({"BOOL"}),
     "string": frozenset({"BYTES"}),
     "timestamp": frozenset({"BYTES"}),
+    "date": frozenset({"BYTES"}),
 }
 _DECLARED: Final[dict[LogicalType, str]] = {
     "integer": "INT64",
@@ -58,6 +61,7 @@ _DECLARED: Final[dict[LogicalType, str]] = {
     "boolean": "BOOL",
     "string": "BYTES",
     "timestamp": "BYTES",
+    "date": "BYTES",
 }
 
 
@@ -120,11 +124,63 @@ def parse_json(body: bytes) -> Any:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(
+        raise _non_finite(body, exc) or BadRequest(
             400, f"malformed JSON: {exc}", [Problem("body", "valid JSON", str(exc))]
         ) from None
     _check_depth(document)
     return document
+
+
+#: What clients (Python's json, JavaScript's JSON.stringify of a NaN is null) may send for a
+#: missing number; none of them is JSON, longest first so that -Infinity wins over Infinity.
+_NON_FINITE: Final = ("-Infinity", "+Infinity", "Infinity", "-NaN", "NaN")
+#: The key right before a value: `"name": ` (with an opening bracket for a tensor's data).
+_KEY_BEFORE: Final = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*\[?[^\[\]{}:"]*$')
+_TENSOR_NAME: Final = re.compile(r'"name"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+def _unquote(text: str) -> str:
+    try:
+        return str(json.loads(f'"{text}"'))
+    except ValueError:
+        return text
+
+
+def _non_finite(body: bytes, exc: orjson.JSONDecodeError) -> BadRequest | None:
+    """A 400 that names a NaN or Infinity literal, where it is, and what to send instead."""
+    text = body.decode("utf-8", errors="replace")
+    start = exc.pos - 1 if 0 < exc.pos <= len(text) and text[exc.pos - 1] in "+-" else exc.pos
+    literal = next((word for word in _NON_FINITE if text.startswith(word, start)), None)
+    if literal is None:
+        return None
+    before = text[:start]
+    line = before.count("\n") + 1
+    column = start - (before.rfind("\n") + 1) + 1
+    field = "body"
+    key = _KEY_BEFORE.search(before)
+    if key is not None:
+        field = _unquote(key.group(1))
+        if field == "data":
+            # An OIP tensor: its name usually comes before its data.
+            names = _TENSOR_NAME.findall(before)
+            field = _unquote(names[-1]) if names else field
+    where = f"line {line}, column {column}"
+    message = (
+        f"{field}: {literal} is not valid JSON ({where}); send null for a missing value"
+        if field != "body"
+        else f"{literal} is not valid JSON ({where}); send null for a missing value"
+    )
+    return BadRequest(
+        400,
+        message,
+        [
+            Problem(
+                field,
+                "a JSON value (NaN and Infinity are not JSON)",
+                f"got {literal} at {where}; send null for a missing value",
+            )
+        ],
+    )
 
 
 def _check_depth(document: Any) -> None:
@@ -167,13 +223,11 @@ def _matches(logical: LogicalType, value: object) -> bool:
         return isinstance(value, int | float) and math.isfinite(value)
     if logical == "string":
         return isinstance(value, str)
-    if isinstance(value, str):
-        try:
-            dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return False
-        return True
-    return False
+    try:
+        parse(value, logical)
+    except NotATime:
+        return False
+    return True
 
 
 def _check_values(
@@ -203,6 +257,8 @@ def _check_values(
 
 
 def _expected(logical: LogicalType) -> str:
+    if logical == "date" or logical == "timestamp":
+        return EXPECTED_FORMAT[logical]
     return "integer (64-bit)" if logical == "integer" else logical
 
 
@@ -455,12 +511,13 @@ def to_frame(batch: Batch, contract: InferenceContract) -> Any:
     """The validated columns as the pandas DataFrame the model's feature code expects."""
     import numpy as np
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
     data: dict[str, Any] = {}
     for spec in contract.inputs:
         values = batch.columns[spec.name]
-        if spec.type == "timestamp":
-            data[spec.name] = pd.to_datetime(values, utc=True, format="ISO8601")
+        if spec.type == "timestamp" or spec.type == "date":
+            data[spec.name] = to_pandas(pa.array(values, pa.string()), spec.type)
         elif spec.type == "float" or (spec.type == "integer" and any(v is None for v in values)):
             data[spec.name] = np.array(
                 [np.nan if v is None else v for v in values], dtype="float64"

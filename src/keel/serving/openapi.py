@@ -18,6 +18,7 @@ _JSON_TYPES: dict[LogicalType, dict[str, Any]] = {
     "boolean": {"type": "boolean"},
     "string": {"type": "string"},
     "timestamp": {"type": "string", "format": "date-time"},
+    "date": {"type": "string", "format": "date"},
 }
 
 

@@ -29,6 +29,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
 from keel.domain.prediction import LoggedPrediction, PredictionLogStats, PredictionSegment
+from keel.domain.times import as_utc, parse, render
 from keel.errors import ConfigError, Conflict, NotFound
 from keel.serving.ids import is_prediction_id, normalise_prediction_id
 
@@ -80,6 +81,7 @@ _ARROW_TYPES: Final = {
     "boolean": pa.bool_(),
     "string": pa.string(),
     "timestamp": _TIMESTAMP,
+    "date": pa.date32(),
 }
 
 #: Logical types of a version's inputs and outputs, by name (from its inference contract).
@@ -251,9 +253,10 @@ def _from_record(record: Mapping[str, Any]) -> LoggedPrediction:
 
 
 def _json_value(value: Any) -> Any:
-    """A typed Parquet value as the JSON value it was logged as (times as ISO 8601)."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+    """A typed Parquet value as the JSON value it was logged as (times as ISO 8601, dates as
+    YYYY-MM-DD)."""
+    if isinstance(value, dt.date):
+        return render(value)
     return value
 
 
@@ -322,6 +325,8 @@ def _typed(values: list[Any], logical: str | None) -> pa.Array:
             return pa.array(values)
         if logical == "timestamp":
             return _timestamps(values)
+        if logical == "date":
+            return pa.array([_day(v) for v in values], arrow_type)
         return pa.array(values, arrow_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
         pass
@@ -353,16 +358,20 @@ def _timestamps(values: list[Any]) -> pa.Array:
     return pa.array([_moment(v) for v in values], _TIMESTAMP)
 
 
+def _day(value: Any) -> dt.date | None:
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, datetime)):
+        return value
+    parsed = parse(value, "date")
+    assert not isinstance(parsed, datetime)
+    return parsed
+
+
 def _moment(value: Any) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    elif isinstance(value, dt.date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    if not isinstance(value, datetime):
-        raise TypeError(f"not a time: {value!r}")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, dt.date):
+        return as_utc(value)
+    return as_utc(parse(value, "timestamp"))
 
 
 # --- compaction ---------------------------------------------------------------------------

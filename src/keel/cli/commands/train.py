@@ -73,12 +73,18 @@ def _render(result: TrainResult) -> str:
     if result.registered is not None:
         version = result.registered
         lines.append(f"model     {version.model}@{version.version} (alias candidate)")
+    elif result.unchanged is not None:
+        lines.append(f"model     unchanged: same as {result.unchanged.ref}, nothing registered")
     lines.extend(f"note      {note}" for note in result.notes)
     return "\n".join(lines)
 
 
 @click.command(name="train")
-@click.option("--force", is_flag=True, help="Re-run every step and register a new version.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Re-run every step; a model identical to a registered version is not registered again.",
+)
 @click.option(
     "--as-of",
     help="Check the data's freshness as of this time (ISO-8601; default: now). "
@@ -117,6 +123,10 @@ def train_command(cli: CliContext, force: bool, as_of: str | None, as_json: bool
         "model": None
         if result.registered is None
         else {"name": result.registered.model, "version": result.registered.version},
+        # The version that already holds this very package, when nothing new was registered.
+        "unchanged": None
+        if result.unchanged is None
+        else {"name": result.unchanged.model, "version": result.unchanged.version},
         "notes": result.notes,
     }
     emit(as_json, payload, lambda: _render(result))

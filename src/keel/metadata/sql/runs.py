@@ -371,7 +371,7 @@ class SqlRuns(Runs):
                     seconds=record.seconds,
                 )
             )
-            if record.outcome != "ran" or record.output is None:
+            if record.outcome != "ran" or record.output is None or not record.cache:
                 return
             holder = f"step-cache:{record.cache_key}"
             entry = {
