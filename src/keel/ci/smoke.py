@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from keel.ci.junit import JUnitCase, JUnitSuite
+from keel.domain.times import table_to_pandas
 from keel.errors import ConfigError, KeelError, UserCodeError
 
 if TYPE_CHECKING:
@@ -307,7 +308,7 @@ class _SmokeRun:
                 "holdout rows; both must be non-empty (try more --rows)"
             )
         entry_point = self.features_spec.entry_point
-        raw = self.table.select(self.data.model_inputs(self.table.column_names)).to_pandas()
+        raw = table_to_pandas(self.table.select(self.data.model_inputs(self.table.column_names)))
         self.code = entry_point_source(entry_point, self.project_dir)
         build = load_entry_point(entry_point, self.project_dir)
         built = check_features(build, build(raw), raw)

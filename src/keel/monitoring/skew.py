@@ -37,6 +37,7 @@ import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
+from keel.domain.times import NotATime, table_to_pandas, to_pandas
 from keel.errors import ConfigError, DataError, KeelError, NotFound
 from keel.models.signature import InferenceContract
 
@@ -395,10 +396,11 @@ def request_frame(window: pa.Table, contract: InferenceContract) -> pd.DataFrame
         name = f"inputs.{spec.name}"
         column = window[name] if name in window.column_names else pa.nulls(rows)
         nulls = column.null_count > 0
-        if spec.type == "timestamp":
-            data[spec.name] = pd.to_datetime(
-                _cast(column, pa.timestamp("us", tz="UTC")).to_pandas(), utc=True
-            )
+        if spec.type == "timestamp" or spec.type == "date":
+            try:
+                data[spec.name] = to_pandas(column, spec.type)
+            except NotATime as exc:
+                raise DataError(f"the logged input column {spec.name!r} {exc}") from None
         elif spec.type == "float" or (spec.type == "integer" and nulls):
             data[spec.name] = _cast(column, pa.float64()).to_numpy(zero_copy_only=False)
         elif spec.type == "integer":
@@ -557,7 +559,7 @@ def _row_skew(
         # The columns serving passes to the feature code: neither the target nor excluded ones.
         inputs_offline = [n for n in serving.contract.input_names if n in raw.column_names]
         raw = raw.select(inputs_offline)
-        recomputed = _compute_features(serving.loaded, raw.to_pandas(), f"{ref} (offline)")
+        recomputed = _compute_features(serving.loaded, table_to_pandas(raw), f"{ref} (offline)")
         shown = logged_keys.iloc[logged_rows].reset_index(drop=True)
         ids = window["id"].take(pa.array(logged_rows)).to_pylist()
         features = tuple(

@@ -561,12 +561,13 @@ def _build_features(
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
     import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
+    from keel.domain.times import table_to_pandas
     from keel.pipeline.code import load_entry_point
     from keel.pipeline.usercode import check_features
 
     if target not in table.column_names:
         raise ConfigError(f"data.target: column '{target}' is not in the data")
-    raw = table.select(_model_inputs(project, table)).to_pandas()
+    raw = table_to_pandas(table.select(_model_inputs(project, table)))
     build = load_entry_point(code.entry_point, project.settings.project_dir)
     built = check_features(build, build(raw), raw)
     out = pa.Table.from_pandas(built.reset_index(drop=True), preserve_index=False)

@@ -24,6 +24,7 @@ from keel.domain.release import (
     InferenceEvidence,
     ReleaseEvidence,
 )
+from keel.domain.times import table_to_pandas
 from keel.errors import ConfigError, DataError, NotFound
 from keel.spec import (
     BeatsChampionGate,
@@ -120,7 +121,7 @@ def load_evaluation_data(
             f"data.target: column {target!r} is not in dataset {dataset.short}",
             hint="choose a dataset version with labels",
         )
-    frame = table.to_pandas()
+    frame = table_to_pandas(table)
     if mask is not None:
         frame = frame[mask].reset_index(drop=True)
     labels_series = frame.pop(target)
@@ -182,13 +183,16 @@ def contract_evidence(project: Project, version: ModelVersion) -> ContractEviden
     )
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any, *, date_only: bool = False) -> Any:
     if value is None:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        if value != value:  # NaT, the only time unequal to itself
+            return None
+        # A date input is sent as YYYY-MM-DD, as clients write dates.
+        return (value.date() if date_only and hasattr(value, "date") else value).isoformat()
     if hasattr(value, "item"):  # numpy scalars
         return _jsonable(value.item())
     return value
@@ -210,8 +214,9 @@ def _inference_evidence(
     # A request carries the inputs the version takes, not every column of the data: a
     # column keel.yaml excludes (data.exclude) would be refused as unknown.
     rows = data.raw[[n for n in contract.input_names if n in data.raw.columns]].head(samples)
+    dates = {f.name for f in contract.inputs if f.type == "date"}
     records = [
-        {str(k): _jsonable(v) for k, v in record.items()}
+        {str(k): _jsonable(v, date_only=k in dates) for k, v in record.items()}
         for record in rows.to_dict(orient="records")
     ]
     for problem in validate_request(contract, records)[:20]:
