@@ -315,7 +315,10 @@ def _month_rows(project: Project, told: Story, month: str) -> pa.Table:
 
 def _send_month(project: Project, told: Story, client: _Client, month: str) -> _Sent:
     rows = _month_rows(project, told, month)
-    records = rows.drop([told.target]).to_pylist()
+    # A request carries the model's inputs: neither the target nor the columns keel.yaml
+    # excludes (bikeshare's casual and registered, the target's two parts).
+    excluded = [] if project.spec.data is None else project.spec.data.exclude
+    records = rows.drop([told.target, *excluded]).to_pylist()
     for record in records:
         # Requests carry times as ISO text: a timestamp, or a plain date (YYYY-MM-DD).
         record[told.timestamp] = record[told.timestamp].isoformat()
