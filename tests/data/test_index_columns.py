@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+import yaml
 
 from keel.contracts import infer_contract
 from keel.contracts.columns import split_index_columns
@@ -210,3 +211,60 @@ def test_a_nameless_column_in_a_snapshot_changes_nothing(
     assert result.code != 0
     assert "column 1 has an empty header" in result.err
     assert keel("--project", folder, "data", "list", "--json").json()["versions"] == []
+
+
+def test_a_version_recorded_with_an_index_column_loads_without_it(
+    flights: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Versions recorded before keel left row indexes out still hold a column named ""."""
+    from keel.artifacts.hashing import hash_bytes
+    from keel.data import snapshot as snapshots
+
+    folder = tmp_path / "project"
+    Project.init(folder, env={"KEEL_USER": "ana"}).close()
+    table = pa.Table.from_pandas(flights.reset_index(names=""), preserve_index=False)
+    with Project.open(folder, env={"KEEL_USER": "ana"}) as project:
+        recorded = snapshots._record(
+            project,
+            table,
+            version_id=hash_bytes(b"recorded by an older keel"),
+            source="flights.csv",
+            format="csv",
+            timestamp=None,
+        ).version
+        assert recorded.column_names[0] == ""
+        assert load_table(project, recorded.id).column_names == COLUMNS
+
+
+def test_a_sql_result_column_without_a_name_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "rows.db"
+    with sqlite3.connect(database) as conn:
+        conn.execute('CREATE TABLE t ("" TEXT, "Customer Age" INTEGER)')
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [("a", 31), ("b", 47)])
+    folder = tmp_path / "project"
+    Project.init(folder, env={"KEEL_USER": "ana"}).close()
+    source = {"query": 'SELECT "", "Customer Age" FROM t', "url": f"sqlite:///{database}"}
+    spec = folder / "keel.yaml"
+    spec.write_text(spec.read_text() + "\n" + yaml.safe_dump({"data": {"source": source}}))
+    with Project.open(folder, env={"KEEL_USER": "ana"}) as project:
+        with pytest.raises(DataError, match=r"data.source.query: column 1 has an empty header"):
+            snapshot(project)
+        assert project.metadata.datasets.count() == 0
+
+
+def test_an_inference_contract_never_has_an_input_without_a_name() -> None:
+    from keel.models.signature import infer_inference_contract
+
+    outputs = {"prediction": "float"}
+    contract = infer_inference_contract(pa.table({"Customer Age": [31], "plan": ["a"]}), outputs)
+    assert contract.input_names == ["Customer Age", "plan"]
+    for names, problem in (
+        (["Customer Age", ""], "column 2 has an empty name"),
+        (["Customer Age", "  "], "column 2 has an empty name"),
+        (["plan", "plan"], "column 'plan' appears more than once"),
+    ):
+        table = pa.table([[31], ["a"]], names=names)
+        with pytest.raises(DataError, match=problem):
+            infer_inference_contract(table, outputs)

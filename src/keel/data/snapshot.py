@@ -137,7 +137,11 @@ def load_table(project: Project, ref: str | Digest) -> pa.Table:
     version = datasets.get(ref) if isinstance(ref, Digest) else datasets.resolve(ref)
     with _temp_file(project, ".parquet") as path:
         project.artifacts.get_file(version.parquet, path)
-        return pq.read_table(str(path))
+        table = pq.read_table(str(path))
+    if any(not name.strip() for name in table.column_names):
+        # Recorded before keel left row indexes out: the same rule applies on the way out.
+        table, _ = split_index_columns(table, f"dataset {version.short}")
+    return table
 
 
 def load_profile(project: Project, version: DatasetVersion) -> Profile:

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal, get_args
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
 from keel.domain.times import NotATime, parse, time_kind
+from keel.contracts.columns import check_column_names
 from keel.errors import ConfigError, DataError
 
 __all__ = [
@@ -144,6 +145,8 @@ def infer_inference_contract(
             table = pa.Table.from_pandas(_without_time_zones(raw_sample), preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DataError(f"raw sample cannot be typed column by column: {exc}") from exc
+    # A request names each input: an input without a name (or two of one name) could never be sent.
+    check_column_names([str(name) for name in table.column_names], "the raw inputs")
     inputs = tuple(
         InputField(field.name, _arrow_logical(field.name, field.type), column.null_count > 0)
         for field, column in zip(table.schema, table.columns, strict=True)
