@@ -24,6 +24,7 @@ from keel.retraining.canary import SlotSummary, _metric, _performance
 from keel.retraining.service import Comparison
 from keel.retraining.triggers import evaluate_triggers
 from keel.spec import BeatsChampionGate, ProjectSpec, parse_spec
+from keel.web.pages import _performance_chart
 
 #: (metric, higher is better, declared in keel.yaml as)
 CASES: list[tuple[str, bool, Any]] = [
@@ -138,6 +139,28 @@ def test_alert_rules_and_triggers_fire_on_the_worse_side(
     [fired] = evaluate_triggers(project, "m")  # type: ignore[arg-type]
     assert fired.fired is worse, fired.reason
     assert ("lower is better" if not higher else "higher is better") in fired.reason
+
+
+@pytest.mark.parametrize(("name", "higher", "declared"), CASES, ids=IDS)
+def test_the_performance_chart_says_which_way_is_better(
+    name: str, higher: bool, declared: Any
+) -> None:
+    spec = _spec(declared)
+    stored = [
+        MonitorMetric(
+            "m",
+            1,
+            START + timedelta(days=d),
+            START + timedelta(days=d + 1),
+            "performance",
+            name,
+            0.5 + d / 10,
+        )
+        for d in range(3)
+    ]
+    chart, _, _ = _performance_chart(stored, {}, spec)
+    words = "higher is better" if higher else "lower is better"
+    assert f"{name} ({words})" in str(chart)
 
 
 @pytest.mark.parametrize(("name", "higher"), list(KNOWN_METRICS.items()))

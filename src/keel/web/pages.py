@@ -116,6 +116,8 @@ def _version_number(text: str) -> int:
 
 
 def home(project: Project, request: Request) -> tuple[str, Context]:
+    from keel.monitoring.feedback import monitored_metrics
+
     metadata = project.metadata
     open_alerts = metadata.monitoring.alerts(state="open", limit=MAX_ALERTS)
     by_model: dict[str, Counter[str]] = {}
@@ -124,13 +126,17 @@ def home(project: Project, request: Request) -> tuple[str, Context]:
     # Only what the page shows: the newest performance, and when monitoring last ran.
     latest = metadata.monitoring.latest_metrics(signals=HOME_SIGNALS)
     pending = Counter(r.model for r in metadata.releases.requests(status="pending"))
+    headline = next(iter(monitored_metrics(project.spec)), None)
     models = []
     for model in metadata.models.list_models():
         mine = [m for m in latest if m.model == model.name]
         production = next((a.version for a in model.aliases if a.name == "production"), None)
         performance = [m for m in mine if m.signal == "performance" and m.value is not None]
-        # The production holder's own number first; another version's, named as such, else.
-        performance.sort(key=lambda m: (m.version == production, m.window_end))
+        # The headline metric, of the production holder first; another version's, named as
+        # such, else (every monitored metric is stored, one signal each).
+        performance.sort(
+            key=lambda m: (m.subject == headline, m.version == production, m.window_end)
+        )
         counts = by_model.get(model.name, Counter())
         # Alerts come newest first: the newest of the most severe.
         worst = max(
@@ -347,7 +353,7 @@ def monitoring_page(project: Project, request: Request) -> tuple[str, Context]:
     if performance:
         chart, legend, note = _performance_chart(performance, coverage, project.spec)
         context.update(performance=chart, legend=legend, chart_note=note)
-        context["performance_latest"] = performance[-1]
+        context["performance_latest"] = _of_headline(performance, project.spec)[-1]
     return "monitoring.html", context
 
 
@@ -424,6 +430,16 @@ def _describe_kind(length: timedelta | None) -> str:
     return f"One point per {unit} window, at its start"
 
 
+def _of_headline(performance: Sequence[MonitorMetric], spec: ProjectSpec) -> list[MonitorMetric]:
+    """The stored performance of the headline metric (monitoring stores every monitored
+    metric, one signal each): the first of `monitored_metrics` that was measured."""
+    from keel.monitoring.feedback import monitored_metrics
+
+    measured = {m.subject for m in performance}
+    headline = next((n for n in monitored_metrics(spec) if n in measured), None)
+    return [m for m in performance if headline is None or m.subject == headline]
+
+
 def _performance_chart(
     performance: Sequence[MonitorMetric],
     coverage: Mapping[tuple[datetime, datetime], float | None],
@@ -434,14 +450,11 @@ def _performance_chart(
     naming the windows' length and those of other lengths left out."""
     from keel.domain.metric import direction_of, direction_words
     from keel.monitoring.charts import LineSeries, line_chart, palette
-    from keel.monitoring.feedback import monitored_metrics
 
-    # Monitoring measures every declared metric: draw the headline one, saying which way
-    # is better (an rmse that climbs is a model getting worse).
-    measured = {m.subject for m in performance}
-    headline = next((n for n in monitored_metrics(spec) if n in measured), None)
-    metric = headline or performance[-1].subject or "performance"
-    performance = [m for m in performance if m.subject == metric] or list(performance)
+    # Draw the headline metric, saying which way is better (an rmse that climbs is a model
+    # getting worse).
+    performance = _of_headline(performance, spec)
+    metric = performance[-1].subject or "performance"
     higher = direction_of(metric, spec.metrics)
     axis = metric if higher is None else f"{metric} ({direction_words(higher)})"
     every = sorted({(m.window_start, m.window_end) for m in performance})
