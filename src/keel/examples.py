@@ -129,7 +129,7 @@ release:
     - type: inference_contract
     - type: metric_threshold
       metric: rmse
-      max: 80                        # rentals per hour; 2011's mean hour is 144
+      max: 100                       # rentals an hour (the mean hour: 144 in 2011, 235 in 2012)
     - type: beats_champion           # scored on the same data as the production model
       metric: rmse
       margin: -2                     # may trail the champion by at most 2 rentals an hour
@@ -147,7 +147,7 @@ monitoring:
 retraining:
   triggers:
     drifted_features: 3
-    performance: {{metric: rmse, above: 80}}
+    performance: {{metric: rmse, above: 100}}
   promotion: canary
 """
 
