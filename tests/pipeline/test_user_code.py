@@ -239,3 +239,20 @@ def _post(url: str, row: dict[str, float]) -> tuple[int, dict[str, Any]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as failed:
         return failed.code, json.loads(failed.read())
+
+
+def test_keel_needing_a_library_of_an_extra_names_the_extra(
+    keel: Keel, toy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `pip install keelml` has no pandas: keel's own data work (to_pandas) needs the extra.
+    def without_pandas(*args: object, **kwargs: object) -> None:
+        raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
+
+    monkeypatch.setattr("keel.cli.commands.train.train", without_pandas)
+    result = keel("train", "--json")
+    assert result.code == 7, result.out
+    error = result.json()["error"]
+    assert error["code"] == "dependency_missing"
+    assert "needs the Python package 'pandas'" in error["message"]
+    assert error["hint"] == "pip install 'keelml[sklearn]'"
+    assert "bug in keel" not in result.out

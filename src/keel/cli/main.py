@@ -15,7 +15,7 @@ import click
 from keel import __version__
 from keel.cli.context import CliContext
 from keel.cli.errors import EXIT_INTERNAL, EXIT_USAGE, error_code, exit_code_for
-from keel.errors import ConfigError, KeelError, UserCodeError
+from keel.errors import ConfigError, DependencyMissing, KeelError, UserCodeError
 
 __all__ = ["COMMANDS", "cli", "main"]
 
@@ -160,6 +160,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         if os.environ.get("KEEL_DEBUG", "").lower() in {"1", "true", "yes", "on"}:
             traceback.print_exc()
+        missing = _missing_extra(exc)
+        if missing is not None:
+            _report(missing, as_json=as_json)
+            return exit_code_for(missing)
         internal = KeelError(
             f"internal error: {type(exc).__name__}: {exc}",
             hint="this is a bug in keel; rerun with KEEL_DEBUG=1 for the traceback and report it",
@@ -167,6 +171,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(internal, as_json=as_json)
         return EXIT_INTERNAL
     return result if isinstance(result, int) else 0
+
+
+def _missing_extra(exc: Exception) -> DependencyMissing | None:
+    """A library a keel extra installs (pandas, scikit-learn, ...) that keel itself needed and
+    could not import: not a bug, but `pip install keelml` without that extra."""
+    from keel.pipeline.usercode import EXTRA_FOR_MODULE
+
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    package = exc.name.partition(".")[0]
+    extra = EXTRA_FOR_MODULE.get(package)
+    if extra is None:
+        return None
+    return DependencyMissing(
+        {"sklearn": "scikit-learn"}.get(package, package), extra, "This command"
+    )
 
 
 def run() -> None:
