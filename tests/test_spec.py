@@ -233,6 +233,11 @@ def test_aliases_default_to_the_usual_four() -> None:
             "retraining.promotion",
         ),
         (
+            "{aliases: [canary], approvals: {aliases: []}}",
+            "retraining: {promotion: canary}\n",
+            "retraining.promotion",
+        ),
+        (
             "{aliases: [staging], approvals: {aliases: []}}",
             "retraining: {triggers: {new_labels: 10}}\n",
             "retraining.promotion",

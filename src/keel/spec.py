@@ -742,8 +742,9 @@ class ProjectSpec(_Section):
         if retraining.promotion == "canary" or any(
             value is not None for value in retraining.triggers.model_dump().values()
         ):
-            target = "canary" if retraining.promotion == "canary" else "production"
-            named.append(("retraining.promotion", target))
+            # A canary is promoted on to production when it holds up.
+            targets = ["canary", "production"] if retraining.promotion == "canary" else []
+            named.extend(("retraining.promotion", a) for a in targets or ["production"])
         for key, alias in named:
             if alias not in declared:
                 raise ValueError(
