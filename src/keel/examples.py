@@ -276,11 +276,19 @@ def example_root(name: str) -> Path:
 
 
 def _load_features(path: Path) -> Any:
+    from keel.pipeline.usercode import UserFunction, import_failure
+
     spec = importlib.util.spec_from_file_location("_keel_example_features", path)
     if spec is None or spec.loader is None:
         raise ConfigError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # Once copied into the project, features.py is the user's code to edit: its failures
+    # (and a library it imports that is missing) are reported as theirs, with file and line.
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise import_failure("features:prepare", path.parent, exc) from exc
+    module.prepare = UserFunction("features:prepare", path.parent, module.prepare)
     return module
 
 

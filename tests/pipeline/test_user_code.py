@@ -256,3 +256,29 @@ def test_keel_needing_a_library_of_an_extra_names_the_extra(
     assert "needs the Python package 'pandas'" in error["message"]
     assert error["hint"] == "pip install 'keelml[sklearn]'"
     assert "bug in keel" not in result.out
+
+
+def test_an_examples_prepare_failing_is_the_users(keel: Keel, tmp_path: Path) -> None:
+    from keel.errors import UserCodeError
+    from keel.examples import prepare_months
+
+    assert keel("init", "--example", "flights", "flights").code == 0
+    folder = tmp_path / "flights"
+    features = folder / "features.py"
+    # The user edits the copied feature code, and breaks prepare.
+    features.write_text(
+        features.read_text().replace(
+            "def prepare(",
+            "def prepare(*args, **kwargs):\n    raise KeyError('dep_time')\n\n\ndef _old_prepare(",
+            1,
+        )
+    )
+    with pytest.raises(UserCodeError) as raised:
+        prepare_months(folder, ["2013-08"])
+    error = raised.value
+    assert (error.entry_point, error.file, error.exception) == (
+        "features:prepare",
+        "features.py",
+        "KeyError",
+    )
+    assert error.line == _line_of(features, "raise KeyError('dep_time')")
