@@ -30,8 +30,8 @@ from keel.monitoring.feedback import ingest, receive
 from keel.monitoring.service import WindowPlan, monitor
 from keel.pipeline.train import train
 from keel.project import Project
-from keel.retraining.service import retrain
 from keel.serving.batch import predict_batch
+from tests.fixtures.cli import Keel
 from tests.serving.support import Client, serve
 
 DATA = Path(__file__).parents[2].parent / "shared" / "data"
@@ -150,7 +150,11 @@ def bikes() -> Iterator[pa.Table]:
 
 
 def test_regression_is_monitored_and_retrained_on_rmse(
-    bikes: pa.Table, env: dict[str, str], tmp_path: Path
+    bikes: pa.Table,
+    env: dict[str, str],
+    tmp_path: Path,
+    keel: Keel,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder = tmp_path / "rentals"
     _project(folder, env, bikes, _spec())
@@ -174,19 +178,23 @@ def test_regression_is_monitored_and_retrained_on_rmse(
                 _spec(training={**_spec()["training"], "params": {"depth": 8}}), sort_keys=False
             )
         )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    as_of = (pc.max(bikes["at"]).as_py() + timedelta(days=1)).isoformat()
+    shown = keel("-C", folder, "retrain", "--if-triggered", "--as-of", as_of)
+    # Approval is required for production: the better challenger waits for it (exit 8).
+    assert shown.code == 8, shown.out + shown.err
+    assert "FIRED performance: rmse" in shown.out and "above 60 (lower is better)" in shown.out
+    assert "(lower is better: improvement +" in shown.out, shown.out
     with Project.open(folder, env=env) as project:
-        outcome = retrain(project, as_of=pc.max(bikes["at"]).as_py() + timedelta(days=1))
-        [trigger] = outcome.fired
-        assert trigger.name == "performance" and "above 60" in trigger.reason, trigger.reason
-        comparison = outcome.comparison
-        assert comparison is not None and comparison.metric == "rmse"
-        assert comparison.challenger_value < comparison.champion_value
-        assert comparison.improvement > 0 and comparison.passed
-        # Approval is required for production: the better challenger waits for it.
-        assert outcome.decision == "pending", outcome.notes
         [event] = project.metadata.audit.events(model=MODEL, kinds=["retraining.decided"])
         assert event.evidence["decision"] == "release to production"
-        assert event.evidence["comparison"]["direction"] == "lower is better"
+        comparison = event.evidence["comparison"]
+        assert comparison["metric"] == "rmse" and comparison["direction"] == "lower is better"
+        assert comparison["challenger"]["value"] < comparison["champion"]["value"]
+        assert comparison["improvement"] > 0 and comparison["passed"]
+        [request] = project.metadata.releases.requests(status="pending")
+        assert (request.model, request.version, request.alias) == (MODEL, 2, "production")
 
 
 def test_a_label_of_another_kind_is_refused_with_nothing_recorded(

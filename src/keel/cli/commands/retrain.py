@@ -12,6 +12,7 @@ import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import duration_callback, emit, json_option, parse_time
+from keel.domain.metric import direction_words
 
 __all__ = ["retrain", "watch"]
 
@@ -28,7 +29,8 @@ def _describe(outcome: Any) -> str:
         lines.append(
             f"  on the newest {c.rows:,} labelled predictions: {c.metric} "
             f"v{c.challenger} {c.challenger_value:.4f} vs v{c.champion} {c.champion_value:.4f} "
-            f"(improvement {c.improvement:+.4f}, needed {c.needed:+g})"
+            f"({direction_words(c.higher_is_better)}: improvement {c.improvement:+.4f}, "
+            f"needed {c.needed:+g})"
         )
     if outcome.release is not None:
         r = outcome.release
