@@ -12,6 +12,7 @@ lower rmse is better. A 0/1 classifier of busy hours shows that a label of anoth
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -180,6 +181,10 @@ def test_regression_is_monitored_and_retrained_on_rmse(
         )
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # `keel monitor` names every metric's value.
+    shown = keel("-C", folder, "monitor", "--window", str(SCORED), "--windows", "1", "--dry-run")
+    assert shown.code == 0, shown.out + shown.err
+    assert re.search(r"rmse [\d.]+, mae [\d.]+, r2 -?[\d.]+ on 600 labels", shown.out), shown.out
     as_of = (pc.max(bikes["at"]).as_py() + timedelta(days=1)).isoformat()
     shown = keel("-C", folder, "retrain", "--if-triggered", "--as-of", as_of)
     # Approval is required for production: the better challenger waits for it (exit 8).

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option, parse_time
+
+if TYPE_CHECKING:
+    from keel.domain.monitoring import Signal
 
 __all__ = ["alerts", "monitor"]
 
@@ -120,11 +125,7 @@ def monitor(
             if w.not_judged is not None:
                 lines.append(span + w.not_judged)
                 continue
-            performance = (
-                f"{w.metric} {w.performance:.4f} on {w.labelled:,} labels"
-                if w.performance is not None and w.metric
-                else "no performance yet"
-            )
+            performance = _performance(w.signals, w.labelled)
             coverage = f" ({w.coverage:.0%} labelled)" if w.coverage else ""
             drifted = ", ".join(c.removeprefix("inputs.") for c in w.drifted) or "none"
             breached = sorted(
@@ -233,3 +234,20 @@ def resolve_alert(cli: CliContext, alert_id: str, reason: str, as_json: bool) ->
     )
     emit(as_json, {"ok": True, "alert": alert.to_dict()}, f"resolved: {alert.message}")
     return 0
+
+
+def _performance(signals: Sequence[Signal], labelled: int) -> str:
+    """Every monitored metric's value, and why any has none (`rmse 151.2, mae 118.0 on 600
+    labels; r2: ...`)."""
+    measured = [s for s in signals if s.name == "performance"]
+    if not measured:
+        return "no performance yet"
+    values = [f"{s.subject} {s.value:.4f}" for s in measured if s.value is not None]
+    missing = [
+        f"{s.subject}: {s.detail.get('note', 'not measured')}" for s in measured if s.value is None
+    ]
+    if not values:
+        # One reason is enough when it is the same for all (no labels yet).
+        reasons = sorted({m.partition(": ")[2] for m in missing})
+        return "no performance yet: " + (reasons[0] if len(reasons) == 1 else "; ".join(missing))
+    return f"{', '.join(values)} on {labelled:,} labels" + "".join(f"; {m}" for m in missing)
