@@ -1119,9 +1119,9 @@ def score_window(
             "key": key,
             "version": predictions["version"],
             **{
-                name: predictions[name]
+                name: _joinable(predictions[name])
                 if name in predictions.column_names
-                else pa.nulls(predictions.num_rows)
+                else pa.nulls(predictions.num_rows, pa.float64())
                 for name in _SCORE_COLUMNS
             },
         }
@@ -1131,6 +1131,12 @@ def score_window(
         rows = table.filter(pc.equal(table["version"], number))
         results.append(_score(model, start, end, int(number), rows, labels, metric, min_labels))
     return results
+
+
+def _joinable(column: Any) -> Any:
+    """`column`, typed: Arrow's joins refuse a column of type null, which is what a
+    regressor's never-written `outputs.probability` reads back as."""
+    return column.cast(pa.float64()) if pa.types.is_null(column.type) else column
 
 
 def _score(

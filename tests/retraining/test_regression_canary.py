@@ -1,0 +1,77 @@
+"""Canary analysis of a regressor, on SQLite and PostgreSQL: a regressor logs no probability,
+and the analysis still measures rmse on each slot's labelled predictions (it failed with
+"Data type null is not supported in join non-key field outputs.probability")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+import yaml
+
+from keel.monitoring.feedback import ingest
+from keel.pipeline.train import train
+from keel.project import Project
+from keel.retraining.canary import analyze_canary
+from tests.retraining.test_regression_loop import MODEL, _bikes, _project, _spec
+from tests.serving.support import Client, serve
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def env(request: pytest.FixtureRequest) -> dict[str, str]:
+    values = {"KEEL_USER": "ana"}
+    if request.param == "postgresql":
+        values["KEEL_DB_URL"] = request.getfixturevalue("fresh_postgres_url")
+    return values
+
+
+def _records(table: pa.Table) -> list[dict[str, object]]:
+    rows = table.drop(["cnt"]).to_pylist()
+    for row in rows:
+        row["at"] = row["at"].isoformat()
+    return rows
+
+
+def test_a_regressor_on_canary_is_judged_on_rmse(env: dict[str, str], tmp_path: Path) -> None:
+    bikes = _bikes()
+    history = bikes.filter(pc.less(pc.year(bikes["at"]), 2012))
+    history = history.take(pa.array(range(0, history.num_rows, 8)))
+    traffic = bikes.filter(pc.greater_equal(pc.year(bikes["at"]), 2012)).slice(0, 400)
+    folder = tmp_path / "rentals"
+    spec = _spec(
+        serving={"canary_share": 0.5},
+        retraining={"canary": {"duration": "1h", "min_predictions": 50}},
+    )
+    _project(folder, env, history, spec)
+    as_of = pc.max(history["at"]).as_py() + timedelta(days=1)
+    with Project.open(folder, env=env) as project:
+        assert train(project, as_of=as_of).registered is not None
+    spec["training"]["params"] = {"depth": 6}
+    (folder / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    with Project.open(folder, env=env) as project:
+        assert train(project, as_of=as_of).registered is not None
+        releases = project.metadata.releases
+        for alias, version in (("production", 1), ("canary", 2)):
+            releases.move_alias(
+                MODEL, alias, version, expected_holder=None, actor="ana", reason="test"
+            )
+        ids: list[str] = []
+        records = _records(traffic)
+        with serve(project) as (url, serving), Client(url) as client:
+            for start in range(0, len(records), 50):
+                answer = client.post("/predict", {"records": records[start : start + 50]})
+                assert answer.status == 200, answer.text
+                ids.extend(p["id"] for p in answer.json()["predictions"])
+            serving.log.flush()
+        labels = pa.table({"prediction_id": ids, "label": traffic["cnt"]})
+        ingest(project, labels, model=MODEL, actor="counter")
+
+        analysis = analyze_canary(project, MODEL, now=datetime.now(UTC) + timedelta(hours=2))
+
+    assert analysis.metric == "rmse"
+    for slot in (analysis.canary_slot, analysis.production_slot):
+        assert slot.labelled > 50 and slot.performance is not None, slot
+    assert analysis.canary_slot.version == 2 and analysis.production_slot.version == 1
