@@ -399,3 +399,18 @@ def test_uncommitted_changes_are_partial_and_a_commit_missing_from_the_clone_fai
         f"{ref}: commit {commit[:12]} is not in this repository",
     )
     assert missing.fix is not None and missing.fix.startswith("commit the project")
+
+
+def test_a_trigger_on_a_lower_is_better_metric_is_scored_with_its_side(
+    release_project: Path,
+) -> None:
+    # log_loss is lower-is-better: its trigger fires above a threshold, which the item names.
+    write_spec(
+        release_project,
+        retraining={"triggers": {"performance": {"metric": "log_loss", "above": 0.6}}},
+    )
+    with Project.open(release_project, env=ENV) as project:
+        card = scorecard(project)
+    [item] = [i for i in card.items if i.key == "retraining.triggers"]
+    assert item.status == "pass", item
+    assert "log_loss above 0.6" in item.evidence

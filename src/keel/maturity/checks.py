@@ -416,7 +416,7 @@ def _retraining(project: Project) -> Item:
         signals.append(f"drift in {triggers.drifted_features}+ features")
     if triggers.performance is not None:
         performance = triggers.performance
-        signals.append(f"{performance.metric} below {performance.below:g}")
+        signals.append(f"{performance.metric} {performance.side} {performance.threshold:g}")
     if triggers.new_labels is not None:
         signals.append(f"{triggers.new_labels:,} new labels")
     schedule = None if triggers.schedule is None else format_duration(triggers.schedule)
