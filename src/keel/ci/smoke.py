@@ -363,13 +363,10 @@ class _SmokeRun:
 
         from keel.models import load_package, save_package
         from keel.models.package import package_digest
-        from keel.models.signature import infer_inference_contract
+        from keel.models.signature import infer_inference_contract, model_outputs
 
         model = self.model
-        outputs = {"prediction": "integer", "probability": "float"}
-        if not hasattr(model, "predict_proba"):
-            outputs = {"prediction": "float"}
-        self.contract = infer_inference_contract(self.raw, outputs)
+        self.contract = infer_inference_contract(self.raw, model_outputs(model, self.labels))
         (self.folder / "package").mkdir()
         path = save_package(
             self.folder / "package" / "model.tar",

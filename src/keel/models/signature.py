@@ -27,6 +27,7 @@ __all__ = [
     "OutputField",
     "RequestProblem",
     "infer_inference_contract",
+    "model_outputs",
     "validate_request",
 ]
 
@@ -124,6 +125,25 @@ def _arrow_logical(name: str, arrow_type: pa.DataType) -> LogicalType:
         f"input '{name}': type {arrow_type} is not supported in requests "
         f"(supported: {', '.join(_LOGICAL_TYPES)})"
     )
+
+
+def model_outputs(model: Any, target: Any) -> dict[str, LogicalType]:
+    """The outputs a fitted model answers with: a classifier (it has `predict_proba`) its
+    labels' own type (0/1, true/false or text: feedback is checked against it, responses
+    declare it) and the positive class's probability; a regressor a float. `target` is the
+    training labels (a pandas Series or a numpy array)."""
+    if not hasattr(model, "predict_proba"):
+        return {"prediction": "float"}
+    from pandas.api import types  # type: ignore[import-untyped,unused-ignore]
+
+    prediction: LogicalType = "string"
+    if types.is_bool_dtype(target):
+        prediction = "boolean"
+    elif types.is_integer_dtype(target):
+        prediction = "integer"
+    elif types.is_float_dtype(target):
+        prediction = "float"
+    return {"prediction": prediction, "probability": "float"}
 
 
 def infer_inference_contract(

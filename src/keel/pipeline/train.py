@@ -609,7 +609,7 @@ def _train_package(
     target: str,
 ) -> Path:
     from keel.models import save_package
-    from keel.models.signature import infer_inference_contract
+    from keel.models.signature import infer_inference_contract, model_outputs
     from keel.pipeline.code import load_entry_point
     from keel.pipeline.usercode import check_model
 
@@ -622,11 +622,7 @@ def _train_package(
     y = part[_TARGET]
     fit = load_entry_point(spec.training.entry_point, project.settings.project_dir)
     model = check_model(fit, fit(run, x, y))
-    # A classifier predicts its labels' own type (0/1, true/false, text): feedback is
-    # checked against it, and responses declare it.
-    outputs = {"prediction": _label_type(y), "probability": "float"}
-    if not hasattr(model, "predict_proba"):
-        outputs = {"prediction": "float"}
+    outputs = model_outputs(model, y)
     raw_sample = table.select(_model_inputs(project, table)).slice(0, 10_000)
     contract = infer_inference_contract(raw_sample, outputs)
     folder = Path(tempfile.mkdtemp(prefix="keel-package-"))
@@ -639,18 +635,6 @@ def _train_package(
         metadata={"model": spec.name, "run": run.id},
         archive=True,
     )
-
-
-def _label_type(target: Any) -> str:
-    from pandas.api import types  # type: ignore[import-untyped,unused-ignore]
-
-    if types.is_bool_dtype(target):
-        return "boolean"
-    if types.is_integer_dtype(target):
-        return "integer"
-    if types.is_float_dtype(target):
-        return "float"
-    return "string"
 
 
 def _evaluate(project: Project, package: Digest, features_digest: Digest) -> bytes:
