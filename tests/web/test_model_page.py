@@ -157,3 +157,26 @@ def _screenshots(url: str, tmp_path: Path) -> None:
                 )
     finally:
         driver.quit()
+
+
+def test_window_labels_are_dates_for_days_and_never_ordinals() -> None:
+    from keel.web.pages import _window_labels
+
+    def days(*starts: datetime) -> list[tuple[datetime, datetime]]:
+        return [(s, s + timedelta(days=1)) for s in starts]
+
+    assert _window_labels(days(DAY, DAY + timedelta(days=1))) == ["03-01", "03-02"]
+    new_year = datetime(2025, 12, 31, tzinfo=UTC)
+    assert _window_labels(days(new_year, DAY)) == ["2025-12-31", "2026-03-01"]
+    hours = [(DAY + timedelta(hours=h), DAY + timedelta(hours=h + 6)) for h in (0, 6)]
+    assert _window_labels(hours) == ["03-01 00:00", "03-01 06:00"]
+    # Windows of rows a few seconds apart: the time to the second, short enough for a
+    # heatmap column; the date too when they span days.
+    rows = [(DAY + timedelta(seconds=s), DAY + timedelta(seconds=s + 5)) for s in (4, 12)]
+    assert _window_labels(rows) == ["00:00:04", "00:00:12"]
+    later = DAY + timedelta(days=1)
+    assert _window_labels([*rows, (later, later)]) == [
+        "03-01 00:00:04",
+        "03-01 00:00:12",
+        "03-02 00:00:00",
+    ]

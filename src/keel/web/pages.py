@@ -378,8 +378,8 @@ def _recent_windows(project: Project, name: str) -> datetime | None:
 
 def _window_labels(windows: Sequence[tuple[datetime, datetime]]) -> list[str]:
     """The windows' starts as axis labels: the date alone when every window is whole days
-    from midnight, else to the minute, or to the second when that is needed to tell
-    windows of rows apart."""
+    from midnight, else to the minute, or to the second (the time alone within one day)
+    when that is needed to tell windows of rows apart."""
     starts = [start.astimezone(UTC) for start, _ in windows]
     days = all(
         start.time() == time(0) and (end - begin) % _DAY == timedelta(0) and end > begin
@@ -390,7 +390,9 @@ def _window_labels(windows: Sequence[tuple[datetime, datetime]]) -> list[str]:
         return [start.strftime(layout) for start in starts]
     labels = [start.strftime("%m-%d %H:%M") for start in starts]
     if len(set(labels)) < len(labels):
-        labels = [start.strftime("%m-%d %H:%M:%S") for start in starts]
+        # Short enough for a heatmap's column: the date only when the windows span days.
+        one_day = len({start.date() for start in starts}) == 1
+        labels = [start.strftime("%H:%M:%S" if one_day else "%m-%d %H:%M:%S") for start in starts]
     return labels
 
 
