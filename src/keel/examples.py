@@ -288,8 +288,9 @@ def _load_features(path: Path) -> Any:
         spec.loader.exec_module(module)
     except Exception as exc:
         raise import_failure("features:prepare", path.parent, exc) from exc
-    module.prepare = UserFunction("features:prepare", path.parent, module.prepare)
-    return module
+    features: Any = module
+    features.prepare = UserFunction("features:prepare", path.parent, features.prepare)
+    return features
 
 
 def prepare_months(
