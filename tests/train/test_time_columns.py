@@ -10,6 +10,8 @@ The data is a sample of the real hourly bike rentals (2011-2012).
 
 from __future__ import annotations
 
+import re
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,8 @@ from keel.monitoring.service import WindowPlan, monitor
 from keel.pipeline.train import train
 from keel.project import Project
 from keel.serving.predictions import compact, get
+from keel.web.server import run_in_thread
+from keel.web.ui import create_ui
 from tests.fixtures.time_types import TIME_TYPES, TimeType
 from tests.serving.support import Client, serve
 
@@ -90,6 +94,12 @@ def _bikes(rows: int = 600) -> pa.Table:
 
 
 SAMPLE = _bikes()
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - loopback
+        text: str = answer.read().decode()
+        return text
 
 
 def _spec() -> dict[str, Any]:
@@ -203,6 +213,10 @@ def test_every_time_column_type_works_from_training_to_monitoring(project: Train
                 assert sent == [m.date().isoformat() for m in moments]
             else:
                 assert [datetime.fromisoformat(t) for t in sent] == moments
+        # The UI's prediction page shows it the same way.
+        with run_in_thread(create_ui(keel)) as ui:
+            shown = re.sub(r"<[^>]+>", " ", _get(f"{ui}/predictions?id={ids[0]}"))
+        assert re.search(rf"\bwhen\s+{re.escape(str(sent[0]))}\s", shown), shown
 
         # ... and monitoring cuts windows by it: one window per event day, not by when the
         # requests came in (today).

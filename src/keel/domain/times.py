@@ -149,7 +149,7 @@ def _parse_column(values: Any) -> Any:
 def _instant(text: Any, position: int) -> datetime:
     try:
         value = parse(text, "timestamp", position=position)
-    except NotATime as exc:
+    except NotATime:
         raise NotATime(
             f"holds text that is not ISO-8601 timestamps or dates: {text!r} (row {position + 1}); "
             f"expected {EXPECTED_FORMAT['timestamp']}",
@@ -174,18 +174,14 @@ def parse(text: Any, kind: TimeKind, *, position: int | None = None) -> datetime
         )
     stripped = text.strip()
     try:
-        if kind == "date":
-            return date.fromisoformat(stripped) if len(stripped) == 10 else _no_date(stripped)
-        moment = datetime.fromisoformat(stripped.replace("z", "Z").replace("Z", "+00:00"))
+        # date.fromisoformat also takes 20120601 and 2012-W22-5; a date input wants YYYY-MM-DD.
+        if kind == "date" and len(stripped) == len("YYYY-MM-DD"):
+            return date.fromisoformat(stripped)
+        if kind == "timestamp":
+            return as_utc(datetime.fromisoformat(stripped.replace("Z", "+00:00")))
     except ValueError:
-        raise NotATime(
-            f"expected {EXPECTED_FORMAT[kind]}, got {text!r}", position=position, text=text
-        ) from None
-    return as_utc(moment)
-
-
-def _no_date(text: str) -> date:
-    raise ValueError(text)
+        pass
+    raise NotATime(f"expected {EXPECTED_FORMAT[kind]}, got {text!r}", position=position, text=text)
 
 
 def as_utc(value: datetime | date) -> datetime:

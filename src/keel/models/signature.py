@@ -15,8 +15,8 @@ from typing import Any, Final, Literal, get_args
 
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
-from keel.domain.times import NotATime, parse, time_kind
 from keel.contracts.columns import check_column_names
+from keel.domain.times import NotATime, parse, time_kind
 from keel.errors import ConfigError, DataError
 
 __all__ = [
