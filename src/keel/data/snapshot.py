@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -44,6 +44,7 @@ from keel.artifacts.hashing import hash_bytes, new_hasher
 from keel.contracts.columns import split_index_columns
 from keel.data.read import Format, read_data, resolve_source
 from keel.data.statcache import StatCache, StatKey
+from keel.domain import times
 from keel.domain.dataset import DatasetVersion, LeftOutColumn, SourceFile, TimeRange
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, Conflict, DataError, StoreError
@@ -463,7 +464,7 @@ def _timestamps(
         # Databases without a timestamp type (SQLite) hand back ISO-8601 text.
         values = _parse_timestamps(values, column, source)
         table = table.set_column(table.column_names.index(column), column, values)
-    elif not (pa.types.is_timestamp(values.type) or pa.types.is_date(values.type)):
+    elif not times.is_temporal(values.type):
         raise DataError(
             f"{source}: the timestamp column '{column}' holds {values.type}, "
             "expected timestamps or dates",
@@ -471,16 +472,12 @@ def _timestamps(
         )
     if values.null_count == len(values):
         return table, None
-    if pa.types.is_timestamp(values.type) and values.type.unit == "ns":
-        values = values.cast(pa.timestamp("us", values.type.tz), safe=False)
-    bounds = pc.min_max(values)
-    start, end = (_utc(bounds[key].as_py()) for key in ("min", "max"))
+    bounds = pc.min_max(times.to_utc(values))
+    start, end = (times.as_utc(bounds[key].as_py()) for key in ("min", "max"))
     return table, TimeRange(column, start, end)
 
 
 def _parse_timestamps(values: pa.ChunkedArray, column: str, source: str) -> pa.ChunkedArray:
-    from keel.domain.times import NotATime, to_utc
-
     # Dates alone (YYYY-MM-DD) stay dates, as a CSV reader types them.
     for target in (pa.date32(), pa.timestamp("us", "UTC"), pa.timestamp("us")):
         try:
@@ -489,21 +486,14 @@ def _parse_timestamps(values: pa.ChunkedArray, column: str, source: str) -> pa.C
             continue
     try:
         # Text mixing offsets and none, or dates and timestamps: each value on its own.
-        parsed: pa.ChunkedArray = to_utc(values)
-    except NotATime as exc:
+        parsed: pa.ChunkedArray = times.to_utc(values)
+    except times.NotATime as exc:
         raise DataError(
             f"{source}: the timestamp column '{column}' {exc}",
             path=source,
             hint="convert the column to a timestamp type, or fix the values that do not parse",
         ) from None
     return parsed
-
-
-def _utc(value: datetime | date) -> datetime:
-    """Naive timestamps are taken as UTC, dates as their midnight in UTC."""
-    from keel.domain.times import as_utc
-
-    return as_utc(value)
 
 
 @contextmanager
