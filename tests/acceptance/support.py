@@ -168,8 +168,9 @@ def request_records(rows: Any, drop: tuple[str, ...] = ()) -> list[dict[str, Any
 
 
 def triton_infer(url: str, model: str, records: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The outputs NVIDIA's tritonclient gets for `records`, its inputs typed as the served
-    model's metadata declares them; every record must have every input non-null."""
+    """The outputs NVIDIA's tritonclient gets for `records` with its defaults (binary tensors
+    both ways), its inputs typed as the served model's metadata declares them; every record
+    must have every input non-null."""
     import tritonclient.http as triton
 
     client = triton.InferenceServerClient(url=url.removeprefix("http://"))
@@ -189,11 +190,10 @@ def triton_infer(url: str, model: str, records: list[dict[str, Any]]) -> dict[st
             else:
                 column = np.array(values, dtype=np.int64)
             tensor = triton.InferInput(spec["name"], [len(records)], kind)
-            # JSON tensors: keel serve does not read the binary tensor extension yet.
-            tensor.set_data_from_numpy(column, binary_data=False)
+            tensor.set_data_from_numpy(column)  # binary, tritonclient's default
             inputs.append(tensor)
         names = [o["name"] for o in metadata["outputs"]]
-        wanted = [triton.InferRequestedOutput(name, binary_data=False) for name in names]
+        wanted = [triton.InferRequestedOutput(name) for name in names]
         result = client.infer(model, inputs, outputs=wanted)
         answers: dict[str, list[Any]] = {}
         for name in names:

@@ -40,6 +40,8 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from keel import __version__
 from keel.errors import StoreError, UserCodeError
+from keel.serving.binary import HEADER as BINARY_HEADER
+from keel.serving.binary import decode_binary_inputs, encode_binary_outputs, split_body
 from keel.serving.codec import (
     BadRequest,
     Batch,
@@ -324,8 +326,12 @@ class ServingApp:
             name = model or self._default_model()
             route = self._route_of(name)
             served, slot = self._version_of(route, version)
-            document = parse_json(await self._body(request))
+            body, blob = await self._body(request), b""
             if protocol == "oip":
+                body, blob = split_body(body, request.headers.get(BINARY_HEADER))
+            document = parse_json(body)
+            if protocol == "oip":
+                document = decode_binary_inputs(document, blob)
                 batch = decode_oip(document, served.contract, max_rows=self.spec.max_rows)
             else:
                 batch = decode_records(document, served.contract, max_rows=self.spec.max_rows)
@@ -354,17 +360,24 @@ class ServingApp:
             self.metrics.errors.labels(name, "499", "client disconnected").inc()
             return Response(status_code=499)
         if protocol == "oip":
-            return _json(
-                encode_oip(
-                    model=route.model,
-                    version=served.version,
-                    prediction_ids=ids,
-                    outputs=outputs,
-                    contract=served.contract,
-                    wanted=batch.outputs,
-                    parameters={"slot": slot}
-                    | ({"client_id": batch.client_id} if batch.client_id else {}),
-                )
+            response = encode_oip(
+                model=route.model,
+                version=served.version,
+                prediction_ids=ids,
+                outputs=outputs,
+                contract=served.contract,
+                wanted=batch.outputs,
+                parameters={"slot": slot}
+                | ({"client_id": batch.client_id} if batch.client_id else {}),
+            )
+            binary = encode_binary_outputs(response, document)
+            if binary is None:
+                return _json(response)
+            head = orjson.dumps(binary[0])
+            return Response(
+                head + binary[1],
+                media_type="application/octet-stream",
+                headers={BINARY_HEADER: str(len(head))},
             )
         names = list(outputs)
         predictions = [

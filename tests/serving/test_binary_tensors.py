@@ -1,0 +1,101 @@
+"""The Open Inference Protocol's binary tensor extension: tritonclient with its defaults (binary
+inputs, binary outputs) gets the answers `/predict` gives, and binary data that does not fit
+its tensors is refused naming the input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tritonclient.http as triton
+
+from keel.project import Project
+from tests.serving.support import (
+    DATATYPES,
+    MODEL,
+    Client,
+    open_project,
+    records,
+    serve,
+    served_copy,
+    set_alias,
+)
+
+
+@pytest.fixture
+def project(trained_template: Path, tmp_path: Path) -> Iterator[Project]:
+    with open_project(served_copy(trained_template, tmp_path / "flights")) as project:
+        set_alias(project, "production", 2)
+        yield project
+
+
+def _column(values: list[Any], datatype: str) -> np.ndarray[Any, Any]:
+    if datatype == "BYTES":
+        return np.array(values, dtype=object)
+    return np.array(values, dtype=np.int64 if datatype == "INT64" else np.float64)
+
+
+def test_tritonclient_with_its_defaults_gets_the_answers_of_predict(
+    project: Project, trained_template: Path
+) -> None:
+    rows = records(trained_template, 9)
+    with serve(project) as (url, _), Client(url) as http:
+        client = triton.InferenceServerClient(url=url.removeprefix("http://"))
+        try:
+            inputs = []
+            for name, datatype in DATATYPES.items():
+                tensor = triton.InferInput(name, [len(rows)], datatype)
+                tensor.set_data_from_numpy(_column([r[name] for r in rows], datatype))
+                inputs.append(tensor)
+            wanted = [triton.InferRequestedOutput(n) for n in ("prediction", "probability")]
+            result = client.infer(MODEL, inputs, outputs=wanted)
+            everything = client.infer(MODEL, inputs)  # no outputs named: JSON outputs
+        finally:
+            client.close()
+        expected = http.post("/predict", {"records": rows}).json()["predictions"]
+
+    response = result.get_response()
+    assert all("binary_data_size" in o["parameters"] for o in response["outputs"])
+    probability, prediction = result.as_numpy("probability"), result.as_numpy("prediction")
+    assert probability is not None and prediction is not None
+    assert probability.tolist() == [p["probability"] for p in expected]
+    assert prediction.tolist() == [p["prediction"] for p in expected]
+    plain = everything.as_numpy("probability")
+    assert plain is not None and plain.tolist() == probability.tolist()
+
+
+def test_binary_data_that_does_not_fit_is_refused_naming_the_input(project: Project) -> None:
+    header = {
+        "inputs": [
+            {
+                "name": "distance",
+                "shape": [2],
+                "datatype": "INT64",
+                "parameters": {"binary_data_size": 12},
+            }
+        ]
+    }
+    head = json.dumps(header).encode()
+    body = head + np.array([1, 2], dtype="<i8").tobytes()[:12]
+    with serve(project) as (url, _), Client(url) as http:
+        answer = http.request(
+            "POST",
+            f"/v2/models/{MODEL}/infer",
+            body,
+            {"Inference-Header-Content-Length": str(len(head))},
+        )
+        too_long = http.request(
+            "POST",
+            f"/v2/models/{MODEL}/infer",
+            head,
+            {"Inference-Header-Content-Length": str(len(head) + 5)},
+        )
+    assert answer.status == 400, answer.text
+    [problem] = answer.json()["problems"]
+    assert problem["field"] == "inputs[0].parameters.binary_data_size"
+    assert "multiple of 8" in problem["rule"]
+    assert too_long.status == 400 and "Inference-Header-Content-Length" in too_long.text
