@@ -33,6 +33,7 @@ from keel.project import Project
 from keel.serving.predictions import compact, get
 from keel.web.server import run_in_thread
 from keel.web.ui import create_ui
+from tests.fixtures.cli import Keel
 from tests.fixtures.time_types import TIME_TYPES, TimeType
 from tests.serving.support import Client, serve
 
@@ -147,7 +148,9 @@ def project(
     yield Trained(folder, env, kind, instants)
 
 
-def test_every_time_column_type_works_from_training_to_monitoring(project: Trained) -> None:
+def test_every_time_column_type_works_from_training_to_monitoring(
+    project: Trained, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     kind = project.kind
     with Project.open(project.folder, env=project.env) as keel:
         result = train(keel)
@@ -243,3 +246,16 @@ def test_every_time_column_type_works_from_training_to_monitoring(project: Train
         later = monitor(keel, now=covered + timedelta(hours=5), record=False)
         data_age = next(s for s in later.freshness if s.name == "data_age")
         assert data_age.value == 5 * 3600
+
+    # `keel explain` (and `keel lineage`) show the input, and the data's span, as the column
+    # holds them: dates as dates.
+    for name, value in {**project.env, "KEEL_PROJECT": str(project.folder)}.items():
+        monkeypatch.setenv(name, value)
+    shown = Keel(capsys)("explain", ids[0])
+    assert shown.code == 0, shown.err
+    first, last = (kind.expected(m) for m in (project.instants[0], project.instants[-1]))
+    if kind.kind == "date":
+        assert f"when='{moments[0].date().isoformat()}'" in shown.out
+        assert f"rows  {first.date().isoformat()} .. {last.date().isoformat()}\n" in shown.out
+    else:
+        assert f"rows  {first.isoformat()} .. {last.isoformat()}\n" in shown.out

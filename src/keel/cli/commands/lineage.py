@@ -9,6 +9,7 @@ import click
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option
 from keel.domain.model import parse_model_ref
+from keel.domain.times import kind_named
 
 __all__ = ["lineage"]
 
@@ -16,6 +17,18 @@ __all__ = ["lineage"]
 def _short(value: Any) -> str:
     text = str(value or "-")
     return text.split(":", 1)[-1][:12] if text.startswith("blake3:") else text
+
+
+def _span(dataset: dict[str, Any]) -> str:
+    """The dataset's time range as its column holds it: dates as dates."""
+    time_range = dataset.get("time_range")
+    if not time_range:
+        return ""
+    start, end = time_range["start"], time_range["end"]
+    types = {c["name"]: c["type"] for c in dataset.get("columns", [])}
+    if kind_named(types.get(time_range["column"], "")) == "date":
+        start, end = start[:10], end[:10]
+    return f"{start} .. {end}"
 
 
 def _render(chain: dict[str, Any]) -> str:
@@ -39,10 +52,9 @@ def _render(chain: dict[str, Any]) -> str:
     elif dataset.get("missing"):
         lines.append(f"dataset      {_short(dataset['id'])}  MISSING from the metadata store")
     else:
-        time_range = dataset.get("time_range") or {}
         lines.append(
             f"dataset      {_short(dataset['id'])}  {dataset['rows']:,} rows  "
-            f"{time_range.get('start', '')} .. {time_range.get('end', '')}".rstrip(" .")
+            f"{_span(dataset)}".rstrip()
         )
         lines.append(f"  source     {dataset['source']}")
         for entry in dataset.get("files", [])[:5]:
