@@ -259,3 +259,7 @@ def test_every_time_column_type_works_from_training_to_monitoring(
         assert f"rows  {first.date().isoformat()} .. {last.date().isoformat()}\n" in shown.out
     else:
         assert f"rows  {first.isoformat()} .. {last.isoformat()}\n" in shown.out
+    layout = "%Y-%m-%d" if kind.kind == "date" else "%Y-%m-%d %H:%M:%S"
+    shown = Keel(capsys)("data", "show", str(result.dataset.id))
+    assert shown.code == 0, shown.err
+    assert f"{first:{layout}} .. {last:{layout}} (when)" in shown.out

@@ -10,7 +10,8 @@ import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option
-from keel.domain.dataset import TimeRange
+from keel.domain.dataset import DatasetVersion
+from keel.domain.times import kind_named
 
 if TYPE_CHECKING:
     # Only for annotations: loading pyarrow is left to the commands that need it.
@@ -50,7 +51,7 @@ def snapshot(cli: CliContext, source: str | None, as_json: bool) -> int:
             head = f"recorded dataset {version.short}"
         detail = f"{_count(version.rows)} rows x {len(version.columns)} columns"
         if version.time_range is not None:
-            detail += f", {_span(version.time_range)}"
+            detail += f", {_span(version)}"
         read = result.files_read
         lines = [head, f"  {detail}", f"  {_count(read)} file{'' if read == 1 else 's'} read"]
         lines += [f"  left out {column.describe()}" for column in version.left_out]
@@ -85,7 +86,7 @@ def list_(cli: CliContext, limit: int | None, as_json: bool) -> int:
             f"{'ID':<12}  {'CREATED':<16}  {'ROWS':>12}  {'COLS':>4}  {'TIME RANGE':<35}  SOURCE"
         ]
         for v in versions:
-            span = _span(v.time_range, column=False) if v.time_range else "-"
+            span = _span(v, column=False)
             lines.append(
                 f"{v.short:<12}  {_when(v.created_at):<16}  {_count(v.rows):>12}  "
                 f"{len(v.columns):>4}  {span:<35}  {v.source}"
@@ -122,7 +123,7 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
         lines += [
             f"created   {_when(version.created_at)} UTC by {version.created_by}",
             f"rows      {_count(version.rows)}",
-            f"time      {_span(version.time_range) if version.time_range else '-'}",
+            f"time      {_span(version)}",
             f"parquet   {version.parquet.short}  ({_count(parquet_size)} bytes)",
             f"files     {len(version.files)}",
         ]
@@ -182,7 +183,7 @@ def diff(cli: CliContext, old: str, new: str, as_json: bool) -> int:
             return "\n".join(lines)
         delta = result.rows_delta
         lines.append(f"rows      {_count(a.rows)} -> {_count(b.rows)} ({delta:+,})")
-        spans = [_span(v.time_range) if v.time_range else "-" for v in (a, b)]
+        spans = [_span(v) for v in (a, b)]
         if spans[0] != spans[1]:
             lines.append(f"time      {spans[0]}\n       -> {spans[1]}")
         schema = [f"+ {name} ({kind})" for name, kind in result.added]
@@ -229,10 +230,14 @@ def _when(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M}"
 
 
-def _span(time_range: TimeRange | None, *, column: bool = True) -> str:
+def _span(version: DatasetVersion, *, column: bool = True) -> str:
+    """The version's time range as its column holds it: a date column's as dates."""
+    time_range = version.time_range
     if time_range is None:
         return "-"
-    text = f"{time_range.start:%Y-%m-%d %H:%M:%S} .. {time_range.end:%Y-%m-%d %H:%M:%S}"
+    kind = kind_named(dict(version.columns).get(time_range.column, ""))
+    layout = "%Y-%m-%d" if kind == "date" else "%Y-%m-%d %H:%M:%S"
+    text = f"{time_range.start:{layout}} .. {time_range.end:{layout}}"
     return f"{text} ({time_range.column})" if column else text
 
 
