@@ -119,3 +119,24 @@ def test_progress_bar_line() -> None:
     assert bar_line(0, 6, "snapshot", 0.0, width=12) == "[------------] 0/6  snapshot     0.0s"
     assert bar_line(3, 6, "train", 12.34, width=12) == "[######------] 3/6  train       12.3s"
     assert bar_line(6, 6, "register", 1.0, width=12).startswith("[############] 6/6")
+
+
+def test_historical_data_is_told_to_train_as_of_its_time(flights: Keel, tmp_path: Path) -> None:
+    # A contract inferred from a public table of 2013 holds a freshness rule the data breaks
+    # today: infer says so at once, and train's refusal gives the command that works.
+    inferred = flights("contract", "infer", "raw.parquet", "-o", "contracts/raw.yaml")
+    assert inferred.code == 0, inferred.err
+    assert "stale today" in inferred.out
+    spec = (tmp_path / "keel.yaml").read_text()
+    (tmp_path / "keel.yaml").write_text(
+        spec.replace("  target: late\n", "  target: late\n  contract: contracts/raw.yaml\n")
+    )
+    refused = flights("train")
+    assert refused.code == 1
+    assert "stale on time_hour" in refused.err
+    [command] = [
+        line.split("`")[1] for line in refused.err.splitlines() if line.startswith("hint:")
+    ]
+    assert command.startswith("keel train --as-of 201")
+    hinted = flights(*command.split()[1:])
+    assert hinted.code == 0, hinted.err

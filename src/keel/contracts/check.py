@@ -30,7 +30,7 @@ from keel.contracts.model import (
     TimestampRule,
 )
 from keel.contracts.report import CheckResult, ContractReport, Severity, Violation
-from keel.domain.duration import format_duration
+from keel.domain.duration import format_age, format_duration
 from keel.domain.times import as_utc, covers_until, render
 
 __all__ = ["check_contract"]
@@ -214,9 +214,9 @@ class _Checker:
             "stale",
             name,
             f"{name}: the newest row is from {render(newest)}, "
-            f"{_human(age)} before {self.now.isoformat()}; freshness allows "
+            f"{format_age(age)} before {self.now.isoformat()}; freshness allows "
             f"{format_duration(rule.freshness)}",
-            observed={"newest": as_utc(newest), "age": _human(age)},
+            observed={"newest": as_utc(newest), "age": format_age(age)},
             expected=expected,
             rows=self.rows,
             mask=pc.equal(values, newest_scalar),
@@ -429,17 +429,6 @@ def _beyond(rule: str, seen: Any, bound: int | float) -> bool:
 
 def _article(logical: LogicalType) -> str:
     return f"an {logical}" if logical[0] in "aeiou" else f"a {logical}"
-
-
-def _human(delta: timedelta) -> str:
-    """An age people read at a glance: `183d 4h`, `5h 12m`, `40s`."""
-    seconds = int(delta.total_seconds())
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return " ".join(parts[:2]) or "0s"
 
 
 def _count(number: int, noun: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["format_age", "format_duration", "parse_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|[smhdw])\s*$")
@@ -35,3 +35,14 @@ def format_duration(delta: timedelta) -> str:
     if seconds < 1 and round(seconds * 1000, 6).is_integer():
         return f"{round(seconds * 1000):d}ms"
     return f"{seconds:g}s"
+
+
+def format_age(delta: timedelta) -> str:
+    """An age people read at a glance, to its two largest units: `183d 4h`, `5h 12m`, `40s`."""
+    seconds = max(0, int(delta.total_seconds()))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts[:2]) or "0s"

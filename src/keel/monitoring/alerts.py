@@ -17,9 +17,10 @@ import fnmatch
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from keel.domain.duration import format_age
 from keel.domain.metric import direction_of, worse_side
 from keel.domain.monitoring import Alert, AlertDraft, Signal
 from keel.spec import AlertRule, ProjectSpec
@@ -269,13 +270,15 @@ def _message(rule: AlertRule, signal: Signal, streak: int, spec: ProjectSpec) ->
             f"{rule.signal}{subject}: {detail.get('test')} statistic {_number(signal.value)}, "
             f"p-value {_number(detail.get('p_value'))} below {_number(signal.limit)}{span}"
         )
-    value = _number(signal.value)
+    # Ages are seconds in the store and in Prometheus; people read them as durations.
+    render = _age if rule.signal.endswith("_age") else _number
+    value = render(signal.value)
     limit = rule.threshold if rule.threshold is not None else signal.limit
     if limit is None:
         comparison = "breached"
     else:
         word = _direction(rule, signal, spec)
-        comparison = f"{word} {_number(limit)}"
+        comparison = f"{word} {render(limit)}"
     span = f" for {streak} windows" if streak > 1 else ""
     test = signal.detail.get("test") if isinstance(signal.detail, Mapping) else None
     how = f" ({test})" if test else ""
@@ -284,6 +287,12 @@ def _message(rule: AlertRule, signal: Signal, streak: int, spec: ProjectSpec) ->
     if basis:
         how += f" (from {basis})"
     return f"{rule.signal}{subject} is {value}{how}, {comparison}{span}"
+
+
+def _age(value: Any) -> str:
+    if value is None:
+        return "unknown"
+    return format_age(timedelta(seconds=float(value)))
 
 
 def _number(value: Any) -> str:

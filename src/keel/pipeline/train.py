@@ -311,9 +311,21 @@ def _contract(
             first = "; ".join(
                 f"{v.rule} on {v.column or 'the table'}: {v.message}" for v in report.errors[:3]
             )
+            hint = f"see `keel runs show {run.id}` and `keel contract check` for every violation"
+            observed = report.errors[0].observed
+            newest = observed.get("newest") if isinstance(observed, dict) else None
+            if {v.rule for v in report.errors} == {"stale"} and isinstance(newest, datetime):
+                # Historical data (a public table, a backfill) is stale by any live rule: the
+                # contract is right for production, the training run needs its own moment.
+                newest = newest.astimezone(UTC).isoformat().replace("+00:00", "Z")
+                hint = (
+                    "if this is historical data, train as of its time "
+                    f"(`keel train --as-of {newest}`); otherwise the source has stopped "
+                    "delivering, or timestamp.freshness in the contract is too strict"
+                )
             raise ContractViolation(
                 f"the training data broke its contract ({report.summary()}): {first}",
-                hint=f"see `keel runs show {run.id}` and `keel contract check` for every violation",
+                hint=hint,
             )
         return document
 

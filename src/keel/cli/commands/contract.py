@@ -118,6 +118,7 @@ def infer(
         source=source,
         inferred_at=datetime.now(UTC),
     )
+    notices.extend(_stale_notice(table, inferred))
     text = dump_contract(inferred)
     if output is not None:
         from keel.contracts import write_contract
@@ -143,6 +144,28 @@ def infer(
     )
     emit(as_json, payload, "\n".join([written, *(f"  {notice}" for notice in notices)]))
     return EXIT_OK
+
+
+def _stale_notice(table: Any, contract: Any) -> list[str]:
+    """Data from the past (a public table, a backfill) breaks the freshness rule inferred for
+    it from the start: say so now, not at the first `keel train`."""
+    from keel.contracts import check_contract
+
+    if contract.timestamp is None:
+        return []
+    report = check_contract(table, contract, now=datetime.now(UTC))
+    for violation in report.errors:
+        if violation.rule == "stale" and isinstance(violation.observed, dict):
+            newest = violation.observed.get("newest")
+            if not isinstance(newest, datetime):
+                continue
+            moment = newest.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            return [
+                f"the newest {contract.timestamp.column} is {violation.observed.get('age')} old, "
+                f"older than timestamp.freshness allows: this data is stale today, so train it "
+                f"as of its time (`keel train --as-of {moment}`), or loosen the rule"
+            ]
+    return []
 
 
 def _sample_text(sample: dict[str, Any], column: str | None, context: tuple[str, ...]) -> str:
