@@ -13,7 +13,7 @@ Rule ids and their severity (all errors except `unexpected_column`, whose severi
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
