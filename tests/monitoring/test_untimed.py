@@ -72,7 +72,12 @@ def test_small_windows_are_not_judged_and_a_filling_window_is_not_a_traffic_drop
         "predictions",
         "label_coverage",
         "not_judged",
+        "volume",
     }
+    # Too small to judge what it holds, but a complete day of 10 rows after days of 100 to
+    # 120 is a traffic drop in itself: its volume is judged (10 over the median 110).
+    [small_volume] = [s for s in small["signals"] if s["signal"] == "volume"]
+    assert small_volume["value"] == pytest.approx(10 / 110)
     # Volume is judged against full, judged windows only: 120 over the median of 100, 110
     # and 120 (with the 10-row window in the baseline the median would be 105).
     volume = [s for s in windows[4]["signals"] if s["signal"] == "volume"]
@@ -95,6 +100,7 @@ def test_small_windows_are_not_judged_and_a_filling_window_is_not_a_traffic_drop
     assert "Windows not judged: 03-04 (not judged: 10 rows, fewer than min_rows 50)." in html
 
     with Project.open(folder, env=env) as project:
+        # The newest volume judged is day 5's, back to normal: no traffic drop is open.
         alerts = project.metadata.monitoring.alerts(model=MODEL, state=None)
         assert "traffic-drop" not in {a.rule for a in alerts}
         stored = project.metadata.monitoring.metrics(MODEL, since=DAY)
@@ -103,6 +109,7 @@ def test_small_windows_are_not_judged_and_a_filling_window_is_not_a_traffic_drop
             "predictions",
             "label_coverage",
             "not_judged",
+            "volume",
         }
         # A newest window of 5 rows: the UI's headline says it was not judged, and the
         # drift it reports is the newest judged window's.
@@ -119,6 +126,25 @@ def test_small_windows_are_not_judged_and_a_filling_window_is_not_a_traffic_drop
         "not judged: 5 rows, fewer than min_rows 50."
     ) in text
     assert "Newest judged window 2026-03-06 00:00 UTC – 2026-03-07 00:00 UTC:" in text
+
+
+def test_traffic_that_collapses_below_min_rows_is_a_traffic_drop(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # Days of 100 to 120 requests, then a whole day of 10: too few rows to judge drift or
+    # quality, and exactly what a broken upstream client looks like.
+    folder = untimed_project(
+        tmp_path / "untimed", env, freshness={"predictions": None, "data": False}
+    )
+    with Project.open(folder, env=env) as project:
+        for day, rows in enumerate([100, 110, 120, 10]):
+            log_requests(project, DAY + timedelta(days=day, hours=9), rows, start=day * 150)
+        report = monitor(project, now=DAY + timedelta(days=4, hours=6))
+        assert report.windows[-1].not_judged == NOT_JUDGED
+        assert not report.windows[-1].partial
+        [drop] = [a for a in report.opened if a.rule == "traffic-drop"]
+        assert drop.value == pytest.approx(10 / 110)
+        assert drop.message == "volume is 0.09091, below 0.5"
 
 
 def test_freshness_without_a_time_column_is_the_source_files_age(

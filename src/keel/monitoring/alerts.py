@@ -197,12 +197,17 @@ def evaluate_rules(
     spec = project.spec
     if not windows:
         return changes
-    latest = windows[-1]
     firing: dict[tuple[str, str], tuple[AlertRule, Signal, int]] = {}
     measured: set[tuple[str, str]] = set()
     for rule in rules:
+        # Each rule is judged on the windows that measured its signal, the newest of them
+        # its "latest": a window too small to judge measures its volume and nothing else.
+        measuring = [w for w in windows if any(_covers(rule, s) for s in w.signals)]
+        if not measuring:
+            continue
+        latest = measuring[-1]
         history: dict[str, list[tuple[Signal, bool]]] = {}
-        for window in windows[-rule.windows :]:
+        for window in measuring[-rule.windows :]:
             for signal in window.signals:
                 if _covers(rule, signal):
                     history.setdefault(signal.subject, []).append(

@@ -158,7 +158,12 @@ def monitor(
     who = actor or project.settings.user
     head, _ = project.metadata.audit.head()
     _record(project, name, reference_version.version, results, freshness, moment)
-    judged = [JudgedWindow(w.end, w.signals) for w in results if w.judged]
+    # A window too small to judge still speaks for its volume (nothing else).
+    judged = [
+        JudgedWindow(w.end, w.signals if w.judged else [s for s in w.signals if s.name == "volume"])
+        for w in results
+    ]
+    judged = [window for window in judged if window.signals]
     if judged:
         last = judged[-1]
         judged[-1] = JudgedWindow(last.end, [*last.signals, *freshness])
@@ -440,8 +445,21 @@ def _judge(
     results: list[WindowResult] = []
     volumes: list[int] = []
     for index, state in enumerate(states):
+        # A window still filling (or the log's last, cut short) would read as a traffic
+        # drop against full ones: its volume is judged once it is complete.
+        partial = _partial(state, plan, now, last=index == len(states) - 1)
+        volume = None
+        if len(volumes) >= 3 and not partial:
+            median = statistics.median(volumes[-7:])
+            ratio = state.rows / median if median else None
+            volume = Signal(
+                "volume", "", ratio, False, None, {"rows": state.rows, "median": median}
+            )
         if state.rows < spec.min_rows:
-            results.append(_not_judged(state, spec.min_rows))
+            # Too few rows to judge what they hold, but a complete window's count is a
+            # signal of its own: traffic that collapses lands here. It never becomes part
+            # of the baseline it is judged against.
+            results.append(_not_judged(state, spec.min_rows, volume, partial=partial))
             continue
         present = [c for c in columns if c in state.sketch.columns]
         drift = compare_sketches(
@@ -455,15 +473,8 @@ def _judge(
             reference.sketch, state.sketch, drift, state.counts, columns=columns
         )
         signals.append(Signal("predictions", "", float(state.rows)))
-        # A window still filling (or the log's last, cut short) would read as a traffic
-        # drop against full ones: its volume is judged once it is complete.
-        partial = _partial(state, plan, now, last=index == len(states) - 1)
-        if len(volumes) >= 3 and not partial:
-            median = statistics.median(volumes[-7:])
-            ratio = state.rows / median if median else None
-            signals.append(
-                Signal("volume", "", ratio, False, None, {"rows": state.rows, "median": median})
-            )
+        if volume is not None:
+            signals.append(volume)
         if not partial:
             volumes.append(state.rows)
         measured, labelled = _performance(project, state)
@@ -493,9 +504,12 @@ def _judge(
     return results
 
 
-def _not_judged(state: _WindowState, min_rows: int) -> WindowResult:
-    """A window too small to judge: its counts, and a `not_judged` signal saying why
-    (so stored history, the UI and `/metrics` know nothing else was measured)."""
+def _not_judged(
+    state: _WindowState, min_rows: int, volume: Signal | None, *, partial: bool
+) -> WindowResult:
+    """A window too small to judge: its counts, its volume when it is complete, and a
+    `not_judged` signal saying why (so stored history, the UI and `/metrics` know nothing
+    else was measured)."""
     note = f"not judged: {state.rows:,} rows, fewer than min_rows {min_rows:,}"
     labelled = sum(len(labels) for labels in state.labels)
     coverage = labelled / state.rows if state.rows else None
@@ -510,6 +524,7 @@ def _not_judged(state: _WindowState, min_rows: int) -> WindowResult:
             float(min_rows),
             {"rows": state.rows, "min_rows": min_rows, "note": note},
         ),
+        *([volume] if volume is not None else []),
     ]
     return WindowResult(
         start=state.start,
@@ -521,6 +536,7 @@ def _not_judged(state: _WindowState, min_rows: int) -> WindowResult:
         signals=signals,
         labelled=labelled,
         coverage=coverage,
+        partial=partial,
         not_judged=note,
     )
 
