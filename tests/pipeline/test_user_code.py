@@ -282,3 +282,19 @@ def test_an_examples_prepare_failing_is_the_users(keel: Keel, tmp_path: Path) ->
         "KeyError",
     )
     assert error.line == _line_of(features, "raise KeyError('dep_time')")
+
+
+def test_a_print_in_the_users_code_never_breaks_the_json_document(keel: Keel, toy: Path) -> None:
+    # Feature and training code print as they like; a script reading `--json` still gets
+    # one document on stdout, and the prints land on stderr.
+    (toy / "features.py").write_text(
+        FEATURES.replace("    return raw", "    print('building features')\n    return raw")
+    )
+    (toy / "train.py").write_text(
+        TRAIN.replace("    return Log", "    print('fitting')\n    return Log")
+    )
+    result = keel("train", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["model"]["name"] == "toy"
+    assert "building features" in result.err and "fitting" in result.err
+    assert "building features" not in result.out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -15,6 +16,7 @@ import click
 from keel import __version__
 from keel.cli.context import CliContext
 from keel.cli.errors import EXIT_INTERNAL, EXIT_USAGE, error_code, exit_code_for
+from keel.cli.output import json_stdout
 from keel.errors import ConfigError, DependencyMissing, KeelError, UserCodeError
 
 __all__ = ["COMMANDS", "cli", "main"]
@@ -139,7 +141,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args
     try:
-        result = cli.main(args=args, prog_name="keel", standalone_mode=False)
+        if as_json:
+            # The document goes to stdout and everything else (a print in the project's own
+            # code, a library's chatter) to stderr, so a script can parse what it reads.
+            token = json_stdout.set(sys.stdout)
+            try:
+                with contextlib.redirect_stdout(sys.stderr):
+                    result = cli.main(args=args, prog_name="keel", standalone_mode=False)
+            finally:
+                json_stdout.reset(token)
+        else:
+            result = cli.main(args=args, prog_name="keel", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130

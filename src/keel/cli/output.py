@@ -5,16 +5,24 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 
 from keel.domain.digest import Digest
 from keel.domain.duration import format_duration, parse_duration
 
-__all__ = ["duration_callback", "emit", "json_option", "parse_time", "to_jsonable"]
+__all__ = [
+    "duration_callback",
+    "emit",
+    "json_option",
+    "json_stdout",
+    "parse_time",
+    "to_jsonable",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,10 +48,16 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+#: Where `--json` documents go while a command runs with its stdout sent to stderr (a print
+#: in the project's own code must not break the one document a script parses).
+json_stdout: ContextVar[TextIO | None] = ContextVar("keel_json_stdout", default=None)
+
+
 def emit(as_json: bool, payload: dict[str, Any], text: Callable[[], str] | str) -> None:
     """Print `payload` as JSON, or the text rendering of it."""
     if as_json:
-        sys.stdout.write(json.dumps(to_jsonable(payload), indent=2, sort_keys=False) + "\n")
+        out = json_stdout.get() or sys.stdout
+        out.write(json.dumps(to_jsonable(payload), indent=2, sort_keys=False) + "\n")
     else:
         click.echo(text() if callable(text) else text)
 
