@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from keel.errors import ConfigError, DataError
 from keel.monitoring.feedback import ingest, receive
 from keel.monitoring.service import WindowPlan, monitor
 from keel.pipeline.train import train
+from keel.retraining.service import retrain
 from keel.project import Project
 from keel.serving.batch import predict_batch
 from tests.fixtures.cli import Keel
@@ -200,6 +201,57 @@ def test_regression_is_monitored_and_retrained_on_rmse(
         assert comparison["improvement"] > 0 and comparison["passed"]
         [request] = project.metadata.releases.requests(status="pending")
         assert (request.model, request.version, request.alias) == (MODEL, 2, "production")
+
+
+def test_the_challenger_is_never_judged_on_rows_it_trained_on(
+    bikes: pa.Table, env: dict[str, str], tmp_path: Path
+) -> None:
+    # v1 learnt 2011 and served 2012; the source then caught up with 2012 and the challenger
+    # trained on it with a time split. Labelled 2012 predictions older than its holdout
+    # boundary may be its own training rows: they are left out, so it is judged on rows
+    # neither model has seen.
+    folder = tmp_path / "rentals"
+    time_split = {**_spec()["training"], "split": {"method": "time", "holdout": 0.25}}
+    # 2012 breaks the contract reviewed on 2011 (busier hours): not what this test is about.
+    data = {k: v for k, v in _spec()["data"].items() if k != "contract"}
+    year_2011 = bikes.filter(pc.equal(pc.year(bikes["at"]), 2011))
+    year_2012 = bikes.filter(pc.equal(pc.year(bikes["at"]), 2012)).slice(0, SCORED)
+    _project(folder, env, year_2011, _spec(data=data, training=time_split))
+    with Project.open(folder, env=env) as project:
+        assert train(project, as_of=datetime(2012, 1, 1, tzinfo=UTC)).registered is not None
+        project.metadata.releases.move_alias(
+            MODEL, "production", 1, expected_holder=None, actor="ana", reason="first release"
+        )
+        requests, answers = folder.parent / "requests.parquet", folder.parent / "scored.parquet"
+        pq.write_table(year_2012.drop(["cnt"]), requests)
+        predict_batch(project, requests, answers, f"{MODEL}@1")
+        scored = pq.read_table(answers)
+        labels = pa.table({"prediction_id": scored["prediction_id"], "label": year_2012["cnt"]})
+        ingest(project, labels, model=MODEL, actor="counter")
+    pq.write_table(bikes, folder / "raw.parquet")
+    (folder / "keel.yaml").write_text(
+        yaml.safe_dump(
+            _spec(data=data, training={**time_split, "params": {"depth": 8}}, retraining={}),
+            sort_keys=False,
+        )
+    )
+    with Project.open(folder, env=env) as project:
+        outcome = retrain(
+            project, if_triggered=False, as_of=pc.max(bikes["at"]).as_py() + timedelta(days=1)
+        )
+        comparison = outcome.comparison
+        assert comparison is not None and outcome.challenger == 2
+        boundary = datetime.fromisoformat(
+            project.metadata.runs.tags(project.metadata.models.get(MODEL, 2).run_id)[
+                "split.boundary"
+            ]
+        )
+        seen = sum(1 for at in year_2012["at"].to_pylist() if at < boundary)
+        assert 0 < seen < SCORED
+        assert comparison.left_out == seen and comparison.seen == 0
+        assert comparison.rows == SCORED - seen
+        [event] = project.metadata.audit.events(model=MODEL, kinds=["retraining.decided"])
+        assert event.evidence["comparison"]["left_out_seen_in_training"] == seen
 
 
 def test_a_label_of_another_kind_is_refused_with_nothing_recorded(

@@ -63,6 +63,13 @@ class Comparison:
     improvement: float  # in the metric's better direction
     needed: float
     higher_is_better: bool = True
+    #: Labelled rows left out because the challenger may have trained on them (their event
+    #: time is before its holdout boundary); a champion never saw today's traffic, and
+    #: scoring a challenger on its own training rows would flatter it.
+    left_out: int = 0
+    #: Rows in the comparison the challenger may have trained on, when too few unseen rows
+    #: were left to compare on (0 is a clean comparison).
+    seen: int = 0
 
     @classmethod
     def judge(
@@ -76,6 +83,8 @@ class Comparison:
         rows: int,
         start: datetime | None = None,
         end: datetime | None = None,
+        left_out: int = 0,
+        seen: int = 0,
     ) -> Comparison:
         """The two (version, value) pairs compared in the metric's better direction, as
         keel.yaml declares it or keel knows it."""
@@ -98,6 +107,8 @@ class Comparison:
             gain,
             needed,
             higher,
+            left_out,
+            seen,
         )
 
     @property
@@ -116,6 +127,8 @@ class Comparison:
             "needed": self.needed,
             "direction": direction_words(self.higher_is_better),
             "passed": self.passed,
+            "left_out_seen_in_training": self.left_out,
+            "seen_in_training": self.seen,
         }
 
 
@@ -275,6 +288,7 @@ def compare_on_recent(
     window = window.filter(keep)
     if window.num_rows == 0:
         return None
+    window, left_out, seen = _unseen_by(project, challenger, window)
     truth = np.asarray([labels[i] for i in window.column("id").to_pylist()])
     values: dict[int, float] = {}
     for version in (champion_version, challenger):
@@ -300,7 +314,52 @@ def compare_on_recent(
         rows=window.num_rows,
         start=start,
         end=labelled[-1].at,
+        left_out=left_out,
+        seen=seen,
     )
+
+
+#: Fewest unseen rows worth comparing on; below it every labelled row is used, and the
+#: comparison says how many of them the challenger may have trained on.
+_MIN_UNSEEN: Final = 30
+
+
+def _unseen_by(project: Project, challenger: ModelVersion, window: Any) -> tuple[Any, int, int]:
+    """The logged rows the challenger cannot have trained on: those whose event time is at or
+    after its holdout boundary (a time split's training rows are all earlier). Returns the
+    rows to compare on, how many were left out, and how many that remain it may have seen."""
+    import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
+
+    from keel.domain.times import NotATime, to_utc
+
+    data = project.spec.data
+    column = f"inputs.{data.timestamp}" if data is not None and data.timestamp else None
+    if column is None or column not in window.column_names:
+        return window, 0, 0
+    text = project.metadata.runs.tags(challenger.run_id).get("split.boundary")
+    if not text:
+        return window, 0, 0
+    boundary = datetime.fromisoformat(text)
+    try:
+        times = to_utc(window.column(column))
+    except NotATime:
+        return window, 0, 0
+    seen = pc.fill_null(pc.less(times, _boundary_scalar(boundary)), True)
+    count = int(pc.sum(seen).as_py() or 0)
+    if count == 0:
+        return window, 0, 0
+    unseen = window.filter(pc.invert(seen))
+    if unseen.num_rows < _MIN_UNSEEN:
+        return window, 0, count
+    return unseen, count, 0
+
+
+def _boundary_scalar(moment: datetime) -> Any:
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    from keel.domain.times import UTC_TIMESTAMP
+
+    return pa.scalar(moment.astimezone(UTC), type=UTC_TIMESTAMP)
 
 
 def _decided(

@@ -32,6 +32,16 @@ def _describe(outcome: Any) -> str:
             f"({direction_words(c.higher_is_better)}: improvement {c.improvement:+.4f}, "
             f"needed {c.needed:+g})"
         )
+        if c.left_out:
+            lines.append(
+                f"  left out {c.left_out:,} labelled predictions older than the challenger's "
+                "holdout: it may have trained on them"
+            )
+        if c.seen:
+            lines.append(
+                f"  caution: the challenger may have trained on {c.seen:,} of those rows "
+                "(too few newer labelled predictions to compare on): the comparison favours it"
+            )
     if outcome.release is not None:
         r = outcome.release
         if r.outcome == "pending" and r.request is not None:
