@@ -19,6 +19,7 @@ __all__ = [
     "duration_callback",
     "emit",
     "json_option",
+    "json_out",
     "json_stdout",
     "parse_time",
     "to_jsonable",
@@ -53,10 +54,15 @@ def to_jsonable(value: Any) -> Any:
 json_stdout: ContextVar[TextIO | None] = ContextVar("keel_json_stdout", default=None)
 
 
+def json_out() -> TextIO:
+    """The stream a `--json` document goes to: the command's real stdout."""
+    return json_stdout.get() or sys.stdout
+
+
 def emit(as_json: bool, payload: dict[str, Any], text: Callable[[], str] | str) -> None:
     """Print `payload` as JSON, or the text rendering of it."""
     if as_json:
-        out = json_stdout.get() or sys.stdout
+        out = json_out()
         out.write(json.dumps(to_jsonable(payload), indent=2, sort_keys=False) + "\n")
     else:
         click.echo(text() if callable(text) else text)

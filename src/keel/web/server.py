@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import click
 import uvicorn
@@ -77,11 +77,13 @@ def serve_until_stopped(
     banner: str,
     as_json: bool,
     detail: str = "",
+    stdout: TextIO | None = None,
 ) -> None:
     """Log to stderr, print where the app listens ("banner: URL detail", or one JSON line),
     and serve until SIGTERM or Ctrl-C. uvicorn drains requests, runs the lifespan's shutdown
     (where `keel serve` flushes the prediction log), then raises the signal again to the
-    previous handler: a handler that does nothing makes that a clean exit 0."""
+    previous handler: a handler that does nothing makes that a clean exit 0. The JSON line goes
+    to `stdout` (the CLI's real stdout while it sends everything else to stderr)."""
     import json
 
     logging.basicConfig(
@@ -89,7 +91,7 @@ def serve_until_stopped(
     )
     where = f"http://{host}:{port}"
     line = f"{banner}: {where}{' ' + detail if detail else ''}"
-    click.echo(json.dumps({"ok": True, "url": where}) if as_json else line)
+    click.echo(json.dumps({"ok": True, "url": where}) if as_json else line, file=stdout)
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
         app,

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from keel.cli.context import CliContext, pass_cli
-from keel.cli.output import emit, json_option
+from keel.cli.output import emit, json_option, json_out
 
 __all__ = ["export"]
 
@@ -93,7 +93,7 @@ def grafana(output: Path | None, title: str, as_json: bool) -> int:
     document = grafana_dashboard(title=title)
     text = json.dumps(document, indent=2) + "\n"
     if as_json and output is None:
-        sys.stdout.write(text)  # the dashboard is the JSON document
+        json_out().write(text)  # the dashboard is the JSON document
         return 0
     _write(output, text)
     panels = [p for p in document["panels"] if p["type"] != "row"]

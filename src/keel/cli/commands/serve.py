@@ -6,7 +6,7 @@ import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_OK
-from keel.cli.output import json_option
+from keel.cli.output import json_option, json_out
 
 __all__ = ["serve"]
 
@@ -52,6 +52,7 @@ def serve(
         access_log=access_log,
         banner="keel serve",
         as_json=as_json,
+        stdout=json_out(),
         detail="(OIP at /v2, /predict, /metrics, /openapi.json" + (", UI at /ui)" if ui else ")"),
     )
     return EXIT_OK

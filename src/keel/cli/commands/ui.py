@@ -6,7 +6,7 @@ import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_OK
-from keel.cli.output import json_option
+from keel.cli.output import json_option, json_out
 
 __all__ = ["ui"]
 
@@ -30,6 +30,12 @@ def ui(cli: CliContext, host: str, port: int, access_log: bool, as_json: bool) -
 
     app = create_ui(cli.project())
     serve_until_stopped(
-        app, host=host, port=port, access_log=access_log, banner="keel ui", as_json=as_json
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        banner="keel ui",
+        as_json=as_json,
+        stdout=json_out(),
     )
     return EXIT_OK
