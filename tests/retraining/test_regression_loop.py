@@ -30,8 +30,8 @@ from keel.errors import ConfigError, DataError
 from keel.monitoring.feedback import ingest, receive
 from keel.monitoring.service import WindowPlan, monitor
 from keel.pipeline.train import train
-from keel.retraining.service import retrain
 from keel.project import Project
+from keel.retraining.service import retrain
 from keel.serving.batch import predict_batch
 from tests.fixtures.cli import Keel
 from tests.serving.support import Client, serve
