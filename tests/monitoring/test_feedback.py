@@ -96,6 +96,28 @@ def test_feedback_joined_auc_equals_sklearn_on_the_joined_rows(release_project: 
         )
 
 
+def test_ids_as_people_paste_them_join_as_keel_explain_takes_them(release_project: Path) -> None:
+    # Upper case, the dashed UUID form, stray spaces: the same predictions, joined.
+    with _open(release_project) as project:
+        scored = _score(project, release_project, 0, 30)
+        ids = scored["prediction_id"].to_pylist()
+        pasted = [
+            f"{i[:8]}-{i[8:12]}-{i[12:16]}-{i[16:20]}-{i[20:]}"
+            if n % 3 == 0
+            else i.upper()
+            if n % 3 == 1
+            else f" {i} "
+            for n, i in enumerate(ids)
+        ]
+        labels = pa.table({"prediction_id": pasted, "label": scored["late"]})
+        result = ingest(project, labels)
+        assert (result.receipt.new, result.unknown) == (30, 0)
+        # The same prediction twice, once pasted in upper case, is one label given twice.
+        twice = pa.table({"prediction_id": [ids[1], ids[1].upper()], "label": [0, 1]})
+        with pytest.raises(DataError, match="appears more than once"):
+            ingest(project, twice)
+
+
 def test_compacted_predictions_join_and_score_the_same(release_project: Path) -> None:
     with _open(release_project) as project:
         scored = _score(project, release_project, 0, 600)

@@ -36,7 +36,7 @@ from keel.domain.metric import METRICS
 from keel.domain.times import NotATime, as_utc, is_temporal, parse, to_utc
 from keel.errors import ConfigError, ContractViolation, DataError, DependencyMissing
 from keel.metadata.base import FeedbackReceipt, FeedbackRow, Label, LoggedKey
-from keel.serving.ids import is_prediction_id
+from keel.serving.ids import is_prediction_id, normalise_prediction_id
 from keel.spec import KNOWN_METRICS, FeedbackSpec, MetricSpec
 
 if TYPE_CHECKING:
@@ -344,7 +344,12 @@ def _check_ids(
         return None
     found = len(problems)
     _add(problems, _problem(name, "must not be null", ids.is_null()))
-    malformed = pa.array([v is not None and not is_prediction_id(v) for v in ids.to_pylist()])
+    # Ids as people paste them (upper case, the dashed UUID form, spaces) are the ids keel
+    # stores, as `keel explain` takes them.
+    given = ids.to_pylist()
+    normalised = [None if v is None else normalise_prediction_id(v) or v for v in given]
+    ids = pa.chunked_array([pa.array(normalised, pa.string())])
+    malformed = pa.array([v is not None and not is_prediction_id(v) for v in normalised])
     _add(problems, _problem(name, _ID_RULE, malformed))
     if len(problems) == found:
         _add(
