@@ -14,7 +14,7 @@ from keel.domain.metric import METRICS
 from keel.errors import ConfigError
 from keel.spec import MetricSpec
 
-__all__ = ["NEEDS_SCORES", "evaluate"]
+__all__ = ["NEEDS_SCORES", "POSITIVE_CLASS_METRICS", "evaluate"]
 
 #: Metrics computed from a score (probability of the positive class), not a hard label.
 NEEDS_SCORES: Final = frozenset(name for name, m in METRICS.items() if m.needs == "score")
@@ -45,6 +45,30 @@ def _metric_functions() -> dict[str, Callable[[Any, Any], float]]:
     }
 
 
+#: Binary metrics that need to know which class is the positive one.
+POSITIVE_CLASS_METRICS: Final = frozenset(
+    {"precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier"}
+)
+
+
+def _positive_class(name: str, truth: Any, predicted: Any) -> tuple[Any, Any]:
+    """Class labels as 0/1 for a binary metric. Numbers and booleans are the 0/1 they are;
+    text labels (`late` / `on time`) make the later of the two in sorted order the positive
+    class, 1: the class whose probability a classifier's `predict_proba` gives in its second
+    column, since scikit-learn orders `classes_` so."""
+    if truth.dtype.kind in "biuf" and predicted.dtype.kind in "biuf":
+        return truth, predicted
+    classes = sorted({str(v) for v in truth.tolist()} | {str(v) for v in predicted.tolist()})
+    if len(classes) != 2:
+        raise ConfigError(
+            f"metrics: {name!r} needs exactly two classes, found {len(classes)} "
+            f"({', '.join(classes[:5])}); use accuracy or balanced_accuracy"
+        )
+    positive = classes[1]
+    code = np.vectorize(lambda value: int(str(value) == positive), otypes=[np.int64])
+    return code(truth), code(predicted)
+
+
 def evaluate(
     metrics: Sequence[MetricSpec],
     y_true: Any,
@@ -68,6 +92,7 @@ def evaluate(
                 f"metrics: {metric.name!r} has no built-in implementation; "
                 "log it from your training code with ctx.log_metric"
             )
+        labels = truth
         if metric.name in NEEDS_SCORES:
             if y_score is None:
                 raise ConfigError(
@@ -77,11 +102,15 @@ def evaluate(
             inputs = np.asarray(y_score)
         else:
             inputs = np.asarray(y_pred)
+        if metric.name in POSITIVE_CLASS_METRICS:
+            labels, coded = _positive_class(metric.name, truth, np.asarray(y_pred))
+            if metric.name not in NEEDS_SCORES:
+                inputs = coded
         with warnings.catch_warnings(record=True) as caught:
             # scikit-learn warns and returns nan for undefined metrics (one class only).
             warnings.simplefilter("always")
             try:
-                value = float(function(truth, inputs))
+                value = float(function(labels, inputs))
             except ValueError as exc:
                 raise ConfigError(f"metrics: cannot compute {metric.name!r}: {exc}") from None
         undefined = [w for w in caught if "Undefined" in type(w.message).__name__]

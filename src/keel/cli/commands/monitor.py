@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option, parse_time
+from keel.domain.duration import format_age
 
 if TYPE_CHECKING:
     from keel.domain.monitoring import Signal
@@ -138,11 +140,16 @@ def monitor(
                 + ("; partial window: volume not judged" if w.partial else "")
             )
         for signal in report.freshness:
-            limit = f" (limit {signal.limit:,.0f}s)" if signal.limit is not None else ""
+            limit = (
+                f" (limit {format_age(timedelta(seconds=signal.limit))})"
+                if signal.limit is not None
+                else ""
+            )
             flag = "  STALE" if signal.breached else ""
             basis = signal.detail.get("measured_from")
             source = f" from {basis}" if basis else ""
-            lines.append(f"  {signal.name}: {signal.value or 0:,.0f}s{source}{limit}{flag}")
+            age = format_age(timedelta(seconds=signal.value or 0))
+            lines.append(f"  {signal.name}: {age}{source}{limit}{flag}")
         for alert in report.opened:
             lines.append(f"  OPENED  [{alert.severity}] {alert.message} -> {alert.owner or '?'}")
         for alert in report.resolved:
