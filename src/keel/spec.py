@@ -576,8 +576,11 @@ class CanaryRollback(_Section):
     #: flights example) and that is not a fault; set it to catch collapsed scores early.
     max_score_drift: float | None = Field(default=None, gt=0, le=1)
     #: Canary's metric minus production's on their labelled predictions (in the metric's
-    #: better direction: negative tolerates a shortfall).
-    min_performance_delta: float = -0.02
+    #: better direction: negative tolerates a shortfall), in the metric's own units. Unset:
+    #: -0.02 for a metric bounded above by 1 (AUC, accuracy, f1, brier, r2), and 5% of
+    #: production's value for an unbounded one (rmse, mae, log_loss, a metric of your own),
+    #: whose units are the data's (0.02 rentals an hour is noise).
+    min_performance_delta: float | None = None
 
 
 class CanaryPolicy(_Section):

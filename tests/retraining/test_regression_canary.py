@@ -15,7 +15,7 @@ import yaml
 from keel.monitoring.feedback import ingest
 from keel.pipeline.train import train
 from keel.project import Project
-from keel.retraining.canary import analyze_canary
+from keel.retraining.canary import analyze_canary, performance_tolerance
 from tests.retraining.test_regression_loop import MODEL, _bikes, _project, _spec
 from tests.serving.support import Client, serve
 
@@ -75,3 +75,30 @@ def test_a_regressor_on_canary_is_judged_on_rmse(env: dict[str, str], tmp_path: 
     for slot in (analysis.canary_slot, analysis.production_slot):
         assert slot.labelled > 50 and slot.performance is not None, slot
     assert analysis.canary_slot.version == 2 and analysis.production_slot.version == 1
+    # Unset, the tolerance is in the metric's own units: 5% of production's rmse, not the
+    # 0.02 that suits an AUC (0.02 rentals an hour would roll back on any noise).
+    performance = analysis.criterion("performance")
+    assert performance is not None and performance.judged
+    production = analysis.production_slot.performance
+    assert production is not None
+    assert performance.limit == pytest.approx(-0.05 * production)
+    assert "5% of production's rmse" in performance.detail
+
+
+@pytest.mark.parametrize(
+    ("metric", "production", "configured", "expected"),
+    [
+        ("roc_auc", 0.72, None, -0.02),
+        ("brier", 0.18, None, -0.02),
+        ("r2", 0.6, None, -0.02),
+        ("rmse", 84.6, None, -4.23),
+        ("log_loss", 0.55, None, -0.0275),
+        ("revenue", 1000.0, None, -50.0),
+        ("rmse", 84.6, -5.0, -5.0),
+        ("roc_auc", 0.72, -0.05, -0.05),
+    ],
+)
+def test_the_canary_tolerance_is_in_the_metrics_own_units(
+    metric: str, production: float, configured: float | None, expected: float
+) -> None:
+    assert performance_tolerance(metric, production, configured) == pytest.approx(expected)

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from keel.domain.metric import improvement
+from keel.domain.metric import METRICS, improvement
 from keel.errors import ConfigError, Conflict, NotFound
 
 if TYPE_CHECKING:
@@ -579,23 +579,50 @@ def _score_drift(
     return _unjudged("score_drift", limit, "no numeric output logged by both versions")
 
 
+#: The default shortfall a canary may show: absolute for metrics bounded above by 1, else
+#: relative to production's value (`canary.rollback.min_performance_delta` unset).
+_BOUNDED_TOLERANCE: Final = 0.02
+_RELATIVE_TOLERANCE: Final = 0.05
+
+
+def performance_tolerance(name: str, production: float, configured: float | None) -> float:
+    """How far below production (in the better direction) a canary's metric may fall."""
+    if configured is not None:
+        return configured
+    if _bounded(name):
+        return -_BOUNDED_TOLERANCE
+    return -_RELATIVE_TOLERANCE * abs(production)
+
+
+def _bounded(name: str) -> bool:
+    known = METRICS.get(name)
+    return known is not None and known.high is not None and known.high <= 1
+
+
 def _performance(
-    canary: SlotSummary, production: SlotSummary, metric: tuple[str, bool] | None, limit: float
+    canary: SlotSummary,
+    production: SlotSummary,
+    metric: tuple[str, bool] | None,
+    configured: float | None,
 ) -> Criterion:
+    fallback = configured if configured is not None else -_BOUNDED_TOLERANCE
     if metric is None:
-        return _unjudged("performance", limit, "no metric configured")
+        return _unjudged("performance", fallback, "no metric configured")
     name, higher_is_better = metric
     if canary.performance is None or production.performance is None:
         missing = canary if canary.performance is None else production
         detail = f"{name} of {missing.slot} unknown: {missing.performance_note}"
-        return _unjudged("performance", limit, detail, metric=name)
+        return _unjudged("performance", fallback, detail, metric=name)
+    limit = performance_tolerance(name, production.performance, configured)
     delta = improvement(
         canary.performance, production.performance, higher_is_better=higher_is_better
     )
+    relative = configured is None and not _bounded(name)
+    basis = f", {_RELATIVE_TOLERANCE:.0%} of production's {name}" if relative else ""
     detail = (
         f"{name} {canary.performance:.4f} on {canary.labelled:,} labelled canary predictions "
         f"against {production.performance:.4f} on {production.labelled:,} of production's "
-        f"({delta:+.4f} in the better direction; the limit is {limit:+g})"
+        f"({delta:+.4f} in the better direction; the limit is {limit:+.4g}{basis})"
     )
     return _judged("performance", delta, limit, delta < limit, detail, metric=name)
 
