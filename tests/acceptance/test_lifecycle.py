@@ -11,6 +11,7 @@ traffic before retraining and one on canary, small models.
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -239,7 +240,24 @@ def test_the_whole_lifecycle(
     assert held["version"] == 1
 
     with serve(folder, tmp_path / "serve.log") as server:
+        # -- a NUL no store can hold is refused at the edge, naming the field; on PostgreSQL
+        # one such request, answered 200, used to stop the prediction log for good ---------
+        row = request_records(traffic[first], drop=left_out)[0]
+        text = next(name for name, value in row.items() if isinstance(value, str))
+        for document, field in (
+            ({"records": [row], "id": "a\u0000b"}, "id"),
+            ({"records": [{**row, text: "x\u0000y"}]}, f"records[0].{text}"),
+        ):
+            status, answer = server.call("POST", "/predict", document)
+            assert status == 400, answer
+            assert answer["problems"][0]["field"] == field
+        status, answer = server.call(
+            "POST", "/v1/feedback", {"labels": [{"prediction_id": "a\u0000", "label": 1}]}
+        )
+        assert status == 400 and "NUL" in json.dumps(answer), answer
+
         # -- serving: /predict and an Open Inference Protocol client agree ------------------
+        # (every prediction below must reach the log: `keel feedback` finds them all)
         served, ids, labels = _labels(server, traffic[first], target, left_out)
         assert {(a["version"], a["slot"]) for a in served} == {(1, "production")}
         complete = [

@@ -5,6 +5,7 @@ its tensors is refused naming the input."""
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,30 @@ def test_binary_data_that_does_not_fit_is_refused_naming_the_input(project: Proj
     assert problem["field"] == "inputs[0].parameters.binary_data_size"
     assert "multiple of 8" in problem["rule"]
     assert too_long.status == 400 and "Inference-Header-Content-Length" in too_long.text
+
+
+def test_a_nul_in_a_binary_text_element_is_refused_naming_the_input(project: Project) -> None:
+    # No store keeps a NUL in text: refused at the edge, as in JSON requests.
+    element = b"U\x00A"
+    blob = struct.pack("<I", len(element)) + element
+    header = {
+        "inputs": [
+            {
+                "name": "carrier",
+                "shape": [1],
+                "datatype": "BYTES",
+                "parameters": {"binary_data_size": len(blob)},
+            }
+        ]
+    }
+    head = json.dumps(header).encode()
+    with serve(project) as (url, _), Client(url) as http:
+        answer = http.request(
+            "POST",
+            f"/v2/models/{MODEL}/infer",
+            head + blob,
+            {"Inference-Header-Content-Length": str(len(head))},
+        )
+    assert answer.status == 400, answer.text
+    [problem] = answer.json()["problems"]
+    assert problem["field"].endswith(".data") and "NUL" in problem["rule"]

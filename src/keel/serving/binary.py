@@ -137,8 +137,12 @@ def _values(chunk: bytes, datatype: object, where: str) -> list[Any]:
             offset += 4
             if offset + length > len(chunk):
                 raise _bad(f"{where}.data", "BYTES elements within their size", "cut")
+            element = chunk[offset : offset + length]
+            if b"\x00" in element:
+                # No store keeps a NUL in text (PostgreSQL refuses it): refused here, at the edge.
+                raise _bad(f"{where}.data", "text without NUL characters", "a NUL byte")
             try:
-                values.append(chunk[offset : offset + length].decode("utf-8"))
+                values.append(element.decode("utf-8"))
             except UnicodeDecodeError:
                 raise _bad(f"{where}.data", "UTF-8 text", "invalid bytes") from None
             offset += length

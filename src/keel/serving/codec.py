@@ -128,7 +128,39 @@ def parse_json(body: bytes) -> Any:
             400, f"malformed JSON: {exc}", [Problem("body", "valid JSON", str(exc))]
         ) from None
     _check_depth(document)
+    # A NUL can only enter a JSON string as the escape \u0000; no store keeps it in text
+    # (PostgreSQL refuses it, and a row that cannot be written would stall the prediction log
+    # or the labels), so it is refused at the edge. The byte search costs nothing on the usual
+    # request; only a hit walks the document to name the field.
+    if b"\\u0000" in body:
+        where = _nul_path(document, "")
+        if where is not None:
+            raise BadRequest(
+                400,
+                f"{where}: text must not contain NUL characters (\\u0000)",
+                [Problem(where, "text without NUL characters", "contains \\u0000")],
+            )
     return document
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    """Where the first string holding a NUL is (`records[0].carrier`, `id`), or None."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here
+            found = _nul_path(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 #: What clients (Python's json, JavaScript's JSON.stringify of a NaN is null) may send for a
