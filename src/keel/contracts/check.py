@@ -31,7 +31,7 @@ from keel.contracts.model import (
 )
 from keel.contracts.report import CheckResult, ContractReport, Severity, Violation
 from keel.domain.duration import format_age, format_duration
-from keel.domain.times import as_utc, covers_until, render
+from keel.domain.times import TIME_KINDS, as_utc, covers_until, render
 
 __all__ = ["check_contract"]
 
@@ -189,7 +189,7 @@ class _Checker:
             self._skip("stale", name, "timestamp column missing or mistyped")
             return
         values = _arrow.column(self.table, name)
-        if _arrow.logical_type(values.type) not in ("timestamp", "date"):
+        if _arrow.logical_type(values.type) not in TIME_KINDS:
             self._skip("stale", name, "timestamp column holds only nulls")
             return
         newest_scalar = pc.max(values)

@@ -25,6 +25,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
 __all__ = [
     "EXPECTED_FORMAT",
+    "TIME_KINDS",
     "UTC_TIMESTAMP",
     "NotATime",
     "TimeKind",
@@ -44,6 +45,8 @@ TimeKind = Literal["date", "timestamp"]
 
 #: The one type keel compares and stores instants in.
 UTC_TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
+#: The logical types (of contracts and inference contracts) that are times.
+TIME_KINDS: Final = ("date", "timestamp")
 
 #: How a value of each kind is written, for error messages.
 EXPECTED_FORMAT: Final[dict[TimeKind, str]] = {

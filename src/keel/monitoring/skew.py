@@ -37,7 +37,7 @@ import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
-from keel.domain.times import NotATime, table_to_pandas, to_pandas
+from keel.domain.times import TIME_KINDS, NotATime, table_to_pandas, to_pandas
 from keel.errors import ConfigError, DataError, KeelError, NotFound
 from keel.models.signature import InferenceContract
 
@@ -396,7 +396,7 @@ def request_frame(window: pa.Table, contract: InferenceContract) -> pd.DataFrame
         name = f"inputs.{spec.name}"
         column = window[name] if name in window.column_names else pa.nulls(rows)
         nulls = column.null_count > 0
-        if spec.type == "timestamp" or spec.type == "date":
+        if spec.type in TIME_KINDS:
             try:
                 data[spec.name] = to_pandas(column, spec.type)
             except NotATime as exc:

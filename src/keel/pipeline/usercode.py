@@ -64,10 +64,8 @@ class UserFunction:
     @property
     def defined_at(self) -> tuple[str | None, int | None]:
         """The file (relative to the user's folder) and line where the function is defined."""
-        code = getattr(self.function, "__code__", None)
-        if code is None:
-            return None, None
-        return _relative(Path(code.co_filename), self.root), int(code.co_firstlineno)
+        file, line = _defined_at(self.function)
+        return (None if file is None else _relative(Path(file), self.root)), line
 
     def __repr__(self) -> str:
         return f"<entry point {self.entry_point}>"
@@ -77,15 +75,8 @@ def user_code_failure(entry_point: str, root: Path, exc: BaseException) -> UserC
     """The error for `exc`, raised while keel ran `entry_point` from `root`."""
     file, line = _innermost_user_frame(exc, root)
     where = f" in {file}, line {line}" if file is not None else ""
-    missing = _missing_extra(exc)
-    return UserCodeError(
-        f"{entry_point} failed{where}: {type(exc).__name__}: {exc}",
-        entry_point=entry_point,
-        file=file,
-        line=line,
-        exception=type(exc).__name__,
-        extra=missing,
-        hint=_install_hint(missing) if missing else _FIX,
+    return _failure(
+        f"{entry_point} failed{where}: {type(exc).__name__}: {exc}", entry_point, file, line, exc
     )
 
 
@@ -99,9 +90,22 @@ def import_failure(entry_point: str, root: Path, exc: BaseException) -> UserCode
         file, line = _innermost_user_frame(exc, root)
         detail = f"{type(exc).__name__}: {exc}"
     where = f" in {file}, line {line}" if file is not None else ""
+    return _failure(
+        f"entry point '{entry_point}': importing it failed{where}: {detail}",
+        entry_point,
+        file,
+        line,
+        exc,
+    )
+
+
+def _failure(
+    message: str, entry_point: str, file: str | None, line: int | None, exc: BaseException
+) -> UserCodeError:
+    """The error for `exc` in the user's code; a missing library names the keel extra."""
     missing = _missing_extra(exc)
     return UserCodeError(
-        f"entry point '{entry_point}': importing it failed{where}: {detail}",
+        message,
         entry_point=entry_point,
         file=file,
         line=line,

@@ -328,9 +328,10 @@ def _unseen_by(project: Project, challenger: ModelVersion, window: Any) -> tuple
     """The logged rows the challenger cannot have trained on: those whose event time is at or
     after its holdout boundary (a time split's training rows are all earlier). Returns the
     rows to compare on, how many were left out, and how many that remain it may have seen."""
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
     import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
-    from keel.domain.times import NotATime, to_utc
+    from keel.domain.times import UTC_TIMESTAMP, NotATime, to_utc
 
     data = project.spec.data
     column = f"inputs.{data.timestamp}" if data is not None and data.timestamp else None
@@ -344,7 +345,8 @@ def _unseen_by(project: Project, challenger: ModelVersion, window: Any) -> tuple
         times = to_utc(window.column(column))
     except NotATime:
         return window, 0, 0
-    seen = pc.fill_null(pc.less(times, _boundary_scalar(boundary)), True)
+    at_boundary = pa.scalar(boundary.astimezone(UTC), type=UTC_TIMESTAMP)
+    seen = pc.fill_null(pc.less(times, at_boundary), True)
     count = int(pc.sum(seen).as_py() or 0)
     if count == 0:
         return window, 0, 0
@@ -352,14 +354,6 @@ def _unseen_by(project: Project, challenger: ModelVersion, window: Any) -> tuple
     if unseen.num_rows < _MIN_UNSEEN:
         return window, 0, count
     return unseen, count, 0
-
-
-def _boundary_scalar(moment: datetime) -> Any:
-    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
-
-    from keel.domain.times import UTC_TIMESTAMP
-
-    return pa.scalar(moment.astimezone(UTC), type=UTC_TIMESTAMP)
 
 
 def _decided(

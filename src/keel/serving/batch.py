@@ -28,6 +28,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 from keel.domain.model import parse_model_ref
 from keel.domain.times import (
     EXPECTED_FORMAT,
+    TIME_KINDS,
     NotATime,
     TimeKind,
     is_temporal,
@@ -247,11 +248,7 @@ def check_table(table: pa.Table, contract: InferenceContract) -> tuple[pa.Table,
         table = table.set_column(index, spec.name, column)
         wrong = _wrong_type(column, spec.type)
         if wrong is not None:
-            expected = (
-                EXPECTED_FORMAT[spec.type]
-                if spec.type == "timestamp" or spec.type == "date"
-                else spec.type
-            )
+            expected = EXPECTED_FORMAT[spec.type] if spec.type in TIME_KINDS else spec.type
             problems.append(_bad(spec.name, "wrong type", f"expected {expected}", wrong))
         if not spec.nullable and column.null_count:
             problems.append(
@@ -341,7 +338,7 @@ def _bad(name: str, rule: str, detail: str, mask: pa.ChunkedArray) -> BadRows:
 def _json_values(column: pa.ChunkedArray, spec: InputField) -> list[Any]:
     """A checked column as the JSON values a request would carry (times as ISO 8601, dates as
     YYYY-MM-DD)."""
-    if (spec.type == "timestamp" or spec.type == "date") and not pa.types.is_string(column.type):
+    if spec.type in TIME_KINDS and not pa.types.is_string(column.type):
         return [render(v, spec.type) for v in to_utc(column).to_pylist()]
     values: list[Any] = column.to_pylist()
     if spec.type == "integer" and pa.types.is_floating(column.type):

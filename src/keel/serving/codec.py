@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import orjson
 
-from keel.domain.times import EXPECTED_FORMAT, NotATime, parse, to_pandas
+from keel.domain.times import EXPECTED_FORMAT, TIME_KINDS, NotATime, parse, to_pandas
 from keel.models.signature import InferenceContract, LogicalType
 
 __all__ = [
@@ -548,7 +548,7 @@ def to_frame(batch: Batch, contract: InferenceContract) -> Any:
     data: dict[str, Any] = {}
     for spec in contract.inputs:
         values = batch.columns[spec.name]
-        if spec.type == "timestamp" or spec.type == "date":
+        if spec.type in TIME_KINDS:
             data[spec.name] = to_pandas(pa.array(values, pa.string()), spec.type)
         elif spec.type == "float" or (spec.type == "integer" and any(v is None for v in values)):
             data[spec.name] = np.array(
