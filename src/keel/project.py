@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from keel.data.snapshot import SnapshotResult
     from keel.domain.model import ModelVersion
+    from keel.keys import KeyRing
     from keel.models.package import LoadedModel
     from keel.spec import SqlSource
     from keel.tracking import RunContext, RunOptions, Tracker
@@ -163,6 +164,14 @@ class Project:
         from keel.artifacts.registry import open_artifact_store
 
         return open_artifact_store(self.settings.artifacts_url)
+
+    @cached_property
+    def keys(self) -> KeyRing:
+        """keel's keys (`KEEL_KEYS`): package signatures, audit checkpoints, secrets at rest."""
+        # Imported here: `cryptography` is needed only by the commands that sign or verify.
+        from keel.keys import KeyRing
+
+        return KeyRing(self.settings.keys_dir)
 
     def close(self) -> None:
         if "metadata" in self.__dict__:

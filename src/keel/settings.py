@@ -10,6 +10,7 @@ environment. Precedence, highest first: environment variable, keel.yaml `storage
 | KEEL_ARTIFACTS  | artifact store: a folder or s3://bucket/p | <project>/.keel/artifacts        |
 | KEEL_USER       | the acting identity for local CLI use     | the operating-system user        |
 | KEEL_DEBUG      | `1` shows tracebacks for internal errors  | off                              |
+| KEEL_KEYS       | keel's keys (signing, secrets at rest)    | <project>/.keel/keys             |
 
 KEEL_OPENLINEAGE_URL: where training runs send OpenLineage events, an http(s) URL (Marquez,
 DataHub) or a JSON-lines file; default <project>/.keel/lineage/events.jsonl.
@@ -38,6 +39,7 @@ KNOWN_VARIABLES: Final = frozenset(
         "KEEL_USER",
         "KEEL_DEBUG",
         "KEEL_OPENLINEAGE_URL",
+        "KEEL_KEYS",
     }
 )
 # Variables keel's own test suite reads; never a typo worth a warning.
@@ -75,6 +77,13 @@ def _resolve_location(value: str, project_dir: Path) -> str:
     return str(path if path.is_absolute() else (project_dir / path).resolve())
 
 
+def _keys_dir(value: str, project_dir: Path) -> Path | None:
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (project_dir / path).resolve()
+
+
 def _resolve_db_url(value: str, project_dir: Path) -> str:
     prefix = "sqlite:///"
     if value.startswith(prefix) and not value.startswith("sqlite:////"):
@@ -97,6 +106,12 @@ class Settings:
     unknown_variables: tuple[str, ...] = field(default=())
     #: Where OpenLineage events go: an http(s) URL, or a JSON-lines file (None: the default file).
     openlineage: str | None = None
+    #: The folder of keel's keys (`keel.keys`); kept out of the metadata store on purpose.
+    keys: Path | None = None
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.keys if self.keys is not None else self.state_dir / "keys"
 
     @property
     def spec_path(self) -> Path:
@@ -132,4 +147,5 @@ class Settings:
             debug=debug,
             unknown_variables=unknown,
             openlineage=env.get("KEEL_OPENLINEAGE_URL", "").strip() or None,
+            keys=_keys_dir(env.get("KEEL_KEYS", "").strip(), project_dir),
         )
