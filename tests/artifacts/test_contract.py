@@ -314,3 +314,16 @@ def test_a_failed_put_leaves_nothing_behind(store: ArtifactStore) -> None:
 
     assert list(store.iter_objects()) == []
     assert store.gc(set(), grace=timedelta(0)).temp_files_removed == 0
+
+
+def test_get_file_writes_data_never_programs(store: ArtifactStore, tmp_path: Path) -> None:
+    stored = store.put_bytes(b"#!/bin/sh\necho restored\n")
+    dest = tmp_path / "restored.sh"
+
+    previous = os.umask(0o022)
+    try:
+        store.get_file(stored.digest, dest)
+    finally:
+        os.umask(previous)
+
+    assert dest.stat().st_mode & 0o777 == 0o644  # 0o666 less the umask: never executable

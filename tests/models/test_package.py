@@ -182,3 +182,28 @@ def test_existing_destination_is_refused(
 
 def _must_not_load(path: Path) -> Any:
     raise AssertionError(f"{path} was deserialised before verification")
+
+
+def test_a_package_unpacks_without_executable_files(tmp_path: Path) -> None:
+    import io
+    import os
+    import tarfile
+
+    from keel.models.package import _extract_tar
+
+    path = tmp_path / "odd.tar"
+    with tarfile.open(path, "w") as tar:
+        content = b"#!/bin/sh\necho from a package\n"
+        info = tarfile.TarInfo("code/run.sh")
+        info.size, info.mode = len(content), 0o755
+        tar.addfile(info, io.BytesIO(content))
+
+    previous = os.umask(0o022)
+    try:
+        root, cleanup = _extract_tar(path)
+    finally:
+        os.umask(previous)
+    try:
+        assert (root / "code" / "run.sh").stat().st_mode & 0o777 == 0o644
+    finally:
+        cleanup()

@@ -26,6 +26,7 @@ from keel.domain.digest import Digest
 from keel.errors import IntegrityError, NotFound, StoreError
 
 __all__ = [
+    "FILE_MODE",
     "DirectReader",
     "TempFile",
     "corrupt",
@@ -39,6 +40,8 @@ __all__ = [
 _datasync = getattr(os, "fdatasync", os.fsync)
 #: Linux's flag for I/O that bypasses the page cache (0 where there is none: macOS, Windows).
 _O_DIRECT: Final = getattr(os, "O_DIRECT", 0)
+#: Files keel writes from the store: readable by all, writable by the owner, less the umask.
+FILE_MODE: Final = 0o666
 #: Direct I/O alignment: 4 KiB suits both 512-byte and 4 KiB-sector devices.
 _ALIGN: Final = 4096
 
@@ -96,16 +99,17 @@ class TempFile:
 
     def __init__(self, folder: Path, prefix: str) -> None:
         self.path = folder / f"{prefix}{uuid.uuid4().hex}"
-        # Not mkstemp: its 0o600 would make a restored file look unlike any other.
+        # Not mkstemp: its 0o600 would make a restored file look unlike any other. And not
+        # os.open's default of 0o777: an artifact is data, never a program to run.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         with store_errors(f"cannot create a temporary file in {folder}"):
             try:
-                self.fd = os.open(self.path, flags | _O_DIRECT)
+                self.fd = os.open(self.path, flags | _O_DIRECT, FILE_MODE)
                 self.direct = bool(_O_DIRECT)
             except OSError as exc:
                 if exc.errno != errno.EINVAL or not _O_DIRECT:
                     raise
-                self.fd = os.open(self.path, flags)
+                self.fd = os.open(self.path, flags, FILE_MODE)
                 self.direct = False
         self.offset = 0
 

@@ -287,11 +287,20 @@ def _extract_tar(path: Path) -> tuple[Path, Callable[[], None]]:
     try:
         with tarfile.open(path, "r:") as tar:
             # The "data" filter refuses absolute paths, `..`, links out of the tree and devices.
-            tar.extractall(target, filter="data")
+            tar.extractall(target, filter=_data_not_programs)  # noqa: S202 - "data" filter inside
     except (tarfile.TarError, OSError) as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise IntegrityError(f"{path}: cannot unpack the package: {exc}") from exc
     return target, lambda: shutil.rmtree(target, ignore_errors=True)
+
+
+def _data_not_programs(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's "data" filter, and no file unpacked executable: a package holds data and
+    Python modules that keel imports, never a program to run (keel writes them 0o644)."""
+    member = tarfile.data_filter(member, dest)
+    if member.isfile():
+        return member.replace(mode=member.mode & 0o666, deep=False)
+    return member
 
 
 def _safe_relative(name: str) -> str:
