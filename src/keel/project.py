@@ -8,6 +8,7 @@ The CLI, the HTTP server and notebooks all go through a Project, so they behave 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -157,13 +158,24 @@ class Project:
         # which never touch the database should not pay.
         from keel.metadata.sql.store import open_metadata_store
 
+        self._make_state_dir()
         return open_metadata_store(self.settings.db_url)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
         from keel.artifacts.registry import open_artifact_store
 
+        self._make_state_dir()
         return open_artifact_store(self.settings.artifacts_url)
+
+    def _make_state_dir(self) -> None:
+        """Create `.keel` owner-only (0700) if it is missing: whichever store or key comes
+        first, the database, artifacts, keys and spooled predictions in it are nobody
+        else's to read. An existing folder keeps the mode its owner gave it."""
+        state = self.settings.state_dir
+        if not state.exists() and state.parent.is_dir():
+            with contextlib.suppress(FileExistsError):
+                state.mkdir(mode=0o700)
 
     @cached_property
     def keys(self) -> KeyRing:
@@ -171,6 +183,7 @@ class Project:
         # Imported here: `cryptography` is needed only by the commands that sign or verify.
         from keel.keys import KeyRing
 
+        self._make_state_dir()
         return KeyRing(self.settings.keys_dir)
 
     def close(self) -> None:
@@ -343,6 +356,9 @@ class Project:
             datasets = metadata.datasets.count()
         except KeelError as exc:
             stores.append(_unreachable("metadata", self.settings.db_url, exc))
+        from keel.metadata.sql.engine import exposed_sqlite_files
+
+        warnings.extend(exposed_sqlite_files(self.settings.db_url))
         try:
             stores.append(self.artifacts.health())
         except KeelError as exc:

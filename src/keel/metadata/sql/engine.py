@@ -7,9 +7,10 @@ migrations see one plain `Engine`.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final
 
@@ -25,8 +26,10 @@ __all__ = [
     "backend_of",
     "create_metadata_engine",
     "describe_target",
+    "exposed_sqlite_files",
     "read_transaction",
     "redact_url",
+    "sqlite_files",
     "translate_errors",
     "write_transaction",
 ]
@@ -167,12 +170,15 @@ def _sqlite_engine(url: URL) -> Engine:
     url = url.set(database=str(path))  # sqlite3 itself would take '~' literally
     folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        # Owner only: the database holds users, token hashes, webhook endpoints and the
+        # audit log. Only the folder keel creates; an existing one is the user's choice.
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise StoreError(
             f"cannot use {describe_target(url)}: cannot create the folder {folder}: {exc}",
             hint="check that KEEL_DB_URL names a path you may write to",
         ) from exc
+    _keep_private(path)
     engine = create_engine(url)
 
     @event.listens_for(engine, "connect")
@@ -204,6 +210,44 @@ def _sqlite_engine(url: URL) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def sqlite_files(path: Path) -> list[Path]:
+    """A SQLite database and the files WAL mode keeps beside it."""
+    return [path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")]
+
+
+def _keep_private(path: Path) -> None:
+    """Create the database file 0o600 before SQLite does (it would use 0o644, and gives
+    its -wal and -shm files the database's mode), and take group and other access away
+    from existing files this user owns. Files of another owner are left as they are
+    (`exposed_sqlite_files` reports them)."""
+    with suppress(OSError):  # exists already, or a folder SQLite will fail on clearly
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    if os.name != "posix":
+        return
+    for file in sqlite_files(path):
+        with suppress(OSError):  # gone meanwhile, or not ours to change
+            stat = file.stat()
+            if stat.st_uid == os.getuid() and stat.st_mode & 0o077:
+                file.chmod(stat.st_mode & 0o700)
+
+
+def exposed_sqlite_files(url: str) -> list[str]:
+    """Warnings for a SQLite metadata database (or its -wal/-shm) others may read."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or os.name != "posix":
+        return []
+    warnings = []
+    for file in sqlite_files(Path(parsed.database).expanduser()):
+        with suppress(OSError):
+            mode = file.stat().st_mode & 0o777
+            if mode & 0o077:
+                warnings.append(
+                    f"the metadata database file {file} may be read by other users "
+                    f"(mode {mode:04o}; keel keeps it 0600): chmod 600 {file}"
+                )
+    return warnings
 
 
 def _postgres_engine(url: URL) -> Engine:
