@@ -8,11 +8,15 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
+from sqlalchemy import text
 
 from keel.domain.prediction import LoggedPrediction
 from keel.errors import ConfigError
 from keel.metadata import SqlMetadataStore, open_metadata_store
 from keel.metadata.base import FeedbackRow, Labelled, LoggedKey
+from keel.metadata.sql.engine import create_metadata_engine
+from keel.metadata.sql.migrations import alembic_config
 from keel.serving.ids import new_prediction_id
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -173,3 +177,100 @@ def test_concurrent_writers_count_exactly(metadata_url: str, store: SqlMetadataS
     assert sum(r.new for r in receipts) == 3_000
     assert sum(r.replaced for r in receipts) == 1_000
     assert store.feedback.count("m") == 3_000
+
+
+# --- labels are writes: history and audit ----------------------------------------------------
+
+
+def test_a_replaced_label_is_kept_in_history_and_the_newest_is_current(
+    store: SqlMetadataStore,
+) -> None:
+    [one, two] = _ids(2)
+    store.feedback.record(_rows([one, two], [0, 1]), actor="ana", via="labels.csv")
+    # The same label again replaces nothing worth keeping; a different one is history.
+    store.feedback.record(_rows([one], [0]), actor="bob")
+    second = store.feedback.record(_rows([one, two], [1, 1]), actor="eve")
+    assert (second.replaced, second.changed) == (2, 1)
+    third = store.feedback.record(_rows([one], ["late"]), actor="bob")
+
+    history = store.feedback.history(one)
+    assert [(h.revision, h.label, h.received_by, h.superseded_by) for h in history] == [
+        (1, 0, "bob", "eve"),
+        (2, 1, "eve", "bob"),
+        (3, "late", "bob", None),
+    ]
+    assert [h.current for h in history] == [False, False, True]
+    assert history[1].superseded_at == third.received_at == history[2].received_at
+    assert history[0].superseded_at == second.received_at == history[1].received_at
+    assert all(h.model == "m" and h.prediction_id == one for h in history)
+    assert history[2].to_dict()["superseded_at"] is None
+    # Monitoring reads the current label only.
+    assert store.feedback.labels([one, two]) == {one: "late", two: 1}
+    assert [w.label for w in store.feedback.window("m", T0, T0 + timedelta(days=1))] == [
+        "late",
+        1,
+    ]
+    assert [h.revision for h in store.feedback.history(two)] == [1]
+    assert store.feedback.history(_ids(1, start=1_709_300_000.0)[0]) == []
+
+
+def test_every_batch_is_an_audit_event_per_model(store: SqlMetadataStore) -> None:
+    ids = _ids(5)
+    store.feedback.record(_rows(ids[:2], [0, 1]), actor="ana")
+    receipt = store.feedback.record(
+        [*_rows(ids[:3], [0, 0, 1]), *_rows(ids[3:], [1, 1], model="other")],
+        actor="tina",
+        via="POST /v1/feedback",
+    )
+    events = store.audit.events(kinds=["labels.recorded"])
+    assert len(events) == 3 and [e.seq for e in events[1:]] == list(receipt.events)
+    mine = {e.model: e for e in events[1:]}
+    assert {e.actor for e in events[1:]} == {"tina"}
+    assert mine["m"].evidence == {
+        "labels": 3,
+        "new": 1,
+        "replaced": 2,
+        "changed": 1,
+        "batch": 5,
+        "via": "POST /v1/feedback",
+    }
+    assert mine["other"].evidence["labels"] == 2 and mine["other"].evidence["new"] == 2
+    assert mine["m"].at == receipt.received_at
+    assert store.audit.verify().ok
+
+
+def test_a_refused_batch_leaves_no_history_and_no_event(store: SqlMetadataStore) -> None:
+    ids = _ids(2)
+    store.feedback.record(_rows(ids[:1], [0]), actor="ana")
+    before = store.audit.head()
+    with pytest.raises(ConfigError):
+        store.feedback.record(_rows(ids, [1, None]), actor="bob")
+    assert store.audit.head() == before
+    assert [h.label for h in store.feedback.history(ids[0])] == [0]
+
+
+def test_migration_0009_keeps_the_labels_recorded_before_it(
+    metadata_url: str, store: SqlMetadataStore
+) -> None:
+    [one] = _ids(1)
+    engine = create_metadata_engine(metadata_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0008")
+            # A label as keel wrote it before label history existed.
+            conn.execute(
+                text(
+                    "INSERT INTO feedback (prediction_id, model, at, label, received_at, "
+                    "received_by) VALUES (:id, 'm', :at, '1', :at, 'old')"
+                ),
+                {"id": one, "at": T0 if conn.dialect.name == "postgresql" else "2024-03-01"},
+            )
+    finally:
+        engine.dispose()
+    assert store.upgrade().up_to_date
+    assert store.feedback.labels([one]) == {one: 1}
+    store.feedback.record(_rows([one], [0]), actor="new")
+    assert [(h.label, h.received_by, h.superseded_by) for h in store.feedback.history(one)] == [
+        (1, "old", "new"),
+        (0, "new", None),
+    ]

@@ -59,6 +59,7 @@ EVENT_KINDS: Final = frozenset(
         "retraining.decided",
         "canary.promoted",
         "canary.rolled_back",
+        "labels.recorded",
     }
 )
 

@@ -44,6 +44,7 @@ __all__ = [
     "FeedbackRow",
     "Identities",
     "Label",
+    "LabelRecord",
     "Labelled",
     "LoggedKey",
     "MetadataStore",
@@ -815,6 +816,7 @@ class FeedbackReceipt:
     changed: int
     received_at: datetime
     received_by: str
+    events: tuple[int, ...] = ()  # the audit events recording the batch, one per model
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -824,6 +826,37 @@ class FeedbackReceipt:
             "changed": self.changed,
             "received_at": self.received_at.isoformat(),
             "received_by": self.received_by,
+            "audit_events": list(self.events),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRecord:
+    """One label a prediction has had: who recorded it and when, and, unless it is the
+    current one, who replaced it and when. `revision` counts from 1, the first label."""
+
+    prediction_id: str
+    revision: int
+    model: str
+    label: Label
+    received_at: datetime
+    received_by: str
+    superseded_at: datetime | None = None
+    superseded_by: str | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_at is None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "revision": self.revision,
+            "label": self.label,
+            "current": self.current,
+            "received_at": self.received_at.isoformat(),
+            "received_by": self.received_by,
+            "superseded_at": None if self.superseded_at is None else self.superseded_at.isoformat(),
+            "superseded_by": self.superseded_by,
         }
 
 
@@ -844,17 +877,29 @@ class LoggedKey(NamedTuple):
 
 
 class Feedback(ABC):
-    """Delayed ground truth: at most one label per logged prediction.
+    """Delayed ground truth: one current label per logged prediction.
 
-    A later label for the same prediction replaces the earlier one. `record` is all or
-    nothing (one transaction), and writers of feedback take turns, so the counts of new and
-    replaced labels it returns are exact even when several write at once.
+    A later label for the same prediction becomes the current one; a replaced label that
+    differs is kept in the prediction's history. Labels decide measured performance, so
+    recording them is a write like any other: every batch appends a `labels.recorded`
+    audit event per model, in the same transaction. `record` is all or nothing, and
+    writers of feedback take turns, so the counts of new and replaced labels it returns
+    are exact even when several write at once.
     """
 
     @abstractmethod
-    def record(self, rows: Sequence[FeedbackRow], *, actor: str) -> FeedbackReceipt:
-        """Store the labels in one transaction. `ConfigError` (nothing stored) for a
-        prediction id given twice or a label that is null, not finite or not a scalar."""
+    def record(
+        self, rows: Sequence[FeedbackRow], *, actor: str, via: str | None = None
+    ) -> FeedbackReceipt:
+        """Store the labels, their history and their audit events in one transaction.
+        `via` says where they came from (a route, a file), for the audit log. `ConfigError`
+        (nothing stored) for a prediction id given twice or a label that is null, not
+        finite or not a scalar."""
+
+    @abstractmethod
+    def history(self, prediction_id: str) -> builtins.list[LabelRecord]:
+        """Every label the prediction has had, oldest first, the current one last; empty
+        when it has none."""
 
     @abstractmethod
     def window(self, model: str, start: datetime, end: datetime) -> builtins.list[Labelled]:

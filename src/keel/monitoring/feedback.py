@@ -799,6 +799,7 @@ class FeedbackResult:
             "unknown_rows": [r + 1 for r in self.unknown_rows],
             "received_at": self.receipt.received_at.isoformat(),
             "received_by": self.receipt.received_by,
+            "audit_events": list(self.receipt.events),
             "models": {
                 name: {
                     "labels": len(self.times.get(name, [])),
@@ -852,7 +853,7 @@ def ingest(
             ),
         )
     receipt = project.metadata.feedback.record(
-        resolution.rows, actor=actor or project.settings.user
+        resolution.rows, actor=actor or project.settings.user, via=source
     )
     return _result(source, spec, table.num_rows, receipt, resolution)
 
@@ -906,10 +907,16 @@ def _result(
 
 
 def receive(
-    project: Project, document: object, *, actor: str, max_rows: int | None = None
+    project: Project,
+    document: object,
+    *,
+    actor: str,
+    max_rows: int | None = None,
+    via: str | None = None,
 ) -> FeedbackResult:
     """Labels sent over HTTP: `{"feedback": [{...}, ...], "model"?: str, "allow_unknown"?:
     bool}`, each record a row of a feedback file (`prediction_id` and `label` by default).
+    `actor` is the caller the route authenticated; `via` (the route) goes to the audit log.
 
     Every problem is a `ConfigError` whose `problems` name the field as `feedback[3].label`
     (0-based, like the list), unknown ids included; nothing is recorded then.
@@ -944,7 +951,7 @@ def receive(
             "(rows count from 1)",
             problems=[pair for problem in problems for pair in problem.fields()],
         )
-    receipt = project.metadata.feedback.record(resolution.rows, actor=actor)
+    receipt = project.metadata.feedback.record(resolution.rows, actor=actor, via=via)
     return _result(None, spec, len(records), receipt, resolution)
 
 

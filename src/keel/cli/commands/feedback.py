@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -14,6 +15,7 @@ from keel.domain.duration import format_duration
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
+    from keel.metadata.base import LabelRecord
     from keel.monitoring.feedback import FeedbackResult, WindowPerformance
     from keel.project import Project
 
@@ -45,6 +47,13 @@ DEFAULT_WINDOWS: Final = 7
 @click.option("--since", default=None, metavar="TIME", help="Without FILE: the first window.")
 @click.option("--until", default=None, metavar="TIME", help="Without FILE: the end (now).")
 @click.option("--version", "version", type=int, default=None, help="Only this model version.")
+@click.option(
+    "--history",
+    "history_of",
+    default=None,
+    metavar="PREDICTION_ID",
+    help="Show every label this prediction has had, who recorded and who replaced each.",
+)
 @json_option
 @pass_cli
 def feedback(
@@ -56,11 +65,13 @@ def feedback(
     since: str | None,
     until: str | None,
     version: int | None,
+    history_of: str | None,
     as_json: bool,
 ) -> int:
     """Record delayed labels from FILE (CSV, Parquet or JSON lines), joined to the logged
     predictions by id (or by entity key and time, as keel.yaml's monitoring.feedback says),
-    then show performance and label coverage of the windows they touched.
+    then show performance and label coverage of the windows they touched. The labels are
+    recorded as KEEL_USER's (or the OS user's), in one audit event per model.
 
     Without FILE, show performance and label coverage per window (the last 7 by default).
     A file with a malformed row changes nothing (exit 2); one naming predictions that were
@@ -68,6 +79,10 @@ def feedback(
     """
     if file is not None and (since is not None or until is not None):
         raise click.UsageError("--since and --until apply without FILE only")
+    if history_of is not None:
+        if file is not None:
+            raise click.UsageError("--history takes no FILE")
+        return _history(cli, history_of, as_json)
     start = parse_time(since, "--since")
     end = parse_time(until, "--until")
     project = cli.project()
@@ -142,6 +157,46 @@ def _show(
     }
     emit(as_json, payload, lambda: _table(entries) or "no predictions in this range")
     return 0
+
+
+def _history(cli: CliContext, text: str, as_json: bool) -> int:
+    from keel.serving.explain import check_prediction_id
+
+    prediction_id = check_prediction_id(text)  # a malformed id fails before opening anything
+    labels = cli.project().metadata.feedback.history(prediction_id)
+    payload = {
+        "ok": True,
+        "prediction_id": prediction_id,
+        "labels": [label.to_dict() for label in labels],
+    }
+    emit(as_json, payload, lambda: _history_text(prediction_id, labels))
+    return 0
+
+
+def _history_text(prediction_id: str, labels: list[LabelRecord]) -> str:
+    if not labels:
+        return f"no label recorded for {prediction_id}"
+    rows = [("REV", "LABEL", "RECORDED (UTC)", "BY", "REPLACED (UTC)", "BY")]
+    for entry in labels:
+        replaced = entry.superseded_at
+        rows.append(
+            (
+                str(entry.revision),
+                json.dumps(entry.label),
+                f"{entry.received_at:%Y-%m-%d %H:%M:%S}",
+                entry.received_by,
+                "(current)" if replaced is None else f"{replaced:%Y-%m-%d %H:%M:%S}",
+                entry.superseded_by or "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(width) if i == 0 else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    )
 
 
 def _performance(

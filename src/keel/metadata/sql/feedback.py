@@ -1,10 +1,13 @@
-"""Delayed ground truth in SQL: the `feedback` table, one label per logged prediction.
+"""Delayed ground truth in SQL: the `feedback` table, one current label per logged
+prediction, and `label_history`, the labels a different later one replaced.
 
 Labels arrive in files of up to millions of rows and in small HTTP batches. `record` first
-reads which of the ids already have a label, then upserts every row (`INSERT ... ON
-CONFLICT (prediction_id) DO UPDATE`), in one transaction. Writers of feedback take turns
-(SQLite's write lock; a PostgreSQL transaction-scoped advisory lock), so nothing slips in
-between the read and the upsert: the counts of new and replaced labels are exact.
+reads which of the ids already have a label, copies those about to change into the history
+(server side, `INSERT ... SELECT`), upserts every row (`INSERT ... ON CONFLICT
+(prediction_id) DO UPDATE`) and appends one `labels.recorded` audit event per model, in one
+transaction. Writers of feedback take turns (SQLite's write lock; a PostgreSQL
+transaction-scoped advisory lock), so nothing slips in between the read and the upsert:
+the counts of new and replaced labels, and each history row's revision, are exact.
 
 Statements are prebuilt per backend, bypassing SQLAlchemy's per-row processing: SQLite
 takes multi-row VALUES lists of `_CHUNK` rows. PostgreSQL takes each column as one text
@@ -32,10 +35,12 @@ from keel.metadata.base import (
     FeedbackRow,
     Label,
     Labelled,
+    LabelRecord,
     LoggedKey,
 )
+from keel.metadata.sql.audit import append_event
 from keel.metadata.sql.engine import read_transaction, write_transaction
-from keel.metadata.sql.schema import feedback
+from keel.metadata.sql.schema import feedback, label_history
 
 __all__ = ["SqlFeedback", "decode_label", "encode_label"]
 
@@ -65,6 +70,18 @@ _PG_LABELS: Final = (
     "SELECT prediction_id, label FROM feedback "  # noqa: S608 - constants only
     f"WHERE prediction_id = ANY({_SPLIT})"
 )
+#: Copies the current labels of some ids into the history, each as the next revision of
+#: its prediction (the number of older ones plus one).
+_HISTORY_COLUMNS: Final = (
+    "prediction_id, revision, model, label, received_at, received_by, superseded_at, superseded_by"
+)
+_KEEP: Final = (
+    f"INSERT INTO label_history ({_HISTORY_COLUMNS}) "  # noqa: S608 - constants only
+    "SELECT f.prediction_id, 1 + (SELECT count(*) FROM label_history h "
+    "WHERE h.prediction_id = f.prediction_id), f.model, f.label, f.received_at, "
+    "f.received_by, {placeholder}, {placeholder} FROM feedback f WHERE f.prediction_id"
+)
+_PG_KEEP: Final = _KEEP.format(placeholder="%s") + f" = ANY({_SPLIT})"
 _PG_LOGGED: Final = (
     "SELECT id, model, version, at FROM predictions "  # noqa: S608 - constants only
     f"WHERE id = ANY({_SPLIT})"
@@ -83,6 +100,7 @@ def _sqlite_in(query: str, ids: int) -> str:
     return f"{query} IN ({', '.join(['?'] * ids)})"
 
 
+_SQLITE_KEEP: Final = _KEEP.format(placeholder="?")
 _SQLITE_UPSERT: Final = _sqlite_upsert(_CHUNK)
 _SQLITE_LABELS: Final = "SELECT prediction_id, label FROM feedback WHERE prediction_id"
 _SQLITE_LOGGED: Final = "SELECT id, model, version, at FROM predictions WHERE id"
@@ -144,7 +162,9 @@ class SqlFeedback(Feedback):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def record(self, rows: Sequence[FeedbackRow], *, actor: str) -> FeedbackReceipt:
+    def record(
+        self, rows: Sequence[FeedbackRow], *, actor: str, via: str | None = None
+    ) -> FeedbackReceipt:
         now = datetime.now(UTC)
         ids = [row.prediction_id for row in rows]
         if len(set(ids)) != len(ids):
@@ -159,24 +179,94 @@ class SqlFeedback(Feedback):
         if not rows:
             return FeedbackReceipt(0, 0, 0, 0, now, actor)
         with write_transaction(self._engine) as conn:
-            if conn.dialect.name == "postgresql":
+            postgresql = conn.dialect.name == "postgresql"
+            if postgresql:
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_KEY,))
-                before = self._stored(conn, ids)
+            before = self._stored(conn, ids)
+            changed = [
+                i
+                for i, label in zip(ids, labels, strict=True)
+                if i in before and before[i] != label
+            ]
+            if postgresql:
+                self._keep_postgresql(conn, changed, now, actor)
                 self._upsert_postgresql(conn, rows, labels, now, actor)
             else:
-                before = self._stored(conn, ids)
+                self._keep_sqlite(conn, changed, now, actor)
                 self._upsert_sqlite(conn, rows, labels, now, actor)
-        changed = sum(
-            1 for i, label in zip(ids, labels, strict=True) if i in before and before[i] != label
-        )
+            events = self._audit(conn, rows, before, set(changed), now, actor, via)
         return FeedbackReceipt(
             rows=len(rows),
             new=len(rows) - len(before),
             replaced=len(before),
-            changed=changed,
+            changed=len(changed),
             received_at=now,
             received_by=actor,
+            events=events,
         )
+
+    @staticmethod
+    def _audit(
+        conn: Connection,
+        rows: Sequence[FeedbackRow],
+        before: dict[str, str],
+        changed: set[str],
+        now: datetime,
+        actor: str,
+        via: str | None,
+    ) -> tuple[int, ...]:
+        """One `labels.recorded` event per model of the batch, with its counts."""
+        counts: dict[str, Counter[str]] = {}
+        for row in rows:
+            count = counts.setdefault(row.model, Counter())
+            count["labels"] += 1
+            if row.prediction_id in before:
+                count["replaced"] += 1
+                count["changed"] += row.prediction_id in changed
+            else:
+                count["new"] += 1
+        events = []
+        for model, count in sorted(counts.items()):
+            evidence: dict[str, Any] = {
+                "labels": count["labels"],
+                "new": count["new"],
+                "replaced": count["replaced"],
+                "changed": count["changed"],
+                "batch": len(rows),
+            }
+            if via is not None:
+                evidence["via"] = via
+            # The reason line is what `keel audit-log` prints: the counts, readable there.
+            summary = (
+                f"{count['labels']} label(s): {count['new']} new, {count['replaced']} replaced "
+                f"({count['changed']} changed)"
+            )
+            event = append_event(
+                conn,
+                actor=actor,
+                kind="labels.recorded",
+                model=model,
+                reason=summary if via is None else f"{summary} via {via}",
+                evidence=evidence,
+                at=now,
+            )
+            events.append(event.seq)
+        return tuple(events)
+
+    @staticmethod
+    def _keep_sqlite(conn: Connection, ids: Sequence[str], now: datetime, actor: str) -> None:
+        if not ids:
+            return
+        process = feedback.c.at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        assert process is not None  # SQLite keeps times as text
+        for chunk in _chunks(ids, _CHUNK):
+            statement = _sqlite_in(_SQLITE_KEEP, len(chunk))
+            conn.exec_driver_sql(statement, (process(now), actor, *chunk))
+
+    @staticmethod
+    def _keep_postgresql(conn: Connection, ids: Sequence[str], now: datetime, actor: str) -> None:
+        for chunk in _chunks(ids, _PG_CHUNK):
+            conn.exec_driver_sql(_PG_KEEP, (now, actor, _joined(chunk)))
 
     @staticmethod
     def _upsert_sqlite(
@@ -236,6 +326,41 @@ class SqlFeedback(Feedback):
         for chunk in _chunks(ids, _CHUNK):
             statement = full if len(chunk) == _CHUNK else _sqlite_in(_SQLITE_LABELS, len(chunk))
             found.update((i, label) for i, label in conn.exec_driver_sql(statement, tuple(chunk)))
+        return found
+
+    def history(self, prediction_id: str) -> builtins.list[LabelRecord]:
+        older = (
+            select(label_history)
+            .where(label_history.c.prediction_id == prediction_id)
+            .order_by(label_history.c.revision)
+        )
+        current = select(feedback).where(feedback.c.prediction_id == prediction_id)
+        with read_transaction(self._engine) as conn:
+            found = [
+                LabelRecord(
+                    prediction_id,
+                    int(row.revision),
+                    row.model,
+                    decode_label(row.label),
+                    row.received_at,
+                    row.received_by,
+                    row.superseded_at,
+                    row.superseded_by,
+                )
+                for row in conn.execute(older)
+            ]
+            now = conn.execute(current).first()
+        if now is not None:
+            found.append(
+                LabelRecord(
+                    prediction_id,
+                    len(found) + 1,
+                    now.model,
+                    decode_label(now.label),
+                    now.received_at,
+                    now.received_by,
+                )
+            )
         return found
 
     def window(self, model: str, start: datetime, end: datetime) -> builtins.list[Labelled]:

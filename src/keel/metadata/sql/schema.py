@@ -48,6 +48,7 @@ __all__ = [
     "datasets",
     "feedback",
     "gate_evaluations",
+    "label_history",
     "metadata",
     "model_aliases",
     "model_versions",
@@ -678,6 +679,22 @@ feedback = Table(
     Column("received_by", Text, nullable=False),
     Index(None, "model", "at"),
     Index(None, "model", "received_at"),
+)
+
+#: Labels a later, different label replaced, oldest first per prediction (`revision` 1 is
+#: the first label it had); the current one stays in `feedback`.
+label_history = Table(
+    "label_history",
+    metadata,
+    Column("prediction_id", String(RUN_ID_LENGTH), primary_key=True),
+    Column("revision", Integer, primary_key=True, autoincrement=False),
+    Column("model", String(NAME_LENGTH), nullable=False),
+    Column("label", Text, nullable=False),  # JSON scalar
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("received_by", Text, nullable=False),
+    Column("superseded_at", UTCDateTime, nullable=False),
+    Column("superseded_by", Text, nullable=False),
+    CheckConstraint("revision >= 1", name="revision_positive"),
 )
 
 #: Signals computed by `keel monitor`, one value per model version, window, signal and
