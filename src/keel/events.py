@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from keel.domain.audit import AuditEvent
-from keel.errors import KeelError, NotFound
+from keel.errors import IntegrityError, KeelError, NotFound
 from keel.metadata.base import Webhook
 
 if TYPE_CHECKING:
@@ -312,7 +312,15 @@ def _deliver_one(
                 position = event.seq
                 continue
             if secret is None:
-                secret = store.webhooks.secret(webhook.id)
+                try:
+                    secret = store.webhooks.secret(webhook.id)
+                except IntegrityError as exc:
+                    # Sealed with another key: this webhook fails (and says why), the others
+                    # are still delivered.
+                    store.webhooks.failed(webhook.id, exc.message)
+                    return WebhookDelivery(
+                        webhook.id, webhook.url, delivered, cursor, exc.message, event.seq, more
+                    )
             error = _post(webhook, event, secret, timeout=timeout)
             if error is not None:
                 store.webhooks.failed(webhook.id, error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from time import perf_counter
 
@@ -30,7 +31,7 @@ from keel.metadata.sql.monitoring import SqlMonitoring
 from keel.metadata.sql.predictions import SqlPredictions
 from keel.metadata.sql.releases import SqlReleases
 from keel.metadata.sql.runs import SqlRuns
-from keel.metadata.sql.webhooks import SqlWebhooks
+from keel.metadata.sql.webhooks import SecretSealer, SqlWebhooks
 
 __all__ = ["SqlMetadataStore", "open_metadata_store"]
 
@@ -43,7 +44,7 @@ class SqlMetadataStore(MetadataStore):
     `open_metadata_store`, which also brings the schema up to date.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sealer: Callable[[], SecretSealer] | None = None) -> None:
         self._engine = create_metadata_engine(url)
         self.url = redact_url(url)
         self.backend = backend_of(self._engine.url)
@@ -51,7 +52,7 @@ class SqlMetadataStore(MetadataStore):
         self.datasets = SqlDatasetVersions(self._engine)
         self.runs = SqlRuns(self._engine)
         self.models = SqlModelRegistry(self._engine)
-        self.webhooks = SqlWebhooks(self._engine)
+        self.webhooks = SqlWebhooks(self._engine, sealer=sealer)
         self.identities = SqlIdentities(self._engine)
         self.audit = SqlAuditLog(self._engine)
         self.releases = SqlReleases(self._engine)
@@ -152,14 +153,17 @@ def _keel_version() -> str:
         return "(version unknown)"
 
 
-def open_metadata_store(url: str, *, upgrade: bool = True) -> SqlMetadataStore:
+def open_metadata_store(
+    url: str, *, upgrade: bool = True, sealer: Callable[[], SecretSealer] | None = None
+) -> SqlMetadataStore:
     """Open the metadata store at `url`, migrating it to this keel's schema first.
 
     With `upgrade=False` the schema is left as it is (for read-only status reports).
+    `sealer` encrypts webhook secrets at rest (without one they are stored as given).
     Either way a database migrated by a newer keel is refused with `StoreError`, and an
     unreachable one raises `StoreError` naming where it was looked for.
     """
-    store = SqlMetadataStore(url)
+    store = SqlMetadataStore(url, sealer=sealer)
     try:
         if upgrade:
             store.upgrade()

@@ -5,6 +5,12 @@ Adding and removing a subscription appends its audit event (`webhook.added`,
 never the secret. A new subscription's cursor is the seq of its own `webhook.added`
 event, taken under the audit head's lock, so it receives exactly the events committed
 after it. Delivering is `keel.events.deliver_webhooks`; this module only keeps the state.
+
+Secrets are sealed at rest when the store is given a `SecretSealer` (a `keel.Project`
+always gives it the Fernet key of its keys folder, `keel.keys`): whoever reads the
+database, or a backup of it, cannot sign requests the receivers would trust. A secret
+stored in plain text before sealing existed keeps working and is sealed on the next write
+to its row (a delivery, successful or not).
 """
 
 from __future__ import annotations
@@ -13,9 +19,9 @@ import builtins
 import json
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
@@ -27,13 +33,25 @@ from keel.metadata.sql.audit import append_event
 from keel.metadata.sql.engine import read_transaction, write_transaction
 from keel.metadata.sql.schema import webhooks
 
-__all__ = ["SqlWebhooks", "check_events", "check_webhook_url"]
+__all__ = ["SecretSealer", "SqlWebhooks", "check_events", "check_webhook_url"]
 
+#: What a sealed secret starts with (`keel.keys.SECRET_PREFIX`); anything else is plain text.
+SEALED_PREFIX: Final = "fernet:"
 #: The stored last error is for a person reading `keel webhooks list`, not a log.
 ERROR_LENGTH: Final = 500
 
 _ID = re.compile(r"^[0-9a-f]{16}$")
 _HINT_LIST: Final = "`keel webhooks list` shows the webhooks"
+
+
+class SecretSealer(Protocol):
+    """Encrypts secrets for the database and decrypts them back (`keel.keys.SecretBox`)."""
+
+    def seal(self, plaintext: str) -> str: ...
+
+    def open(self, stored: str, *, what: str) -> str:
+        """The plaintext; a value stored unsealed is returned as it is."""
+        ...
 
 
 def check_webhook_url(url: str) -> str:
@@ -94,8 +112,28 @@ class SqlWebhooks(Webhooks):
     but neither can move a cursor back over what the other recorded.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sealer: Callable[[], SecretSealer] | None = None) -> None:
         self._engine = engine
+        # A factory: the key is read (or created) only by what handles a secret.
+        self._sealer = sealer
+
+    def _seal(self, secret: str) -> str:
+        return secret if self._sealer is None else self._sealer().seal(secret)
+
+    def _open(self, stored: str, webhook_id: str) -> str:
+        if self._sealer is None:
+            return stored
+        return self._sealer().open(stored, what=f"the secret of webhook {webhook_id}")
+
+    def _seal_if_plain(self, conn: Connection, row: Row[Any]) -> None:
+        """Seal a secret stored before sealing existed, in the caller's transaction."""
+        if self._sealer is None or str(row.secret).startswith(SEALED_PREFIX):
+            return
+        conn.execute(
+            update(webhooks)
+            .where(webhooks.c.id == row.id)
+            .values(secret=self._sealer().seal(str(row.secret)))
+        )
 
     def add(
         self, url: str, *, events: Sequence[str], actor: str, secret: str | None = None
@@ -137,7 +175,7 @@ class SqlWebhooks(Webhooks):
                 insert(webhooks).values(
                     id=webhook.id,
                     url=webhook.url,
-                    secret=key,
+                    secret=self._seal(key),
                     events=json.dumps(list(kinds)),
                     created_at=now,
                     created_by=actor,
@@ -174,12 +212,13 @@ class SqlWebhooks(Webhooks):
     def secret(self, webhook_id: str) -> str:
         """The signing secret; `NotFound` for an unknown id."""
         with read_transaction(self._engine) as conn:
-            return str(_row(conn, webhook_id).secret)
+            stored = str(_row(conn, webhook_id).secret)
+        return self._open(stored, webhook_id)
 
     def delivered(self, webhook_id: str, cursor: int) -> None:
         """Move the cursor forward to `cursor` (never back) and clear the failure count."""
         with write_transaction(self._engine) as conn:
-            _row(conn, webhook_id, lock=True)
+            self._seal_if_plain(conn, _row(conn, webhook_id, lock=True))
             conn.execute(
                 update(webhooks)
                 .where(webhooks.c.id == webhook_id, webhooks.c.cursor < cursor)
@@ -197,7 +236,7 @@ class SqlWebhooks(Webhooks):
         if len(text) > ERROR_LENGTH:
             text = text[: ERROR_LENGTH - 3] + "..."
         with write_transaction(self._engine) as conn:
-            _row(conn, webhook_id, lock=True)
+            self._seal_if_plain(conn, _row(conn, webhook_id, lock=True))
             conn.execute(
                 update(webhooks)
                 .where(webhooks.c.id == webhook_id)
