@@ -159,7 +159,8 @@ class Project:
         from keel.metadata.sql.store import open_metadata_store
 
         self._make_state_dir()
-        return open_metadata_store(self.settings.db_url)
+        # Webhook secrets are sealed with a key outside the database (`keel.keys`).
+        return open_metadata_store(self.settings.db_url, sealer=lambda: self.keys.secret_box())
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
