@@ -223,9 +223,15 @@ def test_feature_code_failing_while_serving_names_the_file_and_line(keel: Keel, 
             good = _post(url, {"x1": 0.5, "x2": -0.1})
             assert good[0] == 200, good
             status, body = _post(url, {"x1": -5000.0, "x2": 0.0})
-    assert status == 500
-    message = body["error"] if isinstance(body.get("error"), str) else json.dumps(body)
-    assert "features:build failed in features.py, line 6 (ValueError)" in message
+    # The request was valid for the contract: the model refused it, a 422 naming the model,
+    # the version and the exception (its traceback is in the server's log, not the answer).
+    assert status == 422
+    message = body["error"]
+    assert "toy@1 could not score this request" in message
+    assert "features:build failed in features.py, line 6 (ValueError: x1 below -1000" in message
+    assert (body["model"], body["version"]) == ("toy", 1)
+    assert body["exception"]["type"] == "ValueError"
+    assert "Traceback" not in json.dumps(body)
 
 
 def _post(url: str, row: dict[str, float]) -> tuple[int, dict[str, Any]]:

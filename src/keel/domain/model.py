@@ -25,7 +25,10 @@ __all__ = [
     "ALIAS_NAME_LENGTH",
     "CANDIDATE",
     "LATEST",
+    "MAX_VERSION",
     "MODEL_NAME_LENGTH",
+    "MODEL_NAME_RULE",
+    "VERSION_RULE",
     "Alias",
     "ModelRef",
     "ModelVersion",
@@ -34,8 +37,10 @@ __all__ = [
     "check_model_name",
     "contract_json",
     "holder_of",
+    "is_model_name",
     "metrics_json",
     "parse_model_ref",
+    "parse_version_number",
 ]
 
 #: The alias a new registration gets unless told otherwise.
@@ -50,10 +55,19 @@ ALIAS_NAME_LENGTH: Final = 63
 _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _ALIAS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _VERSION = re.compile(r"^[0-9]+$")
+#: The largest version number: versions are 64-bit integers in every store.
+MAX_VERSION: Final = 2**63 - 1
+#: A version number as typed in a URL: ASCII digits only. `str.isdigit` (and `\d`) would also
+#: take '²' or '٣', which int() then refuses or reads as another number.
+_VERSION_TEXT = re.compile(r"[0-9]{1,19}")
+#: What a version number in a path or query must be, as error messages state it.
+VERSION_RULE: Final = f"a whole number from 1 to {MAX_VERSION} in ASCII digits"
 
 _MODEL_RULE: Final = (
     "lowercase letters, digits, '.', '_' or '-' (at most 63, starting with a letter or digit)"
 )
+#: The model-name rule, as error messages state it.
+MODEL_NAME_RULE: Final = _MODEL_RULE
 _ALIAS_RULE: Final = (
     "lowercase letters, digits, '_' or '-' (at most 63, starting with a letter), not 'latest'"
 )
@@ -78,6 +92,19 @@ def check_alias_name(name: object) -> str:
             problems=[("alias", f"must be {_ALIAS_RULE}")],
         )
     return name
+
+
+def parse_version_number(text: str) -> int | None:
+    """The version number `text` spells (`VERSION_RULE`), or None for anything else."""
+    if _VERSION_TEXT.fullmatch(text) is None:
+        return None
+    number = int(text)
+    return number if 1 <= number <= MAX_VERSION else None
+
+
+def is_model_name(name: str) -> bool:
+    """Whether `name` follows the model-name rule (that of keel.yaml's `name`)."""
+    return _MODEL_NAME.fullmatch(name) is not None
 
 
 def _check_version(version: object) -> int:
@@ -133,6 +160,10 @@ class ModelVersion:
     metrics: dict[str, float] = field(hash=False)
     created_at: datetime
     created_by: str
+    #: The signature of the project's key over the version's name, number, package and flavor
+    #: (`keel.models.signing`), as stored: `{"algorithm", "key_id", "signature"}`. None for
+    #: versions registered before keel signed packages.
+    signature: dict[str, str] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         check_model_name(self.model)
@@ -167,6 +198,7 @@ class ModelVersion:
             "inference_contract": self.inference_contract,
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,
+            "signature": None if self.signature is None else dict(self.signature),
         }
 
 

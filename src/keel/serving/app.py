@@ -39,6 +39,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from keel import __version__
+from keel.domain.model import MODEL_NAME_RULE, VERSION_RULE, is_model_name, parse_version_number
 from keel.errors import StoreError, UserCodeError
 from keel.serving.binary import HEADER as BINARY_HEADER
 from keel.serving.binary import decode_binary_inputs, encode_binary_outputs, split_body
@@ -80,11 +81,53 @@ def _json(document: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(document), status_code=status, media_type="application/json")
 
 
-def _error(status: int, message: str, problems: list[Problem] | None = None) -> Response:
+def _error(
+    status: int,
+    message: str,
+    problems: list[Problem] | None = None,
+    details: dict[str, Any] | None = None,
+) -> Response:
     document: dict[str, Any] = {"error": message}
     if problems:
         document["problems"] = [p.to_dict() for p in problems]
-    return _json(document, status)
+    return _json(document | (details or {}), status)
+
+
+#: Longest exception message quoted back to a client whose request the model failed on.
+_QUOTED_CHARS: Final = 500
+
+
+def _model_failure(served: ServedVersion, exc: Exception) -> BadRequest:
+    """The 422 for a request the model's own code (its feature code, its estimator) raised on.
+
+    The request passed the inference contract, so the client learns that the model, not the
+    request's shape, refused it: which model and version, and the exception's type and
+    message (values out of what the model was trained on usually end up here). The
+    traceback is for the model's owner: it goes to the server's log, once.
+    """
+    _log.warning("%s failed on a request valid for its contract", served.ref, exc_info=exc)
+    cause = exc.__cause__ if isinstance(exc, UserCodeError) and exc.__cause__ else exc
+    kind = exc.exception if isinstance(exc, UserCodeError) and exc.exception else None
+    kind = kind or type(cause).__name__
+    text = str(cause)
+    if len(text) > _QUOTED_CHARS:
+        text = text[: _QUOTED_CHARS - 3] + "..."
+    entry_point = exc.entry_point if isinstance(exc, UserCodeError) else "the model"
+    where = ""
+    if isinstance(exc, UserCodeError) and exc.file:
+        where = f" in {exc.file}" + (f", line {exc.line}" if exc.line else "")
+    return BadRequest(
+        422,
+        f"{served.ref} could not score this request: {entry_point} failed{where} "
+        f"({kind}: {text}); the request is valid for the inference contract, so a value is "
+        "likely outside what the model was trained on",
+        [Problem("model", "the model's code scores the request", f"{kind}: {text}")],
+        {
+            "model": served.model,
+            "version": served.version,
+            "exception": {"type": kind, "message": text},
+        },
+    )
 
 
 def _single_threaded_math() -> None:
@@ -184,13 +227,15 @@ class ServingApp:
         return b"".join(chunks)
 
     def _route_of(self, name: str) -> ModelRoute:
-        route = self.state.route(name)
+        route = self.state.route(name) if is_model_name(name) else None
         if route is None:
             served = ", ".join(sorted(self.state.routes)) or "none"
+            rule = "a served model" if is_model_name(name) else f"a model name: {MODEL_NAME_RULE}"
             raise BadRequest(
                 404,
                 f"model {name!r} is not served (served: {served}); a model is served once a "
                 "version holds its production alias",
+                [Problem("name", rule, f"got {name!r}"[:100])],
             )
         return route
 
@@ -198,12 +243,16 @@ class ServingApp:
         if version is None:
             return route.pick()
         served = route.served()
-        if not version.isdigit() or int(version) not in served:
+        number = parse_version_number(version)
+        if number is None or number not in served:
             listed = ", ".join(f"v{v}" for v in sorted(served))
+            rule = f"one of {listed}" if number is not None else VERSION_RULE
             raise BadRequest(
-                404, f"{route.model} version {version} is not served (served: {listed})"
+                404,
+                f"{route.model} version {version} is not served (served: {listed})",
+                [Problem("version", rule, f"got {version!r}"[:100])],
             )
-        chosen = served[int(version)]
+        chosen = served[number]
         if route.production is chosen:
             return chosen, "production"
         if route.canary is chosen:
@@ -224,22 +273,8 @@ class ServingApp:
             if batch.rows > _INLINE_ROWS:
                 return await run_in_threadpool(served.predict, batch)
             return served.predict(batch)
-        except Exception as exc:  # noqa: BLE001 - the model failed on valid input
-            _log.exception("%s failed on a valid request", served.ref)
-            # The model's own code failed: say where, so its owner can fix it; the exception's
-            # text stays in the server log, as it may quote the request.
-            where = (
-                f": {exc.entry_point} failed"
-                + (f" in {exc.file}, line {exc.line}" if exc.file else "")
-                + f" ({exc.exception})"
-                if isinstance(exc, UserCodeError)
-                else f" ({type(exc).__name__})"
-            )
-            raise BadRequest(
-                500,
-                f"{served.ref} failed on this request{where}; the request "
-                "was valid for its inference contract",
-            ) from None
+        except Exception as exc:  # noqa: BLE001 - the model's own code failed on valid input
+            raise _model_failure(served, exc) from None
 
     async def _log(self, batch: PredictionBatch) -> None:
         """Hand the rows to the prediction log without blocking the event loop.
@@ -355,7 +390,7 @@ class ServingApp:
         except BadRequest as exc:
             rule = exc.problems[0].rule if exc.problems else str(exc.status)
             self.metrics.errors.labels(name, str(exc.status), rule).inc()
-            return _error(exc.status, exc.message, exc.problems)
+            return _error(exc.status, exc.message, exc.problems, exc.details)
         except ClientDisconnect:
             self.metrics.errors.labels(name, "499", "client disconnected").inc()
             return Response(status_code=499)
@@ -429,7 +464,7 @@ class ServingApp:
                 assert route.production is not None
                 served = route.production
         except BadRequest as exc:
-            return _error(exc.status, exc.message)
+            return _error(exc.status, exc.message, exc.problems)
         contract = served.contract
         return _json(
             {
@@ -455,7 +490,8 @@ class ServingApp:
             if params.get("version") is not None:
                 self._version_of(route, params["version"])
         except BadRequest as exc:
-            return _json({"name": params["name"], "ready": False, "error": exc.message}, 404)
+            document = {"name": params["name"], "ready": False, "error": exc.message}
+            return _json(document | {"problems": [p.to_dict() for p in exc.problems]}, 404)
         return _json({"name": route.model, "ready": route.ready})
 
     async def prometheus(self, request: Request) -> Response:
@@ -546,7 +582,10 @@ def create_app(
             response.headers.update(exc.headers)
         return response
 
-    return (
-        Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}),
-        serving,
-    )
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # The last line of defence: JSON like every other answer, and no traceback to the
+        # client (Starlette re-raises the exception after this, so the server logs it once).
+        return _error(500, "internal error: the server could not answer this request")
+
+    handlers = {HTTPException: http_error, Exception: internal_error}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers), serving

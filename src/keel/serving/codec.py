@@ -37,7 +37,7 @@ __all__ = [
     "to_frame",
 ]
 
-#: How deeply a request document may nest (a tabular request needs 4 levels).
+#: How deeply a request document may nest (a tabular request needs 4 levels, feedback 3).
 MAX_DEPTH: Final = 16
 #: Integer inputs become int64 columns: a value outside this range would overflow there.
 _INT64_RANGE: Final = (-(2**63), 2**63 - 1)
@@ -89,14 +89,26 @@ class Problem:
 class BadRequest(Exception):
     """A request keel refuses, with the HTTP status and every problem found."""
 
-    def __init__(self, status: int, message: str, problems: Sequence[Problem] = ()) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        problems: Sequence[Problem] = (),
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.problems = list(problems)
+        #: More keys of the error document (the model and exception of a 422).
+        self.details = dict(details or {})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"error": self.message, "problems": [p.to_dict() for p in self.problems]}
+        return {
+            "error": self.message,
+            "problems": [p.to_dict() for p in self.problems],
+            **self.details,
+        }
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,10 @@ class Batch:
 def parse_json(body: bytes) -> Any:
     """The JSON document in `body`; `BadRequest` 400 for malformed or too deeply nested JSON.
 
+    Every JSON body keel's servers read goes through here (`/predict`, `/v2`, `/v1/feedback`
+    and `/api/v1`), so one depth bound holds everywhere: Python's own parser would recurse
+    until a `RecursionError`.
+
     NaN and Infinity are not JSON and are refused here (Python's own parser would accept them).
     """
     if not body.strip():
@@ -124,6 +140,8 @@ def parse_json(body: bytes) -> Any:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):
+            raise _too_deep() from None  # orjson's own bound (1024), far above ours
         raise _non_finite(body, exc) or BadRequest(
             400, f"malformed JSON: {exc}", [Problem("body", "valid JSON", str(exc))]
         ) from None
@@ -215,16 +233,20 @@ def _non_finite(body: bytes, exc: orjson.JSONDecodeError) -> BadRequest | None:
     )
 
 
+def _too_deep() -> BadRequest:
+    return BadRequest(
+        400,
+        f"the JSON document nests deeper than {MAX_DEPTH} levels",
+        [Problem("body", f"at most {MAX_DEPTH} levels deep", "too deeply nested")],
+    )
+
+
 def _check_depth(document: Any) -> None:
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise BadRequest(
-                400,
-                f"the JSON document nests deeper than {MAX_DEPTH} levels",
-                [Problem("body", f"at most {MAX_DEPTH} levels deep", "too deeply nested")],
-            )
+            raise _too_deep()
         if isinstance(value, dict):
             stack.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):

@@ -30,7 +30,6 @@ refused it, always with the whole result.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -45,6 +44,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from keel.domain.identity import Action, Actor, require
+from keel.domain.model import VERSION_RULE, parse_version_number
 from keel.domain.release import REQUEST_STATUSES
 from keel.errors import (
     ApprovalRequired,
@@ -61,6 +61,7 @@ from keel.errors import (
     StoreError,
     UserCodeError,
 )
+from keel.serving.codec import BadRequest, parse_json
 
 if TYPE_CHECKING:
     from keel.project import Project
@@ -90,7 +91,7 @@ _STATUSES: Final[tuple[tuple[type[KeelError], int, str], ...]] = (
 _OUTCOME_STATUS: Final = {"promoted": 200, "pending": 202, "refused": 422}
 _REALM: Final = 'Bearer realm="keel"'
 #: A number in a path or query: ASCII digits, small enough for any integer column.
-_NUMBER: Final = re.compile(r"^[0-9]{1,9}$")
+_NUMBER: Final = re.compile(r"[0-9]{1,9}")
 
 logger = logging.getLogger(__name__)
 
@@ -271,11 +272,11 @@ async def _read_json(request: Request, limit: int = MAX_BODY_BYTES) -> object:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return parse_json(bytes(raw))
+    except BadRequest as exc:
         raise ConfigError(
-            f"the request body is not valid JSON: {exc}",
-            problems=[("body", "must be a JSON object")],
+            f"the request body is not valid JSON: {exc.message}",
+            problems=[(p.field, p.rule) for p in exc.problems] or [("body", "valid JSON")],
         ) from None
 
 
@@ -511,19 +512,20 @@ def _required(call: Call, name: str) -> str:
 
 
 def _version_number(text: str) -> int:
-    if _NUMBER.match(text) is None or int(text) < 1:
+    number = parse_version_number(text)
+    if number is None:
         raise ConfigError(
-            f"model version must be a positive integer, got {text!r}",
-            problems=[("version", "must be a positive integer")],
+            f"model version must be {VERSION_RULE}, got {text!r}",
+            problems=[("version", f"must be {VERSION_RULE}")],
         )
-    return int(text)
+    return number
 
 
 def _integer(query: Mapping[str, str], name: str, *, minimum: int) -> int | None:
     text = query.get(name)
     if text is None or text == "":
         return None
-    if _NUMBER.match(text) is None or int(text) < minimum:
+    if _NUMBER.fullmatch(text) is None or int(text) < minimum:
         raise ConfigError(
             f"query parameter {name} must be an integer >= {minimum}, got {text!r}",
             problems=[(name, f"must be an integer >= {minimum}")],

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from markupsafe import Markup
 from starlette.requests import Request
 
+from keel.domain.model import VERSION_RULE, parse_version_number
 from keel.domain.monitoring import SEVERITIES, MonitorMetric
 from keel.errors import KeelError, NotFound
 
@@ -107,9 +108,13 @@ def _alias_key(alias: str) -> tuple[int, str]:
 
 
 def _version_number(text: str) -> int:
-    if not text.isdigit() or len(text) > 9:
-        raise NotFound(f"{text!r} is not a version number", hint="versions are 1, 2, 3, ...")
-    return int(text)
+    number = parse_version_number(text)
+    if number is None:
+        raise NotFound(
+            f"{text!r} is not a version number: expected {VERSION_RULE}",
+            hint="versions are 1, 2, 3, ...",
+        )
+    return number
 
 
 # --- pages --------------------------------------------------------------------------------
