@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from keel.domain.model import ModelVersion
     from keel.keys import KeyRing
     from keel.models.package import LoadedModel
+    from keel.release.checkpoints import Checkpoints
     from keel.spec import SqlSource
     from keel.tracking import RunContext, RunOptions, Tracker
 
@@ -156,11 +157,34 @@ class Project:
     def metadata(self) -> MetadataStore:
         # Imported here: SQLAlchemy and Alembic cost a quarter second that commands
         # which never touch the database should not pay.
+        from keel.metadata.sql.audit import SqlAuditLog
         from keel.metadata.sql.store import open_metadata_store
 
         self._make_state_dir()
         # Webhook secrets are sealed with a key outside the database (`keel.keys`).
-        return open_metadata_store(self.settings.db_url, sealer=lambda: self.keys.secret_box())
+        store = open_metadata_store(self.settings.db_url, sealer=lambda: self.keys.secret_box())
+        if isinstance(store.audit, SqlAuditLog):
+            store.audit.on_commit(self._audit_committed)
+        return store
+
+    @cached_property
+    def audit_checkpoints(self) -> Checkpoints:
+        """Signed checkpoints of the audit log's head, in the artifact store."""
+        from keel.release.checkpoints import Checkpoints
+
+        return Checkpoints(
+            self.metadata.audit,
+            self.artifacts,
+            self.keys,
+            every=self.spec.release.audit_checkpoint_every,
+        )
+
+    def _audit_committed(self, seq: int, digest: str) -> None:
+        # Most events need no checkpoint: decide before opening the artifact store or keys.
+        if seq % self.spec.release.audit_checkpoint_every == 0 or (
+            "audit_checkpoints" in self.__dict__
+        ):
+            self.audit_checkpoints.committed(seq, digest)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:

@@ -349,6 +349,10 @@ class ReleaseSpec(_Section):
     gates: list[Gate] = Field(default_factory=list)
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     request_ttl: Duration = timedelta(days=7)
+    #: Every this many audit events, a signed checkpoint of the log's head is written to the
+    #: artifact store (`keel audit-log verify` writes one too): a database writer can drop
+    #: at most the events after the newest one unnoticed.
+    audit_checkpoint_every: int = Field(default=100, ge=1)
 
     @field_validator("aliases")
     @classmethod

@@ -6,10 +6,15 @@ Every object is named by the BLAKE3 digest of its bytes. Backends guarantee:
   raising `keel.errors.IntegrityError` for a corrupted object;
 - gc deletes only objects that nobody references and that are older than a grace period,
   so a concurrent put of the same bytes is never undone.
+
+Beside the objects, a store keeps a few write-once documents under fixed names (the audit
+log's signed checkpoints): created whole or not at all, never replaced by keel, and
+outside gc's reach.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -21,12 +26,40 @@ from typing import BinaryIO
 
 from keel.domain.digest import Digest
 from keel.domain.health import StoreHealth
-from keel.errors import KeelError
+from keel.errors import ConfigError, KeelError
 
-__all__ = ["ArtifactStore", "GcReport", "ObjectInfo", "ProgressCallback", "PutResult"]
+__all__ = [
+    "ArtifactStore",
+    "GcReport",
+    "ObjectInfo",
+    "ProgressCallback",
+    "PutResult",
+    "check_document_name",
+]
 
 #: Called with the number of bytes just processed; for progress bars.
 ProgressCallback = Callable[[int], None]
+
+
+#: A document's name: lowercase path segments, never `..`, never inside the objects' folders.
+_DOCUMENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*)+$")
+_RESERVED_FOLDERS = frozenset({"objects", "tmp"})
+
+
+def check_document_name(name: str) -> str:
+    """`name` if it may name a document (`folder/file`, lowercase), else `ConfigError`."""
+    if (
+        _DOCUMENT_NAME.fullmatch(name) is None
+        or ".." in name
+        or name.split("/", 1)[0] in _RESERVED_FOLDERS
+    ):
+        raise ConfigError(
+            f"{name!r} cannot name a document of the artifact store",
+            problems=[
+                ("name", "lowercase 'folder/file' segments, no '..', not under objects/ or tmp/")
+            ],
+        )
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +137,19 @@ class ArtifactStore(ABC):
     @abstractmethod
     def gc(self, keep: Set[Digest], *, grace: timedelta = timedelta(hours=1)) -> GcReport:
         """Delete objects not in `keep` and older than `grace`, and stale temp files."""
+
+    @abstractmethod
+    def create_document(self, name: str, data: bytes) -> None:
+        """Store `data` under `name` if nothing is there yet (`Conflict` otherwise), whole or
+        not at all, and protect it from being replaced as far as the backend allows."""
+
+    @abstractmethod
+    def read_document(self, name: str) -> bytes:
+        """The document's bytes; `NotFound` if absent."""
+
+    @abstractmethod
+    def list_documents(self, folder: str) -> list[str]:
+        """The names of the documents in `folder` (not below it), sorted."""
 
     def health(self) -> StoreHealth:
         """Write, read back and delete a small probe object; report how long it took.

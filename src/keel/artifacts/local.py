@@ -2,6 +2,7 @@
 
     root/objects/ab/cdef...   the object whose digest is blake3:abcdef...
     root/tmp/                 puts in progress (and gc's graveyard); gc removes stale ones
+    root/<folder>/<name>      write-once documents (audit/checkpoints/...), read-only files
 
 A put writes and fsyncs a temp file (around the page cache: see `keel.artifacts.files`),
 then hard-links it into place (no-clobber: a concurrent put of the same bytes is seen as
@@ -22,7 +23,14 @@ from io import FileIO
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from keel.artifacts.base import ArtifactStore, GcReport, ObjectInfo, ProgressCallback, PutResult
+from keel.artifacts.base import (
+    ArtifactStore,
+    GcReport,
+    ObjectInfo,
+    ProgressCallback,
+    PutResult,
+    check_document_name,
+)
 from keel.artifacts.files import (
     DirectReader,
     TempFile,
@@ -39,6 +47,7 @@ from keel.artifacts.hashing import (
     reader_of,
 )
 from keel.domain.digest import Digest
+from keel.errors import Conflict, NotFound, StoreError
 
 __all__ = ["LocalArtifactStore"]
 
@@ -124,6 +133,45 @@ class LocalArtifactStore(ArtifactStore):
                     return existed
                 fsync_dir(final.parent)
                 return False
+
+    def create_document(self, name: str, data: bytes) -> None:
+        final = self.root / check_document_name(name)
+        with store_errors(f"cannot store the document {final}"):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temp = self._tmp / f"doc-{uuid.uuid4().hex}"
+            try:
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OBJECT_MODE)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                try:
+                    # link() never replaces: the first writer of a name wins, whole.
+                    os.link(temp, final)
+                except FileExistsError:
+                    raise Conflict(f"the document {final} exists already") from None
+                fsync_dir(final.parent)
+            finally:
+                temp.unlink(missing_ok=True)
+
+    def read_document(self, name: str) -> bytes:
+        path = self.root / check_document_name(name)
+        try:
+            with store_errors(f"cannot read the document {path}"):
+                return path.read_bytes()
+        except StoreError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                raise NotFound(f"no document {path}") from None
+            raise
+
+    def list_documents(self, folder: str) -> list[str]:
+        path = self.root / check_document_name(f"{folder}/x").rsplit("/", 1)[0]
+        try:
+            with os.scandir(path) as entries:
+                names = [entry.name for entry in entries if entry.is_file()]
+        except FileNotFoundError:
+            return []
+        return [f"{folder}/{name}" for name in sorted(names)]
 
     def _make_fanout(self, folder: Path) -> None:
         try:

@@ -2,6 +2,7 @@
 
     s3://bucket/prefix/objects/ab/cdef...   the object whose digest is blake3:abcdef...
     s3://bucket/prefix/tmp/<uuid>           uploads in progress; gc removes stale ones
+    s3://bucket/prefix/<folder>/<name>      write-once documents (audit/checkpoints/...)
 
 The digest is known only after the last byte, so a put uploads (multipart, bounded
 memory) to a temporary key while hashing, then copies it server-side to its final key.
@@ -10,6 +11,8 @@ A PUT or copy is atomic per key, so a reader never sees a partial object under i
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
 import os
 import uuid
@@ -20,11 +23,18 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final
 from urllib.parse import urlsplit
 
-from keel.artifacts.base import ArtifactStore, GcReport, ObjectInfo, ProgressCallback, PutResult
+from keel.artifacts.base import (
+    ArtifactStore,
+    GcReport,
+    ObjectInfo,
+    ProgressCallback,
+    PutResult,
+    check_document_name,
+)
 from keel.artifacts.files import corrupt, not_found, write_verified
 from keel.artifacts.hashing import CHUNK_SIZE, ReadInto, copy_and_hash, hash_bytes, reader_of
 from keel.domain.digest import Digest
-from keel.errors import ConfigError, DependencyMissing, KeelError, StoreError
+from keel.errors import ConfigError, Conflict, DependencyMissing, KeelError, NotFound, StoreError
 
 __all__ = ["S3ArtifactStore"]
 
@@ -76,6 +86,7 @@ class S3ArtifactStore(ArtifactStore):
         self.url = f"s3://{self.bucket}/{prefix}" if prefix else f"s3://{self.bucket}"
         self._keys = f"{prefix}/" if prefix else ""
         self._part_size = part_size
+        self._lock_state: str | None = None
         self._errors_caught: tuple[type[BaseException], ...] = (
             OSError,
             BotoCoreError,
@@ -165,6 +176,66 @@ class S3ArtifactStore(ArtifactStore):
             with suppress(*self._errors_caught):
                 self._fs.rm_file(temp)
         return PutResult(digest=digest, size=size, existed=existed)
+
+    def create_document(self, name: str, data: bytes) -> None:
+        key = f"{self._keys}{check_document_name(name)}"
+        request: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": data,
+            # A conditional put: S3 refuses it when the key exists, so no writer replaces
+            # another's document, even racing.
+            "IfNoneMatch": "*",
+            # Buckets with Object Lock accept a put only with a checksum of its body.
+            "ContentMD5": base64.b64encode(hashlib.md5(data).digest()).decode(),  # noqa: S324 - S3's integrity check, not security
+        }
+        if self._object_lock() == "no-default-retention":
+            # Object Lock without a default retention period would protect nothing: a legal
+            # hold keeps the document until someone allowed to lift holds lifts it.
+            request["ObjectLockLegalHoldStatus"] = "ON"
+        try:
+            with self._errors(f"store the document {name}"):
+                self._fs.call_s3("put_object", **request)
+        except StoreError as exc:
+            if _precondition_failed(exc):
+                raise Conflict(f"the document s3://{self._path(key)} exists already") from None
+            raise
+
+    def _object_lock(self) -> str:
+        """'off', 'default-retention' (S3 locks every new object) or 'no-default-retention'."""
+        if self._lock_state is None:
+            try:
+                with self._errors("read the bucket's Object Lock configuration"):
+                    answer = self._fs.call_s3("get_object_lock_configuration", Bucket=self.bucket)
+            except StoreError:
+                # Not enabled (ObjectLockConfigurationNotFoundError), or not ours to read.
+                self._lock_state = "off"
+            else:
+                config = answer.get("ObjectLockConfiguration", {})
+                if config.get("ObjectLockEnabled") != "Enabled":
+                    self._lock_state = "off"
+                elif config.get("Rule", {}).get("DefaultRetention"):
+                    self._lock_state = "default-retention"
+                else:
+                    self._lock_state = "no-default-retention"
+        return self._lock_state
+
+    def read_document(self, name: str) -> bytes:
+        key = f"{self._keys}{check_document_name(name)}"
+        try:
+            with self._errors(f"read the document {name}"):
+                data: bytes = self._fs.cat_file(self._path(key))
+        except StoreError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                raise NotFound(f"no document s3://{self._path(key)}") from None
+            raise
+        return data
+
+    def list_documents(self, folder: str) -> list[str]:
+        check_document_name(f"{folder}/x")
+        start = len(self._keys)
+        names = [entry["Key"][start:] for entry in self._list(folder)]
+        return sorted(name for name in names if "/" not in name[len(folder) + 1 :])
 
     # --- reading ------------------------------------------------------------------------
 
@@ -317,3 +388,20 @@ class S3ArtifactStore(ArtifactStore):
         # unless it is older than the grace period and larger than 1,000 parts.
         times: list[datetime] = [upload["Initiated"], *(part["LastModified"] for part in parts)]
         return max(times)
+
+
+def _precondition_failed(error: BaseException) -> bool:
+    """Whether S3 answered 412 (a conditional put found the key taken), however s3fs wrapped
+    botocore's error."""
+    seen: BaseException | None = error
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code == "PreconditionFailed" or status == 412:
+                return True
+        if "pre-conditions you specified did not hold" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

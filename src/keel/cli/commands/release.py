@@ -330,13 +330,16 @@ def audit_log(
 ) -> int:
     """The audit log: every registration, gate evaluation, request, decision and alias move.
 
-    `keel audit-log verify` recomputes the hash chain and exits 1 at the first event that
-    was edited, deleted or reordered (a model named "verify" is reached with --model).
+    `keel audit-log verify` recomputes the hash chain, checks it against the newest signed
+    checkpoint in the artifact store, and exits 1 at the first event that was edited,
+    deleted or reordered, or at the checkpoint a rewritten or shortened log contradicts; a
+    chain that holds is checkpointed (a model named "verify" is reached with --model).
     """
-    audit = cli.project().metadata.audit
+    project = cli.project()
+    audit = project.metadata.audit
     if target == "verify":
         expected = [_anchor(text) for text in anchors]
-        report = audit.verify()
+        report, checkpoints = project.audit_checkpoints.verify(audit.verify())
         for seq, digest in expected:
             if not report.ok:
                 break
@@ -356,6 +359,17 @@ def audit_log(
         def verified() -> str:
             head = f"head: event {report.head_seq} {report.head_hash}"
             head += f"\nanchor it: --expect {report.head_seq}:{report.head_hash}"
+            if checkpoints.checked is not None:
+                checked = checkpoints.checked
+                verdict = "holds" if report.ok else "checked"
+                head += (
+                    f"\nsigned checkpoint {verdict}: event {checked.seq}, "
+                    f"{checked.at:%Y-%m-%d %H:%M:%S} UTC, key {checked.key_id}"
+                )
+            if checkpoints.written is not None:
+                head += f"\ncheckpoint written: event {checkpoints.written.seq}"
+            if checkpoints.note:
+                head += f"\n{checkpoints.note}"
             if report.ok:
                 return f"OK: {report.events} events chain correctly\n{head}"
             broken = report.broken
@@ -365,7 +379,7 @@ def audit_log(
                 f"{report.events} events before it verify\n{head}"
             )
 
-        emit(as_json, report.to_dict(), verified)
+        emit(as_json, {**report.to_dict(), "checkpoints": checkpoints.to_dict()}, verified)
         return EXIT_OK if report.ok else EXIT_CHECK_FAILED
     if anchors:
         raise click.UsageError("--expect only applies to `keel audit-log verify`")

@@ -9,7 +9,7 @@ gives gapless sequence numbers in commit order and a chain without forks.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -25,7 +25,12 @@ from keel.domain.audit import (
 )
 from keel.errors import ConfigError, StoreError
 from keel.metadata.base import AuditLog
-from keel.metadata.sql.engine import read_transaction, write_transaction
+from keel.metadata.sql.engine import (
+    AUDIT_LISTENER,
+    after_commit,
+    read_transaction,
+    write_transaction,
+)
 from keel.metadata.sql.schema import audit_events, audit_head
 
 __all__ = ["SqlAuditLog", "append_event"]
@@ -107,6 +112,11 @@ def append_event(
         },
     )
     conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
+    listener = conn.get_execution_options().get(AUDIT_LISTENER)
+    if listener is not None:
+        # After the commit, so a checkpoint never names an event that rolled back, and the
+        # transaction never waits on the artifact store.
+        after_commit(conn, lambda: listener(seq, digest))
     return AuditEvent(
         seq,
         moment,
@@ -176,6 +186,11 @@ class SqlAuditLog(AuditLog):
                 reason=reason,
                 evidence=evidence,
             )
+
+    def on_commit(self, listener: Callable[[int, str], None] | None) -> None:
+        """Call `listener(seq, hash)` for each event a write transaction appended, once it
+        has committed (checkpoints); it must not raise. None stops calling."""
+        self._engine.update_execution_options(**{AUDIT_LISTENER: listener})
 
     def head(self) -> tuple[int, str]:
         """The newest event's seq and hash (0 and the genesis hash for an empty log)."""

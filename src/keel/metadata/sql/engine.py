@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Final
@@ -22,7 +22,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from keel.errors import ConfigError, DependencyMissing, StoreError
 
 __all__ = [
+    "AUDIT_LISTENER",
     "READ_ONLY",
+    "after_commit",
     "backend_of",
     "create_metadata_engine",
     "describe_target",
@@ -37,6 +39,12 @@ __all__ = [
 #: Execution option marking a connection whose transactions only read. On SQLite they
 #: start with a plain (deferred) BEGIN instead of taking the write lock.
 READ_ONLY: Final = "keel_read_only"
+
+#: Engine execution option: called with (seq, hash) of each audit event a write
+#: transaction appended, once that transaction has committed (audit checkpoints).
+AUDIT_LISTENER: Final = "keel_audit_listener"
+#: Key of `Connection.info` holding what runs after the current transaction commits.
+_AFTER_COMMIT: Final = "keel.after_commit"
 
 #: How long a SQLite writer waits for another process's write lock before failing.
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
@@ -127,8 +135,22 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     On SQLite it holds the database's write lock from its first statement, so
     concurrent writers (threads or processes) wait their turn for up to 30 s.
     """
+    hooks: list[Callable[[], None]] = []
     with translate_errors(engine.url), engine.begin() as connection:
-        yield connection
+        try:
+            yield connection
+        finally:
+            # Taken off in every case: `info` outlives the transaction with the pooled
+            # connection, and a rolled-back transaction's hooks must never run.
+            hooks = connection.info.pop(_AFTER_COMMIT, [])
+    for hook in hooks:
+        hook()
+
+
+def after_commit(connection: Connection, hook: Callable[[], None]) -> None:
+    """Run `hook` once the write transaction of `connection` has committed (never if it
+    rolls back): work that must not hold the transaction open, such as writing elsewhere."""
+    connection.info.setdefault(_AFTER_COMMIT, []).append(hook)
 
 
 @contextmanager
