@@ -10,7 +10,7 @@ import pytest
 
 from keel.deploy import folder as folder_module
 from tests.deploy.support import MODEL, rendered_files
-from tests.fixtures.cli import Keel
+from tests.fixtures.cli import Keel, Result
 
 TARGETS = ("docker", "kubernetes", "kserve")
 
@@ -116,6 +116,65 @@ def test_force_replaces_an_earlier_render_whole(
     ]  # nothing of the docker render is left
     marker = json.loads(files[".keel-render"])
     assert (marker["target"], marker["model"]) == ("kubernetes", f"{MODEL}@2")
+    assert _siblings(out) == ["deploy"]
+
+
+def _render(keel: Keel, project: Path, target: str, out: Path, *extra: str) -> Result:
+    return keel(
+        "-C", project, "deploy", "render", target, "--model", f"{MODEL}@1", "-o", out, *extra
+    )
+
+
+def test_force_keeps_the_files_the_user_added_to_a_render(
+    keel: Keel, trained_template: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "deploy"
+    assert _render(keel, trained_template, "kubernetes", out).code == 0
+    kustomization = b"resources:\n  - deployment.yaml\n  - service.yaml\n"
+    (out / "kustomization.yaml").write_bytes(kustomization)
+    (out / "overlays" / "prod").mkdir(parents=True)
+    (out / "overlays" / "prod" / "patch.yaml").write_bytes(b"replicas: 6\n")
+    (out / "deployment.yaml").write_bytes(b"edited by hand\n")  # keel's own: re-rendered
+
+    result = _render(keel, trained_template, "kubernetes", out, "--force", "--json")
+
+    assert result.code == 0, result.err
+    assert result.json()["kept"] == ["kustomization.yaml", "overlays/prod/patch.yaml"]
+    files = rendered_files(out)
+    assert files["kustomization.yaml"] == kustomization
+    assert files["overlays/prod/patch.yaml"] == b"replicas: 6\n"
+    assert files["deployment.yaml"] != b"edited by hand\n"
+    assert json.loads(files[".keel-render"])["files"] == [
+        "deployment.yaml",
+        "hpa.yaml",
+        "pdb.yaml",
+        "service.yaml",
+    ]  # the user's files stay theirs: a later --force keeps them again
+    again = _render(keel, trained_template, "kserve", out, "--force")
+    assert again.code == 0, again.err
+    assert "kept 2 files of yours unchanged\n  kustomization.yaml" in again.out
+    assert sorted(rendered_files(out)) == [
+        ".keel-render",
+        "inferenceservice.yaml",
+        "kustomization.yaml",
+        "overlays/prod/patch.yaml",
+    ]
+    assert _siblings(out) == ["deploy"]
+
+
+def test_force_refuses_to_overwrite_a_user_file_a_render_would_write(
+    keel: Keel, trained_template: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "deploy"
+    assert _render(keel, trained_template, "docker", out).code == 0
+    (out / "service.yaml").write_bytes(b"my own service\n")  # not written by the docker render
+    before = rendered_files(out)
+
+    result = _render(keel, trained_template, "kubernetes", out, "--force")
+
+    assert result.code == 4, result.err
+    assert "holds service.yaml of your own" in result.err and "nothing was written" in result.err
+    assert rendered_files(out) == before
     assert _siblings(out) == ["deploy"]
 
 

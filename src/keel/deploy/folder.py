@@ -2,7 +2,9 @@
 
 A reader sees the old folder or the new one, never a mix. A folder that exists and is not
 empty is replaced only with `force`, and only if a render wrote it (it holds the marker
-file), so `--force` cannot delete a project or a home folder by a slip of `-o`.
+file), so `--force` cannot delete a project or a home folder by a slip of `-o`. Even then
+only the files the marker lists as rendered are replaced or removed: anything the user added
+beside them (a kustomization.yaml, a README) is carried over into the new render unchanged.
 """
 
 from __future__ import annotations
@@ -38,11 +40,35 @@ def _sibling(target: Path, role: str) -> Path:
     return folder
 
 
+def _user_files(target: Path) -> list[str]:
+    """What in an earlier render's folder its marker does not list: the user's own."""
+    try:
+        listed = json.loads((target / MARKER).read_text(encoding="utf-8"))["files"]
+        rendered = {str(_check_path(str(path))) for path in listed}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise Conflict(
+            f"{target / MARKER} is unreadable, so which files a render wrote is unknown; "
+            "nothing was written",
+            hint="choose an empty or new -o folder",
+        ) from None
+    found = []
+    for path in sorted(target.rglob("*")):
+        relative = path.relative_to(target).as_posix()
+        if relative == MARKER or relative in rendered:
+            continue
+        if path.is_dir() and not path.is_symlink() and any(path.iterdir()):
+            continue  # its files are listed one by one
+        found.append(relative)
+    return found
+
+
 def write_folder(
     target: Path, files: Mapping[str, bytes], marker: Mapping[str, Any], *, force: bool
-) -> None:
-    """Make `target` hold exactly `files` (plus the marker describing them)."""
+) -> list[str]:
+    """Make `target` hold `files` (plus the marker describing them) and, when it replaces an
+    earlier render, the files the user added to it; returns those (relative paths)."""
     target = target.resolve()
+    kept: list[str] = []
     existing = target.exists() and (not target.is_dir() or any(target.iterdir()))
     if existing:
         if not force:
@@ -55,6 +81,14 @@ def write_folder(
                 f"{target} was not written by `keel deploy render` (it has no {MARKER}); "
                 "--force replaces only an earlier render",
                 hint="choose an empty or new -o folder",
+            )
+        kept = _user_files(target)
+        clashes = [path for path in kept if path in files]
+        if clashes:
+            raise Conflict(
+                f"{target} holds {', '.join(clashes)} of your own, which this render would "
+                "write too; nothing was written",
+                hint="move or rename your file, or render into another -o folder",
             )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +103,13 @@ def write_folder(
             destination = staging.joinpath(*_check_path(path).parts)
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(data)
+        for path in kept:
+            source, destination = target / path, staging / path
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir() and not source.is_symlink():
+                destination.mkdir(exist_ok=True)
+            else:
+                shutil.copy2(source, destination, follow_symlinks=False)
         document = {**marker, "files": sorted(files)}
         (staging / MARKER).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         if existing:
@@ -88,3 +129,4 @@ def write_folder(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return kept

@@ -43,6 +43,8 @@ class RenderResult:
     base_image: str | None  # docker only
     files: list[str]
     notes: list[str] = field(default_factory=list)
+    #: Files of the user's own in the folder an earlier render wrote, left as they were.
+    kept: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +55,7 @@ class RenderResult:
             "replicas": self.replicas,
             "base_image": self.base_image,
             "files": self.files,
+            "kept": self.kept,
             "notes": self.notes,
         }
 
@@ -97,7 +100,7 @@ def render(
         "model": source.version.ref,
         "environment_lock": str(source.lock.digest),
     }
-    write_folder(output, files, marker, force=force)
+    kept = write_folder(output, files, marker, force=force)
     return RenderResult(
         target=target,
         model=source.version.ref,
@@ -107,4 +110,5 @@ def render(
         base_image=base_image(source.lock) if target == "docker" else None,
         files=sorted(files),
         notes=list(source.notes),
+        kept=kept,
     )

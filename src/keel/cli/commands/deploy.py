@@ -35,7 +35,8 @@ def deploy() -> None:
     "-o",
     required=True,
     type=click.Path(path_type=Path),
-    help="The folder to write (must be new or empty; --force replaces an earlier render).",
+    help="The folder to write (must be new or empty; --force replaces an earlier render's "
+    "files, keeping any you added).",
 )
 @click.option(
     "--image",
@@ -49,7 +50,11 @@ def deploy() -> None:
     show_default=True,
     help="Replicas (kubernetes, kserve); the autoscaler may grow to 4 times this.",
 )
-@click.option("--force", is_flag=True, help="Replace a folder an earlier render wrote.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the files of an earlier render in its folder (files you added are kept).",
+)
 @json_option
 @pass_cli
 def render_command(
@@ -87,6 +92,9 @@ def render_command(
     def text() -> str:
         lines = [f"wrote {len(result.files)} files for {result.model} to {result.output}"]
         lines += [f"  {name}" for name in result.files]
+        if result.kept:
+            lines.append(f"kept {len(result.kept)} files of yours unchanged")
+            lines += [f"  {name}" for name in result.kept]
         if result.base_image is not None:
             lines.append(f"base image  {result.base_image}")
         else:
