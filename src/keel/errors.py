@@ -7,6 +7,7 @@
      ├── Conflict                  someone else changed it first (races, duplicate names)
      ├── IntegrityError            stored bytes or records do not match their hash or chain
      ├── StoreError                a store is unreachable or refused the operation
+     │    └── StoreRefused         the store refused what was written (a value it cannot hold)
      ├── DependencyMissing         an optional extra is needed (names the extra to install)
      ├── ContractViolation         data broke its contract
      ├── GateFailed                a release gate refused a promotion
@@ -36,6 +37,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "StoreError",
+    "StoreRefused",
     "UserCodeError",
 ]
 
@@ -101,6 +103,11 @@ class IntegrityError(KeelError):
 
 class StoreError(KeelError):
     """A metadata or artifact store could not be reached or refused an operation."""
+
+
+class StoreRefused(StoreError):
+    """The store is up but refused the content written (a value it cannot hold, a broken
+    constraint): the same write fails again however often it is retried."""
 
 
 class DependencyMissing(KeelError):

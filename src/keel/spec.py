@@ -601,10 +601,26 @@ class PredictionLogSpec(_Section):
     """How served predictions are logged."""
 
     enabled: bool = True
-    #: How often buffered predictions are written durably: the most a hard crash can lose.
+    #: `durable`: a request is answered once its rows are fsynced to the local spool, so no
+    #: crash loses an acknowledged prediction. `buffered`: answered once its rows are in
+    #: memory; a hard crash loses up to `flush_interval` plus one commit of them.
+    durability: Literal["buffered", "durable"] = "buffered"
+    #: How often buffered predictions are committed to the store.
     flush_interval: Duration = timedelta(milliseconds=200)
-    #: Predictions buffered beyond this make requests wait for the writer (back-pressure).
+    #: Predictions held in memory beyond this go to the spool (readiness fails if it cannot
+    #: be written).
     max_buffer: int = Field(default=100_000, gt=0)
+    #: The local folder of the spool (rows on their way to the store, through outages and
+    #: restarts) and of `dead-letter/` (rows the store refused). Relative to the project
+    #: folder; `.keel/spool` when unset. Replicas may share it: each has its own files.
+    spool_dir: Path | None = None
+
+    @field_validator("flush_interval")
+    @classmethod
+    def _positive_interval(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("expected a positive duration like 200ms or 1s")
+        return value
 
 
 class ServingSpec(_Section):
@@ -620,7 +636,32 @@ class ServingSpec(_Section):
     max_request_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     #: Most rows one request may carry (413 beyond).
     max_rows: int = Field(default=10_000, gt=0)
+    #: Values outside the data contract's ranges and domains recorded with the version:
+    #: `enforce` refuses the request (422 naming the input, the row and the rule); `warn`
+    #: answers it, logs it and counts it (`keel_input_contract_violations_total`).
+    input_contract: Literal["enforce", "warn"] = "enforce"
+    #: How long a client may take to send a request's body once its headers are in (408
+    #: and the connection closed beyond): half-sent bodies would otherwise hold connections.
+    body_timeout: Duration = timedelta(seconds=10)
+    #: How long SIGTERM may take: drain requests in flight, commit the log, spill the rest
+    #: to the spool. Keep it below the orchestrator's grace period (Kubernetes: 30 s; the
+    #: generated manifests allow this plus 10 s).
+    shutdown_timeout: Duration = timedelta(seconds=20)
     log: PredictionLogSpec = Field(default_factory=PredictionLogSpec)
+
+    @field_validator("shutdown_timeout")
+    @classmethod
+    def _positive_timeout(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("expected a positive duration like 20s")
+        return value
+
+    @field_validator("body_timeout")
+    @classmethod
+    def _positive_body_timeout(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("expected a positive duration like 10s")
+        return value
 
 
 class RetrainingSpec(_Section):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-__all__ = ["CONTENT_TYPE", "ServingMetrics"]
+if TYPE_CHECKING:
+    from keel.serving.predlog import PredictionLog
+
+__all__ = ["CONTENT_TYPE", "PredictionLogCollector", "ServingMetrics"]
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
@@ -80,3 +85,36 @@ class ServingMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class PredictionLogCollector(Collector):
+    """The prediction log's health, read from the log at each scrape. Alert on
+    `keel_prediction_log_dead_letter_rows_total` increasing (rows the store refused, set
+    aside in the dead-letter file) and on `keel_prediction_log_store_up == 0`."""
+
+    def __init__(self, log: PredictionLog) -> None:
+        self._log = log
+
+    def collect(self) -> Iterator[Metric]:
+        log = self._log
+        yield CounterMetricFamily(
+            "keel_prediction_log_dead_letter_rows",
+            "Logged predictions the store refused (a value it cannot hold), written to the "
+            "dead-letter file instead.",
+            value=log.dead_lettered,
+        )
+        yield GaugeMetricFamily(
+            "keel_prediction_log_spooled_rows",
+            "Logged predictions only the local spool holds, waiting for the store.",
+            value=log.spooled,
+        )
+        yield GaugeMetricFamily(
+            "keel_prediction_log_store_up",
+            "1 while the store takes logged predictions, 0 during an outage.",
+            value=0 if log.store_down else 1,
+        )
+        yield GaugeMetricFamily(
+            "keel_prediction_log_accepting",
+            "1 while the prediction log can take rows (memory or spool), else 0 (not ready).",
+            value=0 if log.refusing is not None else 1,
+        )

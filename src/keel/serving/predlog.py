@@ -1,17 +1,29 @@
 """The prediction log: every prediction with its id, time, model version, slot, inputs and
 outputs, written off the request path.
 
-The serving app hands each answered request to `PredictionLog.submit` (it only enqueues);
-a writer thread makes batches durable every `serving.log.flush_interval`, which is the most
-a hard crash can lose. `flush` waits until everything submitted so far is durable, and
-`close` flushes and stops the writer (graceful shutdown).
+The serving app hands each answered request to `PredictionLog.submit`; a writer thread
+commits batches to the store every `serving.log.flush_interval`. `flush` waits until
+everything submitted so far is in the store, and `close` flushes and stops the writer
+(graceful shutdown, bounded by a timeout).
 
 `StoredPredictionLog` is the implementation: rows go to the metadata store's `predictions`
 table, one multi-row INSERT per commit (durable at commit: SQLite WAL with
-`synchronous=FULL`, or PostgreSQL). The crash window: a row acknowledged (submit returned)
-at time t is durable by t + flush_interval + the time of the commit it is written in (and
-of one still in progress), as long as the store answers; `keel predictions compact` later
-moves closed time ranges into Parquet segments (keel.serving.predictions).
+`synchronous=FULL`, or PostgreSQL); `keel predictions compact` later moves closed time
+ranges into Parquet segments (keel.serving.predictions). Two durability modes
+(`serving.log.durability`):
+
+- buffered: `submit` only enqueues in memory. A row acknowledged at time t is in the store
+  by t + flush_interval + the commit it is written in, as long as the store answers; a
+  hard crash (SIGKILL, power loss) loses what is younger.
+- durable: `submit` also appends the rows to the spool (keel.serving.spool) and returns
+  once the spool is fsynced, concurrent requests sharing one fsync: an acknowledged row
+  survives any crash.
+
+In both modes the spool carries rows through a store outage (memory is moved to it, and
+batches beyond `max_buffer` go straight to it) and through shutdown (what the store did not
+take in time is written to it); it is replayed into the store by the writer, idempotently
+(prediction ids are unique). Rows the store refuses for their content are isolated and set
+aside in a dead-letter file, so that one bad row never stops the log.
 """
 
 from __future__ import annotations
@@ -19,24 +31,29 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import json
 import logging
+import os
 import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from keel.domain.prediction import LoggedPrediction
-from keel.errors import StoreError
+from keel.errors import StoreError, StoreRefused
+from keel.serving.spool import Spool, decode_batch, encode_batch, read_records
 
 if TYPE_CHECKING:
     from keel.metadata.base import Predictions
     from keel.project import Project
 
 __all__ = [
+    "DeadLettered",
     "NullPredictionLog",
     "PredictionBatch",
     "PredictionLog",
@@ -54,6 +71,12 @@ COMMIT_ROWS: Final = 10_000
 MAX_BACKOFF: Final = 5.0
 #: How long an exiting interpreter waits for a log nobody closed to flush (seconds).
 EXIT_FLUSH_TIMEOUT: Final = 30.0
+#: How often the writer looks for spools left by processes that died (seconds).
+REPLAY_EVERY: Final = 60.0
+#: While the store stays unreachable, one summary line this often (seconds).
+SUMMARY_EVERY: Final = 60.0
+#: How often readiness retries a spool that failed to write (seconds).
+PROBE_EVERY: Final = 1.0
 
 Slot = Literal["production", "canary", "shadow", "pinned", "batch"]
 
@@ -100,6 +123,36 @@ class PredictionLog(ABC):
     @abstractmethod
     def buffered(self) -> int:
         """Rows submitted and not yet durable."""
+
+    @property
+    def durable(self) -> bool:
+        """Does `submit` return only once the rows are on local disk?"""
+        return False
+
+    @property
+    def blocks(self) -> bool:
+        """Would `submit` wait (for the disk, or for room) if called now?"""
+        return False
+
+    @property
+    def refusing(self) -> str | None:
+        """Why the log cannot take rows now, or None if it can (readiness reports it)."""
+        return None
+
+    @property
+    def spooled(self) -> int:
+        """Rows only the local spool holds, waiting for the store."""
+        return 0
+
+    @property
+    def dead_lettered(self) -> int:
+        """Rows the store refused, set aside in the dead-letter file."""
+        return 0
+
+    @property
+    def store_down(self) -> bool:
+        """Is the store failing to take rows (an outage in progress)?"""
+        return False
 
 
 class NullPredictionLog(PredictionLog):
@@ -172,19 +225,36 @@ def _records(columns: Mapping[str, Sequence[Any]], rows: int) -> list[dict[str, 
     return [{name: values[row] for name, values in items} for row in range(rows)]
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLettered:
+    """Rows the store refused, set aside (`on_dead_letter` receives one per refused row)."""
+
+    rows: int
+    path: Path | None  # the dead-letter file, or None if it could not be written
+    error: str
+    model: str
+    version: int
+
+
 class StoredPredictionLog(PredictionLog):
     """The prediction log written to the metadata store by a background writer thread.
 
-    `submit` only appends the batch to a buffer (no I/O, no serialisation on the request
-    path). Every `flush_interval` the writer takes what is buffered and writes it, at most
-    `COMMIT_ROWS` rows per transaction; it starts early when that many rows wait or when
-    someone flushes. When `max_buffer` rows are waiting, `submit` blocks until the writer
-    has made room (back-pressure): nothing is ever dropped. A failed write is logged and
-    retried with backoff, the rows staying in the buffer meanwhile; the writer never dies
-    of a store error.
+    `submit` appends the batch to a buffer in memory; in durable mode it also appends it to
+    the spool and returns once the spool is fsynced (group commit). Every `flush_interval`
+    the writer takes what is buffered and writes it, at most `COMMIT_ROWS` rows per
+    transaction; it starts early when that many rows wait or when someone flushes.
 
-    A log nobody closed is closed (flushed) when the interpreter exits normally; a hard
-    crash loses what was acknowledged within the last flush_interval plus a commit.
+    Failures of two kinds:
+    - the store is down (`StoreError`): the rows move to the spool (or stay in memory if
+      there is none) and the writer retries with backoff; when `max_buffer` rows are in
+      memory, further batches go straight to the spool. One log line says the store is
+      unreachable, one summary a minute while it stays so, one line when it is back.
+    - the store refuses some rows' content (`StoreRefused`, or any other error): the batch
+      is split in halves until the refused rows are alone; they go to the dead-letter file
+      (JSON lines) with the error, the rest are written, and `on_dead_letter` is told.
+    Without a spool, a full buffer makes `submit` wait (back-pressure), as before.
+
+    A log nobody closed is closed (flushed) when the interpreter exits normally.
     """
 
     def __init__(
@@ -194,25 +264,44 @@ class StoredPredictionLog(PredictionLog):
         flush_interval: float | timedelta = 0.2,
         max_buffer: int = 100_000,
         commit_rows: int = COMMIT_ROWS,
+        spool: Spool | None = None,
+        durable: bool = False,
+        dead_letter: Path | None = None,
+        on_dead_letter: Callable[[DeadLettered], None] | None = None,
+        replay_every: float = REPLAY_EVERY,
     ) -> None:
         interval = _seconds(flush_interval)
         if interval <= 0:
             raise ValueError(f"flush_interval must be positive, got {flush_interval!r}")
         if max_buffer < 1 or commit_rows < 1:
             raise ValueError("max_buffer and commit_rows must be at least 1")
+        if durable and spool is None:
+            raise ValueError("a durable prediction log needs a spool")
         self._store = store
         self._interval = interval
         self._max_buffer = max_buffer
         self._commit_rows = commit_rows
+        self._spool = spool
+        self._durable_mode = durable
+        self._dead_letter_dir = dead_letter
+        self.on_dead_letter = on_dead_letter
+        self._replay_every = replay_every
         self._cond = threading.Condition()
         self._pending: list[tuple[int, PredictionBatch]] = []  # (sequence number, batch)
+        self._writing: list[tuple[int, PredictionBatch]] = []  # taken by the writer
         self._pending_rows = 0  # submitted, not yet taken by the writer
         self._writing_rows = 0  # taken, not yet committed
         self._submitted = 0  # sequence number of the newest batch submitted
         self._durable = 0  # every batch up to this sequence number is committed
         self._written = 0
         self._failures = 0
+        self._dead_lettered = 0
         self._last_error: str | None = None
+        self._down_since: float | None = None  # monotonic time the store became unreachable
+        self._down_failures = 0
+        self._carried = 0  # rows moved to the spool during the current outage
+        self._last_summary = 0.0
+        self._last_probe = 0.0
         self._flush_wanted = False
         self._closed = False
         self._abandoned = False  # close timed out: the writer stops without writing
@@ -224,14 +313,19 @@ class StoredPredictionLog(PredictionLog):
     # --- the request path -----------------------------------------------------------------
 
     def submit(self, batch: PredictionBatch, timeout: float | None = None) -> None:
-        """Enqueue a batch. Blocks while the buffer is full; `StoreError` if `timeout`
-        seconds pass first (the store has been failing: nothing is dropped, the caller
-        decides), or if the log is closed."""
+        """Enqueue a batch (durable mode: and wait until it is on the spool, fsynced).
+
+        With a spool, a full buffer sends the batch to the spool; without one, `submit`
+        blocks while the buffer is full, `StoreError` if `timeout` seconds pass first.
+        `StoreError` also if the log is closed or the spool cannot be written."""
         _check(batch)
         rows = batch.rows
         if rows == 0:
             return
+        spool = self._spool
+        payload = encode_batch(batch) if self._durable_mode else None
         deadline = None if timeout is None else time.monotonic() + timeout
+        end: int | None = None
         with self._cond:
             while True:
                 if self._closed:
@@ -239,6 +333,27 @@ class StoredPredictionLog(PredictionLog):
                 buffered = self._pending_rows + self._writing_rows
                 # A batch larger than the whole buffer still goes in once the buffer is empty.
                 if buffered == 0 or buffered + rows <= self._max_buffer:
+                    seq = self._submitted + 1
+                    if spool is not None and payload is not None:
+                        end = spool.append(payload, seq=seq, rows=rows, disk_only=False)
+                    self._submitted = seq
+                    self._pending.append((seq, batch))
+                    self._pending_rows += rows
+                    if self._pending_rows >= self._commit_rows:
+                        self._cond.notify_all()
+                    break
+                if spool is not None and (spool.error is None or self._durable_mode):
+                    # Memory is full (the store is slow or down): the disk carries the rest.
+                    self._submitted += 1
+                    end = spool.append(
+                        payload or encode_batch(batch),
+                        seq=self._submitted,
+                        rows=rows,
+                        disk_only=True,
+                    )
+                    if self._down_since is not None:
+                        self._carried += rows
+                    self._cond.notify_all()
                     break
                 self._flush_wanted = True
                 self._cond.notify_all()
@@ -251,23 +366,52 @@ class StoredPredictionLog(PredictionLog):
                         hint="check that the metadata store is reachable (`keel status`)",
                     )
                 self._cond.wait(remaining)
-            self._submitted += 1
-            self._pending.append((self._submitted, batch))
-            self._pending_rows += rows
-            if self._pending_rows >= self._commit_rows:
-                self._cond.notify_all()
+        if spool is not None and end is not None:
+            spool.sync(end)
+
+    @property
+    def durable(self) -> bool:
+        return self._durable_mode
+
+    @property
+    def blocks(self) -> bool:
+        """Would `submit` wait for the disk or for room now?"""
+        return self._durable_mode or self.buffered >= self._max_buffer
+
+    @property
+    def refusing(self) -> str | None:
+        """Why the log cannot take rows now (None: it can). Readiness reports this."""
+        if self._closed:
+            return "the prediction log is closed"
+        spool = self._spool
+        full = self.buffered >= self._max_buffer
+        if spool is not None and spool.error is not None:
+            now = time.monotonic()
+            if now - self._last_probe >= PROBE_EVERY:
+                self._last_probe = now
+                spool.probe()
+            if spool.error is not None and (self._durable_mode or full):
+                return f"the prediction spool cannot be written ({spool.error})"
+        if spool is None and full:
+            return f"the prediction log is full ({self.buffered:,} rows waiting for the store" + (
+                f": {self._last_error})" if self._last_error else ")"
+            )
+        return None
 
     # --- waiting for durability -----------------------------------------------------------
 
+    def _caught_up(self, target: int) -> bool:
+        return self._durable >= target and (self._spool is None or self._spool.disk_rows == 0)
+
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every batch submitted before the call is committed; `StoreError`
-        (naming the last store error) if `timeout` seconds pass first."""
+        """Block until every batch submitted before the call is committed to the store;
+        `StoreError` (naming the last store error) if `timeout` seconds pass first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             target = self._submitted
             self._flush_wanted = True
             self._cond.notify_all()
-            while self._durable < target:
+            while not self._caught_up(target):
                 if not self._thread.is_alive():
                     raise StoreError(
                         f"the prediction log's writer has stopped with {self.buffered:,} rows "
@@ -280,13 +424,14 @@ class StoredPredictionLog(PredictionLog):
                         f"{timeout:g} s" + (f": {self._last_error}" if self._last_error else ""),
                         hint="check that the metadata store is reachable (`keel status`)",
                     )
-                self._cond.wait(remaining if remaining is not None else 1.0)
+                self._cond.wait(min(remaining, 0.1) if remaining is not None else 0.1)
 
     def close(self, timeout: float | None = None) -> None:
         """Flush and stop the writer; later submits raise. Idempotent.
 
-        With `timeout`, gives up after that many seconds: `StoreError` says how many rows
-        were not written (the writer stops; they are lost, and the message says so).
+        With `timeout`, gives up after that many seconds: what the store did not take goes
+        to the spool (the next start replays it), and the spool is closed. Without a spool,
+        or if the spool cannot be written, `StoreError` says how many rows were lost.
         """
         with self._cond:
             already = self._closed
@@ -300,12 +445,22 @@ class StoredPredictionLog(PredictionLog):
         except StoreError:
             with self._cond:
                 self._abandoned = True
-                lost = self.buffered
                 self._cond.notify_all()
-            _log.error("prediction log closed with %d rows not written", lost)
-            raise
+            if not self._spill(everything=True):
+                lost = self.buffered
+                _log.error("prediction log closed with %d rows not written", lost)
+                raise
+            _log.warning(
+                "prediction log: the store did not take every row within %s s; the rest "
+                "(%d rows) is on the spool at %s and is written by the next start",
+                f"{timeout:g}",
+                self._spool.disk_rows if self._spool is not None else 0,
+                self._spool.folder if self._spool is not None else "?",
+            )
         finally:
-            self._thread.join(timeout=5.0)
+            self._thread.join(timeout=0.5 if self._abandoned else 5.0)
+            if self._spool is not None:
+                self._spool.close()
 
     def __enter__(self) -> StoredPredictionLog:
         return self
@@ -320,6 +475,11 @@ class StoredPredictionLog(PredictionLog):
         return self._pending_rows + self._writing_rows
 
     @property
+    def spooled(self) -> int:
+        """Rows only the spool holds, waiting to be replayed into the store."""
+        return 0 if self._spool is None else self._spool.disk_rows
+
+    @property
     def written(self) -> int:
         """Rows committed since the log was opened."""
         return self._written
@@ -330,47 +490,79 @@ class StoredPredictionLog(PredictionLog):
         return self._failures
 
     @property
+    def dead_lettered(self) -> int:
+        """Rows the store refused, written to the dead-letter file instead."""
+        return self._dead_lettered
+
+    @property
+    def store_down(self) -> bool:
+        return self._down_since is not None
+
+    @property
     def last_error(self) -> str | None:
         """The last store error, until a write succeeds again."""
         return self._last_error
 
     # --- the writer thread ----------------------------------------------------------------
 
+    def _has_disk_work(self) -> bool:
+        return self._spool is not None and self._spool.disk_rows > 0
+
     def _run(self) -> None:
         backoff = 0.0
-        last_take = time.monotonic()
+        last_round = time.monotonic()
+        next_dead_check = 0.0 if self._spool is not None else float("inf")
         while True:
             with self._cond:
-                due = last_take + (backoff or self._interval)
                 while True:
                     if self._abandoned:
                         return
                     now = time.monotonic()
-                    if self._pending:
-                        early = not backoff and (
+                    due = last_round + (backoff or self._interval)
+                    work = bool(self._pending) or self._has_disk_work()
+                    if not work and self._closed:
+                        return
+                    work = work or now >= next_dead_check
+                    early = (
+                        not backoff
+                        and bool(self._pending)
+                        and (
                             self._flush_wanted
                             or self._closed
                             or self._pending_rows >= self._commit_rows
                         )
-                        if early or now >= due:
-                            break
-                    elif self._closed:
-                        return
-                    elif now >= due:
-                        due = now + self._interval  # nothing came: a new interval starts
-                    self._cond.wait(due - now if due > now else self._interval)
+                    )
+                    if work and (early or now >= due):
+                        break
+                    self._cond.wait(due - now if work and due > now else self._interval)
                 taken = self._pending
                 self._pending = []
+                self._writing = taken
                 self._flush_wanted = False
                 taken_rows = self._pending_rows
                 self._pending_rows = 0
                 self._writing_rows += taken_rows
-            last_take = time.monotonic()
-            written = self._write(taken)
-            backoff = 0.0 if written else min(max(backoff * 2, 0.1), MAX_BACKOFF)
+            last_round = time.monotonic()
+            error = self._write(taken)
+            if error is None and self._spool is not None:
+                error = self._replay_own()
+                if error is None and time.monotonic() >= next_dead_check and not self._closed:
+                    error = self._replay_dead()
+                    if error is None:
+                        next_dead_check = time.monotonic() + self._replay_every
+            if error is None:
+                backoff = 0.0
+                self._store_back()
+            else:
+                backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF)
+                self._store_failed(error)
+                self._spill(everything=False)
+            if self._spool is not None:
+                self._spool.settle(self._durable)
 
-    def _write(self, taken: list[tuple[int, PredictionBatch]]) -> bool:
-        """Commit the taken batches in chunks; on failure put the rest back, in order."""
+    def _write(self, taken: list[tuple[int, PredictionBatch]]) -> str | None:
+        """Commit the taken batches in chunks; if the store is down, put the rest back, in
+        order, and return the error."""
         start = 0
         while start < len(taken):
             end, rows = start, 0
@@ -380,32 +572,262 @@ class StoredPredictionLog(PredictionLog):
                 rows += taken[end][1].rows
                 end += 1
             try:
-                self._store.add([row for _, batch in taken[start:end] for row in _logged(batch)])
-            except Exception as exc:  # noqa: BLE001 - the writer must outlive any store error
+                self._commit([row for _, batch in taken[start:end] for row in _logged(batch)])
+            except StoreError as exc:
                 rest = taken[start:]
                 rest_rows = sum(batch.rows for _, batch in rest)
                 with self._cond:
                     self._pending[:0] = rest
                     self._pending_rows += rest_rows
                     self._writing_rows -= rest_rows
-                    self._failures += 1
-                    self._last_error = f"{type(exc).__name__}: {exc}"
+                    self._writing = []
                     self._cond.notify_all()
-                _log.warning(
-                    "prediction log: writing %d rows failed (%s); %d rows kept, retrying",
-                    rows,
-                    self._last_error,
-                    self.buffered,
-                )
-                return False
+                return f"{type(exc).__name__}: {exc}"
             with self._cond:
-                self._durable = taken[end - 1][0]
                 self._writing_rows -= rows
                 self._written += rows
-                self._last_error = None
+                self._writing = taken[end:]
+                # Nothing older waits in memory: the newest submitted batch bounds what
+                # is committed (batches sent straight to the spool are counted apart).
+                idle = not self._pending and not self._writing
+                self._durable = self._submitted if idle else taken[end - 1][0]
                 self._cond.notify_all()
             start = end
+        with self._cond:
+            if not self._pending and not self._writing:
+                self._durable = self._submitted
+            self._cond.notify_all()
+        return None
+
+    def _commit(self, rows: list[LoggedPrediction]) -> None:
+        """Write rows; rows whose content the store refuses are found by halving the batch
+        and set aside. Raises `StoreError` only when the store itself fails."""
+        try:
+            self._store.add(rows)
+            return
+        except StoreRefused as exc:
+            refusal: Exception = exc
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unknown failure: isolate, never stall
+            refusal = exc
+        if len(rows) == 1:
+            self._set_aside(rows, refusal)
+            return
+        middle = len(rows) // 2
+        self._commit(rows[:middle])
+        self._commit(rows[middle:])
+
+    def _set_aside(self, rows: Sequence[LoggedPrediction], error: Exception) -> None:
+        reason = f"{type(error).__name__}: {error}"
+        path = None
+        lines = [
+            json.dumps(
+                {
+                    "dead_lettered_at": datetime.now(UTC).isoformat(),
+                    "error": reason,
+                    "prediction": _row_document(row),
+                },
+                default=str,
+            )
+            for row in rows
+        ]
+        if self._dead_letter_dir is not None:
+            path = self._dead_letter_dir / f"{datetime.now(UTC):%Y-%m-%d}.jsonl"
+            try:
+                self._dead_letter_dir.mkdir(parents=True, exist_ok=True)
+                with path.open("a", encoding="utf-8") as file:
+                    file.write("".join(line + "\n" for line in lines))
+                    file.flush()
+                    os.fsync(file.fileno())
+            except OSError as exc:
+                _log.error("could not write the dead-letter file %s: %s", path, exc)
+                path = None
+        with self._cond:
+            self._dead_lettered += len(rows)
+        if path is not None:
+            _log.error(
+                "prediction log: the store refused %d row(s) (%s); set aside in %s",
+                len(rows),
+                reason,
+                path,
+            )
+        else:  # the log line is the only copy left
+            _log.error(
+                "prediction log: the store refused %d row(s) (%s): %s",
+                len(rows),
+                reason,
+                " ".join(lines),
+            )
+        callback = self.on_dead_letter
+        if callback is not None:
+            try:
+                callback(DeadLettered(len(rows), path, reason, rows[0].model, rows[0].version))
+            except Exception:  # noqa: BLE001 - the alert is also in the log and the metrics
+                _log.warning("could not raise the dead-letter alert", exc_info=True)
+
+    def _replay_file(self, path: Path) -> tuple[int, str | None]:
+        """Write a spool segment's records to the store: (rows, the store's error or None)."""
+        done = 0
+        chunk: list[LoggedPrediction] = []
+        try:
+            for payload in read_records(path):
+                try:
+                    chunk.extend(_logged(PredictionBatch(**decode_batch(payload))))
+                except Exception as exc:  # noqa: BLE001 - a record keel cannot read
+                    _log.error("prediction spool %s: an unreadable record (%s)", path, exc)
+                    continue
+                if len(chunk) >= self._commit_rows:
+                    self._commit(chunk)
+                    done += len(chunk)
+                    chunk = []
+            self._commit(chunk)
+        except StoreError as exc:
+            return done, f"{type(exc).__name__}: {exc}"
+        return done + len(chunk), None
+
+    def _replay_own(self) -> str | None:
+        assert self._spool is not None
+        for path in self._spool.take_replay():
+            rows, error = self._replay_file(path)
+            if error is not None:
+                return error
+            self._spool.replayed(path)
+            with self._cond:
+                self._written += rows
+                self._cond.notify_all()
+        return None
+
+    def _replay_dead(self) -> str | None:
+        assert self._spool is not None
+        for dead in self._spool.dead_spools():
+            total = 0
+            for path in dead.segments:
+                rows, error = self._replay_file(path)
+                total += rows
+                if error is not None:
+                    dead.release()
+                    return error
+            dead.remove()
+            with self._cond:
+                self._written += total
+            if dead.segments:
+                _log.info(
+                    "prediction log: wrote %d rows from the spool of stopped process %s",
+                    total,
+                    dead.owner,
+                )
+        return None
+
+    def _spill(self, *, everything: bool) -> bool:
+        """Move what memory holds to the spool (the store is down, or shutdown ran out of
+        time). `everything` includes the batch being written. False if there is no spool or
+        it cannot be written (the rows stay in memory)."""
+        spool = self._spool
+        if spool is None:
+            return False
+        with self._cond:
+            batches = self._pending + (self._writing if everything else [])
+            if not batches:
+                return True
+            if self._durable_mode:
+                # Already on the spool: marking it for replay is all the spilling needed.
+                spool.mark_for_replay()
+                rows = self._pending_rows + (self._writing_rows if everything else 0)
+                self._pending = []
+                self._pending_rows = 0
+                if everything:
+                    self._writing = []
+                    self._writing_rows = 0
+                self._carried += rows
+                self._cond.notify_all()
+                return True
+            from_pending = self._pending
+            self._pending = []
+            moving = self._pending_rows
+            self._pending_rows = 0
+            self._writing_rows += moving
+        try:
+            end = 0
+            for seq, batch in batches:
+                end = spool.append(encode_batch(batch), seq=seq, rows=batch.rows, disk_only=True)
+            spool.sync(end)
+        except StoreError as exc:
+            _log.error("prediction log: could not move rows to the spool: %s", exc)
+            with self._cond:
+                self._pending[:0] = from_pending
+                self._pending_rows += moving
+                self._writing_rows -= moving
+                self._cond.notify_all()
+            return False
+        with self._cond:
+            self._writing_rows -= moving
+            if everything:
+                self._writing_rows = 0
+                self._writing = []
+            self._carried += sum(batch.rows for _, batch in batches)
+            self._cond.notify_all()
         return True
+
+    def _store_failed(self, error: str) -> None:
+        now = time.monotonic()
+        with self._cond:
+            self._failures += 1
+            self._last_error = error
+            first = self._down_since is None
+            if first:
+                self._down_since = now
+                self._down_failures = 0
+                self._carried = 0
+                self._last_summary = now
+            self._down_failures += 1
+            self._cond.notify_all()
+        where = (
+            f"rows wait on the spool at {self._spool.folder}"
+            if self._spool is not None
+            else f"rows wait in memory (up to serving.log.max_buffer, {self._max_buffer:,})"
+        )
+        if first:
+            _log.warning("prediction log: the store is unreachable (%s); %s", error, where)
+        elif now - self._last_summary >= SUMMARY_EVERY:
+            self._last_summary = now
+            _log.warning(
+                "prediction log: the store is still unreachable after %.0f s (%d failed "
+                "attempts, %d rows carried on the spool, %d in memory; last error: %s)",
+                now - (self._down_since or now),
+                self._down_failures,
+                self._carried,
+                self.buffered,
+                error,
+            )
+
+    def _store_back(self) -> None:
+        with self._cond:
+            since = self._down_since
+            self._down_since = None
+            self._last_error = None
+        if since is not None:
+            _log.warning(
+                "prediction log: the store is back after %.1f s; %d rows carried on the "
+                "spool meanwhile are written",
+                time.monotonic() - since,
+                self._carried,
+            )
+
+
+def _row_document(row: LoggedPrediction) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "at": row.at.isoformat(),
+        "model": row.model,
+        "version": row.version,
+        "slot": row.slot,
+        "inputs": row.inputs,
+        "outputs": row.outputs,
+        "latency_ms": row.latency_ms,
+        "client_id": row.client_id,
+        "shadow_of": row.shadow_of,
+    }
 
 
 def _close_at_exit(ref: weakref.ReferenceType[StoredPredictionLog]) -> None:
@@ -416,13 +838,29 @@ def _close_at_exit(ref: weakref.ReferenceType[StoredPredictionLog]) -> None:
         log.close(timeout=EXIT_FLUSH_TIMEOUT)
 
 
-def open_prediction_log(project: Project) -> PredictionLog:
-    """The project's prediction log as keel.yaml's `serving.log` configures it."""
+def open_prediction_log(
+    project: Project, on_dead_letter: Callable[[DeadLettered], None] | None = None
+) -> PredictionLog:
+    """The project's prediction log as keel.yaml's `serving.log` configures it. Opening it
+    takes this process's spool; its writer then replays what stopped processes left."""
     spec = project.spec.serving.log
     if not spec.enabled:
         return NullPredictionLog()
+    folder = spool_dir(project)
     return StoredPredictionLog(
         project.metadata.predictions,
         flush_interval=spec.flush_interval,
         max_buffer=spec.max_buffer,
+        spool=Spool(folder),
+        durable=spec.durability == "durable",
+        dead_letter=folder / "dead-letter",
+        on_dead_letter=on_dead_letter,
     )
+
+
+def spool_dir(project: Project) -> Path:
+    """`serving.log.spool_dir`, relative to the project folder; `.keel/spool` by default."""
+    configured = project.spec.serving.log.spool_dir
+    if configured is None:
+        return project.settings.state_dir / "spool"
+    return configured if configured.is_absolute() else project.settings.project_dir / configured

@@ -16,10 +16,11 @@ from typing import Any, Final
 
 import orjson
 from sqlalchemy import Connection, Engine, Row, delete, func, insert, select
+from sqlalchemy import exc as sa_exc
 
 from keel.domain.digest import Digest
 from keel.domain.prediction import LoggedPrediction, PredictionLogStats, PredictionSegment
-from keel.errors import Conflict, NotFound
+from keel.errors import Conflict, NotFound, StoreRefused
 from keel.metadata.base import Predictions
 from keel.metadata.sql.engine import read_transaction, write_transaction
 from keel.metadata.sql.schema import artifact_holders, prediction_segments, predictions
@@ -153,9 +154,24 @@ class SqlPredictions(Predictions):
     def add(self, rows: Sequence[LoggedPrediction]) -> None:
         if not rows:
             return
-        with write_transaction(self._engine) as conn:
-            marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            conn.exec_driver_sql(_INSERT[marker], _parameters(conn, rows))
+        try:
+            with write_transaction(self._engine) as conn:
+                marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+                conn.exec_driver_sql(_INSERT[marker], _parameters(conn, rows))
+        # What the rows hold, not the store's health: a text with NUL on PostgreSQL, an
+        # integer beyond 64 bits (JSON encoding, SQLite binding), a broken constraint.
+        except (
+            sa_exc.DataError,
+            sa_exc.IntegrityError,
+            TypeError,
+            ValueError,
+            OverflowError,
+        ) as exc:
+            reason = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+            raise StoreRefused(
+                f"the metadata store refused {len(rows):,} prediction rows: "
+                f"{type(reason).__name__}: {' '.join(str(reason).split())}"
+            ) from exc
 
     def get(self, prediction_id: str) -> LoggedPrediction | None:
         with read_transaction(self._engine) as conn:
