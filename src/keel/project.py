@@ -9,6 +9,7 @@ The CLI, the HTTP server and notebooks all go through a Project, so they behave 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import threading
@@ -36,13 +37,15 @@ if TYPE_CHECKING:
 
     from keel.data.snapshot import SnapshotResult
     from keel.domain.model import ModelVersion
-    from keel.keys import KeyRing
+    from keel.keys import KeyRing, Verifier
     from keel.models.package import LoadedModel
     from keel.release.checkpoints import Checkpoints
     from keel.spec import SqlSource
     from keel.tracking import RunContext, RunOptions, Tracker
 
 __all__ = ["Project", "ProjectStatus", "VerifyReport"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,12 +252,21 @@ class Project:
         )
 
     def load_model(self, version: ModelVersion) -> LoadedModel:
-        """A registered version's package, verified by hash and loaded.
+        """A registered version's package, verified by signature and hash, then loaded.
+
+        The version's signature (the project's key over its name, number, package digest
+        and flavor) is checked against the trusted public keys of `KEEL_KEYS` before
+        anything of the package is read, since loading runs the packaged feature code:
+        `IntegrityError` naming the version for an unsigned version (unless
+        `release.unsigned_packages` is `warn`), a bad signature or an untrusted key.
 
         The last `MODEL_CACHE_SIZE` packages loaded stay in memory for the life of this
         Project: packages are content-addressed, so a kept one can never be stale, and a
         server switching back (rollback) or a gate scoring the champion again pays nothing.
         """
+        # Checked on every call, cache hit or not: a version re-pointed in the database at a
+        # package loaded earlier for another version must still be refused.
+        self._check_signature(version)
         with self._models_lock:
             cached = self._models.get(version.package)
             if cached is not None:
@@ -263,13 +275,15 @@ class Project:
         from keel.models import load_package
 
         data = self.artifacts.read_bytes(version.package)  # verified against its digest
-        folder = self.settings.state_dir / "tmp"
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix="model-", suffix=".tar", dir=folder)
+        handle, name = tempfile.mkstemp(prefix="model-", suffix=".tar", dir=self._tmp_dir())
         try:
             with os.fdopen(handle, "wb") as out:  # a scratch copy: no fsync needed
                 out.write(data)
             loaded = load_package(Path(name))
+        except IntegrityError as exc:
+            # Signed, yet refused (the allow-list, a file not matching model.json): name the
+            # version, since the package's own messages know only its files.
+            raise IntegrityError(f"{version.ref}: {exc.message}", hint=exc.hint) from None
         finally:
             Path(name).unlink(missing_ok=True)
         with self._models_lock:
@@ -277,6 +291,53 @@ class Project:
             while len(self._models) > self.MODEL_CACHE_SIZE:
                 self._models.popitem(last=False)
         return loaded
+
+    def sign_version(self, version: ModelVersion) -> ModelVersion:
+        """Sign `version` with the project's signing key and store the signature, with an
+        audit event: for versions registered before keel signed packages, once reviewed."""
+        from keel.models.package import package_manifest, untrusted_package_types
+        from keel.models.signing import sign_version
+
+        signer = self.keys.signer(create=False)
+        # The package must exist, match its digest and hold only loadable types: a signature
+        # says this version may be loaded, so it is never given to what would be refused.
+        with tempfile.TemporaryDirectory(prefix="keel-sign-", dir=self._tmp_dir()) as folder:
+            path = Path(folder) / "model.tar"
+            path.write_bytes(self.artifacts.read_bytes(version.package))
+            refused = untrusted_package_types(package_manifest(path))
+        if refused:
+            raise IntegrityError(
+                f"{version.ref} was not signed: its estimator references types keel does not "
+                f"load: {', '.join(refused)}"
+            )
+        signature = sign_version(signer, version)
+        return self.metadata.models.record_signature(
+            version.model, version.version, signature, actor=self.settings.user
+        )
+
+    def _tmp_dir(self) -> Path:
+        folder = self.settings.state_dir / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _check_signature(self, version: ModelVersion) -> None:
+        from keel.models.signing import verify_version
+
+        if version.signature is None and self.spec.release.unsigned_packages == "warn":
+            _log.warning(
+                "loading %s UNSIGNED (release.unsigned_packages: warn): its package and the "
+                "code in it are trusted on the metadata store's word alone; sign it with "
+                "`keel models sign %s` after review",
+                version.ref,
+                version.ref,
+            )
+            return
+        verify_version(self._verifier, version)
+
+    @cached_property
+    def _verifier(self) -> Verifier:
+        # Read once per open project: a server picks up a new trusted key on restart.
+        return self.keys.verifier()
 
     def forget_loaded_models(self) -> None:
         """Drop the loaded packages `load_model` keeps (they are loaded again on next use)."""

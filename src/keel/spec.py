@@ -353,6 +353,10 @@ class ReleaseSpec(_Section):
     #: artifact store (`keel audit-log verify` writes one too): a database writer can drop
     #: at most the events after the newest one unnoticed.
     audit_checkpoint_every: int = Field(default=100, ge=1)
+    #: What loading a version without a signature does (one registered before keel signed
+    #: packages): `refuse`, or `warn` (load it, logging a warning each time). `warn` trusts
+    #: whoever can write the metadata and artifact stores with code that runs in the server.
+    unsigned_packages: Literal["refuse", "warn"] = "refuse"
 
     @field_validator("aliases")
     @classmethod

@@ -39,18 +39,37 @@ def test_untrusted_type_is_named_and_never_loaded(
         load_package(path, expected_digest=package_digest(path))
 
 
-def test_allow_list() -> None:
+def test_allow_list_is_exact_names() -> None:
+    """No name stands for a module: a function of numpy, scipy or scikit-learn that is not
+    listed is refused, however trusted its library."""
     assert untrusted_types(
         [
             "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+            "sklearn.tree._tree.Tree",
+            "scipy.sparse._csr.csr_matrix",
+            "functools.partial",
+            "sklearn.utils.validation.check_array",
+            "numpy.savetxt",
             "numpy.log1p",
             "builtins.eval",
+            "os.system",
             "numpy.load",
-            "numpy.lib._npyio_impl.load",
-            "scipy.sparse._csr.csr_matrix",
+            "sklearn.utils._testing.assert_allclose",
+            "sklearn.metrics._dist_metrics.PyFuncDistance64",
+            "sklearn.tree._tree",
             "mypackage.Model",
         ]
-    ) == ["builtins.eval", "mypackage.Model", "numpy.lib._npyio_impl.load", "numpy.load"]
+    ) == [
+        "builtins.eval",
+        "mypackage.Model",
+        "numpy.load",
+        "numpy.log1p",
+        "numpy.savetxt",
+        "os.system",
+        "sklearn.metrics._dist_metrics.PyFuncDistance64",
+        "sklearn.tree._tree",
+        "sklearn.utils._testing.assert_allclose",
+    ]
 
 
 def test_unsupported_model_type() -> None:

@@ -331,14 +331,23 @@ class ModelRegistry(ABC):
         metrics: Mapping[str, float],
         actor: str,
         alias: str | None = CANDIDATE,
+        sign: Callable[[ModelVersion], Mapping[str, str]] | None = None,
     ) -> ModelVersion:
         """Record the next version of `model` (creating the model on first use).
 
         In one transaction: allocate the version number, hold `package`, and point `alias`
-        (unless None) at the new version. `ConfigError` for an invalid name, alias, metric
-        or contract; `NotFound` if the run or the package object is not recorded;
-        `Conflict` if the run failed.
+        (unless None) at the new version. `sign`, given the new version, returns the signature
+        stored with it (`keel.models.signing.sign_version`). `ConfigError` for an invalid
+        name, alias, metric or contract; `NotFound` if the run or the package object is not
+        recorded; `Conflict` if the run failed.
         """
+
+    @abstractmethod
+    def record_signature(
+        self, model: str, version: int, signature: Mapping[str, str], *, actor: str
+    ) -> ModelVersion:
+        """Store `signature` as the version's (replacing any), with a `model.signed` audit
+        event; `NotFound` if the version does not exist."""
 
     @abstractmethod
     def get(self, model: str, version: int) -> ModelVersion:

@@ -22,8 +22,7 @@ from typing import Any, Final, Literal
 from keel.errors import ConfigError, DependencyMissing, IntegrityError
 
 __all__ = [
-    "REFUSED_PREFIXES",
-    "TRUSTED_PREFIXES",
+    "TRUSTED_TYPES",
     "EstimatorFile",
     "Flavor",
     "PythonFunctionModel",
@@ -35,26 +34,83 @@ __all__ = [
 
 Flavor = Literal["sklearn", "xgboost", "lightgbm", "python_function"]
 
-#: Types a skops file may name. skops already trusts plain containers and numpy arrays; what it
-#: reports as untrusted must come from these libraries...
-TRUSTED_PREFIXES: Final = ("sklearn.", "numpy.", "scipy.")
-#: ...and not from parts of them that read files, compile code or load shared libraries, which a
-#: crafted file could reference as a "function" (e.g. a FunctionTransformer's `func`).
-REFUSED_PREFIXES: Final = (
-    "numpy.load",
-    "numpy.lib.npyio",
-    "numpy.lib._npyio_impl",
-    "numpy.f2py",
-    "numpy.ctypeslib",
-    "numpy.distutils",
-    "numpy.testing",
-    "numpy.fromfile",
-    "numpy.memmap",
-    "scipy.io",
-    "scipy.weave",
-    "sklearn.datasets",
-    "sklearn.externals",
-    "sklearn.utils._testing",
+#: Every type a skops file may name beyond what skops itself trusts (plain containers, numpy
+#: arrays, dtypes and ufuncs, scikit-learn's estimator classes), by exact name. These are the
+#: types skops reports for scikit-learn's estimators and pipelines: fitted trees, tree
+#: predictors, losses, neighbour trees, distance metrics, optimiser state. No name stands for a
+#: module: a prefix such as `numpy.` would let any of its functions in (`numpy.savetxt` writes
+#: files), and a crafted file can call a trusted function with arguments of its choosing (a
+#: FunctionTransformer's `func`, a `functools.partial`). The few functions listed compute on
+#: arrays and nothing else; `functools.partial` is listed because scikit-learn's
+#: HistGradientBoosting with categorical features holds a partial of `check_array`, and the
+#: function a partial wraps is itself a type of the file that must be on this list.
+TRUSTED_TYPES: Final = frozenset(
+    {
+        "builtins.object",  # make_column_selector(dtype_include=object)
+        "functools.partial",
+        "numpy.dtype",
+        # Sparse matrices an estimator keeps (neighbours or support vectors fitted on them).
+        "scipy.sparse._coo.coo_matrix",
+        "scipy.sparse._csc.csc_array",
+        "scipy.sparse._csc.csc_matrix",
+        "scipy.sparse._csr.csr_array",
+        "scipy.sparse._csr.csr_matrix",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.calibration._SigmoidCalibration",
+        "sklearn.compose._column_transformer.make_column_selector",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.feature_selection._mutual_info.mutual_info_classif",
+        "sklearn.feature_selection._mutual_info.mutual_info_regression",
+        "sklearn.feature_selection._univariate_selection.chi2",
+        "sklearn.feature_selection._univariate_selection.f_classif",
+        "sklearn.feature_selection._univariate_selection.f_regression",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+        "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+        "sklearn.tree._tree.Tree",
+        "sklearn.utils._bunch.Bunch",
+        "sklearn.utils.validation.check_array",
+        *(
+            f"sklearn._loss.loss.{name}"
+            for name in (
+                "AbsoluteError",
+                "ExponentialLoss",
+                "HalfBinomialLoss",
+                "HalfGammaLoss",
+                "HalfMultinomialLoss",
+                "HalfPoissonLoss",
+                "HalfSquaredError",
+                "HalfTweedieLoss",
+                "HalfTweedieLossIdentity",
+                "HuberLoss",
+                "PinballLoss",
+            )
+        ),
+        # Not PyFuncDistance64: it calls a Python function of the file's choosing.
+        *(
+            f"sklearn.metrics._dist_metrics.{name}Distance64"
+            for name in (
+                "BrayCurtis",
+                "Canberra",
+                "Chebyshev",
+                "Dice",
+                "Euclidean",
+                "Hamming",
+                "Haversine",
+                "Jaccard",
+                "Mahalanobis",
+                "Manhattan",
+                "Matching",
+                "Minkowski",
+                "RogersTanimoto",
+                "RussellRao",
+                "SEuclidean",
+                "SokalMichener",
+                "SokalSneath",
+            )
+        ),
+    }
 )
 
 _FILE_NAMES: Final[Mapping[str, str]] = {
@@ -149,20 +205,9 @@ def _save_sklearn(model: Any, path: Path) -> dict[str, Any]:
     return {"format": "skops", "types": types}
 
 
-#: Exact names trusted beyond the prefixes. `functools.partial` is a wrapper: skops reports the
-#: function it wraps as a type of its own, which must pass the rules above (scikit-learn's
-#: HistGradientBoosting with categorical features holds a partial of check_array).
-TRUSTED_EXACT: Final = frozenset({"functools.partial"})
-
-
 def untrusted_types(types: list[str]) -> list[str]:
-    """The types of `types` that fall outside keel's allow-list."""
-    return sorted(
-        name
-        for name in types
-        if name not in TRUSTED_EXACT
-        and (not name.startswith(TRUSTED_PREFIXES) or name.startswith(REFUSED_PREFIXES))
-    )
+    """The types of `types` that are not on keel's allow-list (`TRUSTED_TYPES`)."""
+    return sorted(name for name in types if name not in TRUSTED_TYPES)
 
 
 def _load_sklearn(path: Path, details: Mapping[str, Any]) -> Any:
@@ -178,7 +223,11 @@ def _load_sklearn(path: Path, details: Mapping[str, Any]) -> Any:
         raise IntegrityError(
             f"{path.name} references types keel does not trust, so it was not loaded: "
             f"{', '.join(refused)}",
-            hint="only scikit-learn, numpy and scipy types are loaded from skops files",
+            hint=(
+                "keel loads the scikit-learn types its estimators and pipelines need, listed "
+                "by exact name in keel.models.formats.TRUSTED_TYPES; a function of the "
+                "project's own belongs in the feature code, not in the estimator"
+            ),
         )
     untrusted_error = _require("skops.io.exceptions", "sklearn").UntrustedTypesFoundException
     try:

@@ -36,6 +36,7 @@ from keel.models.formats import (
     flavor_of,
     load_estimator,
     save_estimator,
+    untrusted_types,
 )
 from keel.models.signature import InferenceContract
 from keel.pipeline.code import (
@@ -54,6 +55,7 @@ __all__ = [
     "package_digest",
     "package_manifest",
     "save_package",
+    "untrusted_package_types",
 ]
 
 KIND: Final = "keel/model"
@@ -129,6 +131,20 @@ def package_manifest(path: Path) -> dict[str, Any]:
     """A package's `model.json` (flavor, inference contract, metadata), without loading it."""
     document: dict[str, Any] = json.loads(_read_manifest_bytes(path))
     return document
+
+
+def untrusted_package_types(manifest: Mapping[str, Any]) -> list[str]:
+    """The types a package's skops estimator lists that keel's allow-list refuses, read from
+    its `model.json` alone (packages written before the list was recorded give none: their
+    load reads the file and refuses)."""
+    estimator = manifest.get("estimator")
+    if manifest.get("flavor") != "sklearn" or not isinstance(estimator, Mapping):
+        return []
+    details = estimator.get("details")
+    listed = details.get("types") if isinstance(details, Mapping) else None
+    if not isinstance(listed, list):
+        return []
+    return untrusted_types([str(name) for name in listed])
 
 
 def package_digest(path: Path) -> Digest:

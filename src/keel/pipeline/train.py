@@ -26,7 +26,7 @@ import blake3
 
 from keel.domain.digest import Digest
 from keel.domain.run import StepRecord
-from keel.errors import ConfigError, ContractViolation, KeelError
+from keel.errors import ConfigError, ContractViolation, IntegrityError, KeelError
 
 if TYPE_CHECKING:
     from keel.domain.dataset import DatasetVersion
@@ -459,7 +459,8 @@ def _register(
     """Register the model as a new version (alias `candidate`), unless a version of the model
     already has this very package: then nothing is registered, even with `force`, and the
     result names that version."""
-    from keel.models.package import package_manifest
+    from keel.models.package import package_manifest, untrusted_package_types
+    from keel.models.signing import sign_version
 
     registry = project.metadata.models
     name = project.spec.name
@@ -474,8 +475,17 @@ def _register(
         path = Path(folder) / "model.tar"
         project.artifacts.get_file(result.package, path)
         manifest = package_manifest(path)  # flavor and contract, without loading the model
+    refused = untrusted_package_types(manifest)
+    if refused:
+        # Also refused on every load; refused here too so no such version is ever signed.
+        raise IntegrityError(
+            f"cannot register {name}: its estimator references types keel does not load: "
+            f"{', '.join(refused)}",
+            hint="a function of the project's own belongs in the feature code, not the estimator",
+        )
     contract = manifest.get("inference_contract") or {}
     flavor = str(manifest["flavor"])
+    signer = project.keys.signer()  # created on the project's first registration
     version = registry.register(
         name,
         run_id=run.id,
@@ -484,6 +494,7 @@ def _register(
         inference_contract=contract,
         metrics=result.metrics,
         actor=project.settings.user,
+        sign=lambda registered: sign_version(signer, registered),
     )
     run.set_tag("keel.model", version.ref)
     seconds = time.perf_counter() - started

@@ -1,4 +1,5 @@
-"""`keel models list|show`: registered models, their versions and aliases."""
+"""`keel models list|show|sign`: registered models, their versions and aliases; signing a
+version registered before keel signed packages."""
 
 from __future__ import annotations
 
@@ -18,6 +19,52 @@ __all__ = ["models"]
 @click.group()
 def models() -> None:
     """List registered models and show their versions, metrics and aliases."""
+
+
+@models.command()
+@click.argument("ref", metavar="MODEL@REF")
+@json_option
+@pass_cli
+def sign(cli: CliContext, ref: str, as_json: bool) -> int:
+    """Sign a version with the project's signing key, so servers load it.
+
+    For versions registered before keel signed packages (servers refuse them unsigned),
+    after reviewing what the package holds. Needs the private key (KEEL_KEYS); recorded in
+    the audit log as `model.signed`. A version whose signature verifies is left as it is.
+    """
+    from keel.errors import IntegrityError
+    from keel.models.signing import verify_version
+
+    parsed = parse_model_ref(ref)
+    if parsed.kind == "model":
+        raise click.UsageError(f"name a version: {ref}@VERSION (or {ref}@ALIAS)")
+    project = cli.project()
+    version = project.metadata.models.resolve(parsed)
+    already = version.signature is not None
+    if already:
+        try:
+            verify_version(project.keys.verifier(), version)
+        except IntegrityError:
+            already = False  # a broken or foreign signature: replaced after review
+    if not already:
+        version = project.sign_version(version)
+    assert version.signature is not None
+    document = {
+        "ok": True,
+        "ref": version.ref,
+        "package": str(version.package),
+        "key_id": version.signature.get("key_id"),
+        "signed": not already,
+    }
+
+    def text() -> str:
+        key = version.signature.get("key_id") if version.signature else "-"
+        if already:
+            return f"{version.ref} is already signed (key {key}); nothing changed"
+        return f"signed {version.ref} (package {version.package.short}) with key {key}"
+
+    emit(as_json, document, text)
+    return 0
 
 
 @models.command(name="list")
@@ -52,19 +99,28 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
     MODEL lists every version with its run, metrics and aliases. MODEL@VERSION,
     MODEL@ALIAS or MODEL@latest shows that version, with its inference contract.
     """
+    from keel.release.usable import status
+
     parsed = parse_model_ref(ref)  # a malformed reference fails before opening anything
-    registry = cli.project().metadata.models
+    project = cli.project()
+    registry = project.metadata.models
     if parsed.kind != "model":
         version = registry.resolve(parsed)
         held = [a.name for a in registry.aliases(version.model) if a.version == version.version]
-        document = {**version.to_dict(), "aliases": held}
-        emit(as_json, {"ok": True, "version": document}, lambda: _version_text(version, held))
+        state = status(project, version)
+        document = {**version.to_dict(), "aliases": held, "status": state}
+        emit(
+            as_json,
+            {"ok": True, "version": document},
+            lambda: _version_text(version, held) + f"\nstatus      {state}",
+        )
         return 0
     versions = registry.versions(parsed.model)
     aliases = registry.aliases(parsed.model)
     by_version: dict[int, list[str]] = defaultdict(list)
     for alias in aliases:
         by_version[alias.version].append(alias.name)
+    states = {v.version: status(project, v) for v in versions}
     document_model: dict[str, Any] = {
         "name": parsed.model,
         "aliases": {a.name: a.version for a in aliases},
@@ -78,6 +134,7 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
                 "aliases": by_version[v.version],
                 "created_at": v.created_at.isoformat(),
                 "created_by": v.created_by,
+                "status": states[v.version],
             }
             for v in versions
         ],
@@ -95,6 +152,9 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
                 f"{v.created_by:<12}  {', '.join(by_version[v.version]) or '-':<20}  "
                 f"{_metrics_text(v.metrics) or '-'}"
             )
+            if states[v.version] != "usable":
+                # Never released, never served: say why under the version's line.
+                lines.append(f"{'':>7}  ^ {states[v.version]}")
         return "\n".join(lines)
 
     emit(as_json, {"ok": True, "model": document_model}, text)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, Select, bindparam, func, insert, select
+from sqlalchemy import Connection, Engine, Row, Select, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from keel.domain.audit import AuditEvent
@@ -77,6 +78,7 @@ class SqlModelRegistry(ModelRegistry):
         metrics: Mapping[str, float],
         actor: str,
         alias: str | None = CANDIDATE,
+        sign: Callable[[ModelVersion], Mapping[str, str]] | None = None,
     ) -> ModelVersion:
         """Record the next version of `model`, hold its package and set `alias`, atomically."""
         check_model_name(model)
@@ -138,6 +140,10 @@ class SqlModelRegistry(ModelRegistry):
                 created_at=now,
                 created_by=actor,
             )
+            if sign is not None:
+                # Signed inside the transaction: the number is only known once allocated, and
+                # a version is never visible without the signature it was registered with.
+                version = dataclasses.replace(version, signature=dict(sign(version)))
             conn.execute(
                 insert(model_versions).values(
                     model=model,
@@ -149,6 +155,7 @@ class SqlModelRegistry(ModelRegistry):
                     metrics=metrics_text,
                     created_at=now,
                     created_by=actor,
+                    signature=_signature_json(version.signature),
                 )
             )
             holder = {"digest": str(package), "holder": version.holder, "created_at": now}
@@ -181,6 +188,36 @@ class SqlModelRegistry(ModelRegistry):
                     previous=previous,
                 )
         return version
+
+    def record_signature(
+        self, model: str, version: int, signature: Mapping[str, str], *, actor: str
+    ) -> ModelVersion:
+        """Store `signature` as `model@version`'s, with a `model.signed` audit event."""
+        now = datetime.now(UTC)
+        with write_transaction(self._engine) as conn:
+            _require_model(conn, model)
+            conn.execute(select(models.c.name).where(models.c.name == model).with_for_update())
+            current = _get(conn, model, version)
+            conn.execute(
+                update(model_versions)
+                .where(model_versions.c.model == model, model_versions.c.version == version)
+                .values(signature=_signature_json(signature))
+            )
+            append_event(
+                conn,
+                actor=actor,
+                kind="model.signed",
+                model=model,
+                version=version,
+                evidence={
+                    "package": str(current.package),
+                    "flavor": current.flavor,
+                    "key_id": str(signature.get("key_id")),
+                    "replaced": current.signature is not None,
+                },
+                at=now,
+            )
+        return dataclasses.replace(current, signature=dict(signature))
 
     # --- reading --------------------------------------------------------------------------
 
@@ -416,7 +453,23 @@ def _to_version(row: Row[Any]) -> ModelVersion:
         metrics=json.loads(row.metrics),
         created_at=row.created_at,
         created_by=row.created_by,
+        signature=_parse_signature(row.signature),
     )
+
+
+def _signature_json(signature: Mapping[str, str] | None) -> str | None:
+    return None if signature is None else json.dumps(dict(signature), sort_keys=True)
+
+
+def _parse_signature(text: str | None) -> dict[str, str] | None:
+    if text is None:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    # Whatever else a database writer left there is kept for verification to refuse by name.
+    return parsed if isinstance(parsed, dict) else {"malformed": text}
 
 
 def _to_alias(row: Row[Any]) -> Alias:

@@ -389,6 +389,9 @@ model_versions = Table(
     Column("metrics", Text, nullable=False),  # JSON object: name -> finite number
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", Text, nullable=False),
+    # JSON {"algorithm", "key_id", "signature"} over name, version, package and flavor
+    # (keel.models.signing; migration 0010); NULL for versions registered before.
+    Column("signature", Text, nullable=True),
     CheckConstraint("version >= 1", name="version_positive"),
     # "Which versions did this run produce?" (lineage, reproduce).
     Index(None, "run_id"),
