@@ -63,6 +63,7 @@ __all__ = ["APPROVER", "MODEL", "OWNER", "STEPS", "DemoResult", "run_demo"]
 MODEL: Final = FLIGHTS.model
 OWNER: Final = "ana"  # trains, requests releases, owns the data
 APPROVER: Final = "ben"  # approves releases
+LABEL_SERVICE: Final = "label-feed"  # sends the labels that arrive later (role labeler)
 STEPS: Final = ("init", "release", "serve", "retrain", "canary", "rollback", "explain")
 
 
@@ -214,6 +215,7 @@ def _serve_and_replay(
 
     told = tell.story
     model = told.model
+    labels = _label_service(project)
     app, serving = create_app(project, log=open_prediction_log(project))
     with run_in_thread(app) as url, contextlib.closing(_Client(url)) as client:
         with tell.step(
@@ -222,7 +224,7 @@ def _serve_and_replay(
             for month in told.replayed:
                 sent = _send_month(project, told, client, month)
                 serving.log.flush()
-                _post_labels(client, sent)
+                _post_labels(client, sent, labels)
                 report = _monitor(project, tell, month)
                 result.events.append(f"month {month}")
                 result.prediction = result.prediction or sent.ids[0]
@@ -242,7 +244,7 @@ def _serve_and_replay(
             with tell.step(told.canary_title):
                 sent = _send_month(project, told, client, told.canary_month)
                 serving.log.flush()
-                _post_labels(client, sent)
+                _post_labels(client, sent, labels)
                 _judge_canary(project, tell)
         if "rollback" in steps:
             with tell.step(told.rollback_title):
@@ -250,7 +252,7 @@ def _serve_and_replay(
                 _wait_for(lambda: serving.state.routes[model].canary is not None, 10)
                 sent = _send_month(project, told, client, told.rollback_month)
                 serving.log.flush()
-                _post_labels(client, sent)
+                _post_labels(client, sent, labels)
                 _judge_canary(project, tell)
 
 
@@ -269,15 +271,16 @@ class _Client:
         self._host, self._port = parts.hostname or "", parts.port
         self._connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
 
-    def post(self, path: str, document: Any) -> Any:
+    def post(self, path: str, document: Any, headers: dict[str, str] | None = None) -> Any:
         body = json.dumps(document).encode()
+        sent = {"Content-Type": "application/json", **(headers or {})}
         try:
-            response = self._send(path, body)
+            response = self._send(path, body, sent)
         except (ConnectionError, http.client.HTTPException):
             # The server closes a keep-alive connection left idle (while training ran).
             self._connection.close()
             self._connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
-            response = self._send(path, body)
+            response = self._send(path, body, sent)
         answer = json.loads(response.read())
         if response.status != 200:
             raise RuntimeError(f"{path} answered {response.status}: {answer}")
@@ -286,8 +289,8 @@ class _Client:
     def close(self) -> None:
         self._connection.close()
 
-    def _send(self, path: str, body: bytes) -> http.client.HTTPResponse:
-        self._connection.request("POST", path, body, {"Content-Type": "application/json"})
+    def _send(self, path: str, body: bytes, headers: dict[str, str]) -> http.client.HTTPResponse:
+        self._connection.request("POST", path, body, headers)
         return self._connection.getresponse()
 
 
@@ -329,7 +332,17 @@ def _send_month(project: Project, told: Story, client: _Client, month: str) -> _
     return _Sent(month, ids, [int(v) for v in rows[told.target].to_pylist()])
 
 
-def _post_labels(client: _Client, sent: _Sent) -> None:
+def _label_service(project: Project) -> dict[str, str]:
+    """The headers of the demo's labelling service: labels are writes, sent with an API
+    token of a user who may label and do nothing else."""
+    identities = project.metadata.identities
+    actor = project.settings.user
+    identities.add_user(LABEL_SERVICE, ["labeler"], actor=actor)
+    token = identities.create_token(LABEL_SERVICE, actor=actor, label="demo label feed")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _post_labels(client: _Client, sent: _Sent, headers: dict[str, str]) -> None:
     client.post(
         "/v1/feedback",
         {
@@ -337,6 +350,7 @@ def _post_labels(client: _Client, sent: _Sent) -> None:
                 {"prediction_id": i, "label": v} for i, v in zip(sent.ids, sent.labels, strict=True)
             ]
         },
+        headers,
     )
 
 

@@ -88,10 +88,17 @@ class Server:
         self.process = process
         self.log = log
 
-    def call(self, method: str, path: str, document: Any = None) -> tuple[int, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        document: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         body = None if document is None else json.dumps(document, allow_nan=False).encode()
+        sent = {"Content-Type": "application/json", **(headers or {})}
         request = urllib.request.Request(  # noqa: S310 - an http URL on loopback
-            self.url + path, body, {"Content-Type": "application/json"}, method=method
+            self.url + path, body, sent, method=method
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback
@@ -99,8 +106,8 @@ class Server:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
 
-    def post(self, path: str, document: Any) -> Any:
-        status, answer = self.call("POST", path, document)
+    def post(self, path: str, document: Any, headers: dict[str, str] | None = None) -> Any:
+        status, answer = self.call("POST", path, document, headers)
         assert status == 200, f"{path} answered {status}: {answer}\n{self.stderr()}"
         return answer
 

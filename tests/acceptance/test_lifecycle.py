@@ -239,6 +239,9 @@ def test_the_whole_lifecycle(
     held = ok(keel("models", "show", f"{model}@production", "--json")).json()["version"]
     assert held["version"] == 1
 
+    # Labels are writes: the serving port takes them from a token whose user may label.
+    ok(keel("users", "add", "labels", "--role", "labeler"))
+    labeler = {"Authorization": f"Bearer {ok(keel('tokens', 'create', 'labels')).out.strip()}"}
     with serve(folder, tmp_path / "serve.log") as server:
         # -- a NUL no store can hold is refused at the edge, naming the field; on PostgreSQL
         # one such request, answered 200, used to stop the prediction log for good ---------
@@ -252,7 +255,10 @@ def test_the_whole_lifecycle(
             assert status == 400, answer
             assert answer["problems"][0]["field"] == field
         status, answer = server.call(
-            "POST", "/v1/feedback", {"labels": [{"prediction_id": "a\u0000", "label": 1}]}
+            "POST",
+            "/v1/feedback",
+            {"labels": [{"prediction_id": "a\u0000", "label": 1}]},
+            labeler,
         )
         assert status == 400 and "NUL" in json.dumps(answer), answer
 

@@ -559,27 +559,28 @@ def test_http_feedback_on_a_real_server(release_project: Path) -> None:
             ids = [p["id"] for p in answer.json()["predictions"]]
             serving.log.flush()
 
+            # Labels are writes on the serving port too: the token's user is who sent them.
+            headers = {"Authorization": f"Bearer {trainer}"}
             good = {"feedback": [{"prediction_id": i, "label": n % 2} for n, i in enumerate(ids)]}
-            sent = client.post("/v1/feedback", good)
+            sent = client.request("POST", "/v1/feedback", json.dumps(good).encode(), headers)
             assert sent.status == 200, sent.text
             document = sent.json()
             assert document["ok"] and (document["new"], document["recorded"]) == (40, 40)
-            assert document["received_by"] == "serve:127.0.0.1"
+            assert document["received_by"] == "tina"
 
             for body, status, field in _bad_bodies(ids):
                 raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-                refused = client.request("POST", "/v1/feedback", raw)
+                refused = client.request("POST", "/v1/feedback", raw, headers)
                 assert refused.status == status, (body, refused.text)
                 assert field in [p["field"] for p in refused.json()["problems"]], refused.text
 
-            unknown_model = {"feedback": good["feedback"][:1], "model": "nope"}
-            answer = client.post("/v1/feedback", unknown_model)
+            unknown_model = json.dumps({"feedback": good["feedback"][:1], "model": "nope"})
+            answer = client.request("POST", "/v1/feedback", unknown_model.encode(), headers)
             assert answer.status == 404 and "nope" in answer.json()["error"]
 
             # The API: a trainer's token may send labels, a viewer's may not, no token: 401.
             api = "/api/v1/feedback"
             again = {"feedback": good["feedback"][:10]}
-            headers = {"Authorization": f"Bearer {trainer}"}
             answer = client.request("POST", api, json.dumps(again).encode(), headers)
             assert answer.status == 200, answer.text
             assert (answer.json()["replaced"], answer.json()["received_by"]) == (10, "tina")

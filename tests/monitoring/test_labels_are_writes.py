@@ -14,6 +14,7 @@ from keel.domain.prediction import LoggedPrediction
 from keel.project import Project
 from keel.serving.ids import new_prediction_id
 from tests.fixtures.cli import Keel
+from tests.serving.support import Client, serve
 
 MODEL = "labels"
 T0 = datetime.now(UTC) - timedelta(hours=1)
@@ -102,3 +103,98 @@ def test_the_cli_records_its_actor_and_keeps_the_replaced_label(
     bad = keel("-C", project_dir, "feedback", "--history", "nope")
     assert bad.code == 2 and "not a prediction id" in bad.err
     assert project.metadata.audit.verify().ok
+
+
+# --- HTTP: the serving port and the registry API ----------------------------------------------
+
+
+def _tokens(project: Project) -> dict[str, str]:
+    identities = project.metadata.identities
+    for name, role in (("lena", "labeler"), ("tom", "trainer"), ("vic", "viewer")):
+        identities.add_user(name, [role], actor="ana")  # type: ignore[list-item]
+    return {name: identities.create_token(name, actor="ana") for name in ("lena", "tom", "vic")}
+
+
+def _bearer(token: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+@pytest.mark.parametrize("path", ["/v1/feedback", "/api/v1/feedback"])
+def test_labels_over_http_need_a_token_that_may_label_and_json(
+    project_dir: Path, project: Project, path: str
+) -> None:
+    ids = _ids(project_dir)
+    tokens = _tokens(project)
+    body = json.dumps({"feedback": [{"prediction_id": i, "label": 1} for i in ids]}).encode()
+    evil = {"Origin": "http://evil.example"}
+    with serve(project) as (url, _), Client(url) as client:
+        # No token, a malformed header, an unknown token: 401 with the Bearer challenge.
+        for headers in (
+            {},
+            {"Authorization": "Basic YW5hOnB3"},
+            _bearer("keel_" + "0" * 16 + "_x"),
+        ):
+            refused = client.request("POST", path, body, headers)
+            assert refused.status == 401, refused.text
+            assert refused.headers["www-authenticate"].startswith("Bearer"), refused.headers
+        # A reader may not label; the answer names the roles that may.
+        denied = client.request("POST", path, body, _bearer(tokens["vic"]))
+        assert denied.status == 403, denied.text
+        assert all(role in denied.text for role in ("labeler", "trainer", "admin"))
+        # What another site's page can send without a preflight is refused, token or not.
+        for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+            for headers in ({"Content-Type": kind, **evil}, _bearer(tokens["lena"], **evil)):
+                wrong = client.request("POST", path, body, {"Content-Type": kind, **headers})
+                assert wrong.status == 415, wrong.text
+                assert "application/json" in wrong.text
+                assert "access-control-allow-origin" not in {h.lower() for h in wrong.headers}
+        preflight = client.request(
+            "OPTIONS", path, None, {**evil, "Access-Control-Request-Method": "POST"}
+        )
+        assert "access-control-allow-origin" not in {h.lower() for h in preflight.headers}
+        assert project.metadata.feedback.count(MODEL) == 0  # nothing recorded by any of them
+        assert project.metadata.audit.events(kinds=["labels.recorded"]) == []
+
+        # A labelling service's token records them, as its user, with an audit event.
+        sent = client.request("POST", path, body, _bearer(tokens["lena"], **evil))
+        assert sent.status == 200, sent.text
+        answer = sent.json()
+        assert (answer["new"], answer["received_by"]) == (10, "lena")
+        assert "access-control-allow-origin" not in {h.lower() for h in sent.headers}
+
+        # A trainer relabels one prediction: the old label stays in its history.
+        again = {"feedback": [{"prediction_id": ids[0], "label": 0}]}
+        relabel = client.request("POST", path, json.dumps(again).encode(), _bearer(tokens["tom"]))
+        assert relabel.status == 200, relabel.text
+        assert (relabel.json()["replaced"], relabel.json()["changed"]) == (1, 1)
+
+    first, second = project.metadata.audit.events(kinds=["labels.recorded"])
+    assert (first.actor, first.model, first.evidence["labels"], first.evidence["new"]) == (
+        "lena",
+        MODEL,
+        10,
+        10,
+    )
+    assert (second.actor, second.evidence["replaced"], second.evidence["changed"]) == ("tom", 1, 1)
+    assert answer["audit_events"] == [first.seq]
+    via = "POST /v1/feedback from 127.0.0.1" if path == "/v1/feedback" else f"POST {path}"
+    assert first.evidence["via"] == via
+    history = project.metadata.feedback.history(ids[0])
+    assert [(h.label, h.received_by, h.superseded_by) for h in history] == [
+        (1, "lena", "tom"),
+        (0, "tom", None),
+    ]
+    assert project.metadata.feedback.labels(ids[:2]) == {ids[0]: 0, ids[1]: 1}
+    assert project.metadata.audit.verify().ok
+
+
+def test_a_disabled_labeler_is_refused_at_once(project_dir: Path, project: Project) -> None:
+    ids = _ids(project_dir)
+    tokens = _tokens(project)
+    body = json.dumps({"feedback": [{"prediction_id": ids[0], "label": 1}]}).encode()
+    with serve(project) as (url, _), Client(url) as client:
+        assert client.request("POST", "/v1/feedback", body, _bearer(tokens["lena"])).status == 200
+        project.metadata.identities.disable_user("lena", actor="ana")
+        refused = client.request("POST", "/v1/feedback", body, _bearer(tokens["lena"]))
+        assert refused.status == 401, refused.text
+    assert [e.actor for e in project.metadata.audit.events(kinds=["labels.recorded"])] == ["lena"]

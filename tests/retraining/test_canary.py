@@ -5,6 +5,7 @@ and a real server that stops answering with a rolled-back canary."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -530,7 +531,14 @@ def test_a_served_weak_canary_is_rolled_back_and_stops_answering(release_project
             # Both versions answered, and every answer reached the prediction log.
             eventually(lambda: len(_answered_by(project, since)) >= 160, timeout=10)
             assert set(_answered_by(project, since)) == {1, 3}
-            answer = client.post("/v1/feedback", {"feedback": feedback})
+            # Labels are writes: a labelling service's token sends them.
+            identities = project.metadata.identities
+            identities.add_user("labels", ["labeler"], actor="ana")
+            token = identities.create_token("labels", actor="ana")
+            body = json.dumps({"feedback": feedback}).encode()
+            answer = client.request(
+                "POST", "/v1/feedback", body, {"Authorization": f"Bearer {token}"}
+            )
             assert answer.status == 200 and answer.json()["new"] == 160, answer.text
 
             outcome = act_on_canary(project, MODEL)

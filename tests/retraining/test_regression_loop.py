@@ -283,13 +283,16 @@ def test_a_label_of_another_kind_is_refused_with_nothing_recorded(
         assert [field for field, _ in refused.value.problems] == ["feedback[2].label"]
         assert project.metadata.feedback.count(MODEL) == 0
 
+        project.metadata.identities.add_user("counter", ["labeler"], actor="ana")
+        token = project.metadata.identities.create_token("counter", actor="ana")
+        labeler = {"Authorization": f"Bearer {token}"}
         with serve(project) as (url, _), Client(url) as client:
             # Labels all of one kind, text, for a model that predicts 0/1.
             words = [
                 {"prediction_id": i, "label": "yes" if n % 2 else "no"} for n, i in enumerate(ids)
             ]
             answer = client.request(
-                "POST", "/v1/feedback", json.dumps({"feedback": words}).encode()
+                "POST", "/v1/feedback", json.dumps({"feedback": words}).encode(), labeler
             )
             assert answer.status == 400, answer.text
             problems = answer.json()["problems"]
@@ -298,7 +301,9 @@ def test_a_label_of_another_kind_is_refused_with_nothing_recorded(
             assert "integer" in problems[0]["rule"] and "got text" in problems[0]["rule"]
             assert project.metadata.feedback.count(MODEL) == 0
             good = [{"prediction_id": i, "label": n % 2} for n, i in enumerate(ids)]
-            answer = client.request("POST", "/v1/feedback", json.dumps({"feedback": good}).encode())
+            answer = client.request(
+                "POST", "/v1/feedback", json.dumps({"feedback": good}).encode(), labeler
+            )
             assert answer.status == 200, answer.text
         assert project.metadata.feedback.count(MODEL) == 40
 

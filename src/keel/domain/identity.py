@@ -3,7 +3,9 @@
 Roles say what a user may change over HTTP (and in the UI):
 
 - `viewer` reads everything; every role includes it;
-- `trainer` registers models, runs training and records feedback (delayed labels);
+- `labeler` records feedback (delayed labels) and reads: the role of a labelling service,
+  which then holds no right to register models;
+- `trainer` registers models, runs training and records feedback;
 - `deployer` promotes versions (requests releases) and rolls back;
 - `approver` approves or rejects release requests;
 - `admin` manages users, tokens and webhooks, and may do everything above except approve
@@ -40,8 +42,8 @@ __all__ = [
     "secret_matches",
 ]
 
-Role = Literal["viewer", "trainer", "approver", "deployer", "admin"]
-ROLES: Final[tuple[Role, ...]] = ("viewer", "trainer", "approver", "deployer", "admin")
+Role = Literal["viewer", "labeler", "trainer", "approver", "deployer", "admin"]
+ROLES: Final[tuple[Role, ...]] = ("viewer", "labeler", "trainer", "approver", "deployer", "admin")
 
 Action = Literal["read", "register", "label", "promote", "approve", "rollback", "manage"]
 #: Which roles may take each action.
@@ -49,7 +51,7 @@ ACTIONS: Final[dict[Action, frozenset[str]]] = {
     "read": frozenset(ROLES),
     "register": frozenset({"trainer", "admin"}),
     # Labels decide measured performance and retraining: not everyone who reads may send them.
-    "label": frozenset({"trainer", "admin"}),
+    "label": frozenset({"labeler", "trainer", "admin"}),
     "promote": frozenset({"deployer", "admin"}),
     "approve": frozenset({"approver", "admin"}),
     "rollback": frozenset({"deployer", "admin"}),

@@ -10,7 +10,7 @@
     POST /models/{name}/predict
     GET  /metrics                              Prometheus text format
     GET  /openapi.json
-    POST /v1/feedback                          delayed labels, joined to logged predictions
+    POST /v1/feedback                          delayed labels (a token that may label, JSON only)
 
 A request is answered by the model's `production` holder, or its `canary` holder for the
 configured share of requests; shadow holders score it too, off the request path, and are
@@ -507,25 +507,41 @@ class ServingApp:
 
     async def feedback(self, request: Request) -> Response:
         """Delayed labels, `{"feedback": [{"prediction_id", "label"}, ...]}` (see
-        `keel.monitoring.feedback.receive`). Trusted like /predict: whoever may ask for
-        predictions may report outcomes; `POST /api/v1/feedback` checks a token instead."""
-        from keel.errors import ConfigError, KeelError, NotFound
+        `keel.monitoring.feedback.receive`), from the user of an API token whose roles may
+        `label`. Labels drive performance alerts, retraining and canary verdicts, so unlike
+        /predict this is a write, checked as `POST /api/v1/feedback` checks it
+        (`keel.web.auth`): JSON only (415), a token (401), a role that may label (403)."""
+        from keel.domain.identity import require
+        from keel.errors import ConfigError, KeelError, NotFound, PermissionDenied
         from keel.monitoring.feedback import receive
+        from keel.web.auth import Refusal, authenticate, require_json
 
         try:
+            require_json(request)
+            actor = await authenticate(self.project, request)
+            require(actor, "label")
             document = parse_json(await self._body(request))
             host = request.client.host if request.client is not None else "unknown"
             result = await run_in_threadpool(
-                receive, self.project, document, actor=f"serve:{host}", max_rows=self.spec.max_rows
+                lambda: receive(
+                    self.project,
+                    document,
+                    actor=actor.name,
+                    max_rows=self.spec.max_rows,
+                    via=f"POST /v1/feedback from {host}",
+                )
             )
+        except Refusal as refusal:
+            response = _error(refusal.status, refusal.message)
+            response.headers.update(refusal.headers)
+            return response
         except BadRequest as exc:
             return _error(exc.status, exc.message, exc.problems)
         except ClientDisconnect:
             return Response(status_code=499)
         except KeelError as exc:
-            status = (
-                503 if isinstance(exc, StoreError) else 404 if isinstance(exc, NotFound) else 400
-            )
+            statuses = ((StoreError, 503), (NotFound, 404), (PermissionDenied, 403))
+            status = next((code for kind, code in statuses if isinstance(exc, kind)), 400)
             pairs = exc.problems if isinstance(exc, ConfigError) else []
             return _error(status, exc.message, [Problem(f, rule, "") for f, rule in pairs])
         return _json({"ok": True, **result.to_dict()})

@@ -17,9 +17,12 @@
     label     /api/v1/feedback                                  {"feedback": [...], "model"?}
 
 A call carries `Authorization: Bearer keel_<id>_<secret>`; without a valid token it is 401
-with `WWW-Authenticate: Bearer`. The token's user is who acts: its roles (read at every
-call) decide what it may change (403 names the roles that may), the audit log names it,
-and the release policy's separation of duties holds for it as on the command line.
+with `WWW-Authenticate: Bearer` (`keel.web.auth`, shared with the serving port's label
+route). A body is JSON, declared `Content-Type: application/json`, or 415: the form no
+other site's page can send without asking first. The token's user is who acts: its roles
+(read at every call) decide what it may change (403 names the roles that may), the audit
+log names it, and the release policy's separation of duties holds for it as on the command
+line.
 
 Documents have the shapes of the CLI's `--json` output. Errors are
 `{"ok": false, "error": {"code", "message", "hint", "problems"?}}`, where `problems` lists
@@ -62,6 +65,7 @@ from keel.errors import (
     UserCodeError,
 )
 from keel.serving.codec import BadRequest, parse_json
+from keel.web.auth import Refusal, authenticate, has_body, require_json
 
 if TYPE_CHECKING:
     from keel.project import Project
@@ -89,7 +93,6 @@ _STATUSES: Final[tuple[tuple[type[KeelError], int, str], ...]] = (
     (UserCodeError, 500, "user_code_error"),
 )
 _OUTCOME_STATUS: Final = {"promoted": 200, "pending": 202, "refused": 422}
-_REALM: Final = 'Bearer realm="keel"'
 #: A number in a path or query: ASCII digits, small enough for any integer column.
 _NUMBER: Final = re.compile(r"[0-9]{1,9}")
 
@@ -113,24 +116,6 @@ class Call:
 
 
 Handler = Callable[[Call], Reply]
-
-
-class _Refusal(Exception):
-    """An HTTP-level refusal (401, 413) that is not part of keel's error tree."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        hint: str | None = None,
-        challenge: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.document = _error_document(code, message, hint)
-        self.headers = {} if challenge is None else {"WWW-Authenticate": challenge}
 
 
 def create_api(project: Project) -> Starlette:
@@ -201,14 +186,17 @@ def _route(
         try:
             if body is not None or json_body is not None:
                 _check_declared_length(request, limit)
-            actor = await _authenticate(project, request)
+                if has_body(request):
+                    require_json(request)
+            actor = await authenticate(project, request)
             require(actor, action)
             fields = _fields(await _read_json(request), body) if body is not None else {}
             whole = await _read_json(request, limit) if json_body is not None else None
             call = Call(project, actor, request.path_params, request.query_params, fields, whole)
             reply = await run_in_threadpool(handler, call)
-        except _Refusal as refusal:
-            return _json(refusal.status, refusal.document, refusal.headers)
+        except Refusal as refusal:
+            document = _error_document(refusal.code, refusal.message, refusal.hint)
+            return _json(refusal.status, document, refusal.headers)
         except KeelError as error:
             return _json(*_keel_error(error))
         except Exception:  # the last line of defence: logged here, no traceback to callers
@@ -222,39 +210,6 @@ def _route(
 
     posted = body is not None or json_body is not None
     return Route(path, endpoint, methods=["POST"] if posted else ["GET"])
-
-
-async def _authenticate(project: Project, request: Request) -> Actor:
-    header = request.headers.get("authorization")
-    if header is None:
-        raise _Refusal(
-            401,
-            "unauthenticated",
-            "this call needs an API token: send `Authorization: Bearer keel_...`",
-            hint="an admin creates one with `keel tokens create USER`",
-            challenge=_REALM,
-        )
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _Refusal(
-            401,
-            "unauthenticated",
-            "the Authorization header must be `Bearer keel_...`",
-            challenge=f'{_REALM}, error="invalid_request"',
-        )
-    try:
-        actor: Actor = await run_in_threadpool(
-            project.metadata.identities.authenticate, token.strip()
-        )
-    except PermissionDenied as refused:  # says why, never the secret
-        raise _Refusal(
-            401,
-            "unauthenticated",
-            refused.message,
-            hint=refused.hint,
-            challenge=f'{_REALM}, error="invalid_token"',
-        ) from None
-    return actor
 
 
 def _check_declared_length(request: Request, limit: int = MAX_BODY_BYTES) -> None:
@@ -310,8 +265,8 @@ def _fields(body: object, spec: Mapping[str, bool]) -> dict[str, str | None]:
     return fields
 
 
-def _too_large(limit: int = MAX_BODY_BYTES) -> _Refusal:
-    return _Refusal(413, "body_too_large", f"the request body is larger than {limit} bytes")
+def _too_large(limit: int = MAX_BODY_BYTES) -> Refusal:
+    return Refusal(413, "body_too_large", f"the request body is larger than {limit} bytes")
 
 
 def _keel_error(error: KeelError) -> tuple[int, Document]:
@@ -496,7 +451,9 @@ def _rollback(call: Call) -> Reply:
 def _feedback(call: Call) -> Reply:
     from keel.monitoring.feedback import receive
 
-    result = receive(call.project, call.document, actor=call.actor.name)
+    result = receive(
+        call.project, call.document, actor=call.actor.name, via="POST /api/v1/feedback"
+    )
     return {"ok": True, **result.to_dict()}
 
 
