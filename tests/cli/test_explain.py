@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from keel.domain.identity import Actor
+from keel.metadata.base import FeedbackRow
 from keel.project import Project
 from keel.release import approve, promote, rollback
 from keel.serving.ids import new_prediction_id
@@ -227,3 +228,24 @@ def test_ids_pasted_in_upper_case_or_as_a_dashed_uuid_are_explained(
     for text in (prediction_id.upper(), dashed, f"  {dashed.upper()} "):
         chain = _explain(keel, release_project, text)
         assert chain["prediction"]["id"] == prediction_id
+
+
+def test_explain_shows_the_current_label_and_what_it_replaced(
+    keel: Keel, release_project: Path
+) -> None:
+    prediction_id = _log(release_project, 2, "production")
+    assert _explain(keel, release_project, prediction_id)["labels"] == []
+    with _open(release_project) as project:
+        at = datetime.now(UTC)
+        project.metadata.feedback.record([FeedbackRow(prediction_id, MODEL, at, 1)], actor="lena")
+        project.metadata.feedback.record([FeedbackRow(prediction_id, MODEL, at, 0)], actor="tom")
+
+    labels = _explain(keel, release_project, prediction_id)["labels"]
+    assert [(e["label"], e["received_by"], e["superseded_by"]) for e in labels] == [
+        (1, "lena", "tom"),
+        (0, "tom", None),
+    ]
+    text = keel("-C", release_project, "explain", prediction_id)
+    assert text.code == 0, text.err
+    assert "label      0 (recorded by tom" in text.out
+    assert f"replaced 1 earlier label(s): keel feedback --history {prediction_id}" in text.out

@@ -82,6 +82,8 @@ def explain_prediction(project: Project, prediction_id: str) -> dict[str, Any]:
         chain["environment"]["key_packages"] = _key_packages(project, chain["run"]["id"])
     return {
         "prediction": prediction.to_dict(),
+        # Every label it has had, the current one last: a replaced label stays visible.
+        "labels": [entry.to_dict() for entry in project.metadata.feedback.history(normalised)],
         **chain,
         "release": _release(project, prediction),
     }

@@ -69,6 +69,19 @@ def _render(chain: dict[str, Any]) -> str:
         f"  inputs     {_values(prediction['inputs'])}",
         f"  outputs    {_values(prediction['outputs'])}",
     ]
+    labels = chain.get("labels") or []
+    if labels:
+        current = labels[-1]
+        earlier = len(labels) - 1
+        replaced = (
+            f"; replaced {earlier} earlier label(s): keel feedback --history {prediction['id']}"
+            if earlier
+            else ""
+        )
+        lines.append(
+            f"  label      {current['label']!r} (recorded by {current['received_by']} at "
+            f"{current['received_at']}{replaced})"
+        )
     if prediction["client_id"]:
         lines.append(f"  client id  {prediction['client_id']}")
     if prediction["shadow_of"]:
