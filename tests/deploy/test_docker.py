@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from keel.deploy.container import PORT, READY_PATH, UID
+from keel.deploy.container import KEYS_DIR, PORT, READY_PATH, UID
 from tests.deploy.support import MODEL, SERVE_ARGS, lock_of
 from tests.fixtures.cli import Keel
 from tests.serving.support import open_project, set_alias
@@ -124,6 +124,21 @@ def test_build_context_holds_what_the_dockerfiles_copy(
     assert not (rendered / "project" / "raw.parquet").exists()  # data comes from the store
     ignore = (rendered / ".dockerignore").read_text(encoding="utf-8").splitlines()
     assert ignore[1:4] == ["*", "!requirements.lock", "!project/"]
+
+
+def test_images_look_for_keys_where_they_are_mounted_and_never_hold_one(
+    rendered: Path, trained_template: Path
+) -> None:
+    """Both images read keel's keys from KEYS_DIR (a mounted Secret or volume), and the build
+    context never lets a key in, wherever KEEL_KEYS had put it in the project."""
+    for name in DOCKERFILES:
+        text = (rendered / name).read_text(encoding="utf-8")
+        assert f"KEEL_KEYS={KEYS_DIR}" in text
+        assert "signing" not in text.replace("KEEL_KEYS", "")
+    ignore = (rendered / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    assert {"**/signing.key", "**/secrets.key"} <= set(ignore)
+    assert (trained_template / ".keel" / "keys" / "signing.key").is_file()
+    assert not [p for p in rendered.rglob("*.key")]
 
 
 def test_an_alias_renders_the_version_it_holds(

@@ -12,7 +12,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from keel.deploy.container import GID, PORT, UID
+from keel.deploy.container import GID, KEYS_DIR, PORT, UID
 from tests.deploy.support import (
     K8S_VERSION,
     MODEL,
@@ -85,7 +85,8 @@ def test_the_deployment_runs_keel_serve_unprivileged_with_the_store_secret(
     assert container["args"] == SERVE_ARGS
     assert container["ports"] == [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
     assert container["envFrom"] == [{"secretRef": {"name": f"{MODEL}-store"}}]
-    assert not container.get("env")  # nothing secret is written into the manifests
+    # Nothing secret is written into the manifests: only where the keys are mounted.
+    assert container["env"] == [{"name": "KEEL_KEYS", "value": KEYS_DIR}]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == UID
     security = container["securityContext"]
@@ -96,7 +97,7 @@ def test_the_deployment_runs_keel_serve_unprivileged_with_the_store_secret(
     assert security["capabilities"] == {"drop": ["ALL"]}
     # keel's scratch folder and /tmp are writable volumes on the read-only filesystem.
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    assert mounts == {"/app/.keel", "/tmp"}
+    assert mounts == {"/app/.keel", "/tmp", KEYS_DIR}
     assert container["resources"]["requests"]["cpu"]  # the HPA's utilisation needs it
     assert {name for name, _ in iter_probes(container)} == {
         "startupProbe",
@@ -163,3 +164,30 @@ def test_the_predictor_is_keel_serve_on_kserve_port(kserve: dict[str, Any]) -> N
         assert probe["httpGet"]["port"] == 8080
     assert container["securityContext"]["runAsNonRoot"] is True
     assert container["envFrom"] == [{"secretRef": {"name": f"{MODEL}-store"}}]
+
+
+def _keys_mount(container: dict[str, Any], volumes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The volume mounted at KEEL_KEYS, checked to be read-only and the keys Secret."""
+    env = {item["name"]: item.get("value") for item in container.get("env", [])}
+    assert env["KEEL_KEYS"] == KEYS_DIR
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == KEYS_DIR]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in volumes if v["name"] == mount["name"]]
+    return volume
+
+
+def test_servers_mount_the_public_key_from_a_secret(
+    kubernetes: Path, kserve: dict[str, Any]
+) -> None:
+    """Servers verify every package's signature with the project's public key, mounted from
+    a Secret the operator creates; the private key is never part of a manifest or image."""
+    pod = load_yaml(kubernetes / "deployment.yaml")["spec"]["template"]["spec"]
+    volume = _keys_mount(pod["containers"][0], pod["volumes"])
+    assert volume["secret"]["secretName"] == f"{MODEL}-keys"
+    predictor = kserve["spec"]["predictor"]
+    volume = _keys_mount(predictor["containers"][0], predictor["volumes"])
+    assert volume["secret"]["secretName"] == f"{MODEL}-keys"
+    header = (kubernetes / "deployment.yaml").read_text(encoding="utf-8").split("\napiVersion")[0]
+    assert f"{MODEL}-keys" in header and "signing.pub" in header
+    for path in kubernetes.rglob("*"):
+        assert "PRIVATE KEY" not in path.read_text(encoding="utf-8")

@@ -9,11 +9,13 @@ from typing import Final
 __all__ = [
     "APP_DIR",
     "GID",
+    "KEYS_DIR",
     "LIVE_PATH",
     "PORT",
     "READY_PATH",
     "STATE_DIR",
     "UID",
+    "keys_secret",
     "resource_name",
     "serve_args",
     "store_secret",
@@ -33,6 +35,9 @@ GID: Final = 10001
 APP_DIR: Final = "/app"
 #: keel's scratch folder (model packages are unpacked here), the only place it writes.
 STATE_DIR: Final = f"{APP_DIR}/.keel"
+#: Where keel's keys are mounted (KEEL_KEYS): outside the image and the project folder, so a
+#: build never copies a key in. Servers need only the public key (`signing.pub`).
+KEYS_DIR: Final = "/etc/keel/keys"
 
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 
@@ -51,6 +56,12 @@ def resource_name(model: str) -> str:
     if not name or not name[0].isalpha():
         name = f"model-{name}".rstrip("-")
     return name[:63].rstrip("-")
+
+
+def keys_secret(model: str) -> str:
+    """The Secret mounted read-only at `KEYS_DIR`: the project's public signing key
+    (`signing.pub`), which servers check every model package's signature against."""
+    return f"{resource_name(model)}-keys"
 
 
 def store_secret(model: str) -> str:

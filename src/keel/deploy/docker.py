@@ -13,7 +13,16 @@ from __future__ import annotations
 import json
 from typing import Final
 
-from keel.deploy.container import APP_DIR, GID, PORT, READY_PATH, STATE_DIR, UID, serve_args
+from keel.deploy.container import (
+    APP_DIR,
+    GID,
+    KEYS_DIR,
+    PORT,
+    READY_PATH,
+    STATE_DIR,
+    UID,
+    serve_args,
+)
 from keel.deploy.source import DeploySource
 from keel.errors import ConfigError
 from keel.pipeline.environment import EnvironmentLock
@@ -104,7 +113,10 @@ def _install(lock: EnvironmentLock) -> list[str]:
         "ENV PYTHONDONTWRITEBYTECODE=1 \\",
         "    PYTHONUNBUFFERED=1 \\",
         "    PIP_DISABLE_PIP_VERSION_CHECK=1 \\",
-        f"    KEEL_PROJECT={APP_DIR}",
+        f"    KEEL_PROJECT={APP_DIR} \\",
+        # Mounted at run time (a Kubernetes Secret, `docker run -v`), never built in: servers
+        # get the public key only, a training job the private key too.
+        f"    KEEL_KEYS={KEYS_DIR}",
         "",
         f"WORKDIR {APP_DIR}",
         "",
@@ -180,6 +192,9 @@ def dockerignore() -> str:
         "**/__pycache__",
         "**/*.pyc",
         f"{PROJECT_DIR}/.keel",
+        # keel's keys never enter an image, wherever KEEL_KEYS put them.
+        "**/signing.key",
+        "**/secrets.key",
     ]
     return "\n".join(lines) + "\n"
 

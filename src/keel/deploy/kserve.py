@@ -3,9 +3,10 @@ container running `keel serve`.
 
 keel serve already speaks the Open Inference Protocol KServe's clients use, so the predictor
 is the serving image itself on the port KServe routes to (8080), with the same probes and
-Secret as the Kubernetes Deployment. Knative (KServe's serverless mode) allows one port,
-named `http1`, and the probes must use it. The root filesystem stays writable here: emptyDir
-volumes are behind a Knative feature flag, and keel unpacks models into its state folder.
+Secrets as the Kubernetes Deployment (the store's, and the public signing key at KEEL_KEYS).
+Knative (KServe's serverless mode) allows one port, named `http1`, and the probes must use
+it. The root filesystem stays writable here: emptyDir volumes are behind a Knative feature
+flag, and keel unpacks models into its state folder. Secret volumes need no flag.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Final
 from keel.deploy.container import PORT, resource_name
 from keel.deploy.kubernetes import (
     MAX_REPLICAS_FACTOR,
+    keys_volume,
     labels,
     manifest_text,
     probes,
@@ -61,6 +63,7 @@ def inference_service(source: DeploySource, image: str, replicas: int) -> dict[s
                 "minReplicas": replicas,
                 "maxReplicas": replicas * MAX_REPLICAS_FACTOR,
                 "containers": [container],
+                "volumes": [keys_volume(source)],
             }
         },
     }

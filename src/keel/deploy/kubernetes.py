@@ -3,7 +3,9 @@
 
 The pods run the serving image (`Dockerfile.serve`) as an unprivileged user on a read-only
 root filesystem; their environment comes from a Secret the operator creates (KEEL_DB_URL,
-KEEL_ARTIFACTS and the object store's credentials), never from the manifests. Probes use
+KEEL_ARTIFACTS and the object store's credentials), never from the manifests. A second Secret,
+mounted read-only at KEEL_KEYS, holds the project's public signing key: servers load only
+packages signed by its private half, which stays with whoever registers models. Probes use
 keel serve's own health routes: readiness holds traffic back until the models are loaded.
 """
 
@@ -15,11 +17,13 @@ import yaml
 
 from keel.deploy.container import (
     GID,
+    KEYS_DIR,
     LIVE_PATH,
     PORT,
     READY_PATH,
     STATE_DIR,
     UID,
+    keys_secret,
     resource_name,
     serve_args,
     store_secret,
@@ -33,6 +37,7 @@ __all__ = [
     "autoscaler",
     "deployment",
     "disruption_budget",
+    "keys_volume",
     "kubernetes_files",
     "labels",
     "manifest_text",
@@ -113,6 +118,9 @@ def serve_container(source: DeploySource, image: str, *, read_only: bool) -> dic
         "imagePullPolicy": "IfNotPresent",
         "args": serve_args(),
         "envFrom": [{"secretRef": {"name": store_secret(source.version.model)}}],
+        # A path, not a secret: the keys themselves come from the mounted Secret.
+        "env": [{"name": "KEEL_KEYS", "value": KEYS_DIR}],
+        "volumeMounts": [{"name": _KEYS_VOLUME, "mountPath": KEYS_DIR, "readOnly": True}],
         "resources": resources(),
         "securityContext": {
             "runAsNonRoot": True,
@@ -126,6 +134,18 @@ def serve_container(source: DeploySource, image: str, *, read_only: bool) -> dic
     }
 
 
+_KEYS_VOLUME: Final = "keel-keys"
+
+
+def keys_volume(source: DeploySource) -> dict[str, Any]:
+    """The volume of the keys Secret (`keys_secret`); world-readable files, since public
+    keys are no secret and the pod's user must read them."""
+    return {
+        "name": _KEYS_VOLUME,
+        "secret": {"secretName": keys_secret(source.version.model), "defaultMode": 0o444},
+    }
+
+
 def deployment(source: DeploySource, image: str, replicas: int) -> dict[str, Any]:
     name = resource_name(source.version.model)
     container = {
@@ -134,6 +154,7 @@ def deployment(source: DeploySource, image: str, replicas: int) -> dict[str, Any
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         **probes("http"),
         "volumeMounts": [
+            *serve_container(source, image, read_only=True)["volumeMounts"],
             {"name": "keel-state", "mountPath": STATE_DIR},
             {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir of the pod's own
         ],
@@ -165,6 +186,7 @@ def deployment(source: DeploySource, image: str, replicas: int) -> dict[str, Any
                     },
                     "containers": [container],
                     "volumes": [
+                        keys_volume(source),
                         {"name": "keel-state", "emptyDir": {}},
                         {"name": "tmp", "emptyDir": {}},
                     ],
@@ -229,8 +251,9 @@ def manifest_text(source: DeploySource, target: str, document: dict[str, Any]) -
     header = [
         f"# {document['kind']} for {source.version.ref} (run {source.version.run_id}).",
         f"# Written by `keel deploy render {target}`: render again rather than edit.",
-        f"# Needs the Secret {store_secret(source.version.model)} "
-        "(KEEL_DB_URL, KEEL_ARTIFACTS; see docs/deploy.md).",
+        f"# Needs the Secrets {store_secret(source.version.model)} "
+        f"(KEEL_DB_URL, KEEL_ARTIFACTS) and {keys_secret(source.version.model)} "
+        "(signing.pub); see docs/deploy.md.",
     ]
     body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=100)
     return "\n".join(header) + "\n" + body
