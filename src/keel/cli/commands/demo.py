@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -31,11 +32,20 @@ def demo(directory: Path | None, example: str, as_json: bool) -> int:
     real server on loopback, months of traffic with labels arriving, drift and performance
     alerts, retraining, canary and automatic promotion, a bad model rolled back, a
     prediction's lineage, the audit log verified. flights: the 2013 New York flights, will a
-    flight arrive late? bikeshare: Washington DC's hourly bike rentals in 2011-2012, how many?"""
+    flight arrive late? bikeshare: Washington DC's hourly bike rentals in 2011-2012, how many?
+
+    The stores are the project's defaults (in DIR/.keel) unless KEEL_DB_URL or KEEL_ARTIFACTS
+    name others; a database that already holds a project's history is refused."""
     from keel.demo import run_demo
 
+    # The stores the environment chooses (KEEL_DB_URL, KEEL_ARTIFACTS, KEEL_KEYS), as every
+    # other command honours them; the demo sets its own users.
+    settings = {name: value for name, value in os.environ.items() if name.startswith("KEEL_")}
     result = run_demo(
-        directory, say=(lambda _text: None) if as_json else click.echo, example=example
+        directory,
+        say=(lambda _text: None) if as_json else click.echo,
+        example=example,
+        env=settings,
     )
     emit(
         as_json,
