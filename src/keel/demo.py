@@ -129,6 +129,7 @@ def run_demo(
             problems=[("DIR", "must be new or empty")],
         )
     environ = {**(env or {}), "KEEL_USER": OWNER}
+    _refuse_a_used_database(folder, environ)
     tell = _Narrator(say, told, environ)
     result = DemoResult(folder)
     # The server runs in this process: seeding the traffic split between production and
@@ -142,6 +143,7 @@ def run_demo(
         spec.update(told.policy)
         (folder / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
         tell(told.init_text)
+        _tell_stores(tell, folder)
         if _git(folder, "init", "-q") and _commit(folder, f"the {told.example} example"):
             tell(
                 "a git repository holds the code, keel.yaml and the contract (the data is "
@@ -169,6 +171,48 @@ def run_demo(
         tell(f"  open {result.report}  # the monitoring report")
     tell("  keel serve                            # production, canary and the prediction log")
     return result
+
+
+def _refuse_a_used_database(folder: Path, environ: Mapping[str, str]) -> None:
+    """The demo tells its story from an empty metadata store: a `KEEL_DB_URL` that already
+    holds a project's history would mix the two, the demo's releases and approvals into
+    someone's audit log. Checked before anything is written."""
+    if not environ.get("KEEL_DB_URL", "").strip():
+        return  # the demo's own SQLite file, in its new folder
+    from keel.metadata.sql.store import open_metadata_store
+    from keel.settings import Settings
+    from keel.spec import ProjectSpec
+
+    url = Settings.load(folder, ProjectSpec(name="demo"), environ).db_url
+    with open_metadata_store(url, upgrade=False) as store:
+        if store.revision().current is None:
+            return  # no keel tables yet: an empty database
+        events, _ = store.audit.head()
+        where = store.url
+    if events:
+        raise ConfigError(
+            f"KEEL_DB_URL: {where} already holds a keel project's history ({events} audit "
+            "events); the demo needs an empty database, nothing was written",
+            problems=[("KEEL_DB_URL", "must name an empty database for the demo")],
+            hint="create a new database for the demo (e.g. createdb keel_demo) and point "
+            "KEEL_DB_URL at it, or unset KEEL_DB_URL for a SQLite file in the demo's folder",
+        )
+
+
+def _tell_stores(tell: _Narrator, folder: Path) -> None:
+    """Say where the story is recorded when the environment chose the stores."""
+    from keel.project import Project
+
+    chosen = [name for name in ("KEEL_DB_URL", "KEEL_ARTIFACTS") if tell.env.get(name)]
+    if not chosen:
+        return
+    with Project.open(folder, env=tell.env) as project:
+        from keel.metadata.sql.engine import redact_url
+
+        tell(
+            f"recorded in {redact_url(project.settings.db_url)} and artifacts in "
+            f"{project.settings.artifacts_url} ({' and '.join(chosen)} from the environment)"
+        )
 
 
 # --- 2. the first release -------------------------------------------------------------------
