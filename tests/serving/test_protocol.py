@@ -130,10 +130,16 @@ def test_openapi_is_a_valid_3_1_document_with_the_record_schema(
         }
         assert set(record["properties"]) == set(DATATYPES)
         assert set(record["required"]) == set(DATATYPES)
-        assert record["properties"]["distance"] == {"type": "integer"}
+        # The data contract's range, recorded at registration (serving.input_contract enforces).
+        assert record["properties"]["distance"] == {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 5474,
+        }
+        assert record["properties"]["month"]["enum"] == list(range(1, 13))
         assert record["properties"]["time_hour"] == {"type": "string", "format": "date-time"}
         assert record["properties"]["temp"] == {
-            "anyOf": [{"type": "number"}, {"type": "null"}]
+            "anyOf": [{"type": "number", "minimum": 2.02, "maximum": 108.95}, {"type": "null"}]
         }  # nullable: it had nulls in training
         assert set(schemas["FlightsDelayPrediction"]["properties"]) == {
             "id",

@@ -10,14 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Literal, get_args
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
 from keel.contracts.columns import check_column_names
 from keel.domain.times import NotATime, parse, time_kind
 from keel.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from keel.contracts.model import Contract
 
 __all__ = [
     "KIND",
@@ -38,13 +41,35 @@ LogicalType = Literal["integer", "float", "string", "boolean", "timestamp", "dat
 _LOGICAL_TYPES: Final[tuple[str, ...]] = get_args(LogicalType)
 
 
+#: A value an input's domain allows (the data contract's domains hold strings or integers).
+Allowed = str | int
+
+
 @dataclass(frozen=True, slots=True)
 class InputField:
-    """A raw input column; `nullable` is whether the sample it was inferred from had nulls."""
+    """A raw input column; `nullable` is whether the sample it was inferred from had nulls.
+
+    `minimum`, `maximum` and `allowed` are the data contract's range and domain of the column
+    when the version was registered (None: the contract set none, or the version predates
+    them): values the model never saw in training, which its feature code may not handle.
+    """
 
     name: str
     type: LogicalType
     nullable: bool
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    allowed: tuple[Allowed, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"name": self.name, "type": self.type, "nullable": self.nullable}
+        if self.minimum is not None:
+            document["minimum"] = self.minimum
+        if self.maximum is not None:
+            document["maximum"] = self.maximum
+        if self.allowed is not None:
+            document["allowed"] = list(self.allowed)
+        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +91,7 @@ class InferenceContract:
         return {
             "kind": KIND,
             "version": VERSION,
-            "inputs": [
-                {"name": f.name, "type": f.type, "nullable": f.nullable} for f in self.inputs
-            ],
+            "inputs": [f.to_dict() for f in self.inputs],
             "outputs": [{"name": f.name, "type": f.type} for f in self.outputs],
         }
 
@@ -81,7 +104,15 @@ class InferenceContract:
                 f"(kind={document.get('kind')!r}, version={document.get('version')!r})"
             )
         inputs = tuple(
-            InputField(str(f["name"]), _logical(f["type"], f["name"]), bool(f["nullable"]))
+            InputField(
+                str(f["name"]),
+                _logical(f["type"], f["name"]),
+                bool(f["nullable"]),
+                # Absent from versions registered before contracts carried bounds.
+                _bound(f.get("minimum")),
+                _bound(f.get("maximum")),
+                None if f.get("allowed") is None else tuple(f["allowed"]),
+            )
             for f in document["inputs"]
         )
         outputs = tuple(
@@ -92,6 +123,33 @@ class InferenceContract:
     @property
     def input_names(self) -> list[str]:
         return [f.name for f in self.inputs]
+
+    def bounded_by(self, data: Contract | None) -> InferenceContract:
+        """This contract with each input's range and domain from the data contract (the
+        columns it names; nothing for a contract of None)."""
+        if data is None:
+            return self
+        columns = {c.name: c for c in data.columns}
+        inputs = []
+        for spec in self.inputs:
+            column = columns.get(spec.name)
+            if column is None:
+                inputs.append(spec)
+                continue
+            low = high = None
+            if column.range is not None and spec.type in ("integer", "float"):
+                low, high = column.range.min, column.range.max
+            allowed = None
+            if column.domain is not None and spec.type in ("integer", "string"):
+                allowed = tuple(column.domain)
+            inputs.append(replace(spec, minimum=low, maximum=high, allowed=allowed))
+        return InferenceContract(tuple(inputs), self.outputs)
+
+
+def _bound(value: object) -> int | float | None:
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    raise ConfigError(f"an input's minimum or maximum must be a number, got {value!r}")
 
 
 def _logical(value: object, name: object) -> LogicalType:

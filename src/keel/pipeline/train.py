@@ -29,6 +29,7 @@ from keel.domain.run import StepRecord
 from keel.errors import ConfigError, ContractViolation, IntegrityError, KeelError
 
 if TYPE_CHECKING:
+    from keel.contracts.model import Contract
     from keel.domain.dataset import DatasetVersion
     from keel.pipeline.code import CodeFingerprint
     from keel.project import Project
@@ -647,7 +648,9 @@ def _train_package(
     model = check_model(fit, fit(run, x, y))
     outputs = model_outputs(model, y)
     raw_sample = table.select(_model_inputs(project, table)).slice(0, 10_000)
-    contract = infer_inference_contract(raw_sample, outputs)
+    # Requests are held to the data contract's ranges and domains too (serving.input_contract):
+    # values training never saw are where feature code and models break.
+    contract = infer_inference_contract(raw_sample, outputs).bounded_by(_data_contract(project))
     folder = Path(tempfile.mkdtemp(prefix="keel-package-"))
     return save_package(
         folder / "model.tar",
@@ -658,6 +661,15 @@ def _train_package(
         metadata={"model": spec.name, "run": run.id},
         archive=True,
     )
+
+
+def _data_contract(project: Project) -> Contract | None:
+    from keel.contracts import read_contract
+
+    data = project.spec.data
+    if data is None or not data.contract:
+        return None
+    return read_contract(project.settings.project_dir / data.contract)
 
 
 def _evaluate(project: Project, package: Digest, features_digest: Digest) -> bytes:

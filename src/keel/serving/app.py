@@ -47,6 +47,7 @@ from keel.serving.codec import (
     BadRequest,
     Batch,
     Problem,
+    bound_problems,
     decode_oip,
     decode_records,
     encode_oip,
@@ -268,6 +269,32 @@ class ServingApp:
         served = ", ".join(sorted(routes)) or "none"
         raise BadRequest(404, f"name the model: POST /models/NAME/predict (served: {served})")
 
+    def _check_bounds(self, served: ServedVersion, batch: Batch) -> None:
+        """Hold the batch to the ranges and domains its version was registered with, as
+        `serving.input_contract` says: refuse it (422), or answer it and count and log what
+        was outside."""
+        problems = bound_problems(served.contract, batch)
+        if not problems:
+            return
+        mode = self.spec.input_contract
+        version = str(served.version)
+        for problem in problems:
+            self.metrics.input_contract.labels(served.model, version, problem.field, mode).inc()
+        first = problems[0]
+        where = f"{first.field} (record {first.record}): {first.rule}: {first.detail}"
+        more = f"; and {len(problems) - 1} more" if len(problems) > 1 else ""
+        if mode == "enforce":
+            raise BadRequest(
+                422,
+                f"{where}{more}; {served.ref} was not trained on such values "
+                "(serving.input_contract: enforce)",
+                problems,
+                {"model": served.model, "version": served.version},
+            )
+        _log.warning(
+            "%s answered a request outside its input contract: %s%s", served.ref, where, more
+        )
+
     async def _predict(self, served: ServedVersion, batch: Batch) -> dict[str, list[Any]]:
         try:
             if batch.rows > _INLINE_ROWS:
@@ -370,6 +397,7 @@ class ServingApp:
                 batch = decode_oip(document, served.contract, max_rows=self.spec.max_rows)
             else:
                 batch = decode_records(document, served.contract, max_rows=self.spec.max_rows)
+            self._check_bounds(served, batch)
             outputs = await self._predict(served, batch)
             ids = [new_prediction_id() for _ in range(batch.rows)]
             seconds = time.perf_counter() - started
@@ -503,7 +531,7 @@ class ServingApp:
     async def openapi(self, request: Request) -> Response:
         from keel.serving.openapi import openapi_document
 
-        return _json(openapi_document(self.state.routes))
+        return _json(openapi_document(self.state.routes, self.spec))
 
     async def feedback(self, request: Request) -> Response:
         """Delayed labels, `{"feedback": [{"prediction_id", "label"}, ...]}` (see

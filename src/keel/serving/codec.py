@@ -29,6 +29,7 @@ __all__ = [
     "BadRequest",
     "Batch",
     "Problem",
+    "bound_problems",
     "decode_oip",
     "decode_records",
     "encode_oip",
@@ -307,6 +308,36 @@ def _check_values(
                 )
             if len(problems) >= 50:
                 return problems
+    return problems
+
+
+def bound_problems(contract: InferenceContract, batch: Batch) -> list[Problem]:
+    """Values of a decoded batch outside the ranges and domains its version was registered
+    with (the data contract's): each names the input, the row and the rule. Types were
+    checked by the decoder, so only numbers meet a range."""
+    problems: list[Problem] = []
+    for spec in contract.inputs:
+        if spec.minimum is None and spec.maximum is None and spec.allowed is None:
+            continue
+        allowed = None if spec.allowed is None else frozenset(spec.allowed)
+        for index, value in enumerate(batch.columns[spec.name]):
+            if value is None:
+                continue
+            rule = None
+            if allowed is not None and value not in allowed:
+                assert spec.allowed is not None
+                shown = ", ".join(repr(v) for v in spec.allowed[:12])
+                more = f", ... ({len(spec.allowed)} values)" if len(spec.allowed) > 12 else ""
+                rule = f"one of the values seen in training: {shown}{more}"
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                if spec.minimum is not None and value < spec.minimum:
+                    rule = f"at least {spec.minimum} (the data contract's range)"
+                elif spec.maximum is not None and value > spec.maximum:
+                    rule = f"at most {spec.maximum} (the data contract's range)"
+            if rule is not None:
+                problems.append(Problem(spec.name, rule, f"got {_short(value)}", index))
+                if len(problems) >= 50:
+                    return problems
     return problems
 
 

@@ -72,6 +72,13 @@ class ServingMetrics:
             "Predictions accepted and not yet durable in the prediction log.",
             registry=self.registry,
         )
+        self.input_contract = Counter(
+            "keel_input_contract_violations",
+            "Values outside the ranges and domains a version was registered with, by input "
+            "and mode (enforce: refused with 422; warn: answered).",
+            ("model", "version", "input", "mode"),
+            registry=self.registry,
+        )
         self.shadow_dropped = Counter(
             "keel_shadow_dropped",
             "Shadow scorings skipped because the shadow queue was full.",

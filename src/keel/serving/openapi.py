@@ -1,37 +1,85 @@
 """The OpenAPI 3.1 document of a running server, with each served model's request schema
-taken from its inference contract (so clients can be generated per model)."""
+taken from its inference contract (so clients can be generated per model).
+
+The document describes what the server accepts, no more: a schema never allows a request the
+server refuses for its shape (empty `records` or `inputs`, more rows than `serving.max_rows`,
+integers beyond 64 bits, text holding NUL, values outside the ranges and domains a version
+was registered with while `serving.input_contract` enforces them), and every status a route
+answers with is listed with its document's schema. `tests/serving/test_fuzz.py` holds the
+server to it with schemathesis.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from keel import __version__
-from keel.models.signature import InferenceContract, LogicalType
+from keel.domain.model import MAX_VERSION
+from keel.models.signature import InferenceContract, InputField, LogicalType
 from keel.serving.slots import Route
+
+if TYPE_CHECKING:
+    from keel.spec import ServingSpec
 
 __all__ = ["openapi_document"]
 
-_JSON_TYPES: dict[LogicalType, dict[str, Any]] = {
-    "integer": {"type": "integer"},
+_INT64: Final = {"minimum": -(2**63), "maximum": 2**63 - 1}
+#: Text without NUL characters: no store keeps them, so the server refuses them.
+_TEXT: Final = {"type": "string", "pattern": "^[^\\u0000]*$"}
+_JSON_TYPES: Final[dict[LogicalType, dict[str, Any]]] = {
+    "integer": {"type": "integer", **_INT64},
     "float": {"type": "number"},
     "boolean": {"type": "boolean"},
-    "string": {"type": "string"},
+    "string": dict(_TEXT),
     "timestamp": {"type": "string", "format": "date-time"},
     "date": {"type": "string", "format": "date"},
 }
+#: The model-name rule, as a path parameter's pattern.
+_NAME_PATTERN: Final = "^[a-z0-9][a-z0-9._-]{0,62}$"
+_OIP_DATATYPES: Final = [
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
 
 
-def _record_schema(contract: InferenceContract) -> dict[str, Any]:
-    properties: dict[str, Any] = {}
-    for field in contract.inputs:
-        schema = dict(_JSON_TYPES[field.type])
-        if field.nullable:
-            schema = {"anyOf": [schema, {"type": "null"}]}
-        properties[field.name] = schema
+def _input_schema(field: InputField, enforced: bool) -> dict[str, Any]:
+    schema = dict(_JSON_TYPES[field.type])
+    bounds: dict[str, Any] = {}
+    if field.allowed is not None:
+        bounds["enum"] = list(field.allowed)
+    if field.minimum is not None:
+        bounds["minimum"] = field.minimum
+    if field.maximum is not None:
+        bounds["maximum"] = field.maximum
+    if enforced:
+        schema |= bounds
+    elif bounds:
+        schema["description"] = (
+            f"trained on {', '.join(f'{k} {v}' for k, v in bounds.items())}: other values "
+            "are answered, logged and counted "
+            "(serving.input_contract: warn)"
+        )
+    if field.nullable:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    return schema
+
+
+def _record_schema(contract: InferenceContract, enforced: bool) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": properties,
+        "properties": {f.name: _input_schema(f, enforced) for f in contract.inputs},
         "required": [f.name for f in contract.inputs],
         "additionalProperties": False,
     }
@@ -40,32 +88,62 @@ def _record_schema(contract: InferenceContract) -> dict[str, Any]:
 def _prediction_schema(contract: InferenceContract) -> dict[str, Any]:
     properties: dict[str, Any] = {"id": {"type": "string", "description": "the prediction id"}}
     for field in contract.outputs:
-        properties[field.name] = dict(_JSON_TYPES[field.type])
+        kind = _JSON_TYPES[field.type]["type"]
+        # A model may answer NaN for a row (a regressor's overflow): it travels as null.
+        properties[field.name] = {"type": [kind, "null"]}
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
-_ERROR = {
+_PROBLEM: Final = {
     "type": "object",
     "properties": {
+        "field": {"type": "string"},
+        "rule": {"type": "string"},
+        "detail": {"type": "string"},
+        "record": {"type": "integer"},
+    },
+    "required": ["field", "rule", "detail"],
+}
+_ERROR: Final = {
+    "type": "object",
+    "description": "what was refused and why; `problems` name each field and rule",
+    "properties": {
         "error": {"type": "string"},
-        "problems": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "field": {"type": "string"},
-                    "rule": {"type": "string"},
-                    "detail": {"type": "string"},
-                    "record": {"type": "integer"},
-                },
-                "required": ["field", "rule", "detail"],
-            },
+        "problems": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
+        "model": {"type": "string"},
+        "version": {"type": "integer"},
+        "exception": {
+            "type": "object",
+            "description": "what the model's own code raised (422)",
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["type", "message"],
         },
     },
     "required": ["error"],
 }
 
-_TENSOR = {
+
+def _tensor(max_rows: int) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "name": {**_TEXT, "minLength": 1},
+            "shape": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1, "maximum": max_rows},
+                "minItems": 1,
+                "maxItems": 1,
+                "description": "[N], or [N, 1]",
+            },
+            "datatype": {"type": "string", "enum": _OIP_DATATYPES},
+            "data": {"type": "array", "minItems": 1, "maxItems": max_rows},
+            "parameters": {"type": "object"},
+        },
+        "required": ["name", "shape", "datatype", "data"],
+    }
+
+
+_OUTPUT_TENSOR: Final = {
     "type": "object",
     "properties": {
         "name": {"type": "string"},
@@ -78,32 +156,138 @@ _TENSOR = {
 }
 
 
-def _errors() -> dict[str, Any]:
-    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, **_json_content(_ref("Error"))}
+
+
+def _refusals(limit: int) -> dict[str, Any]:
     return {
-        "400": {"description": "the request breaks the inference contract", **ref},
-        "404": {"description": "the model or version is not served", **ref},
-        "413": {"description": "too many bytes or rows", **ref},
+        "400": _error("the request breaks the inference contract (each problem names the field)"),
+        "404": _error("the model or version is not served (the problem names the parameter)"),
+        "413": _error(f"a body over {limit:,} bytes (serving.max_request_bytes) or too many rows"),
+        "422": _error(
+            "the model's own code raised on a valid request, or a value is outside the ranges "
+            "and domains the version was registered with (serving.input_contract: enforce)"
+        ),
+        "503": _error("the prediction log cannot take more predictions; retry shortly"),
     }
 
 
-def openapi_document(routes: Mapping[str, Route]) -> dict[str, Any]:
-    """The document for the models served right now."""
+def _name_parameter() -> dict[str, Any]:
+    return {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": _NAME_PATTERN},
+    }
+
+
+def _version_parameter() -> dict[str, Any]:
+    return {
+        "name": "version",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
+    }
+
+
+def _metadata_paths(path: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    not_served = _error("the model or version is not served (the problem names the parameter)")
+    ready_not_served = {
+        "description": "the model or version is not served",
+        **_json_content(_ref("ModelReady")),
+    }
+    return {
+        path: {
+            "get": {
+                "summary": "Open Inference Protocol model metadata",
+                "parameters": parameters,
+                "responses": {
+                    "200": {"description": "inputs and outputs", **_json_content(_ref("Model"))},
+                    "404": not_served,
+                },
+            }
+        },
+        f"{path}/ready": {
+            "get": {
+                "summary": "whether the model (version) is loaded",
+                "parameters": parameters,
+                "responses": {
+                    "200": {"description": "readiness", **_json_content(_ref("ModelReady"))},
+                    "404": ready_not_served,
+                },
+            }
+        },
+        f"{path}/infer": {
+            "post": {
+                "summary": "Open Inference Protocol v2: one input tensor per column",
+                "parameters": parameters,
+                "requestBody": {"required": True, **_json_content(_ref("InferenceRequest"))},
+                "responses": {
+                    "200": {
+                        "description": "predictions",
+                        **_json_content(_ref("InferenceResponse")),
+                    },
+                    **_refusals_ref(),
+                },
+            }
+        },
+    }
+
+
+def _refusals_ref() -> dict[str, Any]:
+    return {status: {"$ref": f"#/components/responses/Refused{status}"} for status in _STATUSES}
+
+
+_STATUSES: Final = ("400", "404", "413", "422", "503")
+
+
+def openapi_document(
+    routes: Mapping[str, Route], spec: ServingSpec | None = None
+) -> dict[str, Any]:
+    """The document for the models served right now, under `spec`'s limits (keel.yaml's
+    `serving:`; the defaults without one)."""
+    if spec is None:
+        from keel.spec import ServingSpec
+
+        spec = ServingSpec()
+    max_rows = spec.max_rows
+    enforced = spec.input_contract == "enforce"
     schemas: dict[str, Any] = {
         "Error": _ERROR,
-        "Tensor": _TENSOR,
+        "Problem": _PROBLEM,
+        "Tensor": _tensor(max_rows),
+        "OutputTensor": _OUTPUT_TENSOR,
         "InferenceRequest": {
             "type": "object",
             "properties": {
-                "id": {"type": "string"},
+                "id": _TEXT,
                 "parameters": {"type": "object"},
-                "inputs": {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
+                "inputs": {
+                    "type": "array",
+                    "items": _ref("Tensor"),
+                    "minItems": 1,
+                    "description": "one tensor per input of the model, each of the same length",
+                },
                 "outputs": {
                     "type": "array",
-                    "items": {"type": "object", "properties": {"name": {"type": "string"}}},
+                    "items": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}},
+                        "required": ["name"],
+                    },
                 },
             },
             "required": ["inputs"],
+            "additionalProperties": False,
         },
         "InferenceResponse": {
             "type": "object",
@@ -112,55 +296,109 @@ def openapi_document(routes: Mapping[str, Route]) -> dict[str, Any]:
                 "model_version": {"type": "string"},
                 "id": {"type": "string", "description": "the (first) prediction id"},
                 "parameters": {"type": "object"},
-                "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}},
+                "outputs": {"type": "array", "items": _ref("OutputTensor")},
             },
-            "required": ["model_name", "id", "outputs"],
+            "required": ["model_name", "model_version", "id", "outputs"],
+        },
+        "Model": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "versions": {"type": "array", "items": {"type": "string"}},
+                "platform": {"type": "string"},
+                "inputs": {"type": "array", "items": {"type": "object"}},
+                "outputs": {"type": "array", "items": {"type": "object"}},
+                "parameters": {"type": "object"},
+            },
+            "required": ["name", "versions", "platform", "inputs", "outputs"],
+        },
+        "ModelReady": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "ready": {"type": "boolean"},
+                "error": {"type": "string"},
+                "problems": {"type": "array", "items": _ref("Problem")},
+            },
+            "required": ["name", "ready"],
+        },
+        "Ready": {
+            "type": "object",
+            "properties": {
+                "ready": {"type": "boolean"},
+                "models": {"type": "object"},
+                "load_failures": {"type": "array"},
+            },
+            "required": ["ready"],
         },
     }
+    ready = {"description": "readiness", **_json_content(_ref("Ready"))}
     paths: dict[str, Any] = {
+        "/v2": {
+            "get": {
+                "summary": "server metadata",
+                "responses": {
+                    "200": {
+                        "description": "name, version and extensions",
+                        **_json_content(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "version": {"type": "string"},
+                                    "extensions": {"type": "array", "items": {"type": "string"}},
+                                },
+                                "required": ["name", "version", "extensions"],
+                            }
+                        ),
+                    }
+                },
+            }
+        },
         "/v2/health/live": {
-            "get": {"summary": "liveness", "responses": {"200": {"description": "live"}}}
+            "get": {
+                "summary": "liveness",
+                "responses": {
+                    "200": {
+                        "description": "live",
+                        **_json_content(
+                            {"type": "object", "properties": {"live": {"type": "boolean"}}}
+                        ),
+                    }
+                },
+            }
         },
         "/v2/health/ready": {
             "get": {
                 "summary": "readiness: every model has its production version loaded",
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+                "responses": {"200": ready, "503": {**ready, "description": "not ready"}},
             }
         },
-        "/v2/models/{name}/infer": {
-            "post": {
-                "summary": "Open Inference Protocol v2: one input tensor per column",
-                "parameters": [
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": "#/components/schemas/InferenceRequest"}
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "predictions",
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/InferenceResponse"}
-                            }
-                        },
-                    },
-                    **_errors(),
-                },
-            }
-        },
+        **_metadata_paths("/v2/models/{name}", [_name_parameter()]),
+        **_metadata_paths(
+            "/v2/models/{name}/versions/{version}", [_name_parameter(), _version_parameter()]
+        ),
         "/metrics": {
             "get": {
                 "summary": "Prometheus metrics",
-                "responses": {"200": {"description": "text exposition format"}},
+                "responses": {
+                    "200": {
+                        "description": "text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "this document",
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1", **_json_content({"type": "object"})}
+                },
             }
         },
     }
+    default = _default_model(routes)
     for name, route in sorted(routes.items()):
         if route.production is None:
             continue
@@ -168,57 +406,83 @@ def openapi_document(routes: Mapping[str, Route]) -> dict[str, Any]:
         key = "".join(
             part.capitalize() for part in name.replace(".", "-").replace("_", "-").split("-")
         )
-        schemas[f"{key}Record"] = _record_schema(contract)
+        schemas[f"{key}Record"] = _record_schema(contract, enforced)
         schemas[f"{key}Prediction"] = _prediction_schema(contract)
-        paths[f"/models/{name}/predict"] = {
-            "post": {
-                "summary": f"predict with {name} (v{route.production.version} in production)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "records": {
-                                        "type": "array",
-                                        "items": {"$ref": f"#/components/schemas/{key}Record"},
-                                    }
-                                },
-                                "required": ["records"],
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "one prediction per record, each with its id",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "model": {"type": "string"},
-                                        "version": {"type": "integer"},
-                                        "slot": {"type": "string"},
-                                        "predictions": {
-                                            "type": "array",
-                                            "items": {
-                                                "$ref": f"#/components/schemas/{key}Prediction"
-                                            },
-                                        },
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    **_errors(),
-                },
-            }
-        }
+        operation = _predict_operation(name, route, key, max_rows)
+        paths[f"/models/{name}/predict"] = {"post": operation}
+        if name == default:
+            paths["/predict"] = {"post": operation}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "keel serve", "version": __version__},
+        "info": {
+            "title": "keel serve",
+            "version": __version__,
+            "description": (
+                f"Bodies are at most {spec.max_request_bytes:,} bytes "
+                f"(serving.max_request_bytes, 413 beyond) and {max_rows:,} rows "
+                "(serving.max_rows); JSON documents at most 16 levels deep (400)."
+            ),
+        },
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "responses": {
+                f"Refused{status}": response
+                for status, response in _refusals(spec.max_request_bytes).items()
+            },
+        },
+    }
+
+
+def _default_model(routes: Mapping[str, Route]) -> str | None:
+    """The model `POST /predict` answers with: the only one served (the app also takes the
+    project's own name, which this document does not know)."""
+    served = [name for name, route in routes.items() if route.production is not None]
+    return served[0] if len(served) == 1 else None
+
+
+def _predict_operation(name: str, route: Route, key: str, max_rows: int) -> dict[str, Any]:
+    assert route.production is not None
+    return {
+        "summary": f"predict with {name} (v{route.production.version} in production)",
+        "requestBody": {
+            "required": True,
+            **_json_content(
+                {
+                    "type": "object",
+                    "properties": {
+                        "records": {
+                            "type": "array",
+                            "items": _ref(f"{key}Record"),
+                            "minItems": 1,
+                            "maxItems": max_rows,
+                        },
+                        "id": {**_TEXT, "description": "the client's own request id"},
+                    },
+                    "required": ["records"],
+                    "additionalProperties": False,
+                }
+            ),
+        },
+        "responses": {
+            "200": {
+                "description": "one prediction per record, each with its id",
+                **_json_content(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "model": {"type": "string"},
+                            "version": {"type": "integer"},
+                            "slot": {"type": "string"},
+                            "predictions": {
+                                "type": "array",
+                                "items": _ref(f"{key}Prediction"),
+                            },
+                        },
+                        "required": ["model", "version", "slot", "predictions"],
+                    }
+                ),
+            },
+            **_refusals_ref(),
+        },
     }
