@@ -74,8 +74,12 @@ _INLINE_ROWS: Final = 256
 _SHADOW_QUEUE: Final = 256
 #: How long a request waits for room in a full prediction log before it is refused (503).
 _LOG_WAIT_S: Final = 10.0
+#: Requests outside the input contract under `warn` are logged at most this often a version.
+_BOUNDS_LOG_EVERY_S: Final = 60.0
 #: How often a server compacts logged predictions into Parquet segments (seconds).
 _COMPACT_EVERY_S: Final = 600.0
+#: Of serving.shutdown_timeout, what is kept for spilling the log to the spool (seconds).
+_SPILL_MARGIN_S: Final = 1.0
 
 
 def _json(document: Any, status: int = 200) -> Response:
@@ -165,6 +169,10 @@ class ServingApp:
         self._stopping = threading.Event()
         self._compactor: threading.Thread | None = None
         self.started = False
+        self._bounds_logged: dict[str, float] = {}  # version -> when last logged (monotonic)
+        #: Seconds the lifespan's shutdown may take (None: serving.shutdown_timeout); `keel
+        #: serve` sets it to what the timeout leaves after draining requests.
+        self.stop_budget: float | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -291,9 +299,19 @@ class ServingApp:
                 problems,
                 {"model": served.model, "version": served.version},
             )
-        _log.warning(
-            "%s answered a request outside its input contract: %s%s", served.ref, where, more
-        )
+        # One line a minute per version: under `warn`, drifting traffic may be most of it
+        # (the counter has every value).
+        now = time.monotonic()
+        if now - self._bounds_logged.get(served.ref, -_BOUNDS_LOG_EVERY_S) >= _BOUNDS_LOG_EVERY_S:
+            self._bounds_logged[served.ref] = now
+            _log.warning(
+                "%s answered a request outside its input contract: %s%s "
+                "(next such line in a minute at the earliest; "
+                "keel_input_contract_violations_total counts them all)",
+                served.ref,
+                where,
+                more,
+            )
 
     async def _predict(self, served: ServedVersion, batch: Batch) -> dict[str, list[Any]]:
         try:
