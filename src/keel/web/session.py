@@ -5,6 +5,13 @@ removed role takes effect at once, as over the API. The cookie is `HttpOnly` (no
 it), `SameSite=Strict` (no other site's page sends it) and `Secure` behind HTTPS. Every form
 that changes something also carries a CSRF value, an HMAC of the token under a key each UI
 process draws at start, so a forged form post fails even where SameSite is not honoured.
+
+Neither covers signing in, which needs no cookie: another site's page could post its own
+token to /signin and the user would act under its name (login CSRF). So every form post,
+/signin and /signout included, must come from this server's own pages: a browser names the
+page's origin in `Origin` on every POST (`Referer` where it does not), and one naming another
+origin is refused with a 403. A post with neither header is no browser's (curl, a script),
+which no other site can make a user send.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,7 +33,7 @@ from keel.errors import KeelError, PermissionDenied
 if TYPE_CHECKING:
     from keel.project import Project
 
-__all__ = ["COOKIE", "FormError", "Session", "read_form", "safe_next"]
+__all__ = ["COOKIE", "FormError", "Session", "check_origin", "read_form", "safe_next"]
 
 COOKIE: Final = "keel_session"
 #: How long a sign-in lasts in the browser; the token's own expiry still applies.
@@ -98,6 +105,48 @@ class Sessions:
     @staticmethod
     def sign_out(response: Response, base: str) -> None:
         response.delete_cookie(COOKIE, path=base or "/", httponly=True, samesite="strict")
+
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> str | None:
+    """`scheme://host[:port]` of a URL, lower case, without a default port; None for
+    anything else (the `null` origin of a sandboxed page or a file)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return (
+        f"{scheme}://{host}"
+        if port in (None, _DEFAULT_PORTS[scheme])
+        else f"{scheme}://{host}:{port}"
+    )
+
+
+def check_origin(request: Request) -> None:
+    """`PermissionDenied` (a 403) for a form post made by another origin's page."""
+    header, claimed = "Origin", request.headers.get("origin")
+    if claimed is None:
+        header, claimed = "Referer", request.headers.get("referer")
+        if claimed is None:
+            return  # no browser's post: no other site can make a user send it
+    host = request.headers.get("host", "")
+    scheme = request.url.scheme
+    own = {_origin(f"{scheme}://{host}")}
+    if scheme == "http":
+        own.add(_origin(f"https://{host}"))  # TLS ended by a proxy in front of keel
+    if _origin(claimed) is None or _origin(claimed) not in own:
+        raise PermissionDenied(
+            f"form posts are accepted only from this server's own pages: the request's "
+            f"{header} is {claimed[:200]!r}, not {_origin(f'{scheme}://{host}')}",
+            hint="open the page on this server and submit the form there",
+        )
 
 
 async def read_form(request: Request) -> dict[str, str]:
