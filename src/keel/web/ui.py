@@ -40,7 +40,7 @@ from starlette.staticfiles import StaticFiles
 from keel.domain.identity import require
 from keel.errors import ConfigError, Conflict, KeelError, NotFound, PermissionDenied
 from keel.web import pages
-from keel.web.session import FormError, Session, Sessions, read_form, safe_next
+from keel.web.session import FormError, Session, Sessions, check_origin, read_form, safe_next
 
 if TYPE_CHECKING:
     from keel.project import Project
@@ -166,11 +166,13 @@ class _Ui:
         return Route(path, endpoint, methods=["GET"])
 
     def action(self, path: str, act: Action, *, signed_in: bool = True) -> Route:
-        """A form post: CSRF-checked when `signed_in`; answers with a redirect (303)."""
+        """A form post from this server's own pages (`check_origin`), CSRF-checked when
+        `signed_in`; answers with a redirect (303)."""
 
         async def endpoint(request: Request) -> Response:
             session = await self.sessions.read(request)
             try:
+                check_origin(request)  # before anything, /signin too (login CSRF)
                 if signed_in and session.actor is None:
                     raise PermissionDenied(
                         "sign in first: deciding a request needs an API token",
