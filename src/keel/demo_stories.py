@@ -87,7 +87,9 @@ FLIGHTS: Final = Story(
             ],
             "approvals": {"required": 1, "aliases": ["production", "canary"]},
         },
-        "serving": {"canary_share": 0.5, "reload_interval": "200ms"},
+        # The replayed months hold values the first contract never saw: answered and counted
+        # (as the example's keel.yaml says), so monitoring can show the drift.
+        "serving": {"canary_share": 0.5, "reload_interval": "200ms", "input_contract": "warn"},
         "monitoring": {
             "window": "1d",
             "min_rows": 100,
@@ -172,7 +174,9 @@ BIKESHARE: Final = Story(
             ],
             "approvals": {"required": 1, "aliases": ["production", "canary"]},
         },
-        "serving": {"canary_share": 0.5, "reload_interval": "200ms"},
+        # The replayed months hold values the first contract never saw: answered and counted
+        # (as the example's keel.yaml says), so monitoring can show the drift.
+        "serving": {"canary_share": 0.5, "reload_interval": "200ms", "input_contract": "warn"},
         "monitoring": {
             "window": "7d",
             "min_rows": 100,

@@ -34,6 +34,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -54,6 +55,7 @@ from keel.serving.codec import (
     oip_datatype,
     parse_json,
 )
+from keel.serving.deadline import BodyDeadline
 from keel.serving.ids import new_prediction_id
 from keel.serving.metrics import CONTENT_TYPE, ServingMetrics
 from keel.serving.predlog import NullPredictionLog, PredictionBatch, PredictionLog
@@ -650,4 +652,9 @@ def create_app(
         return _error(500, "internal error: the server could not answer this request")
 
     handlers = {HTTPException: http_error, Exception: internal_error}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers), serving
+    # Half-sent bodies must not hold connections (and their requests) open.
+    deadline = Middleware(BodyDeadline, seconds=project.spec.serving.body_timeout.total_seconds())
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=[deadline]
+    )
+    return app, serving

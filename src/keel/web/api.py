@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -199,6 +199,8 @@ def _route(
             return _json(refusal.status, document, refusal.headers)
         except KeelError as error:
             return _json(*_keel_error(error))
+        except ClientDisconnect:  # gone (or too slow: BodyDeadline answers 408)
+            return Response(status_code=499)
         except Exception:  # the last line of defence: logged here, no traceback to callers
             logger.exception("internal error in %s %s", request.method, request.url.path)
             document = _error_document(

@@ -32,13 +32,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from keel.domain.identity import require
 from keel.errors import ConfigError, Conflict, KeelError, NotFound, PermissionDenied
+from keel.serving.deadline import BodyDeadline
 from keel.web import pages
 from keel.web.session import FormError, Session, Sessions, check_origin, read_form, safe_next
 
@@ -112,7 +114,11 @@ def create_ui(project: Project) -> Starlette:
         context = {"status": status, "message": f"{request.url.path}: no such page"}
         return ui.render(request, Session(None), "error.html", context, status)
 
-    return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+    # `keel ui` on its own: half-sent form posts must not hold connections open.
+    deadline = Middleware(BodyDeadline, seconds=project.spec.serving.body_timeout.total_seconds())
+    return Starlette(
+        routes=routes, exception_handlers={HTTPException: not_found}, middleware=[deadline]
+    )
 
 
 class _Ui:
@@ -181,6 +187,8 @@ class _Ui:
                 return await act(request, session)
             except KeelError as error:
                 return self.error(request, session, error)
+            except ClientDisconnect:  # gone (or too slow: BodyDeadline answers 408)
+                return Response(status_code=499)
             except Exception:
                 logger.exception("internal error in POST %s", request.url.path)
                 context = {"status": 500, "message": "internal error: nothing was changed"}
