@@ -11,6 +11,7 @@ keel serve's own health routes: readiness holds traffic back until the models ar
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 import yaml
@@ -52,6 +53,8 @@ CONTAINER_NAME: Final = "keel-serve"
 MAX_REPLICAS_FACTOR: Final = 4
 #: Scale out when the pods' CPU use averages this share of their request.
 CPU_TARGET_PERCENT: Final = 70
+#: Seconds of grace beyond serving.shutdown_timeout, for the process to exit.
+GRACE_MARGIN_S: Final = 10
 
 
 def labels(source: DeploySource) -> dict[str, str]:
@@ -146,6 +149,19 @@ def keys_volume(source: DeploySource) -> dict[str, Any]:
     }
 
 
+def grace_period(source: DeploySource) -> int:
+    """Seconds Kubernetes waits after SIGTERM before SIGKILL: the project's
+    `serving.shutdown_timeout` (20 s by default) plus `GRACE_MARGIN_S` for the process to
+    exit, so that a stopping server always finishes spilling its prediction log."""
+    from keel.spec import SPEC_FILENAME, ServingSpec, parse_spec
+
+    serving = ServingSpec()
+    text = source.project_files.get(SPEC_FILENAME)
+    if text is not None:
+        serving = parse_spec(text.decode("utf-8"), source=SPEC_FILENAME).serving
+    return math.ceil(serving.shutdown_timeout.total_seconds()) + GRACE_MARGIN_S
+
+
 def deployment(source: DeploySource, image: str, replicas: int) -> dict[str, Any]:
     name = resource_name(source.version.model)
     container = {
@@ -175,8 +191,9 @@ def deployment(source: DeploySource, image: str, replicas: int) -> dict[str, Any
                 "metadata": {"labels": labels(source), "annotations": _annotations(source)},
                 "spec": {
                     "automountServiceAccountToken": False,
-                    # keel serve drains requests and flushes the prediction log on SIGTERM.
-                    "terminationGracePeriodSeconds": 30,
+                    # keel serve drains requests and flushes the prediction log on SIGTERM
+                    # within serving.shutdown_timeout: the pod is given that and a margin.
+                    "terminationGracePeriodSeconds": grace_period(source),
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": UID,

@@ -54,6 +54,7 @@ EVENT_KINDS: Final = frozenset(
         "webhook.added",
         "webhook.removed",
         "serving.load_failed",
+        "serving.predictions_dead_lettered",
         "alert.opened",
         "alert.resolved",
         "alias.removed",

@@ -49,6 +49,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from keel.domain.monitoring import SEVERITIES, Alert, MonitorMetric
+from keel.metadata.outage import Outage
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -167,6 +168,7 @@ class MonitoringCollector(Collector):
         self._lock = threading.Lock()
         self._cached: list[Metric] | None = None
         self._cached_at = -math.inf
+        self._outage = Outage("Prometheus scrapes of monitoring metrics", "keel_monitoring_up is 0")
 
     def describe(self) -> Iterable[Metric]:
         # Names only: registering must not query the store (auto_describe would collect).
@@ -192,9 +194,10 @@ class MonitoringCollector(Collector):
             monitoring = self._store().monitoring
             latest = monitoring.latest_metrics()
             open_alerts = monitoring.alerts(state="open", limit=_ALERTS_LIMIT)
-        except Exception:  # noqa: BLE001 - a scrape must not fail because the store did
-            _log.warning("monitoring metrics unavailable: the metadata store failed", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - a scrape must not fail because the store did
+            self._outage.failed(exc)
             return [GaugeMetricFamily(_UP, "1 when the metadata store answered the scrape.", 0)]
+        self._outage.recovered()
         return [
             *families(latest, open_alerts),
             GaugeMetricFamily(_UP, "1 when the metadata store answered the scrape.", 1),

@@ -57,7 +57,7 @@ from keel.serving.codec import (
 )
 from keel.serving.deadline import BodyDeadline
 from keel.serving.ids import new_prediction_id
-from keel.serving.metrics import CONTENT_TYPE, ServingMetrics
+from keel.serving.metrics import CONTENT_TYPE, PredictionLogCollector, ServingMetrics
 from keel.serving.predlog import NullPredictionLog, PredictionBatch, PredictionLog
 from keel.serving.slots import Route as ModelRoute
 from keel.serving.slots import ServedVersion
@@ -164,6 +164,7 @@ class ServingApp:
             self.metrics.include(MonitoringCollector(project))
         self.state = ServingState(project, self.spec, self.metrics)
         self.log = log if log is not None else NullPredictionLog()
+        self.metrics.include(PredictionLogCollector(self.log))
         self._shadow_pool = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="keel-shadow", initializer=_single_threaded_math
         )
@@ -201,13 +202,24 @@ class ServingApp:
             except Exception:  # noqa: BLE001 - retried next time; rows stay in the table
                 _log.warning("could not compact the prediction log", exc_info=True)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the background work and close the prediction log within `timeout` seconds
+        (None: `serving.shutdown_timeout`): what the store has not taken by then goes to
+        the spool, so an outage cannot hold a stopping server past its grace period."""
+        budget = self.spec.shutdown_timeout.total_seconds() if timeout is None else timeout
+        deadline = time.monotonic() + budget
+
+        def left(share: float = 1.0) -> float:
+            return max(0.0, (deadline - time.monotonic()) * share)
+
         self._stopping.set()
         if self._compactor is not None:
-            self._compactor.join(timeout=30)
-        self.state.stop()
-        self._shadow_pool.shutdown(wait=True)
-        self.log.close()
+            self._compactor.join(timeout=left(0.2))
+        self.state.stop(timeout=left(0.2))
+        # Shadow scorings still queued are dropped: they are never answered to anyone.
+        self._shadow_pool.shutdown(wait=False, cancel_futures=True)
+        # Keep a margin for spilling to the spool and exiting.
+        self.log.close(timeout=max(left() - _SPILL_MARGIN_S, 0.1))
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -329,12 +341,14 @@ class ServingApp:
         A prediction is answered only once it is in the log's buffer: if the log cannot take
         it for `_LOG_WAIT_S` (its store has been failing and the buffer is full), the request
         gets 503 rather than an answer whose lineage would be lost."""
+        if not self.log.blocks:  # an append to memory: cheaper than a thread hop
+            try:
+                self.log.submit(batch, timeout=0)
+                return
+            except StoreError:
+                pass
         try:
-            self.log.submit(batch, timeout=0)
-            return
-        except StoreError:
-            pass
-        try:
+            # Durable mode waits for the spool's fsync, shared with concurrent requests.
             await run_in_threadpool(self.log.submit, batch, _LOG_WAIT_S)
         except StoreError as exc:
             raise BadRequest(
@@ -487,15 +501,28 @@ class ServingApp:
     async def live(self, request: Request) -> Response:
         return _json({"live": True})
 
+    async def _log_refusing(self) -> str | None:
+        # Off the event loop: a spool that failed is probed with a write and an fsync.
+        return await run_in_threadpool(lambda: self.log.refusing)
+
     async def ready(self, request: Request) -> Response:
+        """Ready while every model is loaded and the prediction log can take rows. A store
+        outage alone leaves the server ready: the spool carries the rows meanwhile."""
         routes = self.state.routes
-        ready = self.started and bool(routes) and all(r.ready for r in routes.values())
+        refusing = await self._log_refusing()
+        ready = (
+            self.started
+            and bool(routes)
+            and all(r.ready for r in routes.values())
+            and refusing is None
+        )
         document = {
             "ready": ready,
             "models": {name: r.describe() for name, r in sorted(routes.items())},
             # Names only: this endpoint is unauthenticated; the details are in the server's
             # log, on /metrics and in the audit log (`serving.load_failed`).
             "load_failures": self.state.failed_versions,
+            "prediction_log": "accepting" if refusing is None else "refusing",
         }
         return _json(document, 200 if ready else 503)
 
@@ -540,7 +567,8 @@ class ServingApp:
         except BadRequest as exc:
             document = {"name": params["name"], "ready": False, "error": exc.message}
             return _json(document | {"problems": [p.to_dict() for p in exc.problems]}, 404)
-        return _json({"name": route.model, "ready": route.ready})
+        refusing = await self._log_refusing()
+        return _json({"name": route.model, "ready": route.ready and refusing is None})
 
     async def prometheus(self, request: Request) -> Response:
         self.metrics.log_buffered.set(self.log.buffered)
@@ -637,7 +665,9 @@ def create_app(
         try:
             yield
         finally:
-            await asyncio.get_running_loop().run_in_executor(None, serving.stop)
+            await asyncio.get_running_loop().run_in_executor(
+                None, serving.stop, serving.stop_budget
+            )
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

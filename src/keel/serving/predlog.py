@@ -59,7 +59,9 @@ __all__ = [
     "PredictionLog",
     "Slot",
     "StoredPredictionLog",
+    "dead_letter_alert",
     "open_prediction_log",
+    "spool_dir",
 ]
 
 _log = logging.getLogger(__name__)
@@ -77,6 +79,8 @@ REPLAY_EVERY: Final = 60.0
 SUMMARY_EVERY: Final = 60.0
 #: How often readiness retries a spool that failed to write (seconds).
 PROBE_EVERY: Final = 1.0
+#: At most one dead-letter event in the audit log this often, per server (seconds).
+ALERT_EVERY: Final = 60.0
 
 Slot = Literal["production", "canary", "shadow", "pinned", "batch"]
 
@@ -451,9 +455,9 @@ class StoredPredictionLog(PredictionLog):
                 _log.error("prediction log closed with %d rows not written", lost)
                 raise
             _log.warning(
-                "prediction log: the store did not take every row within %s s; the rest "
+                "prediction log: the store did not take every row within %.1f s; the rest "
                 "(%d rows) is on the spool at %s and is written by the next start",
-                f"{timeout:g}",
+                timeout or 0.0,
                 self._spool.disk_rows if self._spool is not None else 0,
                 self._spool.folder if self._spool is not None else "?",
             )
@@ -864,3 +868,37 @@ def spool_dir(project: Project) -> Path:
     if configured is None:
         return project.settings.state_dir / "spool"
     return configured if configured.is_absolute() else project.settings.project_dir / configured
+
+
+def dead_letter_alert(project: Project) -> Callable[[DeadLettered], None]:
+    """An alert for operators when rows are set aside: a `serving.predictions_dead_lettered`
+    event in the audit log, which webhooks deliver like every other event. At most one a
+    minute per server (a stream of bad rows must not flood the audit log); each counts the
+    rows set aside since the previous one."""
+    import socket
+
+    actor = f"keel-serve@{socket.gethostname()}"
+    last = -ALERT_EVERY
+    unreported = 0
+
+    def alert(dead: DeadLettered) -> None:
+        nonlocal last, unreported
+        unreported += dead.rows
+        now = time.monotonic()
+        if now - last < ALERT_EVERY:
+            return
+        project.metadata.audit.record(
+            actor=actor,
+            kind="serving.predictions_dead_lettered",
+            model=dead.model,
+            version=dead.version,
+            reason=dead.error[:500],
+            evidence={
+                "rows": unreported,
+                "file": None if dead.path is None else str(dead.path),
+                "host": socket.gethostname(),
+            },
+        )
+        last, unreported = now, 0
+
+    return alert

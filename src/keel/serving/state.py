@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from keel.errors import KeelError
+from keel.metadata.outage import Outage
 from keel.serving.codec import Batch
 from keel.serving.metrics import ServingMetrics
 from keel.serving.slots import Route, ServedVersion, load_version
@@ -223,13 +224,14 @@ class ServingState:
         self._thread = threading.Thread(target=self._watch, name="keel-reload", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=timeout)
 
     def _watch(self) -> None:
         interval = self._spec.reload_interval.total_seconds()
+        outage = Outage("the reload watcher", "the served versions stay as they are")
         while not self._stop.wait(interval):
             try:
                 head, _ = self._project.metadata.audit.head()
@@ -238,8 +240,10 @@ class ServingState:
                     report = self.refresh(force_retry=head != self._head)
                     if report.switched:
                         _log.info("switched routes of %s", ", ".join(report.switched))
-            except Exception:  # noqa: BLE001 - keep watching; the store may come back
-                _log.warning("could not refresh the served versions", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - keep watching; the store may come back
+                outage.failed(exc)
+            else:
+                outage.recovered()
 
 
 def _slot_of(route: Route | None, alias: str) -> ServedVersion | None:

@@ -78,12 +78,14 @@ def serve_until_stopped(
     as_json: bool,
     detail: str = "",
     stdout: TextIO | None = None,
+    drain_timeout: float = 10.0,
 ) -> None:
     """Log to stderr, print where the app listens ("banner: URL detail", or one JSON line),
     and serve until SIGTERM or Ctrl-C. uvicorn drains requests, runs the lifespan's shutdown
     (where `keel serve` flushes the prediction log), then raises the signal again to the
-    previous handler: a handler that does nothing makes that a clean exit 0. The JSON line goes
-    to `stdout` (the CLI's real stdout while it sends everything else to stderr)."""
+    previous handler: a handler that does nothing makes that a clean exit 0. Requests still
+    in flight after `drain_timeout` seconds are cut. The JSON line goes to `stdout` (the
+    CLI's real stdout while it sends everything else to stderr)."""
     import json
 
     logging.basicConfig(
@@ -99,5 +101,5 @@ def serve_until_stopped(
         port=port,
         access_log=access_log,
         log_level="info",
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=max(1, round(drain_timeout)),
     )

@@ -34,17 +34,24 @@ def serve(
     `serving.canary_share` of requests; `serving.shadow` aliases score every request off the
     request path. Alias moves (promotion, rollback) are picked up within about
     `serving.reload_interval`, without failing requests in flight. Every prediction gets an id
-    and goes to the prediction log. SIGTERM or Ctrl-C drains requests and flushes the log.
+    and goes to the prediction log. SIGTERM or Ctrl-C drains requests and flushes the log
+    within `serving.shutdown_timeout`; what the store did not take by then is kept on the
+    local spool and written by the next start.
     --json prints the startup line as JSON (logs still go to stderr).
     """
     from keel.serving.app import create_app
-    from keel.serving.predlog import open_prediction_log
+    from keel.serving.predlog import dead_letter_alert, open_prediction_log
     from keel.web.server import serve_until_stopped
 
     project = cli.project()
     spec = project.spec.serving
-    log = open_prediction_log(project) if spec.log.enabled else None
-    app, _ = create_app(project, log=log, api=not no_api, ui=ui)
+    log = open_prediction_log(project, on_dead_letter=dead_letter_alert(project))
+    app, serving = create_app(project, log=log, api=not no_api, ui=ui)
+    # SIGTERM: a quarter of serving.shutdown_timeout (at most 5 s) to drain requests, the
+    # rest to commit the prediction log and spill what the store did not take.
+    timeout = spec.shutdown_timeout.total_seconds()
+    drain = min(timeout / 4, 5.0)
+    serving.stop_budget = timeout - drain
     serve_until_stopped(
         app,
         host=host,
@@ -53,6 +60,7 @@ def serve(
         banner="keel serve",
         as_json=as_json,
         stdout=json_out(),
+        drain_timeout=drain,
         detail="(OIP at /v2, /predict, /metrics, /openapi.json" + (", UI at /ui)" if ui else ")"),
     )
     return EXIT_OK
