@@ -135,28 +135,31 @@ class S3ArtifactStore(ArtifactStore):
         with Path(path).open("rb", buffering=0) as source:
             size = os.fstat(source.fileno()).st_size
             part_size = max(self._part_size, math.ceil(size / _MAX_PARTS))
-            return self._put(source.readinto, progress, part_size)
+            return self._put(source.readinto, progress, part_size, what=str(path))
 
     def put_stream(
         self, stream: BinaryIO, *, progress: ProgressCallback | None = None
     ) -> PutResult:
-        return self._put(reader_of(stream), progress, self._part_size)
+        return self._put(reader_of(stream), progress, self._part_size, what="a stream")
 
     def _put(
-        self, read_into: ReadInto, progress: ProgressCallback | None, part_size: int
+        self, read_into: ReadInto, progress: ProgressCallback | None, part_size: int, *, what: str
     ) -> PutResult:
+        """Upload under a temp key, then copy to the final one. A failure anywhere (the
+        service gone mid-part, mid-copy) is a StoreError naming `what` and leaves no object
+        under a final key, so the caller records nothing and a retry starts afresh."""
         temp = self._path(f"{self._keys}tmp/{uuid.uuid4().hex}")
-        with self._errors("start an upload"):
+        with self._errors(f"start uploading {what}"):
             upload = self._fs.open(temp, "wb", block_size=part_size)
 
         def write(chunk: memoryview) -> None:
             # Only the S3 side becomes StoreError: a failing source stream keeps its own error.
-            with self._errors("upload"):
+            with self._errors(f"upload {what}"):
                 upload.write(chunk)
 
         try:
             digest, size = copy_and_hash(read_into, write, progress=progress)
-            with self._errors("upload"):
+            with self._errors(f"upload {what}"):
                 upload.close()
         except BaseException:
             with suppress(*self._errors_caught):
