@@ -94,3 +94,33 @@ def test_status_warns_of_a_readable_database_another_user_owns(keel: Keel, tmp_p
         f"metadata database file {database} may be read by other users (mode 0644" in warning
         for warning in status.json()["warnings"]
     )
+
+
+def test_the_spool_and_dead_letter_files_are_owner_only(tmp_path: Path) -> None:
+    """Spooled and refused predictions carry the requests' inputs: nobody else's to read."""
+    import dataclasses
+
+    from keel.metadata import open_metadata_store
+    from keel.serving.predlog import StoredPredictionLog
+    from keel.serving.spool import Spool
+    from tests.serving.logsupport import make_batch
+
+    store = open_metadata_store(f"sqlite:///{tmp_path / 'keel.db'}")
+    try:
+        spool, dead = tmp_path / "spool", tmp_path / "dead-letter"
+        log = StoredPredictionLog(
+            store.predictions, flush_interval=0.05, spool=Spool(spool), dead_letter=dead
+        )
+        batch = make_batch(3, seed=1)
+        refused = dataclasses.replace(  # no store holds an integer beyond 64 bits
+            batch, inputs={**batch.inputs, "distance": [1, 2**70, 3]}
+        )
+        log.submit(refused)
+        log.close(timeout=60)
+    finally:
+        store.close()
+
+    assert _mode(spool) == 0o700
+    assert all(_mode(path) == 0o600 for path in spool.iterdir())
+    letters = list(dead.glob("*.jsonl"))
+    assert letters and (_mode(dead), _mode(letters[0])) == (0o700, 0o600)

@@ -639,8 +639,10 @@ class StoredPredictionLog(PredictionLog):
         if self._dead_letter_dir is not None:
             path = self._dead_letter_dir / f"{datetime.now(UTC):%Y-%m-%d}.jsonl"
             try:
-                self._dead_letter_dir.mkdir(parents=True, exist_ok=True)
-                with path.open("a", encoding="utf-8") as file:
+                # Owner only, as the spool: refused rows carry the requests' inputs.
+                self._dead_letter_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(descriptor, "a", encoding="utf-8") as file:
                     file.write("".join(line + "\n" for line in lines))
                     file.flush()
                     os.fsync(file.fileno())

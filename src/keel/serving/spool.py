@@ -189,7 +189,8 @@ class Spool:
         self.folder = folder
         self._segment_bytes = segment_bytes
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            # Owner only: the spooled rows carry the requests' inputs (its files are 0600).
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.owner = f"{os.getpid()}-{secrets.token_hex(4)}"
             self._lock_path = folder / f"{self.owner}.lock"
             lock_fd = _lock(self._lock_path)
