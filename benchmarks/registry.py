@@ -160,6 +160,7 @@ def keel_bench(
     from keel.domain.identity import Actor
     from keel.models import infer_inference_contract, save_package
     from keel.models.package import package_manifest
+    from keel.models.signing import sign_version
     from keel.pipeline.code import entry_point_source
     from keel.project import Project
     from keel.release import promote
@@ -181,6 +182,7 @@ def keel_bench(
         timings.setdefault(name, []).append(seconds)
 
     with Project.open(project_dir, env=ENV) as project:
+        signer = project.keys.signer()
 
         def register(*, reread: bool = False) -> None:
             """One registration; its parts are timed too, to show where the time goes."""
@@ -215,6 +217,8 @@ def keel_bench(
                     inference_contract=stored,
                     metrics=metrics,
                     actor=project.settings.user,
+                    # As `keel train` registers: signed, or no load would accept it.
+                    sign=lambda registered: sign_version(signer, registered),
                 )
                 run.set_tag("keel.model", version.ref)
                 t5 = time.perf_counter()

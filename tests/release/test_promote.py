@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from keel.domain.digest import Digest
+from keel.models.signing import sign_version
 from keel.project import Project
 from tests.fixtures.cli import Keel
 from tests.fixtures.trained import MODEL, write_spec
@@ -263,6 +265,19 @@ def test_inference_contract_gate_catches_a_schema_the_model_does_not_answer(
             inference_contract=contract,
             metrics=v1.metrics,
             actor="ana",
+            # Signed as `keel train` signs: the gate, not the signature, must catch the schema.
+            sign=lambda version: sign_version(project.keys.signer(), version),
+        )
+        # Completed as `keel train` completes a version (its run, a reference profile), so
+        # that the gate, not the check of a complete registration, has to catch it.
+        reference = project.metadata.monitoring.reference(MODEL, 1)
+        assert reference is not None
+        project.metadata.monitoring.put_reference(
+            MODEL,
+            broken.version,
+            Digest.parse(reference.profile),
+            row_count=reference.row_count,
+            source=reference.source,
         )
     bad = keel("-C", release_project, "promote", broken.ref, "--to", "staging", "--json")
     assert bad.code == 1
