@@ -59,6 +59,10 @@ def test_a_server_with_only_the_public_key_verifies_but_cannot_sign(tmp_path: Pa
     server.verifier().verify(b"x", signature, what="package")
     with pytest.raises(ConfigError, match="no signing key"):
         server.signer(create=False)
+    # Nor does it make a key of its own, which would sign what no server trusts.
+    with pytest.raises(ConfigError, match="kept elsewhere"):
+        server.signer()
+    assert sorted(p.name for p in mounted.iterdir()) == ["signing.pub"]
     with pytest.raises(ConfigError, match="no public key"):
         KeyRing(tmp_path / "empty").verifier()
 

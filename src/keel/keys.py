@@ -164,6 +164,15 @@ class KeyRing:
                     f"no signing key: {path} does not exist",
                     hint="keel creates it on first registration; or copy the project's key there",
                 )
+            if (self.folder / SIGNING_PUB).exists():
+                # The public half of the project's key is here, so its private half is kept
+                # elsewhere: a new key would sign what no server that trusts this one accepts.
+                raise ConfigError(
+                    f"no signing key: {path} does not exist, but {SIGNING_PUB} beside it names "
+                    "the project's key, which is kept elsewhere (a server's folder holds only "
+                    "the public key)",
+                    hint=f"copy the project's {SIGNING_KEY} there to sign on this machine",
+                )
             generated = Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
