@@ -66,6 +66,7 @@ from keel.errors import (
 )
 from keel.serving.codec import BadRequest, parse_json
 from keel.web.auth import Refusal, authenticate, has_body, require_json
+from keel.web.openapi import api_openapi_document
 
 if TYPE_CHECKING:
     from keel.project import Project
@@ -160,6 +161,16 @@ def api_mount(project: Project) -> Mount:
             json_body=project.spec.serving.max_request_bytes,
         ),
     ]
+    document = api_openapi_document(
+        max_body_bytes=MAX_BODY_BYTES,
+        max_feedback_bytes=project.spec.serving.max_request_bytes,
+        max_rows=project.spec.serving.max_rows,
+    )
+
+    async def openapi(request: Request) -> Response:
+        return _json(200, document)  # public: it describes the API, and holds no data
+
+    routes.append(Route("/openapi.json", openapi, methods=["GET"]))
     api = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     return Mount(API_PREFIX, app=api)
 
