@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from keel.domain.digest import Digest
 from keel.domain.model import ModelVersion
 from keel.errors import IntegrityError
 from keel.keys import KeyRing
@@ -329,6 +330,17 @@ def _register_crafted(project: Project, tmp_path: Path, target: Path, signer: An
         actor="mallory",
         alias=None,
         sign=lambda v: sign_version(signer, v),
+    )
+    # A complete registration (its run completed, a reference profile), as a database writer
+    # would fake one: the signature and the allow-list, not the completeness check, must stop it.
+    reference = project.metadata.monitoring.reference(MODEL, 2)
+    assert reference is not None
+    project.metadata.monitoring.put_reference(
+        MODEL,
+        version.version,
+        Digest.parse(reference.profile),
+        row_count=reference.row_count,
+        source=reference.source,
     )
     return version.version
 

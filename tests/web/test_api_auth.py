@@ -101,7 +101,8 @@ class Api:
 
 
 def _register(project: Project, model: str = "flights") -> int:
-    """A registered version without training: a run and a package object are enough."""
+    """A complete version without training: a completed run, a package object and a
+    reference profile (what makes a version usable) are enough."""
     metadata = project.metadata
     run = Run(
         id=new_run_id(),
@@ -122,6 +123,10 @@ def _register(project: Project, model: str = "flights") -> int:
         inference_contract=CONTRACT,
         metrics={"auc": 0.8},
         actor="root",
+    )
+    metadata.runs.finish(run.id, "completed")
+    metadata.monitoring.put_reference(
+        model, registered.version, package, row_count=1, source="no rows: a test stand-in"
     )
     return registered.version
 

@@ -36,6 +36,7 @@ GENESIS: Final = "blake3:" + "0" * 64
 EVENT_KINDS: Final = frozenset(
     {
         "model.registered",
+        "model.retired",
         "model.signed",
         "gates.evaluated",
         "release.requested",

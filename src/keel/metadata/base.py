@@ -332,6 +332,7 @@ class ModelRegistry(ABC):
         actor: str,
         alias: str | None = CANDIDATE,
         sign: Callable[[ModelVersion], Mapping[str, str]] | None = None,
+        announce: bool = True,
     ) -> ModelVersion:
         """Record the next version of `model` (creating the model on first use).
 
@@ -340,7 +341,20 @@ class ModelRegistry(ABC):
         stored with it (`keel.models.signing.sign_version`). `ConfigError` for an invalid
         name, alias, metric or contract; `NotFound` if the run or the package object is not
         recorded; `Conflict` if the run failed.
+
+        With `announce=False` (and no alias) the version is recorded without its
+        `model.registered` event: `complete_registration` writes it, once the run completed
+        with the reference profile recorded (what `keel train` does, so that a process killed
+        in between leaves no version an alias points at).
         """
+
+    @abstractmethod
+    def complete_registration(
+        self, model: str, version: int, *, alias: str | None, actor: str
+    ) -> AuditEvent:
+        """In one transaction: check that the version's run completed and its reference
+        profile is recorded (`Conflict` naming what is missing otherwise), append its
+        `model.registered` event and point `alias` at it. `Conflict` if it was announced."""
 
     @abstractmethod
     def record_signature(

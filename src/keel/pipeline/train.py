@@ -26,7 +26,8 @@ import blake3
 
 from keel.domain.digest import Digest
 from keel.domain.run import StepRecord
-from keel.errors import ConfigError, ContractViolation, IntegrityError, KeelError
+from keel.errors import ConfigError, ContractViolation, IntegrityError
+from keel.faults import pause_point
 
 if TYPE_CHECKING:
     from keel.contracts.model import Contract
@@ -197,7 +198,10 @@ def train(
         events.complete(result)
         for problem in events.problems:
             run.set_tag("keel.lineage_problem", problem)
-        return dataclasses.replace(result, notes=[*result.notes, *events.problems])
+        finished = dataclasses.replace(result, notes=[*result.notes, *events.problems])
+    # The run is completed now: only then may the version hold an alias (keel.release.usable).
+    pause_point("train.completed")
+    return _announce(project, finished, say)
 
 
 class _Lineage:
@@ -466,12 +470,13 @@ def _register(
     registry = project.metadata.models
     name = project.spec.name
     started = time.perf_counter()
-    current = next((v for v in _versions(project, name) if v.package == result.package), None)
+    notes = list(result.notes)
+    current = _complete_or_retire(project, run, result.package, say, notes)
     if current is not None:
         note = f"unchanged: same as {current.ref} (its package, byte for byte)"
         result.steps.append(StepOutcome("register", "skipped", 0.0, result.package, note))
         say("register", note)
-        return dataclasses.replace(result, unchanged=current, notes=[*result.notes, note])
+        return dataclasses.replace(result, unchanged=current, notes=[*notes, note])
     with tempfile.TemporaryDirectory(prefix="keel-register-") as folder:
         path = Path(folder) / "model.tar"
         project.artifacts.get_file(result.package, path)
@@ -496,34 +501,120 @@ def _register(
         metrics=result.metrics,
         actor=project.settings.user,
         sign=lambda registered: sign_version(signer, registered),
+        # Announced (its `model.registered` event, alias `candidate`) once the run completed
+        # with the reference profile recorded (`_announce`): a process killed before that
+        # leaves a version no alias points at, which the next run finishes or retires.
+        alias=None,
+        announce=False,
     )
+    pause_point("train.registered")
     run.set_tag("keel.model", version.ref)
     seconds = time.perf_counter() - started
     result.steps.append(
         StepOutcome("register", "ran", seconds, result.package, f"{version.ref} (candidate)")
     )
-    say("register", f"{version.ref}, alias candidate")
-    notes = list(result.notes)
+    say("register", version.ref)
     started = time.perf_counter()
-    try:
-        from keel.monitoring.reference import record_reference
+    from keel.monitoring.reference import record_reference
 
-        reference = record_reference(project, version)
-    except KeelError as exc:
-        # The version is registered; monitoring builds its reference on first use.
-        note = f"reference profile not recorded ({exc.message}); `keel monitor` retries"
-        notes.append(note)
-        say("reference", note)
-    else:
-        seconds = time.perf_counter() - started
-        detail = f"{reference.profile.row_count:,} rows ({reference.profile.source})"
-        result.steps.append(
-            StepOutcome(
-                "reference", "ran", seconds, Digest.parse(reference.profile.profile), detail
-            )
-        )
-        say("reference", f"profiled in {seconds:.2f}s: {detail}")
+    # A version without its reference profile is never usable: a failure here fails the run.
+    reference = record_reference(project, version)
+    pause_point("train.profiled")
+    seconds = time.perf_counter() - started
+    detail = f"{reference.profile.row_count:,} rows ({reference.profile.source})"
+    result.steps.append(
+        StepOutcome("reference", "ran", seconds, Digest.parse(reference.profile.profile), detail)
+    )
+    say("reference", f"profiled in {seconds:.2f}s: {detail}")
     return dataclasses.replace(result, registered=version, notes=notes)
+
+
+def _complete_or_retire(
+    project: Project, run: RunContext, package: Digest, say: Progress, notes: list[str]
+) -> Any | None:
+    """The usable version of the model whose package is `package`, or None.
+
+    A version with this package whose registration did not complete (its `keel train` was
+    killed) is finished when it can be (its run completed: the reference profile is recorded
+    now), or retired when it cannot (its run failed), so that a new one is registered.
+    """
+    from keel.errors import Conflict, NotFound
+    from keel.monitoring.reference import record_reference
+    from keel.release.usable import missing, retired_reason
+    from keel.tracking import reap_dead_runs
+
+    same = [v for v in _versions(project, project.spec.name) if v.package == package]
+    if not same:
+        return None
+    # A run whose process died on this host fails now, not after the heartbeat timeout.
+    reap_dead_runs(project.metadata.runs)
+    for version in reversed(same):
+        problems = missing(project, version)
+        if not problems:
+            return version
+        try:
+            status = project.metadata.runs.get(version.run_id).status
+        except NotFound:
+            status = "failed"
+        if status == "completed":
+            record_reference(project, version)
+            note = f"completed {version.ref}: its reference profile was missing, now recorded"
+            notes.append(note)
+            say("register", note)
+            return version
+        if status == "running":
+            raise Conflict(
+                f"{version.ref} has this very package and is still being registered by run "
+                f"{version.run_id}",
+                hint="wait for that `keel train` to finish, then run this one again",
+            )
+        if retired_reason(project, version) is None:
+            reason = f"its registration did not complete: {'; '.join(problems)}"
+            project.metadata.audit.record(
+                actor=project.settings.user,
+                kind="model.retired",
+                model=version.model,
+                version=version.version,
+                reason=reason,
+                evidence={"run": version.run_id, "retired_by_run": run.id},
+            )
+            note = f"retired {version.ref} ({reason}); registering a complete version"
+            notes.append(note)
+            say("register", note)
+    return None
+
+
+def _announce(project: Project, result: TrainResult, say: Progress) -> TrainResult:
+    """Complete the registration of the version this run registered, or of the version it
+    found complete but never announced (its `keel train` was killed before this step): its
+    `model.registered` event, and `candidate` unless a newer version holds it already."""
+    from keel.domain.model import CANDIDATE, ModelVersion
+
+    version: ModelVersion | None = result.registered
+    if version is None and result.unchanged is not None:
+        if _announced(project, result.unchanged):
+            return result
+        version = result.unchanged
+    if version is None:
+        return result
+    holder = project.metadata.releases.holder(version.model, CANDIDATE)
+    alias = CANDIDATE if holder is None or holder < version.version else None
+    project.metadata.models.complete_registration(
+        version.model, version.version, alias=alias, actor=project.settings.user
+    )
+    ref = version.ref
+    if result.registered is None:
+        note = f"completed the registration of {ref}"
+        say("register", note)
+        result = dataclasses.replace(result, notes=[*result.notes, note])
+    if alias is not None:
+        say("candidate", f"{ref} is the candidate")
+    return result
+
+
+def _announced(project: Project, version: Any) -> bool:
+    events = project.metadata.audit.events(model=version.model, kinds=["model.registered"])
+    return any(e.version == version.version for e in events)
 
 
 def _versions(project: Project, name: str) -> list[Any]:

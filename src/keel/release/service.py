@@ -34,6 +34,8 @@ from keel.domain.release import (
     with_owners,
 )
 from keel.errors import ConfigError, Conflict
+from keel.faults import pause_point
+from keel.release.usable import require_usable
 
 if TYPE_CHECKING:
     from keel.project import Project
@@ -225,6 +227,7 @@ def promote(
         )
     metadata = project.metadata
     version = metadata.models.resolve(ref)
+    require_usable(project, version, to=f"be promoted to {alias}")
     holder = metadata.releases.holder(version.model, alias)
     if holder == version.version:
         raise Conflict(
@@ -269,6 +272,7 @@ def promote(
         actor=actor.name,
         extra=extra,
     )
+    pause_point("promote.evaluated")
     result: PromotionResult
     if decision.outcome == "refused":
         result = PromotionResult(
@@ -373,6 +377,12 @@ def approve(
     evaluation: str | None = None
     gates: tuple[GateResult, ...] = ()
     if len(request.approved_by) + 1 >= request.required:
+        # Checked again at the approval that moves the alias: the request may predate this.
+        require_usable(
+            project,
+            metadata.models.get(request.model, request.version),
+            to=f"be approved for {request.alias}",
+        )
         current = metadata.releases.holder(request.model, request.alias)
         if current != request.holder:
             version = metadata.models.get(request.model, request.version)
@@ -407,6 +417,7 @@ def approve(
                 _notify(project, start)
                 return DecisionResult("refused", with_release_owner(project, closed), gates=gates)
             expected = current
+    pause_point("approve.deciding")
     updated, moved = metadata.releases.decide(
         request.id,
         actor=actor,
@@ -415,6 +426,7 @@ def approve(
         expected_holder=expected,
         evaluation_id=evaluation,
     )
+    pause_point("approve.decided")
     _notify(project, start)
     return DecisionResult(
         "approved" if moved else "recorded", with_release_owner(project, updated), moved, gates

@@ -87,8 +87,10 @@ def load_version(
     synthetic row is tried and its failure tolerated (feature code may reject plain values).
     """
     from keel.release.evidence import load_model
+    from keel.release.usable import require_usable
 
     started = time.perf_counter()
+    require_usable(project, version, to="be served")
     if not version.inference_contract:
         raise ConfigError(
             f"{version.ref} has no inference contract, so requests to it cannot be checked",

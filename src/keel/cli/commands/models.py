@@ -99,19 +99,28 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
     MODEL lists every version with its run, metrics and aliases. MODEL@VERSION,
     MODEL@ALIAS or MODEL@latest shows that version, with its inference contract.
     """
+    from keel.release.usable import status
+
     parsed = parse_model_ref(ref)  # a malformed reference fails before opening anything
-    registry = cli.project().metadata.models
+    project = cli.project()
+    registry = project.metadata.models
     if parsed.kind != "model":
         version = registry.resolve(parsed)
         held = [a.name for a in registry.aliases(version.model) if a.version == version.version]
-        document = {**version.to_dict(), "aliases": held}
-        emit(as_json, {"ok": True, "version": document}, lambda: _version_text(version, held))
+        state = status(project, version)
+        document = {**version.to_dict(), "aliases": held, "status": state}
+        emit(
+            as_json,
+            {"ok": True, "version": document},
+            lambda: _version_text(version, held) + f"\nstatus      {state}",
+        )
         return 0
     versions = registry.versions(parsed.model)
     aliases = registry.aliases(parsed.model)
     by_version: dict[int, list[str]] = defaultdict(list)
     for alias in aliases:
         by_version[alias.version].append(alias.name)
+    states = {v.version: status(project, v) for v in versions}
     document_model: dict[str, Any] = {
         "name": parsed.model,
         "aliases": {a.name: a.version for a in aliases},
@@ -125,6 +134,7 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
                 "aliases": by_version[v.version],
                 "created_at": v.created_at.isoformat(),
                 "created_by": v.created_by,
+                "status": states[v.version],
             }
             for v in versions
         ],
@@ -142,6 +152,9 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
                 f"{v.created_by:<12}  {', '.join(by_version[v.version]) or '-':<20}  "
                 f"{_metrics_text(v.metrics) or '-'}"
             )
+            if states[v.version] != "usable":
+                # Never released, never served: say why under the version's line.
+                lines.append(f"{'':>7}  ^ {states[v.version]}")
         return "\n".join(lines)
 
     emit(as_json, {"ok": True, "model": document_model}, text)

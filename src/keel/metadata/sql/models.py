@@ -35,9 +35,11 @@ from keel.metadata.sql.engine import read_transaction, write_transaction
 from keel.metadata.sql.schema import (
     alias_history,
     artifact_holders,
+    audit_events,
     model_aliases,
     model_versions,
     models,
+    reference_profiles,
     runs,
 )
 from keel.metadata.sql.statements import insert_ignoring_duplicates, lock_artifact
@@ -79,11 +81,17 @@ class SqlModelRegistry(ModelRegistry):
         actor: str,
         alias: str | None = CANDIDATE,
         sign: Callable[[ModelVersion], Mapping[str, str]] | None = None,
+        announce: bool = True,
     ) -> ModelVersion:
         """Record the next version of `model`, hold its package and set `alias`, atomically."""
         check_model_name(model)
         if alias is not None:
             check_alias_name(alias)
+        if alias is not None and not announce:
+            raise ConfigError(
+                "alias: must be None when announce is false (complete_registration sets it)",
+                problems=[("alias", "must be None when announce is false")],
+            )
         if not is_run_id(run_id):
             raise ConfigError(
                 f"run id must be 32 lowercase hex characters, got {run_id!r}",
@@ -162,32 +170,48 @@ class SqlModelRegistry(ModelRegistry):
             conn.execute(
                 insert_ignoring_duplicates(conn, artifact_holders, holder, "digest", "holder")
             )
-            event = append_event(
-                conn,
-                actor=actor,
-                kind="model.registered",
-                model=model,
-                version=version.version,
-                alias=alias,
-                evidence={
-                    "run": run_id,
-                    "package": str(package),
-                    "flavor": flavor,
-                    "metrics": json.loads(metrics_text),
-                },
-                at=now,
-            )
-            if alias is not None:
-                previous = _current(conn, model, alias)
-                record_alias_move(
-                    conn,
-                    event,
-                    model=model,
-                    alias=alias,
-                    version=version.version,
-                    previous=previous,
-                )
+            if announce:
+                _announce(conn, version, alias, actor, now)
         return version
+
+    def complete_registration(
+        self, model: str, version: int, *, alias: str | None, actor: str
+    ) -> AuditEvent:
+        """Announce a version registered with `announce=False` and point `alias` at it, in
+        one transaction, once its run completed and its reference profile is recorded."""
+        if alias is not None:
+            check_alias_name(alias)
+        with write_transaction(self._engine) as conn:
+            _require_model(conn, model)
+            # The model-row lock: serialised with registrations and alias moves.
+            conn.execute(select(models.c.name).where(models.c.name == model).with_for_update())
+            current = _get(conn, model, version)
+            status = conn.execute(select(runs.c.status).where(runs.c.id == current.run_id)).scalar()
+            missing = [] if status == "completed" else [f"its run {current.run_id} is {status}"]
+            profiled = conn.execute(
+                select(reference_profiles.c.version).where(
+                    reference_profiles.c.model == model, reference_profiles.c.version == version
+                )
+            ).first()
+            if profiled is None:
+                missing.append("it has no reference profile")
+            if missing:
+                raise Conflict(
+                    f"cannot complete the registration of {current.ref}: {'; '.join(missing)}",
+                    hint="run `keel train` again on the same inputs",
+                )
+            announced = conn.execute(
+                select(audit_events.c.seq).where(
+                    audit_events.c.model == model,
+                    audit_events.c.version == version,
+                    audit_events.c.kind == "model.registered",
+                )
+            ).first()
+            if announced is not None:
+                raise Conflict(f"{current.ref} is registered already")
+            if alias is not None and _current(conn, model, alias) == version:
+                alias = None
+            return _announce(conn, current, alias, actor, datetime.now(UTC))
 
     def record_signature(
         self, model: str, version: int, signature: Mapping[str, str], *, actor: str
@@ -340,6 +364,38 @@ def _upsert_alias(dialect: str) -> Any:
         )
         _UPSERT_ALIAS[dialect] = statement
     return statement
+
+
+def _announce(
+    conn: Connection, version: ModelVersion, alias: str | None, actor: str, now: datetime
+) -> AuditEvent:
+    """The `model.registered` event, and the move of `alias` it records."""
+    event = append_event(
+        conn,
+        actor=actor,
+        kind="model.registered",
+        model=version.model,
+        version=version.version,
+        alias=alias,
+        evidence={
+            "run": version.run_id,
+            "package": str(version.package),
+            "flavor": version.flavor,
+            "metrics": dict(version.metrics),
+        },
+        at=now,
+    )
+    if alias is not None:
+        previous = _current(conn, version.model, alias)
+        record_alias_move(
+            conn,
+            event,
+            model=version.model,
+            alias=alias,
+            version=version.version,
+            previous=previous,
+        )
+    return event
 
 
 def record_alias_move(
