@@ -220,7 +220,27 @@ def test_the_api_on_postgresql_refuses_bad_versions_and_deep_bodies(
                 "GET", "/api/v1/models/m/versions/9223372036854775807", None, headers
             )
             assert largest.status == 404, largest.text
+            # Text PostgreSQL cannot hold (NUL) in a path or query: a 400 naming the parameter.
+            for path, parameter in (
+                ("/api/v1/requests?model=a%00b", "model"),
+                ("/api/v1/audit-log?model=%00", "model"),
+                ("/api/v1/requests/ab%00cd", "id"),
+                ("/api/v1/models/a%00b", "name"),
+            ):
+                answer = client.request("GET", path, None, headers)
+                assert answer.status == 400, (path, answer.text)
+                assert answer.json()["error"]["problems"][0]["field"] == parameter
             for path in ("/api/v1/models/m/versions/1/promote", "/api/v1/feedback"):
                 answer = client.request("POST", path, DEEP, headers)
                 assert answer.status == 400, answer.text[:500]
                 assert "levels deep" in json.dumps(answer.json())
+
+
+@pytest.mark.parametrize(
+    "path", ["/ui/requests/ab%00cd", f"/ui/models/{MODEL}?before=%00", "/ui/predictions?id=%00"]
+)
+def test_a_ui_page_refuses_a_nul_in_its_parameters(server: Server, path: str) -> None:
+    with Client(server.url) as client:
+        page = client.get(path)
+    assert page.status == 400, page.text
+    assert "must not contain NUL characters" in page.text

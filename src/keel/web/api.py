@@ -71,7 +71,7 @@ from keel.web.openapi import api_openapi_document
 if TYPE_CHECKING:
     from keel.project import Project
 
-__all__ = ["API_PREFIX", "MAX_BODY_BYTES", "api_mount", "create_api"]
+__all__ = ["API_PREFIX", "MAX_BODY_BYTES", "api_mount", "check_parameters", "create_api"]
 
 API_PREFIX: Final = "/api/v1"
 #: The largest request body accepted (413 beyond): bodies are a few short strings.
@@ -199,6 +199,7 @@ def _route(
                 _check_declared_length(request, limit)
                 if has_body(request):
                     require_json(request)
+            check_parameters(request)
             actor = await authenticate(project, request)
             require(actor, action)
             fields = _fields(await _read_json(request), body) if body is not None else {}
@@ -223,6 +224,17 @@ def _route(
 
     posted = body is not None or json_body is not None
     return Route(path, endpoint, methods=["POST"] if posted else ["GET"])
+
+
+def check_parameters(request: Request) -> None:
+    """`ConfigError` for a path or query parameter holding a NUL character: no store keeps
+    one in text (PostgreSQL refuses it), so it could only fail deeper down."""
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if "\x00" in str(value):
+            raise ConfigError(
+                f"parameter {name} must not contain NUL characters (%00)",
+                problems=[(name, "text without NUL characters")],
+            )
 
 
 def _check_declared_length(request: Request, limit: int = MAX_BODY_BYTES) -> None:

@@ -42,6 +42,7 @@ from keel.domain.identity import require
 from keel.errors import ConfigError, Conflict, KeelError, NotFound, PermissionDenied
 from keel.serving.deadline import BodyDeadline
 from keel.web import pages
+from keel.web.api import check_parameters
 from keel.web.session import FormError, Session, Sessions, check_origin, read_form, safe_next
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ class _Ui:
         async def endpoint(request: Request) -> Response:
             session = await self.sessions.read(request)
             try:
+                check_parameters(request)
                 template, context = await run_in_threadpool(build, self.project, request)
             except KeelError as error:
                 return self.error(request, session, error)
