@@ -35,6 +35,8 @@ The servers, each alone on the machine, one process each, started and stopped in
   `orjson.dumps`. No validation, no ids, no metrics, no logging.
 - keel-nolog, only with `--servers ...,keel-nolog`: keel on a copy of the project whose
   keel.yaml sets `serving: {log: {enabled: false}}`, to show what the prediction log costs.
+- keel-buffered and keel-durable, only when asked for: keel on copies whose keel.yaml sets
+  `serving.log.durability`, to show what answering after the spool's fsync costs.
 
 OMP_NUM_THREADS=1 for MLflow and the floor (keel sets the same limit per predicting thread);
 on two shared cores a thread team per call only spins. The load generator is this process: N
@@ -330,6 +332,9 @@ SERVERS = {
     "floor": Server("floor", "/predict", "records", "/live"),
     # Not run unless asked for: keel with `serving.log.enabled: false`, for the log's cost.
     "keel-nolog": Server("keel-nolog", "/predict", "records", "/v2/health/ready"),
+    # Nor these: keel with `serving.log.durability` set, for the cost of durable logging.
+    "keel-buffered": Server("keel-buffered", "/predict", "records", "/v2/health/ready"),
+    "keel-durable": Server("keel-durable", "/predict", "records", "/v2/health/ready"),
 }
 
 
@@ -377,13 +382,18 @@ def running(
 
 def unlogged(project_dir: Path) -> Path:
     """A copy of the project whose keel.yaml switches prediction logging off."""
+    return with_log(project_dir, "nolog", {"enabled": False})
+
+
+def with_log(project_dir: Path, suffix: str, log: dict[str, object]) -> Path:
+    """A copy of the project whose keel.yaml sets `serving.log` to `log`."""
     import yaml
 
-    copy = project_dir.with_name(f"{project_dir.name}-nolog")
+    copy = project_dir.with_name(f"{project_dir.name}-{suffix}")
     if not copy.exists():
         shutil.copytree(project_dir, copy)
         spec = yaml.safe_load((copy / "keel.yaml").read_text())
-        spec["serving"] = {"log": {"enabled": False}}
+        spec["serving"] = {"log": log}
         (copy / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return copy
 
@@ -394,6 +404,10 @@ def server_command(name: str, project_dir: Path, mlflow_model: Path, port: int) 
         return [str(KEEL), "-C", str(project_dir), "serve", "--port", str(port)]
     if name == "keel-nolog":
         return [str(KEEL), "-C", str(unlogged(project_dir)), "serve", "--port", str(port)]
+    if name in ("keel-buffered", "keel-durable"):
+        mode = name.removeprefix("keel-")
+        copy = with_log(project_dir, mode, {"durability": mode})
+        return [str(KEEL), "-C", str(copy), "serve", "--port", str(port)]
     if name == "mlflow":
         serve = [str(MLFLOW), "models", "serve", "-m", str(mlflow_model)]
         return [*serve, "--env-manager", "local", "--port", str(port)]
@@ -615,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--servers",
         default="floor,keel,mlflow",
-        help="which servers, comma-separated; also keel-nolog (keel, prediction logging off)",
+        help="which servers, comma-separated; also keel-nolog (keel, prediction logging off), "
+        "keel-buffered and keel-durable (serving.log.durability set)",
     )
     parser.add_argument(
         "--model",
@@ -697,13 +712,17 @@ def main(argv: list[str] | None = None) -> int:
             worst = max(abs(a - b) for a, b in zip(found, answers[reference], strict=True))
             raise AssertionError(f"{name} and {reference} disagree (largest difference {worst})")
 
-    import mlflow
     import sklearn
     import starlette
     import uvicorn
 
+    mlflow_version = []
+    if "mlflow" in chosen:  # not installed where only keel's variants are compared
+        import mlflow
+
+        mlflow_version.append(f"mlflow {mlflow.__version__}")
     machine = machine_summary(
-        f"mlflow {mlflow.__version__}",
+        *mlflow_version,
         f"uvicorn {uvicorn.__version__}",
         f"starlette {starlette.__version__}",
         f"scikit-learn {sklearn.__version__}",

@@ -608,7 +608,7 @@ class PredictionLogSpec(_Section):
     #: `durable`: a request is answered once its rows are fsynced to the local spool, so no
     #: crash loses an acknowledged prediction. `buffered`: answered once its rows are in
     #: memory; a hard crash loses up to `flush_interval` plus one commit of them.
-    durability: Literal["buffered", "durable"] = "buffered"
+    durability: Literal["buffered", "durable"] = "durable"
     #: How often buffered predictions are committed to the store.
     flush_interval: Duration = timedelta(milliseconds=200)
     #: Predictions held in memory beyond this go to the spool (readiness fails if it cannot
