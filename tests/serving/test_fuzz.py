@@ -26,9 +26,13 @@ def test_keel_serve_answers_as_its_openapi_document_says(
     with open_project(folder) as project:
         set_alias(project, "production", 1)
         set_alias(project, "canary", 2)
+        project.metadata.identities.add_user("lee", ["labeler"], actor="root")
+        token = project.metadata.identities.create_token("lee", actor="root")
         with serve(project) as (url, _):
             with urllib.request.urlopen(url + "/openapi.json", timeout=30) as answer:  # noqa: S310 - loopback
                 document = orjson.loads(answer.read())
             validate(document)
-            failures = fuzz(url, document, examples=EXAMPLES)
+            failures = fuzz(
+                url, document, examples=EXAMPLES, headers={"Authorization": f"Bearer {token}"}
+            )
     assert not failures, "\n\n".join(failures)

@@ -389,6 +389,33 @@ def openapi_document(
                 },
             }
         },
+        "/v1/feedback": {
+            "post": {
+                "summary": "delayed labels, joined to logged predictions (a token whose roles "
+                "may label: labeler, trainer, admin)",
+                "security": [{"bearerAuth": []}],
+                "requestBody": {"required": True, **_json_content(_feedback(max_rows))},
+                "responses": {
+                    "200": {
+                        "description": "what was recorded",
+                        **_json_content(
+                            {
+                                "type": "object",
+                                "properties": {"ok": {"const": True}},
+                                "required": ["ok"],
+                            }
+                        ),
+                    },
+                    "400": _error("a bad body: each problem names the field and the rule"),
+                    "401": _error("no valid API token (`WWW-Authenticate: Bearer`)"),
+                    "403": _error("the token's roles may not label"),
+                    "404": _error("no such model, or no logged prediction with an id"),
+                    "413": _error("a body over serving.max_request_bytes, or too many labels"),
+                    "415": _error("the body is not declared `Content-Type: application/json`"),
+                    "503": _error("the metadata store is unreachable; retry shortly"),
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "this document",
@@ -426,11 +453,42 @@ def openapi_document(
         "paths": paths,
         "components": {
             "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API token, keel_<id>_<secret> (`keel tokens create`)",
+                }
+            },
             "responses": {
                 f"Refused{status}": response
                 for status, response in _refusals(spec.max_request_bytes).items()
             },
         },
+    }
+
+
+def _feedback(max_rows: int) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "feedback": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_rows,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "prediction_id": {"type": "string", "pattern": "^[0-9a-fA-F-]{32,36}$"},
+                        "label": {"type": ["boolean", "integer", "number", "string"]},
+                    },
+                    "required": ["prediction_id", "label"],
+                },
+            },
+            "model": {"type": "string", "pattern": _NAME_PATTERN},
+            "allow_unknown": {"type": "boolean"},
+        },
+        "required": ["feedback"],
     }
 
 
