@@ -244,3 +244,31 @@ def test_verify_on_a_machine_with_only_the_public_key_checks_but_writes_none(
     assert report["checkpoints"]["written"] is None  # type: ignore[index]
     assert "checkpoint not written: no signing key" in text
     assert [p.name for p in public_only.iterdir()] == ["signing.pub"]  # made no key of its own
+
+
+def test_the_api_verify_checks_the_newest_checkpoint_and_writes_none(
+    project_dir: Path, project: Project
+) -> None:
+    import urllib.request
+
+    from keel.web.api import create_api
+    from keel.web.server import run_in_thread
+
+    identities = project.metadata.identities
+    identities.add_user("vi", ["viewer"], actor="root")
+    token = identities.create_token("vi", actor="root")
+    _events(project, 3)
+    head, _ = project.metadata.audit.head()
+    project.audit_checkpoints.verify(project.metadata.audit.verify())  # as the CLI's verify does
+    _delete_newest(project, keep=head - 1)
+    with run_in_thread(create_api(project)) as url:
+        request = urllib.request.Request(  # noqa: S310 - the test's own loopback server
+            f"{url}/api/v1/audit-log/verify", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request) as answer:  # noqa: S310 - the same
+            document = json.load(answer)
+    assert document["ok"] is False
+    assert (document["broken"]["seq"], document["broken"]["rule"]) == (head, "deleted events")
+    assert document["checkpoints"]["written"] is None
+    names = project.artifacts.list_documents(FOLDER)
+    assert [int(Path(name).stem) for name in names] == [head]

@@ -178,10 +178,12 @@ class Checkpoints:
             raise IntegrityError(f"{where} records event {seq}, not the one its name says")
         return checkpoint
 
-    def verify(self, report: ChainReport) -> tuple[ChainReport, CheckpointCheck]:
-        """Check the newest checkpoint against the log, then checkpoint the head `report`
-        found if the chain holds. The report comes back broken for a checkpoint that is
-        itself forged, or for events it recorded that are gone or changed."""
+    def verify(
+        self, report: ChainReport, *, write: bool = True
+    ) -> tuple[ChainReport, CheckpointCheck]:
+        """Check the newest checkpoint against the log, then (with `write`) checkpoint the
+        head `report` found if the chain holds. The report comes back broken for a checkpoint
+        that is itself forged, or for events it recorded that are gone or changed."""
         name = self.newest()
         checked: Checkpoint | None = None
         if name is not None:
@@ -195,7 +197,7 @@ class Checkpoints:
             broken = self._compare(checked)
             if broken is not None:
                 return _broken(report, *broken), CheckpointCheck(checked, None)
-        if not report.ok or report.head_seq == 0:
+        if not report.ok or report.head_seq == 0 or not write:
             return report, CheckpointCheck(checked, None)
         if checked is not None and checked.seq >= report.head_seq:
             return report, CheckpointCheck(checked, None, "the head is checkpointed already")
