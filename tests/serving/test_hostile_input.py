@@ -244,3 +244,39 @@ def test_a_ui_page_refuses_a_nul_in_its_parameters(server: Server, path: str) ->
         page = client.get(path)
     assert page.status == 400, page.text
     assert "must not contain NUL characters" in page.text
+
+
+class _Raising:
+    """A loaded model whose code raises on every request."""
+
+    def score(self, frame: Any) -> Any:
+        raise ValueError("the shadow's feature code broke")
+
+
+def test_a_shadow_that_raises_never_fails_the_request(
+    trained_template: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import dataclasses
+
+    folder = served_copy(trained_template, tmp_path / "flights", shadow=["staging"])
+    row = records(trained_template, 1)[0]
+    with open_project(folder) as project:
+        set_alias(project, "production", 1)
+        set_alias(project, "staging", 2)
+        app, serving = create_app(project, log=open_prediction_log(project))
+        with run_in_thread(app) as url, Client(url) as client:
+            route = serving.state.routes[MODEL]
+            assert route.shadows, "staging's holder is loaded as a shadow"
+            # v2's code failing on this request (as new code may): swapped in as the reload
+            # watcher swaps routes, in one assignment.
+            broken = {
+                alias: dataclasses.replace(shadow, loaded=_Raising())  # type: ignore[arg-type]
+                for alias, shadow in route.shadows.items()
+            }
+            serving.state._routes = {MODEL: dataclasses.replace(route, shadows=broken)}
+            with caplog.at_level(logging.WARNING, logger="keel.serving"):
+                answer = client.post("/predict", {"records": [row]})
+                assert answer.status == 200, answer.text
+                assert answer.json()["version"] == 1
+                serving._shadow_pool.submit(lambda: None).result(timeout=60)  # drained
+    assert any("shadow flights-delay@2 failed" in r.getMessage() for r in caplog.records)
