@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import shutil
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -34,6 +36,7 @@ from keel.serving.app import create_app
 from keel.serving.predlog import open_prediction_log
 from keel.web.server import run_in_thread
 from tests.fixtures.cli import Keel
+from tests.serving.support import KEEL, free_port, wait_ready
 
 MODEL = "tiny"
 SPEC: dict[str, Any] = {
@@ -299,6 +302,30 @@ def test_a_server_with_only_the_public_key_serves(project: Project, tmp_path: Pa
     with Project.open(project.settings.project_dir, env=environ) as server:
         status, body = _serve_and_predict(server)
         assert status == 200, body
+    assert sorted(p.name for p in public_only.iterdir()) == ["signing.pub"]
+
+
+def test_keel_serve_with_only_the_public_key_serves_and_creates_no_key(
+    project: Project, tmp_path: Path
+) -> None:
+    """`keel serve` as a container runs it: KEEL_KEYS names a folder holding signing.pub alone
+    (a mounted Secret); it verifies, serves, and writes no key of its own there."""
+    public_only = tmp_path / "mounted-keys"
+    public_only.mkdir()
+    shutil.copy(project.keys.folder / "signing.pub", public_only / "signing.pub")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    environ.update(_env_of(project), KEEL_KEYS=str(public_only))
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [KEEL, "-C", project.settings.project_dir, "serve", "--port", url.rsplit(":", 1)[1]]
+    with (tmp_path / "serve.err").open("wb") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=environ)
+        try:
+            wait_ready(url, process)
+            status, body = _post(f"{url}/predict", {"records": _rows()})
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    assert status == 200, body
     assert sorted(p.name for p in public_only.iterdir()) == ["signing.pub"]
 
 
