@@ -32,16 +32,17 @@ def fuzz(
     *,
     examples: int,
     headers: Mapping[str, str] | None = None,
-    skip: frozenset[str] = frozenset(),
+    only: frozenset[str] | None = None,
 ) -> list[str]:
     """Failures of up to `examples` valid and as many invalid requests per operation of
-    `document` (a label like `POST /predict` in `skip` is left out), sent to `url`."""
+    `document` (only those labelled in `only`, like `POST /predict`, if given), sent to
+    `url`."""
     schema = schemathesis.openapi.from_dict(dict(document))
     failures: list[str] = []
     sent = dict(headers or {})
     for result in schema.get_all_operations():
         operation = result.ok()
-        if operation.label in skip:
+        if only is not None and operation.label not in only:
             continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             label = f"{operation.label} ({mode.value})"
