@@ -11,6 +11,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
@@ -60,6 +61,18 @@ class InputField:
     minimum: int | float | None = None
     maximum: int | float | None = None
     allowed: tuple[Allowed, ...] | None = None
+    #: `allowed` as a set, for checking requests (computed once, not part of the document).
+    allowed_set: frozenset[Allowed] | None = dataclass_field(
+        init=False, default=None, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.allowed is not None:
+            object.__setattr__(self, "allowed_set", frozenset(self.allowed))
+
+    @property
+    def bounded(self) -> bool:
+        return self.minimum is not None or self.maximum is not None or self.allowed is not None
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {"name": self.name, "type": self.type, "nullable": self.nullable}

@@ -317,9 +317,9 @@ def bound_problems(contract: InferenceContract, batch: Batch) -> list[Problem]:
     checked by the decoder, so only numbers meet a range."""
     problems: list[Problem] = []
     for spec in contract.inputs:
-        if spec.minimum is None and spec.maximum is None and spec.allowed is None:
+        if not spec.bounded:
             continue
-        allowed = None if spec.allowed is None else frozenset(spec.allowed)
+        allowed = spec.allowed_set
         for index, value in enumerate(batch.columns[spec.name]):
             if value is None:
                 continue
