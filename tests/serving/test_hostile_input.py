@@ -280,3 +280,17 @@ def test_a_shadow_that_raises_never_fails_the_request(
                 assert answer.json()["version"] == 1
                 serving._shadow_pool.submit(lambda: None).result(timeout=60)  # drained
     assert any("shadow flights-delay@2 failed" in r.getMessage() for r in caplog.records)
+
+
+def test_a_binary_header_length_that_is_not_ascii_digits_is_a_400(server: Server) -> None:
+    body = json.dumps(oip_request([server.row])).encode()
+    with Client(server.url) as client:
+        # http.client sends header values as Latin-1: b"\xb2" arrives as '²'.
+        answer = client.request(
+            "POST",
+            f"/v2/models/{MODEL}/infer",
+            body,
+            {"Inference-Header-Content-Length": "\xb2"},
+        )
+    assert answer.status == 400, answer.text
+    assert answer.json()["problems"][0]["field"] == "Inference-Header-Content-Length"

@@ -227,7 +227,7 @@ class ServingApp:
         limit = self.spec.max_request_bytes
         declared = request.headers.get("content-length")
         if declared is not None:
-            if not declared.isdigit():
+            if not (declared.isascii() and declared.isdigit()):
                 raise BadRequest(400, "Content-Length is not a number")
             if int(declared) > limit:
                 raise BadRequest(

@@ -44,7 +44,8 @@ def split_body(body: bytes, header: str | None) -> tuple[bytes, bytes]:
     if header is None:
         return body, b""
     text = header.strip()
-    if not text.isdigit() or int(text) > len(body):
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+    if not (text.isascii() and text.isdigit()) or int(text) > len(body):
         raise BadRequest(
             400,
             f"Inference-Header-Content-Length: {header!r} is not a length within the body",

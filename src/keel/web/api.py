@@ -239,7 +239,7 @@ def check_parameters(request: Request) -> None:
 
 def _check_declared_length(request: Request, limit: int = MAX_BODY_BYTES) -> None:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
 
 
