@@ -145,6 +145,9 @@ def test_a_train_killed_before_its_run_completes_leaves_no_usable_version(
     assert shown["aliases"] == {}  # candidate never points at it
     (v1,) = shown["versions"]
     assert v1["status"].startswith("incomplete: its run ")
+    (listed,) = _json(_keel(project_dir, "models", "list", "--json"))["models"]
+    assert listed["latest_status"] == v1["status"]
+    assert "^ v1 incomplete: its run " in _keel(project_dir, "models", "list").stdout
     assert "not completed" in v1["status"]  # running, until the process is found dead
     refused = _keel(project_dir, "promote", f"{MODEL}@1", "--to", "staging")
     assert refused.returncode == 4

@@ -23,6 +23,7 @@ from keel.metadata.sql.schema import audit_events, audit_head
 from keel.project import Project
 from keel.release.checkpoints import FOLDER
 from tests.fixtures.cli import Keel
+from tests.fixtures.s3 import S3Server
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -272,3 +273,27 @@ def test_the_api_verify_checks_the_newest_checkpoint_and_writes_none(
     assert document["checkpoints"]["written"] is None
     names = project.artifacts.list_documents(FOLDER)
     assert [int(Path(name).stem) for name in names] == [head]
+
+
+@pytest.mark.s3
+def test_checkpoints_in_an_s3_artifact_store(
+    keel: Keel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: S3Server
+) -> None:
+    """The same attack caught with the checkpoints in S3 (moto's server on loopback)."""
+    monkeypatch.setenv("KEEL_ARTIFACTS", s3_server.url())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", s3_server.region)
+    folder = tmp_path / "p"
+    assert keel("init", folder, "--name", "flights").code == 0
+    with Project.open(folder) as project:
+        assert project.artifacts.backend == "s3"
+        _events(project, 3)
+        code, report, _ = _verify(keel, folder)
+        assert code == 0 and report["checkpoints"]["written"]["seq"] == 3  # type: ignore[index]
+        assert project.artifacts.list_documents(FOLDER) == [f"{FOLDER}/{3:020d}.json"]
+        _delete_newest(project, keep=2)
+    code, report, _ = _verify(keel, folder)
+    assert code == 1
+    assert (report["broken"]["seq"], report["broken"]["rule"]) == (3, "deleted events")  # type: ignore[index]

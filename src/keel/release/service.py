@@ -31,9 +31,10 @@ from keel.domain.release import (
     check_decider,
     decide,
     notify_list,
+    rollback_target,
     with_owners,
 )
-from keel.errors import ConfigError, Conflict
+from keel.errors import ConfigError, Conflict, NotFound
 from keel.faults import pause_point
 from keel.release.usable import require_usable
 
@@ -465,8 +466,17 @@ def rollback(
             "a rollback needs a reason (--reason TEXT): it goes into the audit log",
             problems=[("reason", "must be non-empty")],
         )
+    releases = project.metadata.releases
+    try:
+        target = rollback_target(releases.history(model, alias))
+    except NotFound:
+        target = None  # the rollback below says what is missing
+    if target is not None:
+        require_usable(
+            project, project.metadata.models.get(model, target), to=f"be rolled back to as {alias}"
+        )
     start, _ = project.metadata.audit.head()
-    event = project.metadata.releases.rollback(model, alias, actor=actor.name, reason=text)
+    event = releases.rollback(model, alias, actor=actor.name, reason=text)
     _notify(project, start)
     evidence = event.evidence
     return RollbackResult(model, alias, int(evidence["from"]), int(evidence["to"]), event)

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from keel.errors import Conflict, NotFound
+from keel.errors import Conflict, KeelError, NotFound
 
 if TYPE_CHECKING:
     from keel.domain.model import ModelVersion
     from keel.project import Project
 
 __all__ = ["missing", "require_usable", "retired_reason", "status"]
+
+_NO_PROFILE = "it has no reference profile"
 
 
 def missing(project: Project, version: ModelVersion) -> list[str]:
@@ -35,7 +37,7 @@ def missing(project: Project, version: ModelVersion) -> list[str]:
             detail = f": {run.error}" if run.error else ""
             problems.append(f"its run {run.id} {state}, not completed{detail}")
     if project.metadata.monitoring.reference(version.model, version.version) is None:
-        problems.append("it has no reference profile")
+        problems.append(_NO_PROFILE)
     return problems
 
 
@@ -60,6 +62,18 @@ def require_usable(project: Project, version: ModelVersion, *, to: str) -> None:
     """Return if `version` is usable, else `Conflict` naming what it lacks and saying what
     to do; `to` is what was about to happen (`be promoted`, `be served`, ...)."""
     problems = missing(project, version)
+    if problems == [_NO_PROFILE]:
+        # Only a version registered before the profile was part of registration (which then
+        # let it fail) can have a completed run and no profile: built now, as monitoring
+        # builds one on first use, so upgrading keel never strands a released version.
+        from keel.monitoring.reference import reference_for
+
+        try:
+            reference_for(project, version)
+        except KeelError as exc:
+            problems = [f"it has no reference profile, and building one failed: {exc.message}"]
+        else:
+            return
     if not problems:
         return
     reason = retired_reason(project, version)

@@ -71,8 +71,14 @@ def sign(cli: CliContext, ref: str, as_json: bool) -> int:
 @json_option
 @pass_cli
 def list_(cli: CliContext, as_json: bool) -> int:
-    """List models by name, each with its newest version and its aliases."""
-    found = cli.project().metadata.models.list_models()
+    """List models by name, each with its newest version (and whether it is usable) and its
+    aliases."""
+    from keel.release.usable import status
+
+    project = cli.project()
+    registry = project.metadata.models
+    found = registry.list_models()
+    latest = {m.name: status(project, registry.get(m.name, m.latest_version)) for m in found}
 
     def text() -> str:
         if not found:
@@ -83,9 +89,12 @@ def list_(cli: CliContext, as_json: bool) -> int:
             lines.append(
                 f"{model.name:<24}  {model.latest_version:>6}  {model.version_count:>8}  {aliases}"
             )
+            if latest[model.name] != "usable":
+                lines.append(f"{'':<24}  ^ v{model.latest_version} {latest[model.name]}")
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "models": [m.to_dict() for m in found]}, text)
+    models = [{**m.to_dict(), "latest_status": latest[m.name]} for m in found]
+    emit(as_json, {"ok": True, "models": models}, text)
     return 0
 
 
