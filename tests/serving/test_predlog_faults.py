@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import os
 import struct
 import threading
 import time
@@ -249,4 +250,39 @@ def test_a_spool_that_cannot_be_written_makes_the_log_refuse(
     log._last_probe = 0.0  # the next readiness check probes at once
     assert log.refusing is None
     log.submit(make_batch(2))
+    log.close(timeout=0.2)
+
+
+def test_concurrent_durable_submits_share_fsyncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: requests arriving while an fsync runs are covered by the next one, and
+    none returns before an fsync that started after its append has finished."""
+    import keel.serving.spool as spool_module
+
+    real = os.fdatasync
+    syncs: list[float] = []
+
+    def slow_fdatasync(fd: int) -> None:
+        time.sleep(0.02)  # a slow disk, so that requests pile up behind each fsync
+        real(fd)
+        syncs.append(time.monotonic())
+
+    monkeypatch.setattr(spool_module.os, "fdatasync", slow_fdatasync)
+    store = _Down(None)
+    log = StoredPredictionLog(store, spool=Spool(tmp_path / "spool"), durable=True)  # type: ignore[arg-type]
+    returned: list[float] = []
+
+    def request(seed: int) -> None:
+        log.submit(make_batch(1, seed=seed))
+        returned.append(time.monotonic())
+
+    threads = [threading.Thread(target=request, args=(s,)) for s in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(returned) == 32
+    assert len(syncs) < 32 / 2  # shared: far fewer fsyncs than requests
+    assert min(syncs) <= min(returned)  # nobody was answered before an fsync finished
     log.close(timeout=0.2)
