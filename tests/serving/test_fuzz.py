@@ -17,8 +17,8 @@ from tests.serving.support import MODEL, open_project, serve, served_copy, set_a
 
 #: Requests per operation and mode (valid, invalid): the whole fuzz (both documents, both
 #: databases) stays within about 90 s of CI on 2 cores.
-EXAMPLES = 12
-EXAMPLES_POSTGRES = 8
+EXAMPLES = 20
+EXAMPLES_POSTGRES = 12
 
 
 @pytest.mark.slow

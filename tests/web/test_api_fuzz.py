@@ -18,7 +18,7 @@ from tests.fuzzing import fuzz
 from tests.web.test_api_auth import SPEC, _register
 
 #: Requests per operation and mode (valid, invalid).
-EXAMPLES = 10
+EXAMPLES = 15
 
 
 @pytest.mark.slow
