@@ -395,6 +395,7 @@ def test_every_page_in_a_real_browser(site: Site, tmp_path: Path) -> None:
     if chromium is None or chromedriver is None:
         pytest.skip("needs Debian's chromium and chromium-driver (scripts/setup installs them)")
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
 
     shots = Path(os.environ.get("KEEL_SCREENSHOTS") or tmp_path)
     started = time.time()
@@ -451,6 +452,8 @@ def test_every_page_in_a_real_browser(site: Site, tmp_path: Path) -> None:
         assert driver.current_url == site.url + f"/requests/{site.request}"
         driver.find_element("id", "comment").send_keys("checked the canary plan")
         driver.find_element("id", "approve").click()
+        # The click returns before the answer's page has loaded: wait for it (bounded).
+        WebDriverWait(driver, 60).until(lambda page: "You approved" in page.page_source)
         assert "You approved this request" in driver.page_source
         driver.find_element("tag name", "body").screenshot(str(shots / "approved-laptop.png"))
         driver.get(site.url + f"/models/{MODEL}")
