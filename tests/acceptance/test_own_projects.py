@@ -98,6 +98,8 @@ def _edit_spec(folder: Path) -> None:
     }
     spec["metrics"] = ["roc_auc", "log_loss"]
     spec["monitoring"] = {**spec.get("monitoring", {}), "window": "1d", "min_rows": 50}
+    # March's traffic to a model whose contract saw January and February (docs/own-project.md).
+    spec["serving"] = {**spec.get("serving", {}), "input_contract": "warn"}
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
 
 
@@ -242,6 +244,7 @@ def test_a_regression_without_a_time_column_with_spaced_names_and_an_index(
         metrics=["mae", "rmse", "r2"],
     )
     spec["monitoring"] = {"window": "1d", "min_rows": 100}
+    spec["serving"] = {"input_contract": "warn"}  # the traffic rows follow the history's
     (folder / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
     (folder / "features.py").write_text(RENTALS_FEATURES_PY, encoding="utf-8")
     (folder / "train.py").write_text(RENTALS_TRAIN_PY, encoding="utf-8")
