@@ -89,7 +89,7 @@ FLIGHTS: Final = Story(
         },
         # The replayed months hold values the first contract never saw: answered and counted
         # (as the example's keel.yaml says), so monitoring can show the drift.
-        "serving": {"canary_share": 0.5, "reload_interval": "200ms", "input_contract": "warn"},
+        "serving": {"canary_share": 0.5, "reload_interval": "200ms"},
         "monitoring": {
             "window": "1d",
             "min_rows": 100,
@@ -176,7 +176,7 @@ BIKESHARE: Final = Story(
         },
         # The replayed months hold values the first contract never saw: answered and counted
         # (as the example's keel.yaml says), so monitoring can show the drift.
-        "serving": {"canary_share": 0.5, "reload_interval": "200ms", "input_contract": "warn"},
+        "serving": {"canary_share": 0.5, "reload_interval": "200ms"},
         "monitoring": {
             "window": "7d",
             "min_rows": 100,

@@ -85,12 +85,6 @@ retraining:
     drifted_features: 3
     performance: {{metric: roc_auc, below: 0.65}}
   promotion: canary
-
-serving:
-  # The contract is inferred from the months trained on, and later months bring values it has
-  # not seen (a new month, a hotter day): answer them, count them, and let monitoring
-  # show the drift. `enforce` (the default) refuses them with a 422.
-  input_contract: warn
 """
 
 _BIKESHARE_SPEC: Final = """\
@@ -155,12 +149,6 @@ retraining:
     drifted_features: 3
     performance: {{metric: rmse, above: 100}}
   promotion: canary
-
-serving:
-  # The contract is inferred from the months trained on, and later months bring values it has
-  # not seen (a new month, a hotter day): answer them, count them, and let monitoring
-  # show the drift. `enforce` (the default) refuses them with a 422.
-  input_contract: warn
 """
 
 

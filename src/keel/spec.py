@@ -641,9 +641,11 @@ class ServingSpec(_Section):
     #: Most rows one request may carry (413 beyond).
     max_rows: int = Field(default=10_000, gt=0)
     #: Values outside the data contract's ranges and domains recorded with the version:
-    #: `enforce` refuses the request (422 naming the input, the row and the rule); `warn`
-    #: answers it, logs it and counts it (`keel_input_contract_violations_total`).
-    input_contract: Literal["enforce", "warn"] = "enforce"
+    #: `warn` answers the request, logs and counts them (`keel_input_contract_violations_total`);
+    #: `enforce` refuses it (422 naming the input, the row and the rule). `warn` by default:
+    #: an inferred contract holds what training saw, and production brings new months and
+    #: hotter days that monitoring should report as drift, not refuse as an outage.
+    input_contract: Literal["enforce", "warn"] = "warn"
     #: How long a client may take to send a request's body once its headers are in (408
     #: and the connection closed beyond): half-sent bodies would otherwise hold connections.
     body_timeout: Duration = timedelta(seconds=10)

@@ -68,7 +68,7 @@ def test_a_version_registered_without_bounds_checks_none(trained_template: Path)
 def test_enforced_a_value_outside_the_contract_is_a_422_naming_input_row_and_rule(
     trained_template: Path, tmp_path: Path, protocol: str
 ) -> None:
-    folder = served_copy(trained_template, tmp_path / "flights")  # enforce: the default
+    folder = served_copy(trained_template, tmp_path / "flights", input_contract="enforce")
     rows = records(trained_template, 3)
     rows[2] = {**rows[2], "distance": 99_999}
     rows[1] = {**rows[1], "carrier": "ZZ"}

@@ -30,7 +30,9 @@ from tests.serving.support import (
 
 @pytest.fixture
 def project(trained_template: Path, tmp_path: Path) -> Iterator[Project]:
-    with open_project(served_copy(trained_template, tmp_path / "flights")) as project:
+    # enforce: /openapi.json then carries the contract's bounds as the schema's own.
+    folder = served_copy(trained_template, tmp_path / "flights", input_contract="enforce")
+    with open_project(folder) as project:
         set_alias(project, "production", 2)
         yield project
 
