@@ -250,16 +250,16 @@ def _post(url: str, row: dict[str, float]) -> tuple[int, dict[str, Any]]:
 def test_keel_needing_a_library_of_an_extra_names_the_extra(
     keel: Keel, toy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # `pip install keelml` has no pandas: keel's own data work (to_pandas) needs the extra.
-    def without_pandas(*args: object, **kwargs: object) -> None:
-        raise ModuleNotFoundError("No module named 'pandas'", name="pandas")
+    # `pip install keelml` has no scikit-learn: keel's own scoring needs the extra.
+    def without_sklearn(*args: object, **kwargs: object) -> None:
+        raise ModuleNotFoundError("No module named 'sklearn'", name="sklearn")
 
-    monkeypatch.setattr("keel.cli.commands.train.train", without_pandas)
+    monkeypatch.setattr("keel.cli.commands.train.train", without_sklearn)
     result = keel("train", "--json")
     assert result.code == 7, result.out
     error = result.json()["error"]
     assert error["code"] == "dependency_missing"
-    assert "needs the Python package 'pandas'" in error["message"]
+    assert "needs the Python package 'scikit-learn'" in error["message"]
     assert error["hint"] == "pip install 'keelml[sklearn]'"
     assert "bug in keel" not in result.out
 

@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _missing_extra(exc: Exception) -> DependencyMissing | None:
-    """A library a keel extra installs (pandas, scikit-learn, ...) that keel itself needed and
+    """A library a keel extra installs (scikit-learn, skops, ...) that keel itself needed and
     could not import: not a bug, but `pip install keelml` without that extra."""
     from keel.pipeline.usercode import EXTRA_FOR_MODULE
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
-from keel.errors import ConfigError, DependencyMissing
+from keel.errors import ConfigError
 
 if TYPE_CHECKING:
     from openlineage.client.event_v2 import RunEvent
@@ -94,10 +94,11 @@ class RunInfo:
 
 
 def _client() -> Any:
-    try:
-        from openlineage.client import event_v2, facet_v2
-    except ImportError as exc:
-        raise DependencyMissing("openlineage-python", "lineage", "OpenLineage events") from exc
+    # Imported on first use, not with this module: the client takes about half a second to
+    # import, and `keel lineage`, `keel explain` and the web UI load keel.lineage without
+    # ever emitting an event.
+    from openlineage.client import event_v2, facet_v2
+
     return event_v2, facet_v2
 
 
@@ -218,7 +219,8 @@ _KEEL_FACET: list[type] = []
 
 
 def _keel_facet_class() -> type:
-    """The custom facet class, defined on first use so importing keel needs no openlineage."""
+    """The custom facet class, defined on first use (it subclasses the client's, which is
+    imported only when an event is built)."""
     if _KEEL_FACET:
         return _KEEL_FACET[0]
     import attr
@@ -286,10 +288,8 @@ class HttpEmitter:
     timeout_s: ClassVar[float] = 5.0
 
     def __init__(self, url: str, *, endpoint: str = "api/v1/lineage", api_key: str | None = None):
-        try:
-            from openlineage.client.transport.http import HttpConfig, HttpTransport
-        except ImportError as exc:
-            raise DependencyMissing("openlineage-python", "lineage", "OpenLineage events") from exc
+        from openlineage.client.transport.http import HttpConfig, HttpTransport
+
         params: dict[str, Any] = {
             "url": url,
             "endpoint": endpoint,

@@ -34,7 +34,6 @@ __all__ = [
 EXTRA_FOR_MODULE: Final[Mapping[str, str]] = {
     "sklearn": "sklearn",
     "skops": "sklearn",
-    "pandas": "sklearn",
     "xgboost": "xgboost",
     "lightgbm": "lightgbm",
     "psycopg": "postgres",
