@@ -54,6 +54,31 @@ def test_pure_layers_import_no_adapter(layer: str) -> None:
     assert not offenders, sorted(offenders)
 
 
+#: What each part of the pure core may import of keel: only what sits below it, never a
+#: service or an adapter (imports inside functions count too).
+BELOW = {
+    "contracts": ("keel.contracts", "keel.domain", "keel.errors", "keel.reports"),
+    "stats": ("keel.stats", "keel.domain", "keel.errors"),
+    "reports": ("keel.reports", "keel.errors"),
+}
+
+
+def _keel_imports(path: Path) -> set[str]:
+    return {name for name in _imports(path) if name == "keel" or name.startswith("keel.")}
+
+
+@pytest.mark.parametrize("layer", sorted(BELOW))
+def test_pure_core_imports_only_what_is_below_it(layer: str) -> None:
+    allowed = BELOW[layer]
+    offenders = {
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in (SRC / layer).rglob("*.py")
+        for name in _keel_imports(path)
+        if not any(name == a or name.startswith(f"{a}.") for a in allowed)
+    }
+    assert not offenders, sorted(offenders)
+
+
 def test_package_all_is_curated() -> None:
     for name in keel.__all__:
         assert hasattr(keel, name), name

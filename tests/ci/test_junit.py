@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from keel.ci.junit import JUnitCase, JUnitSuite, junit_xml, read_junit, write_junit
 from keel.errors import DataError
+from keel.reports.junit import JUnitCase, JUnitSuite, junit_xml, read_junit, write_junit
 from tests.fixtures.cli import Keel
 
 SUITE = JUnitSuite(

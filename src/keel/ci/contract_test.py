@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from keel.ci.junit import JUnitCase, JUnitSuite
 from keel.errors import ConfigError, NotFound, StoreError
 from keel.models.signature import InferenceContract, LogicalType
+from keel.reports.junit import JUnitCase, JUnitSuite
 
 if TYPE_CHECKING:
     from keel.domain.model import ModelVersion

@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from keel.ci.junit import JUnitCase, JUnitSuite
 from keel.domain.times import table_to_pandas
 from keel.errors import ConfigError, KeelError, UserCodeError
+from keel.reports.junit import JUnitCase, JUnitSuite
 
 if TYPE_CHECKING:
     from keel.project import Project

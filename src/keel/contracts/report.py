@@ -14,8 +14,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from keel.ci.junit import JUnitCase, JUnitSuite, junit_xml
 from keel.domain.duration import format_duration
+from keel.reports.junit import JUnitCase, JUnitSuite, junit_xml
 
 __all__ = [
     "RULES",

@@ -119,7 +119,7 @@ def summary(reports: tuple[Path, ...], as_json: bool) -> int:
 
     REPORTS are files, or folders of *.xml. Exits 0 whatever the reports say: the steps that
     wrote them failed the job already."""
-    from keel.ci.junit import read_junit
+    from keel.reports.junit import read_junit
 
     files: list[Path] = []
     for report in reports:
@@ -183,8 +183,8 @@ def smoke_test(cli: CliContext, rows: int, junit: Path | None, as_json: bool) ->
     """Train the pipeline on a sample in a throwaway store, checking each step.
 
     Nothing is recorded in the project's stores. Exits 1 if any step fails."""
-    from keel.ci.junit import write_junit
     from keel.ci.smoke import smoke_test as run_smoke_test
+    from keel.reports.junit import write_junit
 
     project = cli.project()
     result = run_smoke_test(project, rows=rows)
@@ -228,7 +228,7 @@ def contract_test(
     """Test a version's inference contract: real rows answered in shape, type and range,
     bad requests refused naming the field. Exits 1 if any check fails."""
     from keel.ci.contract_test import contract_test as run_contract_test
-    from keel.ci.junit import write_junit
+    from keel.reports.junit import write_junit
 
     if url is not None and not url.startswith(("http://", "https://")):
         raise click.BadParameter(f"expected an http(s) URL, got {url!r}", param_hint="--url")
