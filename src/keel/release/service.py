@@ -1,4 +1,9 @@
-"""The release workflow: promote, approve, reject, rollback.
+"""The release workflow: promote, approve, reject, rollback, and the end of a canary.
+
+Every change to what an alias holds goes through these steps, whoever asks: a person at the
+CLI, the HTTP API, the retraining loop, or the canary check (`keel.release.canary` acts on the
+verdicts `keel.retraining.canary` reaches, with the same steps). So the release policy, its
+approvals and their separation of duties, and the owners told are decided in one place.
 
 Each function gathers its evidence outside any transaction (scoring models takes seconds),
 then commits its change and audit events in one transaction that re-checks, under the
@@ -27,6 +32,7 @@ from keel.domain.model import check_alias_name, check_model_name, parse_model_re
 from keel.domain.release import (
     GateResult,
     Outcome,
+    ReleaseDecision,
     ReleaseRequest,
     check_decider,
     decide,
@@ -39,17 +45,25 @@ from keel.faults import pause_point
 from keel.release.usable import require_usable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from keel.domain.model import ModelVersion
     from keel.project import Project
 
 __all__ = [
     "DecisionResult",
+    "GateEvaluation",
     "PromotionResult",
     "RollbackResult",
     "actor_for",
     "approve",
     "check_declared_alias",
+    "evaluate_release",
+    "notifying",
+    "pending_request",
     "promote",
     "reject",
+    "request_approval",
     "rollback",
     "with_release_owner",
 ]
@@ -199,6 +213,103 @@ def _notify(project: Project, after: int) -> None:
         _log.warning("could not notify subscribers of new audit events", exc_info=True)
 
 
+@contextlib.contextmanager
+def notifying(project: Project) -> Iterator[None]:
+    """Subscribers hear of what the block committed, also when a later step of it failed
+    (a gate evaluation stays recorded when the move after it conflicts)."""
+    start, _ = project.metadata.audit.head()
+    try:
+        yield
+    finally:
+        _notify(project, start)
+
+
+@dataclass(frozen=True)
+class GateEvaluation:
+    """A recorded gate evaluation: the policy's decision and whom it concerns."""
+
+    id: str
+    decision: ReleaseDecision
+    gates: tuple[GateResult, ...]
+    owner: str | None
+    notify: tuple[str, ...]
+
+
+def evaluate_release(
+    project: Project,
+    version: ModelVersion,
+    alias: str,
+    holder: int | None,
+    *,
+    actor: Actor,
+    evidence: Mapping[str, object],
+    eval_data: str | None = None,
+) -> GateEvaluation:
+    """Gather the evidence for moving `alias` from `holder` to `version`, decide by the
+    release policy, and record the evaluation (`gates.evaluated`, with `evidence`, the
+    scores and the owners) before anything moves."""
+    from keel.release.evidence import gather_evidence
+
+    release = project.spec.release
+    gathered = gather_evidence(project, version, alias, holder, release.gates, eval_data=eval_data)
+    decision = decide(release, gathered, project.spec.metrics)
+    extra: dict[str, object] = {"outcome": decision.outcome, **evidence}
+    if gathered.evaluation is not None:
+        extra["scores"] = gathered.evaluation.to_dict()
+    owner = project.spec.owners.of("release")
+    gates, notify = _owned(project, decision.gates)
+    extra.update(owner=owner, notify=list(notify))
+    evaluation = project.metadata.releases.record_evaluation(
+        version.model,
+        version.version,
+        alias,
+        holder=holder,
+        results=gates,
+        actor=actor.name,
+        extra=extra,
+    )
+    return GateEvaluation(evaluation, decision, gates, owner, notify)
+
+
+def request_approval(
+    project: Project,
+    version: ModelVersion,
+    alias: str,
+    holder: int | None,
+    evaluation: GateEvaluation,
+    *,
+    actor: Actor,
+    reason: str | None,
+) -> ReleaseRequest:
+    """Open the request the policy asks for, put to the release owner."""
+    request = project.metadata.releases.open_request(
+        version.model,
+        version.version,
+        alias,
+        holder=holder,
+        evaluation_id=evaluation.id,
+        actor=actor.name,
+        reason=reason,
+        ttl=project.spec.release.request_ttl,
+        required=evaluation.decision.approvals_required,
+        roles=evaluation.decision.roles,
+        evidence={"owner": evaluation.owner, "notify": list(evaluation.notify)},
+    )
+    return dataclasses.replace(request, owner=evaluation.owner)
+
+
+def pending_request(
+    project: Project, model: str, version: int, alias: str
+) -> ReleaseRequest | None:
+    """The open, unexpired request to move `alias` to `version`, naming its owner: asking
+    again would only collect the same approvals twice."""
+    now = datetime.now(UTC)
+    for pending in project.metadata.releases.requests(status="pending", model=model):
+        if pending.version == version and pending.alias == alias and not pending.expired(now):
+            return with_release_owner(project, pending)
+    return None
+
+
 def promote(
     project: Project,
     ref: str,
@@ -214,8 +325,6 @@ def promote(
     The alias moves at once when no approval is required, else a request is opened. If the
     alias moves while the gates are evaluated, `Conflict` and nothing changes.
     """
-    from keel.release.evidence import gather_evidence
-
     check_alias_name(alias)
     check_declared_alias(project, alias)
     reason = _text(reason, "reason")
@@ -235,108 +344,61 @@ def promote(
             f"{version.model}@{alias} already points at v{version.version}",
             hint=f"`keel models show {version.model}` lists its aliases",
         )
-    release = project.spec.release
-    for pending in metadata.releases.requests(status="pending", model=version.model):
-        if (
-            pending.version == version.version
-            and pending.alias == alias
-            and not pending.expired(datetime.now(UTC))
-        ):
-            owned = with_release_owner(project, pending)
-            return PromotionResult(
-                "pending",
-                version.model,
-                version.version,
-                alias,
-                holder,
-                tuple(metadata.releases.evaluation(pending.evaluation)),
-                pending.evaluation,
-                request=owned,
-                note=f"already requested by {pending.requested_by}; waiting for approval",
-                owner=owned.owner,
-            )
-    start, _ = metadata.audit.head()
-    evidence = gather_evidence(project, version, alias, holder, release.gates, eval_data=eval_data)
-    decision = decide(release, evidence, project.spec.metrics)
-    extra: dict[str, object] = {"outcome": decision.outcome, "reason": reason}
-    if evidence.evaluation is not None:
-        extra["scores"] = evidence.evaluation.to_dict()
-    owner = project.spec.owners.of("release")
-    gates, notify = _owned(project, decision.gates)
-    extra.update(owner=owner, notify=list(notify))
-    evaluation = metadata.releases.record_evaluation(
-        version.model,
-        version.version,
-        alias,
-        holder=holder,
-        results=gates,
-        actor=actor.name,
-        extra=extra,
-    )
-    pause_point("promote.evaluated")
-    result: PromotionResult
-    if decision.outcome == "refused":
-        result = PromotionResult(
-            "refused",
-            version.model,
-            version.version,
-            alias,
-            holder,
-            gates,
-            evaluation,
-            owner=owner,
-            notify=notify,
-        )
-    elif decision.outcome == "pending":
-        request = metadata.releases.open_request(
-            version.model,
-            version.version,
-            alias,
-            holder=holder,
-            evaluation_id=evaluation,
-            actor=actor.name,
-            reason=reason,
-            ttl=release.request_ttl,
-            required=decision.approvals_required,
-            roles=decision.roles,
-            evidence={"owner": owner, "notify": list(notify)},
-        )
-        result = PromotionResult(
+    pending = pending_request(project, version.model, version.version, alias)
+    if pending is not None:
+        return PromotionResult(
             "pending",
             version.model,
             version.version,
             alias,
             holder,
-            gates,
-            evaluation,
-            request=dataclasses.replace(request, owner=owner),
-            owner=owner,
-            notify=notify,
+            tuple(metadata.releases.evaluation(pending.evaluation)),
+            pending.evaluation,
+            request=pending,
+            note=f"already requested by {pending.requested_by}; waiting for approval",
+            owner=pending.owner,
         )
-    else:
-        event = metadata.releases.move_alias(
-            version.model,
-            alias,
-            version.version,
-            expected_holder=holder,
-            actor=actor.name,
-            reason=reason,
-            evidence={"evaluation": evaluation},
-        )
-        result = PromotionResult(
-            "promoted",
-            version.model,
-            version.version,
+    with notifying(project):
+        evaluation = evaluate_release(
+            project,
+            version,
             alias,
             holder,
-            gates,
-            evaluation,
-            event=event,
-            owner=owner,
-            notify=notify,
+            actor=actor,
+            evidence={"reason": reason},
+            eval_data=eval_data,
         )
-    _notify(project, start)
-    return result
+        pause_point("promote.evaluated")
+        outcome = evaluation.decision.outcome
+        request: ReleaseRequest | None = None
+        event: AuditEvent | None = None
+        if outcome == "pending":
+            request = request_approval(
+                project, version, alias, holder, evaluation, actor=actor, reason=reason
+            )
+        elif outcome == "promoted":
+            event = metadata.releases.move_alias(
+                version.model,
+                alias,
+                version.version,
+                expected_holder=holder,
+                actor=actor.name,
+                reason=reason,
+                evidence={"evaluation": evaluation.id},
+            )
+    return PromotionResult(
+        outcome,
+        version.model,
+        version.version,
+        alias,
+        holder,
+        evaluation.gates,
+        evaluation.id,
+        request=request,
+        event=event,
+        owner=evaluation.owner,
+        notify=evaluation.notify,
+    )
 
 
 def _open_request(project: Project, request_id: str) -> ReleaseRequest:

@@ -49,9 +49,7 @@ nothing changed), never a second move.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,8 +62,10 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
     from keel.domain.audit import AuditEvent
+    from keel.domain.identity import Actor
     from keel.domain.release import GateResult, ReleaseRequest
     from keel.project import Project
+    from keel.release.canary import CanaryRelease
 
 __all__ = [
     "FAILURE_P_VALUE",
@@ -79,8 +79,6 @@ __all__ = [
     "act_on_canary",
     "analyze_canary",
 ]
-
-_log = logging.getLogger(__name__)
 
 Verdict = Literal["promote", "rollback", "watch"]
 #: What `act_on_canary` did.
@@ -234,6 +232,10 @@ class CanaryOutcome:
     evaluation: str | None = None
     gates: tuple[GateResult, ...] = ()
     note: str | None = None
+    #: The release owner, answerable for a promotion (None: keel.yaml names nobody).
+    owner: str | None = None
+    #: Whom the gate evaluation concerns: the release owner, then the owners of failed gates.
+    notify: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -249,6 +251,8 @@ class CanaryOutcome:
             "evaluation": self.evaluation,
             "gates": [g.to_dict() for g in self.gates],
             "note": self.note,
+            "owner": self.owner,
+            "notify": list(self.notify),
             "analysis": None if self.analysis is None else self.analysis.to_dict(),
         }
 
@@ -642,20 +646,26 @@ def _span(delta: timedelta) -> str:
 
 
 def act_on_canary(
-    project: Project, model: str, *, now: datetime | None = None, actor: str = "keel-canary"
+    project: Project,
+    model: str,
+    *,
+    now: datetime | None = None,
+    actor: Actor | str = "keel-canary",
 ) -> CanaryOutcome:
     """Analyse the canary and act on the verdict: promote it (through the release policy),
     roll it back, or leave it watched. Safe to run from several schedulers at once: each
     change is compare-and-set on the holders the analysis saw."""
-    releases = project.metadata.releases
+    from keel.domain.identity import Actor
+
     try:
         analysis = analyze_canary(project, model, now=now)
     except NotFound:
         # (an unknown model raises NotFound here, naming the models there are)
-        return CanaryOutcome("none", model, None, releases.holder(model, _PRODUCTION))
-    head, _ = project.metadata.audit.head()
+        production = project.metadata.releases.holder(model, _PRODUCTION)
+        return CanaryOutcome("none", model, None, production)
+    who = Actor(actor) if isinstance(actor, str) else actor
     try:
-        return _act(project, analysis, actor)
+        return _act(project, analysis, who)
     except Conflict as exc:
         return CanaryOutcome(
             "conflict",
@@ -665,185 +675,57 @@ def act_on_canary(
             analysis,
             note=f"{exc.message} (another check acted first)",
         )
-    finally:
-        _notify(project, head)
 
 
-def _act(project: Project, analysis: CanaryAnalysis, actor: str) -> CanaryOutcome:
-    releases = project.metadata.releases
+def _act(project: Project, analysis: CanaryAnalysis, actor: Actor) -> CanaryOutcome:
+    from keel.release.canary import clear_canary, promote_canary, roll_back_canary
+
     model, canary, production = analysis.model, analysis.canary, analysis.production
     if analysis.verdict == "watch":
         return CanaryOutcome("watch", model, canary, production, analysis)
     if analysis.verdict == "rollback":
-        events = releases.roll_back_canary(
-            model, canary, actor=actor, reason=analysis.summary(), evidence=analysis.to_dict()
-        )
-        _close_requests(project, analysis, actor, "the canary was rolled back")
-        return CanaryOutcome("rolled_back", model, canary, production, analysis, tuple(events))
-    if production == canary:
-        event = releases.remove_alias(
-            model,
-            _CANARY,
-            expected_holder=canary,
-            actor=actor,
-            reason=f"v{canary} holds production: the canary is over",
-            evidence={"production": production},
-        )
-        return CanaryOutcome("cleared", model, canary, production, analysis, (event,))
-    return _promote(project, analysis, actor)
-
-
-def _promote(project: Project, analysis: CanaryAnalysis, actor: str) -> CanaryOutcome:
-    from keel.domain.release import decide, notify_list, with_owners
-    from keel.release.evidence import gather_evidence
-
-    metadata = project.metadata
-    releases = metadata.releases
-    model, canary, production = analysis.model, analysis.canary, analysis.production
-    now = datetime.now(UTC)
-    for pending in releases.requests(status="pending", model=model):
-        if pending.version == canary and pending.alias == _PRODUCTION and not pending.expired(now):
-            return CanaryOutcome(
-                "pending",
-                model,
-                canary,
-                production,
-                analysis,
-                request=pending,
-                evaluation=pending.evaluation,
-                note=f"waiting for approval of request {pending.id} to move production",
-            )
-    release = project.spec.release
-    version = metadata.models.get(model, canary)
-    evidence = gather_evidence(project, version, _PRODUCTION, production, release.gates)
-    decision = decide(release, evidence, project.spec.metrics)
-    extra: dict[str, object] = {"outcome": decision.outcome, "canary": analysis.to_dict()}
-    if evidence.evaluation is not None:
-        extra["scores"] = evidence.evaluation.to_dict()
-    owners = project.spec.owners
-    gates = with_owners(decision.gates, owners)
-    notify = notify_list(gates, owners)
-    extra.update(owner=owners.of("release"), notify=notify)
-    evaluation = releases.record_evaluation(
-        model,
-        canary,
-        _PRODUCTION,
-        holder=production,
-        results=gates,
-        actor=actor,
-        extra=extra,
-    )
-    reason = analysis.summary()
-    if decision.outcome == "refused":
-        failed = "; ".join(f"{g.gate}: {g.reason}" for g in decision.failed)
-        document = {**analysis.to_dict(), "evaluation": evaluation, "gates_failed": failed}
-        events = releases.roll_back_canary(
+        done = roll_back_canary(
+            project,
             model,
             canary,
             actor=actor,
-            reason=f"canary v{canary} passed its analysis, but the release gates refuse it "
-            f"for production: {failed}"[:1_000],
-            evidence=document,
+            reason=analysis.summary(),
+            analysis=analysis.to_dict(),
         )
-        return CanaryOutcome(
-            "refused",
+    elif production == canary:
+        done = clear_canary(project, model, canary, actor=actor)
+    else:
+        done = promote_canary(
+            project,
             model,
             canary,
-            production,
-            analysis,
-            tuple(events),
-            evaluation=evaluation,
-            gates=gates,
-        )
-    approved_onto_canary = _approved_onto_canary(project, model, canary)
-    if decision.outcome == "pending" and approved_onto_canary is not None:
-        # The release policy's approvals were given for this rollout: to put this version
-        # on canary, to be promoted if it passes. Asking again would only add a rubber stamp.
-        approvers = sorted({a[0] for a in approved_onto_canary.approvals if a[1] == "approve"})
-        reason = (
-            f"{reason}; approved for this rollout on request {approved_onto_canary.id} "
-            f"({', '.join(approvers)})"
-        )
-    elif decision.outcome == "pending":
-        request = releases.open_request(
-            model,
-            canary,
-            _PRODUCTION,
-            holder=production,
-            evaluation_id=evaluation,
+            production=production,
             actor=actor,
-            reason=reason,
-            ttl=release.request_ttl,
-            required=decision.approvals_required,
-            roles=decision.roles,
-            evidence={"owner": owners.of("release"), "notify": notify},
+            reason=analysis.summary(),
+            analysis=analysis.to_dict(),
         )
-        return CanaryOutcome(
-            "requested",
-            model,
-            canary,
-            production,
-            analysis,
-            request=request,
-            evaluation=evaluation,
-            gates=gates,
-            note=f"release.approvals covers production: request {request.id} needs "
-            f"{decision.approvals_required} approval(s); the canary keeps serving meanwhile",
-        )
-    events = releases.promote_canary(
-        model,
-        canary,
-        expected_production=production,
-        actor=actor,
-        reason=reason,
-        evidence=analysis.to_dict(),
-        evaluation=evaluation,
-    )
     return CanaryOutcome(
-        "promoted",
+        done.outcome,
         model,
         canary,
         production,
         analysis,
-        tuple(events),
-        evaluation=evaluation,
-        gates=gates,
+        done.events,
+        done.request,
+        done.evaluation,
+        done.gates,
+        _note(done),
+        done.owner,
+        done.notify,
     )
 
 
-def _close_requests(project: Project, analysis: CanaryAnalysis, actor: str, why: str) -> None:
-    """Refuse open requests to put the rolled-back version on production."""
-    releases = project.metadata.releases
-    for pending in releases.requests(status="pending", model=analysis.model):
-        if pending.version != analysis.canary or pending.alias != _PRODUCTION:
-            continue
-        with contextlib.suppress(Conflict):  # closed by someone else meanwhile
-            releases.close_request(
-                pending.id,
-                status="refused",
-                actor=actor,
-                outcome=f"{why}: {analysis.summary()}"[:1_000],
-            )
-
-
-def _notify(project: Project, after: int) -> None:
-    """Tell subscribers (in process, webhooks) about the events committed since `after`."""
-    try:
-        from keel.events import notify
-
-        events = project.metadata.audit.events(after=after)
-        if events:
-            notify(project, events)
-    except Exception:  # noqa: BLE001 - the change is committed; delivery is retried later
-        _log.warning("could not notify subscribers of new audit events", exc_info=True)
-
-
-def _approved_onto_canary(project: Project, model: str, version: int) -> ReleaseRequest | None:
-    """The approved request that put `version` on canary, when the release policy required
-    approval for canary too (approvals then cover the rollout: canary, then production)."""
-    if _CANARY not in (project.spec.release.approvals.aliases or []):
+def _note(done: CanaryRelease) -> str | None:
+    if done.request is None:
         return None
-    for request in project.metadata.releases.requests(status="approved", model=model):
-        if request.version == version and request.alias == _CANARY:
-            return request
-    return None
+    if done.outcome == "pending":
+        return f"waiting for approval of request {done.request.id} to move production"
+    return (
+        f"release.approvals covers production: request {done.request.id} needs "
+        f"{done.request.required} approval(s); the canary keeps serving meanwhile"
+    )
