@@ -79,6 +79,19 @@ def test_pure_core_imports_only_what_is_below_it(layer: str) -> None:
     assert not offenders, sorted(offenders)
 
 
+def test_the_metadata_store_is_reached_through_its_interface() -> None:
+    # `keel.metadata` (the port, and the factory that picks the adapter) is the way in: code
+    # that imports the SQL adapter's modules directly breaks when the adapter changes.
+    offenders = {
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in SRC.rglob("*.py")
+        if path.relative_to(SRC).parts[0] != "metadata"
+        for name in _keel_imports(path)
+        if name.startswith("keel.metadata.sql")
+    }
+    assert not offenders, sorted(offenders)
+
+
 def test_package_all_is_curated() -> None:
     for name in keel.__all__:
         assert hasattr(keel, name), name

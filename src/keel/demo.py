@@ -179,7 +179,7 @@ def _refuse_a_used_database(folder: Path, environ: Mapping[str, str]) -> None:
     someone's audit log. Checked before anything is written."""
     if not environ.get("KEEL_DB_URL", "").strip():
         return  # the demo's own SQLite file, in its new folder
-    from keel.metadata.sql.store import open_metadata_store
+    from keel.metadata import open_metadata_store
     from keel.settings import Settings
     from keel.spec import ProjectSpec
 
@@ -207,7 +207,7 @@ def _tell_stores(tell: _Narrator, folder: Path) -> None:
     if not chosen:
         return
     with Project.open(folder, env=tell.env) as project:
-        from keel.metadata.sql.engine import redact_url
+        from keel.metadata import redact_url
 
         tell(
             f"recorded in {redact_url(project.settings.db_url)} and artifacts in "

@@ -160,14 +160,12 @@ class Project:
     def metadata(self) -> MetadataStore:
         # Imported here: SQLAlchemy and Alembic cost a quarter second that commands
         # which never touch the database should not pay.
-        from keel.metadata.sql.audit import SqlAuditLog
-        from keel.metadata.sql.store import open_metadata_store
+        from keel.metadata import open_metadata_store
 
         self._make_state_dir()
         # Webhook secrets are sealed with a key outside the database (`keel.keys`).
         store = open_metadata_store(self.settings.db_url, sealer=lambda: self.keys.secret_box())
-        if isinstance(store.audit, SqlAuditLog):
-            store.audit.on_commit(self._audit_committed)
+        store.audit.on_commit(self._audit_committed)
         return store
 
     @cached_property
@@ -442,7 +440,7 @@ class Project:
             datasets = metadata.datasets.count()
         except KeelError as exc:
             stores.append(_unreachable("metadata", self.settings.db_url, exc))
-        from keel.metadata.sql.engine import exposed_sqlite_files
+        from keel.metadata import exposed_sqlite_files
 
         warnings.extend(exposed_sqlite_files(self.settings.db_url))
         try:
@@ -463,7 +461,7 @@ class Project:
 
 
 def _unreachable(kind: str, url: str, exc: KeelError) -> StoreHealth:
-    from keel.metadata.sql.engine import redact_url
+    from keel.metadata import redact_url
 
     backend = url.split(":", 1)[0] if "://" in url else "local"
     return StoreHealth(

@@ -253,7 +253,7 @@ def _format_of(paths: list[Path], format: str) -> str:
 
 
 def _snapshot_sql(project: Project, source: SqlSource, timestamp: str | None) -> SnapshotResult:
-    from keel.metadata.sql.engine import redact_url
+    from keel.metadata import redact_url
 
     table, left_out = split_index_columns(_run_query(source), "data.source.query")
     version_id = dataset_id(format="sql", timestamp=timestamp, result=_ipc_digest(table))

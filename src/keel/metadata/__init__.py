@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 from keel.metadata.base import ArtifactRecord, ArtifactRecords, MetadataStore, SchemaRevision
 
 if TYPE_CHECKING:
-    from keel.metadata.sql import SqlMetadataStore, open_metadata_store, redact_url
+    from keel.metadata.sql import (
+        SqlMetadataStore,
+        exposed_sqlite_files,
+        open_metadata_store,
+        redact_url,
+    )
 
 __all__ = [
     "ArtifactRecord",
@@ -19,6 +24,7 @@ __all__ = [
     "MetadataStore",
     "SchemaRevision",
     "SqlMetadataStore",
+    "exposed_sqlite_files",
     "open_metadata_store",
     "redact_url",
 ]
@@ -26,7 +32,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The SQL adapter (SQLAlchemy, Alembic) loads on first use, not with the port.
-    if name in {"SqlMetadataStore", "open_metadata_store", "redact_url"}:
+    if name in {"SqlMetadataStore", "exposed_sqlite_files", "open_metadata_store", "redact_url"}:
         from keel.metadata import sql
 
         return getattr(sql, name)

@@ -431,6 +431,11 @@ class AuditLog(ABC):
     def verify(self) -> ChainReport:
         """Recompute the chain and compare it with the stored head."""
 
+    @abstractmethod
+    def on_commit(self, listener: Callable[[int, str], None] | None) -> None:
+        """Call `listener(seq, hash)` for each event a write transaction appended, once it
+        has committed (signed checkpoints follow the head); it must not raise. None stops."""
+
 
 class Releases(ABC):
     """Alias moves, gate evaluations, release requests and their approvals.
