@@ -15,7 +15,8 @@ import yaml
 from keel.monitoring.feedback import ingest
 from keel.pipeline.train import train
 from keel.project import Project
-from keel.retraining.canary import analyze_canary, performance_tolerance
+from keel.retraining.canary import analyze_canary
+from keel.retraining.canary.criteria import performance_tolerance
 from tests.retraining.test_regression_loop import MODEL, _bikes, _project, _spec
 from tests.serving.support import Client, serve
 
