@@ -17,10 +17,13 @@ import pytest
 
 from keel.domain.metric import KNOWN_METRICS, METRICS, breaches, improvement, is_better
 from keel.domain.monitoring import MonitorMetric, Signal
-from keel.domain.release import EvaluationEvidence, ReleaseEvidence, evaluate_gates
+from keel.domain.release import EvaluationEvidence, ReleaseEvidence
 from keel.errors import ConfigError
 from keel.monitoring.alerts import _breaches, _message, effective_rules
-from keel.retraining.canary import SlotSummary, _metric, _performance
+from keel.release.policy import evaluate_gates
+from keel.retraining.canary.analysis import _metric
+from keel.retraining.canary.criteria import SlotSummary
+from keel.retraining.canary.criteria import performance as _performance
 from keel.retraining.service import Comparison
 from keel.retraining.triggers import evaluate_triggers
 from keel.spec import BeatsChampionGate, ProjectSpec, parse_spec

@@ -35,13 +35,11 @@ from keel.domain.release import (
     ReleaseDecision,
     ReleaseRequest,
     check_decider,
-    decide,
-    notify_list,
     rollback_target,
-    with_owners,
 )
 from keel.errors import ConfigError, Conflict, NotFound
 from keel.faults import pause_point
+from keel.release.policy import decide, notify_list, with_owners
 from keel.release.usable import require_usable
 
 if TYPE_CHECKING:
