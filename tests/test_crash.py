@@ -15,7 +15,7 @@ import pytest
 
 from keel.project import Project
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.load]
 
 
 def _keel(project: Path, *args: str) -> subprocess.CompletedProcess[str]:

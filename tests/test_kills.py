@@ -24,7 +24,7 @@ import yaml
 from keel.project import Project
 from tests.fixtures.trained import AS_OF, BASE, MODEL
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.load]
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

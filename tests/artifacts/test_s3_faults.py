@@ -23,7 +23,7 @@ from keel.errors import StoreError
 from keel.project import Project
 from tests.fixtures.cli import Keel
 
-pytestmark = pytest.mark.s3
+pytestmark = [pytest.mark.s3, pytest.mark.load]
 
 MIB = 1024 * 1024
 BUCKET = "keel-faults"

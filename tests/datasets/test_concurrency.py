@@ -13,7 +13,7 @@ from keel.project import Project
 from tests.datasets import workers
 from tests.datasets.conftest import make_project, write_sample
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.load]
 
 SPAWN = multiprocessing.get_context("spawn")
 PROCESSES = 2

@@ -15,7 +15,7 @@ from keel.metadata.sql.engine import create_metadata_engine
 from keel.metadata.sql.schema import artifact_holders, artifacts
 from tests.metadata import helpers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.load]
 
 SPAWN = multiprocessing.get_context("spawn")
 WORKERS = 2

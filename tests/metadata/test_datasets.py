@@ -160,6 +160,7 @@ def test_refs_that_cannot_name_a_version_are_config_errors(
     assert caught.value.message
 
 
+@pytest.mark.load
 def test_concurrent_adds_of_the_same_version_record_one(store: SqlMetadataStore) -> None:
     base = make_version(store, "race")
     attempts = [replace(base, created_by=f"worker-{n}") for n in range(4)]

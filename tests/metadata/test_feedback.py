@@ -147,6 +147,7 @@ def test_100k_labels_are_recorded_and_replaced_in_a_few_seconds(
     assert len(window) == count and window[0] == Labelled(ids[0], T0, 1)
 
 
+@pytest.mark.load
 def test_concurrent_writers_count_exactly(metadata_url: str, store: SqlMetadataStore) -> None:
     """Two writers sending overlapping labels at once: every id is new exactly once."""
     ids = _ids(3_000)

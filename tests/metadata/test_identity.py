@@ -169,6 +169,7 @@ def test_only_the_hash_is_stored(store: SqlMetadataStore) -> None:
     assert not any(secret in value for row in rows for value in row)
 
 
+@pytest.mark.load
 def test_concurrent_add_user_is_one_user(metadata_url: str) -> None:
     with open_metadata_store(metadata_url):
         pass  # migrate once, before the threads race

@@ -194,6 +194,7 @@ def test_versions_page_newest_first(store: SqlMetadataStore) -> None:
         store.models.versions("nope", limit=1)
 
 
+@pytest.mark.load
 def test_concurrent_registrations_get_distinct_consecutive_versions(metadata_url: str) -> None:
     workers, per_worker = 3, 5
     stores = [open_metadata_store(metadata_url) for _ in range(workers)]

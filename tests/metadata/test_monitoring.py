@@ -86,6 +86,7 @@ def _raise_same(url: str, barrier: object, results: object) -> None:
         results.put((alert.id, opened))  # type: ignore[attr-defined]
 
 
+@pytest.mark.load
 def test_two_monitors_raising_the_same_alert_at_once_open_one(
     store: SqlMetadataStore, metadata_url: str
 ) -> None:

@@ -21,6 +21,8 @@ import pytest
 
 from keel.metadata import open_metadata_store
 
+pytestmark = pytest.mark.load
+
 ROOT = Path(__file__).parents[2]
 INTERVAL = 0.2  # serving.log.flush_interval's default
 MARGIN = 0.3  # one commit plus scheduling delays on a shared two-core machine

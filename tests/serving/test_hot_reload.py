@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from keel.artifacts.local import LocalArtifactStore
 from keel.domain.identity import Actor
 from keel.release import promote, rollback
@@ -101,6 +103,7 @@ def _switch_delay(replies: list[Reply], started: float, done: float, old: int, n
     return first - done
 
 
+@pytest.mark.load
 def test_promotion_and_rollback_under_load_fail_no_request(
     trained_template: Path, tmp_path: Path
 ) -> None:

@@ -457,6 +457,7 @@ def test_a_compaction_that_fails_midway_loses_and_duplicates_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.load
 def test_a_killed_compaction_process_loses_and_duplicates_nothing(
     project: Project, metadata_url: str
 ) -> None:

@@ -24,6 +24,8 @@ from keel.serving.predlog import DeadLettered, PredictionBatch, StoredPrediction
 from keel.serving.spool import Spool, encode_batch, read_records
 from tests.serving.logsupport import make_batch
 
+pytestmark = pytest.mark.load
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -27,6 +27,8 @@ from tests.fixtures.postgres import ENV_URL, _newest_bin_dir
 from tests.fixtures.trained import AS_OF, BASE, PARAMS, write_spec
 from tests.serving.support import KEEL, Client, free_port, records, wait_ready
 
+pytestmark = pytest.mark.load
+
 MODEL = "flights-delay"
 INTERVAL = 0.2  # serving.log.flush_interval's default
 #: Generous: a commit plus scheduling on a loaded two-core machine, so this never flakes.

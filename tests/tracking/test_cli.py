@@ -68,6 +68,7 @@ def test_runs_show_errors(keel: Keel, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.load
 def test_a_killed_run_is_listed_as_failed(keel: Keel, tmp_path: Path) -> None:
     _project(tmp_path).close()
     script = (

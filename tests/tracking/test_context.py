@@ -176,6 +176,7 @@ def test_a_seed_is_drawn_and_recorded_when_none_is_given(
         tracker(store, clock).start_run(seed="7")  # type: ignore[arg-type]
 
 
+@pytest.mark.load
 def test_threads_log_concurrently(any_store: SqlMetadataStore, clock: FakeClock) -> None:
     threads, per_thread = 6, 400
     with tracker(any_store, clock, flush_items=97).start_run() as run:
