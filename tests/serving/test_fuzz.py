@@ -12,6 +12,7 @@ import orjson
 import pytest
 from openapi_spec_validator import validate
 
+from tests.fixtures.trained import TrainedOnPostgres, write_spec
 from tests.fuzzing import fuzz
 from tests.serving.support import MODEL, open_project, serve, served_copy, set_alias
 
@@ -56,23 +57,16 @@ WRITING = frozenset(
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_keel_serve_on_postgresql_answers_as_its_openapi_document_says(
-    trained_template: Path, tmp_path: Path, fresh_postgres_url: str
+    trained_postgres_template: TrainedOnPostgres, tmp_path: Path, trained_postgres_url: str
 ) -> None:
-    from keel.pipeline.train import train
     from keel.project import Project
-    from tests.fixtures.trained import AS_OF, write_spec
 
     folder = tmp_path / "flights"
-    env = {"KEEL_USER": "ana", "KEEL_DB_URL": fresh_postgres_url}
-    Project.init(folder, env=env).close()
-    for name in ("features.py", "train.py", "raw.parquet"):
-        shutil.copy(trained_template / name, folder / name)
-    shutil.copytree(trained_template / "contracts", folder / "contracts", dirs_exist_ok=True)
+    env = {"KEEL_USER": "ana", "KEEL_DB_URL": trained_postgres_url}
+    shutil.copytree(trained_postgres_template.folder, folder)
     write_spec(folder, serving={"max_rows": 20})
     with Project.open(folder, env=env) as project:
-        registered = train(project, as_of=AS_OF).registered
-        assert registered is not None
-        set_alias(project, "production", registered.version)
+        set_alias(project, "production", 1)
         project.metadata.identities.add_user("lee", ["labeler"], actor="root")
         token = project.metadata.identities.create_token("lee", actor="root")
         with serve(project) as (url, _):

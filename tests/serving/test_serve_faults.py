@@ -21,10 +21,9 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from keel.pipeline.train import train
 from keel.project import Project
 from tests.fixtures.postgres import ENV_URL, _newest_bin_dir
-from tests.fixtures.trained import AS_OF, BASE, PARAMS, write_spec
+from tests.fixtures.trained import TrainedOnPostgres, write_spec
 from tests.serving.support import KEEL, Client, free_port, records, wait_ready
 
 pytestmark = pytest.mark.load
@@ -38,15 +37,11 @@ LOAD_S = 2.0
 
 def _project(template: Path, folder: Path, db_url: str | None, **log: object) -> Path:
     """A copy of the trained project serving v1, with `serving.log` set; on PostgreSQL the
-    copy's store is `db_url` and v1 is trained into it (its artifacts are shared)."""
+    copy's store is `db_url` (a copy of the trained template's database)."""
     import shutil
 
     shutil.copytree(template, folder)
     env = {"KEEL_USER": "ana", **({"KEEL_DB_URL": db_url} if db_url else {})}
-    if db_url is not None:
-        write_spec(folder, training={**BASE["training"], "params": PARAMS[1]})
-        with Project.open(folder, env=env) as project:
-            assert train(project, as_of=AS_OF).registered is not None
     write_spec(
         folder,
         serving={"reload_interval": "200ms", "shutdown_timeout": "5s", "log": log},
@@ -68,8 +63,17 @@ def _project(template: Path, folder: Path, db_url: str | None, **log: object) ->
 def db_url(request: pytest.FixtureRequest) -> str | None:
     if request.param == "sqlite":
         return None
-    url: str = request.getfixturevalue("fresh_postgres_url")
+    url: str = request.getfixturevalue("trained_postgres_url")
     return url
+
+
+@pytest.fixture
+def template(request: pytest.FixtureRequest, trained_template: Path, db_url: str | None) -> Path:
+    """The trained project whose store `db_url` is (or copies)."""
+    if db_url is None:
+        return trained_template
+    trained: TrainedOnPostgres = request.getfixturevalue("trained_postgres_template")
+    return trained.folder
 
 
 @contextmanager
@@ -174,9 +178,9 @@ def _kill_under_load(
 
 @pytest.mark.slow
 def test_sigkill_under_load_in_durable_mode_loses_no_acknowledged_row(
-    trained_template: Path, tmp_path: Path, db_url: str | None
+    trained_template: Path, template: Path, tmp_path: Path, db_url: str | None
 ) -> None:
-    folder = _project(trained_template, tmp_path / "flights", db_url, durability="durable")
+    folder = _project(template, tmp_path / "flights", db_url, durability="durable")
     acked, _ = _kill_under_load(folder, db_url, tmp_path, trained_template)
     # The next start replays the killed process's spool.
     with _serving(folder, db_url, tmp_path / "serve.err") as (_, process):
@@ -188,9 +192,9 @@ def test_sigkill_under_load_in_durable_mode_loses_no_acknowledged_row(
 
 @pytest.mark.slow
 def test_sigkill_under_load_in_buffered_mode_loses_only_the_stated_window(
-    trained_template: Path, tmp_path: Path, db_url: str | None
+    trained_template: Path, template: Path, tmp_path: Path, db_url: str | None
 ) -> None:
-    folder = _project(trained_template, tmp_path / "flights", db_url, durability="buffered")
+    folder = _project(template, tmp_path / "flights", db_url, durability="buffered")
     acked, killed_at = _kill_under_load(folder, db_url, tmp_path, trained_template)
     missing = _missing(folder, db_url, list(acked))
     # Whatever was lost was acknowledged within flush_interval plus a commit of the kill.
@@ -261,12 +265,15 @@ def _outage_lines(text: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_postgresql_stopped_while_serving_and_sigterm_during_the_outage(
-    trained_template: Path, tmp_path: Path, fresh_postgres_url: str
+    trained_template: Path,
+    trained_postgres_template: TrainedOnPostgres,
+    tmp_path: Path,
+    trained_postgres_url: str,
 ) -> None:
     if os.environ.get(ENV_URL):
         pytest.skip("stops PostgreSQL: only the tests' own throwaway cluster")
-    folder = _project(trained_template, tmp_path / "flights", fresh_postgres_url)
-    postgres = _Postgres(fresh_postgres_url)
+    folder = _project(trained_postgres_template.folder, tmp_path / "flights", trained_postgres_url)
+    postgres = _Postgres(trained_postgres_url)
     rows = records(trained_template, 60)
     acked: list[str] = []
     err = tmp_path / "serve.err"
@@ -277,7 +284,7 @@ def test_postgresql_stopped_while_serving_and_sigterm_during_the_outage(
             assert answer.status == 200, answer.text  # the spool takes what the store cannot
             acked.extend(p["id"] for p in answer.json()["predictions"])
 
-    with _serving(folder, fresh_postgres_url, err) as (url, process), Client(url) as client:
+    with _serving(folder, trained_postgres_url, err) as (url, process), Client(url) as client:
         predict(client, rows[:10])
         before = err.read_text()
         with _stopped(postgres):
@@ -289,7 +296,7 @@ def test_postgresql_stopped_while_serving_and_sigterm_during_the_outage(
         assert "Traceback" not in during, during
         assert 1 <= len(_outage_lines(during)) <= 4, during
         # Back: the rows carried on the spool arrive without a restart.
-        assert not _eventually_none_missing(folder, fresh_postgres_url, acked)
+        assert not _eventually_none_missing(folder, trained_postgres_url, acked)
         assert "is back after" in err.read_text()
 
         with _stopped(postgres):
@@ -304,8 +311,8 @@ def test_postgresql_stopped_while_serving_and_sigterm_during_the_outage(
         assert "Traceback" not in text, text
 
     # The next start replays what the stopped server spilled: nothing acknowledged is lost.
-    with _serving(folder, fresh_postgres_url, err) as (_, process):
-        missing = _eventually_none_missing(folder, fresh_postgres_url, acked)
+    with _serving(folder, trained_postgres_url, err) as (_, process):
+        missing = _eventually_none_missing(folder, trained_postgres_url, acked)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged rows were lost"
