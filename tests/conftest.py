@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.cli",
+    "tests.fixtures.demo",
     "tests.fixtures.postgres",
     "tests.fixtures.s3",
     "tests.fixtures.trained",

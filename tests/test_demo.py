@@ -10,16 +10,18 @@ from pathlib import Path
 import pytest
 
 from keel.cli.main import main
-from keel.demo import APPROVER, MODEL, OWNER, DemoResult, run_demo
+from keel.demo import APPROVER, MODEL, OWNER, DemoResult
 from keel.project import Project
 from keel.serving.explain import explain_prediction
+from tests.fixtures.demo import DemoRun, copy_demo
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoResult, str]]:
-    lines: list[str] = []
-    result = run_demo(tmp_path_factory.mktemp("demo") / "flights", say=lines.append)
-    yield result, "\n".join(lines)
+def demo(
+    demo_template: DemoRun, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[DemoResult, str]]:
+    run = copy_demo(demo_template, tmp_path_factory.mktemp("demo") / "flights")
+    yield run.result, run.narration
 
 
 def _events(result: DemoResult) -> list[object]:

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from keel.demo import run_demo
 from keel.domain.identity import Actor
 from keel.project import Project
 from keel.release import promote
 from keel.web.server import run_in_thread
 from keel.web.ui import create_ui
+from tests.fixtures.demo import DemoRun, copy_demo
 
 MODEL = "flights-delay"
 #: Well formed (UUIDv7 layout) and never logged.
@@ -50,9 +50,9 @@ class Page:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    folder = tmp_path_factory.mktemp("ui") / "flights"
-    result = run_demo(folder, say=lambda _: None)
+def site(demo_template: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    result = copy_demo(demo_template, tmp_path_factory.mktemp("ui") / "flights").result
+    folder = result.folder
     assert result.prediction is not None
     with Project.open(folder) as project:
         identities = project.metadata.identities
