@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.s3",
     "tests.fixtures.trained",
+    "tests.fixtures.untimed",
     "tests.fixtures.webhooks",
 ]

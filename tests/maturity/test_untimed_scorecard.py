@@ -20,7 +20,8 @@ from keel.pipeline.train import train
 from keel.project import Project
 from keel.release.service import approve, promote
 from keel.serving.batch import predict_batch
-from tests.monitoring.untimed import MODEL, spec, untimed_project, write_spec
+from tests.fixtures.untimed import UntimedProject
+from tests.monitoring.untimed import MODEL, spec, write_spec
 
 OWNERS = {"data": "dana", "training": "tom", "release": "rita", "monitoring": "mo"}
 GATES = [
@@ -58,7 +59,7 @@ def _git(folder: Path, *args: str) -> None:
 
 
 def test_data_without_a_time_column_reaches_level_4_on_the_sources_freshness(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], untimed_project: UntimedProject, tmp_path: Path
 ) -> None:
     folder = untimed_project(tmp_path / "untimed", env)
     with Project.open(folder, env=env) as project:

@@ -19,7 +19,8 @@ from keel.project import Project
 from keel.web.server import run_in_thread
 from keel.web.ui import create_ui
 from tests.fixtures.cli import Keel
-from tests.monitoring.untimed import MODEL, log_requests, spec, untimed_project, write_spec
+from tests.fixtures.untimed import UntimedProject
+from tests.monitoring.untimed import MODEL, log_requests, spec, write_spec
 
 DAY = datetime(2026, 3, 1, tzinfo=UTC)
 #: Rows logged per day: day 4 is too small to judge (min_rows is 50); day 6 is still open.
@@ -50,7 +51,11 @@ def _get(url: str) -> str:
 
 
 def test_small_windows_are_not_judged_and_a_filling_window_is_not_a_traffic_drop(
-    env: dict[str, str], keel: Keel, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    env: dict[str, str],
+    untimed_project: UntimedProject,
+    keel: Keel,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     folder = untimed_project(
         tmp_path / "untimed", env, freshness={"predictions": None, "data": False}
@@ -129,7 +134,7 @@ def test_small_windows_are_not_judged_and_a_filling_window_is_not_a_traffic_drop
 
 
 def test_traffic_that_collapses_below_min_rows_is_a_traffic_drop(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], untimed_project: UntimedProject, tmp_path: Path
 ) -> None:
     # Days of 100 to 120 requests, then a whole day of 10: too few rows to judge drift or
     # quality, and exactly what a broken upstream client looks like.
@@ -148,7 +153,7 @@ def test_traffic_that_collapses_below_min_rows_is_a_traffic_drop(
 
 
 def test_freshness_without_a_time_column_is_the_source_files_age(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], untimed_project: UntimedProject, tmp_path: Path
 ) -> None:
     folder = untimed_project(tmp_path / "untimed", env, freshness={"predictions": None})
     now = datetime.now(UTC)

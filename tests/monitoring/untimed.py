@@ -3,9 +3,10 @@
 minutes behind schedule) added, and a row `id` (the entity key). Its own feature and training
 code, a random holdout split, a contract inferred from the data (so with no timestamp rule).
 
-    folder = untimed_project(tmp_path / "untimed", env)
+    folder = untimed_project(tmp_path / "untimed", env)  # the fixture (tests/fixtures/untimed.py)
 
-Shared by the monitoring and scorecard tests of data without a timestamp.
+Shared by the monitoring and scorecard tests of data without a timestamp. The fixture copies
+a project trained once per run and store (`build_untimed_project`).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def write_spec(folder: Path, document: dict[str, Any]) -> None:
     (folder / "keel.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
 
 
-def untimed_project(folder: Path, env: dict[str, str], **monitoring: Any) -> Path:
+def build_untimed_project(folder: Path, env: dict[str, str], **monitoring: Any) -> Path:
     """The project, initialised and trained once (v1 of `untimed`)."""
     Project.init(folder, env=env).close()
     raw = raw_rows()

@@ -23,7 +23,8 @@ from keel.project import Project
 from keel.retraining.service import retrain
 from keel.web.server import run_in_thread
 from keel.web.ui import create_ui
-from tests.monitoring.untimed import MODEL, log_requests, raw_rows, spec, untimed_project
+from tests.fixtures.untimed import UntimedProject
+from tests.monitoring.untimed import MODEL, log_requests, raw_rows, spec
 from tests.monitoring.untimed import write_spec as write_untimed
 
 DAY = datetime(2026, 3, 1, tzinfo=UTC)
@@ -72,7 +73,7 @@ def _monitored(folder: Path, env: dict[str, str]) -> None:
 
 
 def test_performance_by_window_date_with_coverage_bars_and_retraining_in_the_history(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], untimed_project: UntimedProject, tmp_path: Path
 ) -> None:
     folder = untimed_project(
         tmp_path / "untimed", env, freshness={"predictions": None, "data": False}
