@@ -27,6 +27,7 @@ __all__ = [
     "LATEST",
     "MAX_VERSION",
     "MODEL_NAME_LENGTH",
+    "MODEL_NAME_PATTERN",
     "MODEL_NAME_RULE",
     "VERSION_RULE",
     "Alias",
@@ -52,7 +53,10 @@ MODEL_NAME_LENGTH: Final = 63
 #: Longest alias name.
 ALIAS_NAME_LENGTH: Final = 63
 
-_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+#: The model-name rule as a regular expression (JSON Schema `pattern`s use it too).
+MODEL_NAME_PATTERN: Final = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
 _ALIAS_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _VERSION = re.compile(r"^[0-9]+$")
 #: The largest version number: versions are 64-bit integers in every store.

@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from keel import __version__
-from keel.domain.model import MAX_VERSION
+from keel.domain.model import MAX_VERSION, MODEL_NAME_PATTERN
 from keel.models.signature import InferenceContract, InputField, LogicalType
 from keel.serving.slots import Route
 
 if TYPE_CHECKING:
     from keel.spec import ServingSpec
 
-__all__ = ["openapi_document"]
+__all__ = ["feedback_schema", "openapi_document"]
 
 _INT64: Final = {"minimum": -(2**63), "maximum": 2**63 - 1}
 #: Text without NUL characters: no store keeps them, so the server refuses them.
@@ -36,7 +36,7 @@ _JSON_TYPES: Final[dict[LogicalType, dict[str, Any]]] = {
     "date": {"type": "string", "format": "date"},
 }
 #: The model-name rule, as a path parameter's pattern.
-_NAME_PATTERN: Final = "^[a-z0-9][a-z0-9._-]{0,62}$"
+_NAME_PATTERN: Final = MODEL_NAME_PATTERN
 _OIP_DATATYPES: Final = [
     "BOOL",
     "UINT8",
@@ -394,7 +394,7 @@ def openapi_document(
                 "summary": "delayed labels, joined to logged predictions (a token whose roles "
                 "may label: labeler, trainer, admin)",
                 "security": [{"bearerAuth": []}],
-                "requestBody": {"required": True, **_json_content(_feedback(max_rows))},
+                "requestBody": {"required": True, **_json_content(feedback_schema(max_rows))},
                 "responses": {
                     "200": {
                         "description": "what was recorded",
@@ -468,7 +468,9 @@ def openapi_document(
     }
 
 
-def _feedback(max_rows: int) -> dict[str, Any]:
+def feedback_schema(max_rows: int) -> dict[str, Any]:
+    """The body of both feedback routes (`/v1/feedback` here, `/api/v1/feedback`), as
+    `keel.monitoring.feedback.receive` reads it."""
     return {
         "type": "object",
         "properties": {

@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from keel import __version__
-from keel.domain.model import MAX_VERSION
+from keel.domain.model import MAX_VERSION, MODEL_NAME_PATTERN
 from keel.domain.release import REQUEST_STATUSES
+from keel.serving.openapi import feedback_schema
 
 __all__ = ["api_openapi_document"]
 
-_NAME: Final = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$"}
+_NAME: Final = {"type": "string", "pattern": MODEL_NAME_PATTERN}
 _ALIAS: Final = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,62}$"}
 #: Text a store can keep: no NUL characters (PostgreSQL refuses them).
 _TEXT: Final = {"type": "string", "pattern": "^[^\\u0000]*$"}
@@ -231,34 +232,7 @@ def api_openapi_document(
                 "summary": "delayed labels for logged predictions (labeler, trainer, admin)",
                 "requestBody": {
                     "required": True,
-                    **_json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "feedback": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "maxItems": max_rows,
-                                    "items": {
-                                        "type": "object",
-                                        "properties": {
-                                            "prediction_id": {
-                                                "type": "string",
-                                                "pattern": "^[0-9a-fA-F-]{32,36}$",
-                                            },
-                                            "label": {
-                                                "type": ["boolean", "integer", "number", "string"]
-                                            },
-                                        },
-                                        "required": ["prediction_id", "label"],
-                                    },
-                                },
-                                "model": _NAME,
-                                "allow_unknown": {"type": "boolean"},
-                            },
-                            "required": ["feedback"],
-                        }
-                    ),
+                    **_json(feedback_schema(max_rows)),
                 },
                 "responses": _responses(
                     {"200": ("what was recorded", result)},
