@@ -443,13 +443,17 @@ def test_every_page_in_a_real_browser(site: Site, tmp_path: Path) -> None:
         field = driver.find_element("id", "id")
         field.send_keys(site.prediction)
         field.submit()
-        assert site.prediction[:16] in driver.page_source
+        # submit() returns before the answer's page has loaded: wait for it (bounded).
+        WebDriverWait(driver, 60).until(lambda page: "id=" in page.current_url)
+        WebDriverWait(driver, 60).until(lambda page: site.prediction[:16] in page.page_source)
         # ben signs in from the request's page, approves it there, and the audit log has it.
         driver.get(site.url + f"/requests/{site.request}")
         driver.find_element("link text", "Sign in to approve or reject").click()
         driver.find_element("id", "token").send_keys(site.tokens["ben"])
         driver.find_element("id", "token").submit()
-        assert driver.current_url == site.url + f"/requests/{site.request}"
+        back = site.url + f"/requests/{site.request}"
+        WebDriverWait(driver, 60).until(lambda page: page.current_url == back)
+        WebDriverWait(driver, 60).until(lambda page: page.find_elements("id", "comment"))
         driver.find_element("id", "comment").send_keys("checked the canary plan")
         driver.find_element("id", "approve").click()
         # The click returns before the answer's page has loaded: wait for it (bounded).
