@@ -26,6 +26,7 @@ ADAPTERS = (
     "keel.web",
     "keel.serving",
     "keel.project",
+    "keel.workspace",
     "sqlalchemy",
     "alembic",
     "fsspec",

@@ -41,7 +41,7 @@ from keel.errors import IntegrityError, KeelError, NotFound
 from keel.metadata.base import Webhook
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "DeliveryReport",
@@ -145,7 +145,7 @@ def publish(events: Iterable[AuditEvent]) -> None:
 
 
 def follow(
-    project: Project,
+    project: Workspace,
     after: int,
     kinds: Collection[str] | None = None,
     *,
@@ -277,7 +277,7 @@ class DeliveryReport:
 
 
 def deliver_webhooks(
-    project: Project, *, timeout: float = 5.0, max_events: int = 1000
+    project: Workspace, *, timeout: float = 5.0, max_events: int = 1000
 ) -> DeliveryReport:
     """One delivery pass: POST each enabled webhook the events after its cursor it wants.
 
@@ -297,7 +297,7 @@ def deliver_webhooks(
 
 
 def _deliver_one(
-    project: Project, webhook: Webhook, *, timeout: float, max_events: int
+    project: Workspace, webhook: Webhook, *, timeout: float, max_events: int
 ) -> WebhookDelivery:
     store = project.metadata
     events = store.audit.events(after=webhook.cursor, limit=max_events)
@@ -412,7 +412,7 @@ def _user_agent() -> str:
 # --- after a change ---------------------------------------------------------------------------
 
 
-def notify(project: Project, events: Iterable[AuditEvent]) -> DeliveryReport | None:
+def notify(project: Workspace, events: Iterable[AuditEvent]) -> DeliveryReport | None:
     """Tell everyone about committed events: subscribers here, then webhooks, best effort.
 
     What the release service calls after each commit. Never raises for a delivery

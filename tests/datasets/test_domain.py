@@ -124,7 +124,15 @@ def test_diff_of_two_versions() -> None:
 
 
 PURE = ("stats", "domain/dataset.py", "data/diff.py")
-ADAPTERS = ("keel.metadata", "keel.artifacts", "keel.cli", "keel.project", "sqlalchemy", "click")
+ADAPTERS = (
+    "keel.metadata",
+    "keel.artifacts",
+    "keel.cli",
+    "keel.project",
+    "keel.workspace",
+    "sqlalchemy",
+    "click",
+)
 
 
 @pytest.mark.parametrize("where", PURE)

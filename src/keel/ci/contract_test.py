@@ -34,8 +34,8 @@ from keel.reports.junit import JUnitCase, JUnitSuite
 
 if TYPE_CHECKING:
     from keel.domain.model import ModelVersion
-    from keel.project import Project
     from keel.serving.slots import ServedVersion
+    from keel.workspace import Workspace
 
 __all__ = [
     "Answer",
@@ -350,7 +350,7 @@ def _refusal_problem(answer: Answer, field: str) -> str | None:
 
 
 def contract_test(
-    project: Project, ref: str, *, url: str | None = None, rows: int = 100
+    project: Workspace, ref: str, *, url: str | None = None, rows: int = 100
 ) -> ContractTestResult:
     """Test `ref`'s inference contract against the model loaded here, or the server at `url`."""
     from keel.release.evidence import gather_evidence, load_evaluation_data

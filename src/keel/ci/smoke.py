@@ -39,7 +39,7 @@ from keel.errors import ConfigError, KeelError, UserCodeError
 from keel.reports.junit import JUnitCase, JUnitSuite
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["DEFAULT_ROWS", "SmokeResult", "smoke_test"]
 
@@ -133,16 +133,16 @@ def _describe(exc: Exception) -> tuple[str, str]:
     return f"{type(exc).__name__}: {exc}".splitlines()[0], frames
 
 
-def _require(project: Project) -> tuple[Any, Any, Any, str]:
+def _require(project: Workspace) -> tuple[Any, Any, Any, str]:
     from keel.pipeline.train import require_pipeline
 
     return require_pipeline(project, "the smoke test, which trains the pipeline,")
 
 
-def throwaway_project(project: Project, folder: Path) -> Project:
+def throwaway_project(project: Workspace, folder: Path) -> Workspace:
     """A project with `project`'s spec whose stores live in `folder` (nothing is shared)."""
-    from keel.project import Project
     from keel.settings import Settings
+    from keel.workspace import Workspace
 
     settings = Settings(
         project_dir=folder,
@@ -151,10 +151,10 @@ def throwaway_project(project: Project, folder: Path) -> Project:
         user=project.settings.user,
         openlineage=str(folder / "lineage.jsonl"),
     )
-    return Project(settings, project.spec)
+    return Workspace(settings, project.spec)
 
 
-def _absolute_source(project: Project) -> Any:
+def _absolute_source(project: Workspace) -> Any:
     """data.source made absolute against the project folder (the throwaway project sits
     elsewhere)."""
     from keel.spec import SqlSource
@@ -173,7 +173,7 @@ def _absolute_source(project: Project) -> Any:
     return str(path if path.is_absolute() else base / path)
 
 
-def smoke_test(project: Project, *, rows: int = DEFAULT_ROWS) -> SmokeResult:
+def smoke_test(project: Workspace, *, rows: int = DEFAULT_ROWS) -> SmokeResult:
     """Train the pipeline on `rows` sampled rows in a throwaway store; see the module docstring."""
     if rows < 20:
         raise ConfigError(
@@ -208,7 +208,7 @@ class _SmokeRun:
     """One smoke test: each step is a method that reads what the earlier ones left on `self`
     and returns (value, note); `run` calls them in order through `_Steps`."""
 
-    def __init__(self, project: Project, scratch: Project, folder: Path, rows: int) -> None:
+    def __init__(self, project: Workspace, scratch: Workspace, folder: Path, rows: int) -> None:
         self.data, self.features_spec, self.training, self.target = _require(project)
         self.project = project
         self.project_dir = project.settings.project_dir

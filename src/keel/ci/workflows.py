@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from keel.errors import ConfigError, Conflict
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "KINDS",
@@ -108,7 +108,7 @@ class WorkflowOptions:
 
 
 def options_for(
-    project: Project,
+    project: Workspace,
     *,
     keel_version: str,
     branch: str = "main",

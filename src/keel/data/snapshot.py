@@ -52,7 +52,7 @@ from keel.spec import SqlSource
 from keel.stats.profile import Profile, profile_table
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "ID_KIND",
@@ -107,7 +107,7 @@ def dataset_id(
     return hash_bytes(text.encode("utf-8"))
 
 
-def snapshot(project: Project, source: str | SqlSource | None = None) -> SnapshotResult:
+def snapshot(project: Workspace, source: str | SqlSource | None = None) -> SnapshotResult:
     """Snapshot `source` (default: keel.yaml's `data.source`) into a dataset version.
 
     A relative `source` is taken from the current folder; keel.yaml's from the project folder.
@@ -132,7 +132,7 @@ def snapshot(project: Project, source: str | SqlSource | None = None) -> Snapsho
     return _snapshot_files(project, _absolute(source, base), format, timestamp)
 
 
-def load_table(project: Project, ref: str | Digest) -> pa.Table:
+def load_table(project: Workspace, ref: str | Digest) -> pa.Table:
     """The data of a dataset version (`latest`, an id or a unique prefix), verified by hash."""
     datasets = project.metadata.datasets
     version = datasets.get(ref) if isinstance(ref, Digest) else datasets.resolve(ref)
@@ -145,7 +145,7 @@ def load_table(project: Project, ref: str | Digest) -> pa.Table:
     return table
 
 
-def load_profile(project: Project, version: DatasetVersion) -> Profile:
+def load_profile(project: Workspace, version: DatasetVersion) -> Profile:
     """The statistics profile of a version, verified by hash."""
     try:
         return Profile.from_json(project.artifacts.read_bytes(version.profile))
@@ -160,7 +160,7 @@ def load_profile(project: Project, version: DatasetVersion) -> Profile:
 
 
 def _snapshot_files(
-    project: Project, source: str, format: Format, timestamp: str | None
+    project: Workspace, source: str, format: Format, timestamp: str | None
 ) -> SnapshotResult:
     paths = resolve_source(source)
     names = _relative_names(source, paths)
@@ -252,7 +252,7 @@ def _format_of(paths: list[Path], format: str) -> str:
 # --- SQL sources -----------------------------------------------------------------------------
 
 
-def _snapshot_sql(project: Project, source: SqlSource, timestamp: str | None) -> SnapshotResult:
+def _snapshot_sql(project: Workspace, source: SqlSource, timestamp: str | None) -> SnapshotResult:
     from keel.metadata import redact_url
 
     table, left_out = split_index_columns(_run_query(source), "data.source.query")
@@ -379,7 +379,7 @@ def _ipc_digest(table: pa.Table) -> Digest:
 
 
 def _record(
-    project: Project,
+    project: Workspace,
     table: pa.Table,
     *,
     version_id: Digest,
@@ -497,7 +497,7 @@ def _parse_timestamps(values: pa.ChunkedArray, column: str, source: str) -> pa.C
 
 
 @contextmanager
-def _temp_file(project: Project, suffix: str) -> Iterator[Path]:
+def _temp_file(project: Workspace, suffix: str) -> Iterator[Path]:
     folder = project.settings.state_dir / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix="dataset-", suffix=suffix, dir=folder)

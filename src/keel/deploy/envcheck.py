@@ -14,7 +14,7 @@ from keel.pipeline.environment import (
 )
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["EnvironmentCheck", "check_environment"]
 
@@ -62,7 +62,7 @@ def _summary(lock: EnvironmentLock) -> dict[str, Any]:
 
 
 def check_environment(
-    project: Project, ref: str, current: EnvironmentLock | None = None
+    project: Workspace, ref: str, current: EnvironmentLock | None = None
 ) -> EnvironmentCheck:
     """Every difference between the version's recorded lock and `current` (default: this
     interpreter and machine): interpreter, platform, then packages by name.

@@ -16,7 +16,7 @@ from keel.deploy.source import DeploySource, load_source
 from keel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["MARKER_KIND", "TARGETS", "RenderResult", "Target", "default_image", "render"]
 
@@ -66,7 +66,7 @@ def default_image(source: DeploySource) -> str:
 
 
 def render(
-    project: Project,
+    project: Workspace,
     ref: str,
     target: Target,
     output: Path,

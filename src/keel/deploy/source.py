@@ -14,7 +14,7 @@ from keel.pipeline.environment import EnvironmentLock, recorded_environment
 from keel.spec import SPEC_FILENAME
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["DeploySource", "load_source", "recorded_lock"]
 
@@ -35,7 +35,7 @@ class DeploySource:
     notes: list[str] = field(default_factory=list)
 
 
-def recorded_lock(project: Project, version: ModelVersion) -> EnvironmentLock:
+def recorded_lock(project: Workspace, version: ModelVersion) -> EnvironmentLock:
     """The environment lock the version's run recorded; `NotFound` if it recorded none."""
     lock = recorded_environment(project, version.run_id)
     if lock is None:
@@ -46,7 +46,7 @@ def recorded_lock(project: Project, version: ModelVersion) -> EnvironmentLock:
     return lock
 
 
-def load_source(project: Project, ref: str, *, project_files: bool = True) -> DeploySource:
+def load_source(project: Workspace, ref: str, *, project_files: bool = True) -> DeploySource:
     """Resolve `ref` (`model@3`, `model@production`) and read what a render needs; the
     project files (and the notes about them) only when `project_files` (images need them,
     manifests do not)."""

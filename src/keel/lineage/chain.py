@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from keel.errors import NotFound
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["model_lineage"]
 
 
-def model_lineage(project: Project, ref: str) -> dict[str, Any]:
+def model_lineage(project: Workspace, ref: str) -> dict[str, Any]:
     """Every link from the model version `ref` back to data, code and environment.
 
     Each link is read from the stores, never recomputed; a missing link (a run without a
@@ -78,7 +78,7 @@ def model_lineage(project: Project, ref: str) -> dict[str, Any]:
     return chain
 
 
-def _packaged_code(project: Project, package: Any) -> dict[str, Any]:
+def _packaged_code(project: Workspace, package: Any) -> dict[str, Any]:
     """The code fingerprints recorded in the package's model.json (read, not loaded)."""
     import json
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from keel.domain.audit import AuditEvent
     from keel.domain.model import ModelVersion
     from keel.domain.run import Run
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["PRODUCTION", "scorecard"]
 
@@ -66,7 +66,7 @@ def _worst(statuses: Sequence[Status]) -> Status:
     return next((s for s in _WORST_FIRST if s in statuses), "pass")
 
 
-def _production(project: Project) -> list[_Production]:
+def _production(project: Workspace) -> list[_Production]:
     from keel.errors import NotFound
 
     found: list[_Production] = []
@@ -100,7 +100,7 @@ def _per_version(
 # --- ownership -----------------------------------------------------------------------------
 
 
-def _ownership(project: Project) -> list[Item]:
+def _ownership(project: Workspace) -> list[Item]:
     from keel.monitoring.alerts import effective_rules, owner_of
 
     spec = project.spec
@@ -158,7 +158,7 @@ def _ownership(project: Project) -> list[Item]:
 # --- reproducibility ------------------------------------------------------------------------
 
 
-def _reproducibility(project: Project, production: Sequence[_Production]) -> list[Item]:
+def _reproducibility(project: Workspace, production: Sequence[_Production]) -> list[Item]:
     metadata, artifacts = project.metadata, project.artifacts
     project_dir = project.settings.project_dir
 
@@ -234,7 +234,7 @@ def _putting_move(events: Sequence[AuditEvent], version: int) -> AuditEvent | No
     return None
 
 
-def _release(project: Project, production: Sequence[_Production]) -> list[Item]:
+def _release(project: Workspace, production: Sequence[_Production]) -> list[Item]:
     from keel.errors import NotFound
 
     release = project.spec.release
@@ -319,7 +319,7 @@ def _release(project: Project, production: Sequence[_Production]) -> list[Item]:
 # --- monitoring ----------------------------------------------------------------------------
 
 
-def _monitoring(project: Project, production: Sequence[_Production], now: datetime) -> list[Item]:
+def _monitoring(project: Workspace, production: Sequence[_Production], now: datetime) -> list[Item]:
     from keel.monitoring.alerts import default_rules
 
     spec = project.spec
@@ -409,7 +409,7 @@ def _ago(age: timedelta) -> str:
 # --- retraining ----------------------------------------------------------------------------
 
 
-def _retraining(project: Project) -> Item:
+def _retraining(project: Workspace) -> Item:
     triggers = project.spec.retraining.triggers
     signals = []
     if triggers.drifted_features is not None:
@@ -444,7 +444,7 @@ def _retraining(project: Project) -> Item:
 # --- data change management ----------------------------------------------------------------
 
 
-def _data(project: Project, production: Sequence[_Production]) -> list[Item]:
+def _data(project: Workspace, production: Sequence[_Production]) -> list[Item]:
     from keel.contracts import read_contract
     from keel.errors import KeelError
     from keel.release.evidence import contract_evidence
@@ -591,7 +591,7 @@ def _data(project: Project, production: Sequence[_Production]) -> list[Item]:
     return [contract_item, freshness_item, skew_item]
 
 
-def _time_columns(project: Project, contract: Contract | None) -> list[str] | None:
+def _time_columns(project: Workspace, contract: Contract | None) -> list[str] | None:
     """The data's timestamp and date columns: from its contract, else its newest dataset
     version; None when neither is there to tell."""
     if contract is not None:
@@ -602,7 +602,7 @@ def _time_columns(project: Project, contract: Contract | None) -> list[str] | No
     return [name for name, kind in versions[0].columns if kind.startswith(("timestamp", "date"))]
 
 
-def scorecard(project: Project, *, now: datetime | None = None) -> Scorecard:
+def scorecard(project: Workspace, *, now: datetime | None = None) -> Scorecard:
     """The project's maturity scorecard, computed now from its spec, stores and git."""
     moment = now or datetime.now(UTC)
     production = _production(project)

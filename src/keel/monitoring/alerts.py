@@ -26,7 +26,7 @@ from keel.domain.monitoring import Alert, AlertDraft, Signal
 from keel.spec import AlertRule, ProjectSpec
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "STAGES",
@@ -181,7 +181,7 @@ class JudgedWindow:
 
 
 def evaluate_rules(
-    project: Project,
+    project: Workspace,
     model: str,
     rules: Sequence[AlertRule],
     windows: Sequence[JudgedWindow],

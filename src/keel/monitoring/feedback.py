@@ -40,8 +40,8 @@ from keel.serving.ids import is_prediction_id, normalise_prediction_id
 from keel.spec import KNOWN_METRICS, FeedbackSpec, MetricSpec
 
 if TYPE_CHECKING:
-    from keel.project import Project
     from keel.spec import ProjectSpec
+    from keel.workspace import Workspace
 
 __all__ = [
     "MIN_LABELS",
@@ -445,7 +445,7 @@ class Resolution:
     problems: list[FeedbackProblem] = field(default_factory=list)
 
 
-def default_model(project: Project, model: str | None = None) -> str:
+def default_model(project: Workspace, model: str | None = None) -> str:
     """`model` if it is registered; else the project's own model (named like the project),
     or the only registered one. `NotFound` or `ConfigError` otherwise."""
     registry = project.metadata.models
@@ -464,7 +464,7 @@ def default_model(project: Project, model: str | None = None) -> str:
     )
 
 
-def resolve(project: Project, checked: pa.Table, *, model: str | None = None) -> Resolution:
+def resolve(project: Workspace, checked: pa.Table, *, model: str | None = None) -> Resolution:
     """Join checked rows (`check_feedback`) to the prediction log, by id or by entity key
     and time as keel.yaml says. With `model`, only that model's predictions match."""
     spec = project.spec.monitoring.feedback
@@ -477,7 +477,7 @@ def resolve(project: Project, checked: pa.Table, *, model: str | None = None) ->
 
 
 def _resolve_ids(
-    project: Project, checked: pa.Table, model: str | None, id_column: str, label_column: str
+    project: Workspace, checked: pa.Table, model: str | None, id_column: str, label_column: str
 ) -> Resolution:
     ids: list[str] = checked["prediction_id"].to_pylist()
     labels: list[Label] = checked["label"].to_pylist()
@@ -519,7 +519,7 @@ _LABEL_KINDS: Final = {
 
 
 def _label_types(
-    project: Project, name: str, typed: Sequence[tuple[int, Label, str, int | None]]
+    project: Workspace, name: str, typed: Sequence[tuple[int, Label, str, int | None]]
 ) -> FeedbackProblem | None:
     """Rows whose label is not of the kind the model predicts (text for a 0/1 model, ...):
     such a label would leave its window's performance blank. The kind comes from the
@@ -563,7 +563,7 @@ def _numeric_text(label: Label) -> bool:
     return True
 
 
-def _prediction_type(project: Project, model: str, version: int | None) -> str | None:
+def _prediction_type(project: Workspace, model: str, version: int | None) -> str | None:
     from keel.errors import NotFound
 
     try:
@@ -582,7 +582,7 @@ def _prediction_type(project: Project, model: str, version: int | None) -> str |
     return None
 
 
-def _logged(project: Project, ids: Sequence[str], model: str | None) -> dict[str, LoggedKey]:
+def _logged(project: Workspace, ids: Sequence[str], model: str | None) -> dict[str, LoggedKey]:
     """Model, version and time of each id the log holds: recent rows by primary key, then
     compacted ones from the segments whose id range covers them (each opened once)."""
     found = project.metadata.feedback.logged(ids)
@@ -611,7 +611,7 @@ def _logged(project: Project, ids: Sequence[str], model: str | None) -> dict[str
 
 
 def _resolve_entities(
-    project: Project, checked: pa.Table, model: str, keys: Sequence[str], spec: FeedbackSpec
+    project: Workspace, checked: pa.Table, model: str, keys: Sequence[str], spec: FeedbackSpec
 ) -> Resolution:
     """Each row's prediction: the newest of `model` (not a shadow's) whose inputs equal the
     row's key, made in `[time - max_lag, time]`. Rows are taken in time buckets, each read
@@ -666,7 +666,7 @@ def _resolve_entities(
 
 
 def _match_bucket(
-    project: Project,
+    project: Workspace,
     model: str,
     keys: Sequence[str],
     lag: timedelta,
@@ -704,7 +704,7 @@ def _match_bucket(
     return found
 
 
-def _check_entity_inputs(project: Project, model: str, keys: Sequence[str]) -> None:
+def _check_entity_inputs(project: Workspace, model: str, keys: Sequence[str]) -> None:
     inputs: set[str] = set()
     for version in project.metadata.models.versions(model):
         inputs.update(str(f["name"]) for f in version.inference_contract.get("inputs", []))
@@ -740,7 +740,7 @@ def _align_key(
 
 
 def _read(
-    project: Project,
+    project: Workspace,
     model: str,
     start: datetime,
     end: datetime,
@@ -812,7 +812,7 @@ class FeedbackResult:
 
 
 def ingest(
-    project: Project,
+    project: Workspace,
     table: pa.Table,
     *,
     model: str | None = None,
@@ -907,7 +907,7 @@ def _result(
 
 
 def receive(
-    project: Project,
+    project: Workspace,
     document: object,
     *,
     actor: str,
@@ -1029,7 +1029,7 @@ def align(moment: datetime, window: timedelta) -> datetime:
 
 
 def performance(
-    project: Project,
+    project: Workspace,
     model: str,
     *,
     start: datetime,
@@ -1078,7 +1078,7 @@ def _columns() -> list[str]:
     return ["id", "at", "version", "slot", "shadow_of", *_SCORE_COLUMNS]
 
 
-def _metric(project: Project, metric: str | None) -> str:
+def _metric(project: Workspace, metric: str | None) -> str:
     name = metric or project.spec.monitoring.feedback.metric
     if name is None:
         primary = project.spec.primary_metric
@@ -1099,7 +1099,7 @@ def _metric(project: Project, metric: str | None) -> str:
 
 
 def score_window(
-    project: Project,
+    project: Workspace,
     model: str,
     predictions: pa.Table,
     start: datetime,

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from keel.metadata.base import MetadataStore
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "SERIES",
@@ -157,12 +157,12 @@ def metric_names() -> list[str]:
 class MonitoringCollector(Collector):
     """Reads the newest monitoring signals and open alerts from the metadata store on scrape.
 
-    `project_or_store` is a `Project` (its store is opened on first scrape) or a
+    `project_or_store` is a `Workspace` (its store is opened on first scrape) or a
     `MetadataStore`. Results are cached for `cache_seconds`; store errors are logged and
     exposed as `keel_monitoring_up 0`, never raised into the scrape.
     """
 
-    def __init__(self, project_or_store: Project | MetadataStore, *, cache_seconds: float = 15):
+    def __init__(self, project_or_store: Workspace | MetadataStore, *, cache_seconds: float = 15):
         self._source = project_or_store
         self._cache_seconds = cache_seconds
         self._lock = threading.Lock()

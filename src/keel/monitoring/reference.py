@@ -22,8 +22,8 @@ from keel.domain.model import ModelVersion
 from keel.domain.monitoring import ReferenceProfile
 
 if TYPE_CHECKING:
-    from keel.project import Project
     from keel.stats.sketch import TableSketch
+    from keel.workspace import Workspace
 
 __all__ = [
     "LABEL_COLUMN",
@@ -73,7 +73,7 @@ class Reference:
 
 
 def build_reference(
-    project: Project, version: ModelVersion
+    project: Workspace, version: ModelVersion
 ) -> tuple[TableSketch, TableSketch, str]:
     """The sketch `version` is monitored against, its input row count and a description.
 
@@ -147,7 +147,7 @@ def _cast(column: Any, logical: str | None) -> Any:
         return column
 
 
-def record_reference(project: Project, version: ModelVersion) -> Reference:
+def record_reference(project: Workspace, version: ModelVersion) -> Reference:
     """Build, store and record `version`'s reference (the first one recorded is kept)."""
     import json
 
@@ -176,7 +176,7 @@ def record_reference(project: Project, version: ModelVersion) -> Reference:
     return Reference(profile, inputs, holdout)
 
 
-def reference_for(project: Project, version: ModelVersion) -> Reference:
+def reference_for(project: Workspace, version: ModelVersion) -> Reference:
     """`version`'s recorded reference, built and recorded now if it has none yet."""
     profile = project.metadata.monitoring.reference(version.model, version.version)
     if profile is None:
@@ -185,7 +185,7 @@ def reference_for(project: Project, version: ModelVersion) -> Reference:
     return _load(project, profile)
 
 
-def _load(project: Project, profile: ReferenceProfile) -> Reference:
+def _load(project: Workspace, profile: ReferenceProfile) -> Reference:
     import json
 
     from keel.domain.digest import Digest

@@ -38,9 +38,9 @@ if TYPE_CHECKING:
     from keel.domain.dataset import DatasetVersion
     from keel.domain.model import ModelVersion
     from keel.monitoring.reference import Reference
-    from keel.project import Project
     from keel.spec import SqlSource
     from keel.stats.sketch import TableSketch
+    from keel.workspace import Workspace
 
 __all__ = ["DEFAULT_WINDOWS", "WindowPlan", "monitor", "parse_window"]
 
@@ -107,7 +107,7 @@ class _WindowState:
 
 
 def monitor(
-    project: Project,
+    project: Workspace,
     *,
     model: str | None = None,
     plan: WindowPlan | None = None,
@@ -190,7 +190,7 @@ def monitor(
     )
 
 
-def _reference_version(project: Project, model: str, version: int | None) -> ModelVersion:
+def _reference_version(project: Workspace, model: str, version: int | None) -> ModelVersion:
     registry = project.metadata.models
     if version is not None:
         return registry.get(model, version)
@@ -207,7 +207,7 @@ def _reference_version(project: Project, model: str, version: int | None) -> Mod
 
 
 def _read_windows(
-    project: Project,
+    project: Workspace,
     model: str,
     reference: Reference,
     columns: Sequence[str],
@@ -266,7 +266,7 @@ def _read_windows(
 
 
 def _slices(
-    project: Project,
+    project: Workspace,
     model: str,
     start: datetime,
     newest: datetime,
@@ -342,7 +342,7 @@ def _utc(moment: Any) -> datetime:
 
 
 def _accumulate(
-    project: Project,
+    project: Workspace,
     state: _WindowState,
     part: pa.Table,
     reference: Reference,
@@ -400,7 +400,7 @@ def _accumulate(
     _join_feedback(project, state, part)
 
 
-def _join_feedback(project: Project, state: _WindowState, part: pa.Table) -> None:
+def _join_feedback(project: Workspace, state: _WindowState, part: pa.Table) -> None:
     """Keep the (score, prediction, label) of the slice's rows whose labels have arrived."""
     import numpy as np
 
@@ -431,7 +431,7 @@ def _join_feedback(project: Project, state: _WindowState, part: pa.Table) -> Non
 
 
 def _judge(
-    project: Project,
+    project: Workspace,
     reference: Reference,
     columns: Sequence[str],
     states: Sequence[_WindowState],
@@ -552,7 +552,7 @@ def _partial(state: _WindowState, plan: WindowPlan, now: datetime, *, last: bool
 
 
 def _performance(
-    project: Project, state: _WindowState
+    project: Workspace, state: _WindowState
 ) -> tuple[dict[str, tuple[float | None, str | None]], int]:
     """Every monitored metric over the window's labelled predictions (the headline first),
     each with its value or why it has none, and how many predictions are labelled."""
@@ -583,7 +583,7 @@ def _performance(
 ROW_SKEW_LIMIT: Final = 0.01
 
 
-def _with_skew(project: Project, model: str, version: int, window: WindowResult) -> WindowResult:
+def _with_skew(project: Workspace, model: str, version: int, window: WindowResult) -> WindowResult:
     """The newest window with its skew signals: row-level against the newest snapshot of
     the data source (which holds the rows production scored, once they land), and the
     distribution of served features against training's."""
@@ -637,7 +637,7 @@ def _with_skew(project: Project, model: str, version: int, window: WindowResult)
 
 
 def _freshness(
-    project: Project, model: str, newest: datetime | None, now: datetime
+    project: Workspace, model: str, newest: datetime | None, now: datetime
 ) -> list[Signal]:
     spec = project.spec.monitoring.freshness
     signals: list[Signal] = []
@@ -675,7 +675,7 @@ def _freshness(
     return signals
 
 
-def _data_age(project: Project, now: datetime) -> Signal | None:
+def _data_age(project: Workspace, now: datetime) -> Signal | None:
     """How old the data is, from the best time it has: the newest value of its timestamp
     column (held to the contract's freshness), else the source's own time, a file's
     modification time or a SQL source's newest snapshot (held to `freshness.data` as a
@@ -723,7 +723,7 @@ def _data_age(project: Project, now: datetime) -> Signal | None:
 
 
 def _source_time(
-    project: Project, source: str | SqlSource, newest: DatasetVersion | None
+    project: Workspace, source: str | SqlSource, newest: DatasetVersion | None
 ) -> tuple[datetime, str] | None:
     """When data without a time column last changed: its files' newest modification time,
     or, for a SQL source (or files no longer there), the newest snapshot's time."""
@@ -750,7 +750,7 @@ def _source_time(
 
 
 def _record(
-    project: Project,
+    project: Workspace,
     model: str,
     version: int,
     windows: Sequence[WindowResult],

@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     from keel.domain.dataset import DatasetVersion
     from keel.domain.model import ModelVersion
     from keel.models.package import LoadedModel
-    from keel.project import Project
     from keel.stats.drift import DriftResult
+    from keel.workspace import Workspace
 
 __all__ = [
     "EXAMPLES",
@@ -225,7 +225,7 @@ class SkewReport:
 
 
 def row_skew(
-    project: Project,
+    project: Workspace,
     model: str,
     *,
     start: datetime,
@@ -250,7 +250,7 @@ def row_skew(
 
 
 def distribution_skew(
-    project: Project,
+    project: Workspace,
     model: str,
     *,
     start: datetime,
@@ -268,7 +268,7 @@ def distribution_skew(
 
 
 def skew_report(
-    project: Project,
+    project: Workspace,
     model: str,
     *,
     start: datetime,
@@ -311,7 +311,7 @@ class _Serving:
     @classmethod
     def read(
         cls,
-        project: Project,
+        project: Workspace,
         model: str,
         start: datetime,
         end: datetime,
@@ -463,7 +463,7 @@ def _check_options(tolerance: float, limit: int | None) -> None:
         )
 
 
-def _entity_key(project: Project, given: Sequence[str] | None) -> tuple[str, ...]:
+def _entity_key(project: Workspace, given: Sequence[str] | None) -> tuple[str, ...]:
     if given is not None:
         key = tuple(given)
     else:
@@ -485,7 +485,7 @@ def _entity_key(project: Project, given: Sequence[str] | None) -> tuple[str, ...
 
 
 def _offline_source(
-    project: Project, version: ModelVersion, source: str | None
+    project: Workspace, version: ModelVersion, source: str | None
 ) -> tuple[DatasetVersion, bool]:
     run = project.metadata.runs.get(version.run_id)
     if source is not None:
@@ -501,7 +501,7 @@ def _offline_source(
 
 
 def _row_skew(
-    project: Project,
+    project: Workspace,
     serving: _Serving,
     key: tuple[str, ...],
     source: str | None,
@@ -692,7 +692,7 @@ def _json(value: Any) -> Any:
 # --- distribution skew ------------------------------------------------------------------------
 
 
-def _training_features(project: Project, version: ModelVersion) -> pa.Table:
+def _training_features(project: Workspace, version: ModelVersion) -> pa.Table:
     import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
     run = project.metadata.runs.get(version.run_id)
@@ -713,7 +713,7 @@ def _training_features(project: Project, version: ModelVersion) -> pa.Table:
 
 
 def _drift_options(
-    project: Project, test: str | None, threshold: float | None
+    project: Workspace, test: str | None, threshold: float | None
 ) -> tuple[str | None, float | None]:
     """The drift test and threshold: the given ones, else keel.yaml's `monitoring.drift`."""
     from keel.stats.drift import TESTS
@@ -755,7 +755,7 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 
 
 def _distribution_skew(
-    project: Project, serving: _Serving, test: str | None, threshold: float | None
+    project: Workspace, serving: _Serving, test: str | None, threshold: float | None
 ) -> list[DriftResult]:
     from keel.stats.drift import compare_tables
 

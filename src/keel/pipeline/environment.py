@@ -24,7 +24,7 @@ from keel.artifacts.hashing import hash_bytes
 from keel.domain.digest import Digest
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "KIND",
@@ -291,7 +291,7 @@ def diff_environments(recorded: EnvironmentLock, current: EnvironmentLock) -> li
     return differences
 
 
-def recorded_environment(project: Project, run_id: str) -> EnvironmentLock | None:
+def recorded_environment(project: Workspace, run_id: str) -> EnvironmentLock | None:
     """The environment lock run `run_id` recorded (`LOCK_ARTIFACT`), or None if none."""
     stored = {a.name: a for a in project.metadata.runs.artifacts(run_id)}
     if LOCK_ARTIFACT not in stored:

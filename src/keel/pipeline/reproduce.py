@@ -26,7 +26,7 @@ from keel.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from keel.pipeline.train import Progress
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["ReproduceReport", "reproduce"]
 
@@ -66,7 +66,7 @@ class ReproduceReport:
 
 
 def reproduce(
-    project: Project, ref: str, *, tolerance: float = 1e-9, progress: Progress | None = None
+    project: Workspace, ref: str, *, tolerance: float = 1e-9, progress: Progress | None = None
 ) -> ReproduceReport:
     """Rebuild the run behind `ref` and compare its metrics (and package) with the recorded ones."""
     from keel.pipeline.environment import (
@@ -122,7 +122,7 @@ def reproduce(
     )
 
 
-def _code_for(project: Project, run: Any) -> tuple[Project, str]:
+def _code_for(project: Workspace, run: Any) -> tuple[Workspace, str]:
     """The project whose code has the run's fingerprints: this one, or its git commit's."""
     if _fingerprints(project) == (run.feature_code_hash, run.training_code_hash):
         return project, "the working tree (its code fingerprints equal the run's)"
@@ -134,8 +134,8 @@ def _code_for(project: Project, run: Any) -> tuple[Project, str]:
             "record their commit",
         )
     exported = _export_commit(project.settings.project_dir, run.git_commit)
-    from keel.project import Project as ProjectClass
     from keel.spec import load_spec
+    from keel.workspace import Workspace as ProjectClass
 
     settings = dataclasses.replace(project.settings, project_dir=exported)
     candidate = ProjectClass(settings, load_spec(exported / "keel.yaml"))
@@ -150,7 +150,7 @@ def _code_for(project: Project, run: Any) -> tuple[Project, str]:
     return candidate, f"git commit {run.git_commit[:12]}"
 
 
-def _fingerprints(project: Project) -> tuple[str | None, str | None]:
+def _fingerprints(project: Workspace) -> tuple[str | None, str | None]:
     from keel.pipeline.code import entry_point_source
 
     spec, folder = project.spec, project.settings.project_dir

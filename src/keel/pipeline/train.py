@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from keel.contracts.model import Contract
     from keel.domain.dataset import DatasetVersion
     from keel.pipeline.code import CodeFingerprint
-    from keel.project import Project
     from keel.tracking import RunContext
+    from keel.workspace import Workspace
 
 __all__ = ["STEPS", "StepOutcome", "TrainResult", "require_pipeline", "train"]
 
@@ -82,7 +82,7 @@ def _key(step: str, inputs: Mapping[str, Any]) -> str:
     return blake3.blake3(text.encode()).hexdigest()
 
 
-def require_pipeline(project: Project, needed_by: str = "training") -> tuple[Any, Any, Any, str]:
+def require_pipeline(project: Workspace, needed_by: str = "training") -> tuple[Any, Any, Any, str]:
     """keel.yaml's data, features and training sections and the target, or a `ConfigError`
     naming every missing key for `needed_by` (what the caller is about to do)."""
     spec = project.spec
@@ -108,7 +108,7 @@ def require_pipeline(project: Project, needed_by: str = "training") -> tuple[Any
 
 
 def train(
-    project: Project,
+    project: Workspace,
     *,
     force: bool = False,
     as_of: datetime | None = None,
@@ -210,7 +210,7 @@ class _Lineage:
     (Marquez, DataHub...) to ingest."""
 
     def __init__(
-        self, project: Project, run_id: str, dataset: DatasetVersion, keel_version: str
+        self, project: Workspace, run_id: str, dataset: DatasetVersion, keel_version: str
     ) -> None:
         from keel.lineage import InputDatasetInfo, RunInfo, emitter_for
 
@@ -276,7 +276,7 @@ class _Lineage:
 
 
 def _contract(
-    project: Project,
+    project: Workspace,
     run: RunContext,
     table: Any,
     dataset: DatasetVersion,
@@ -338,7 +338,7 @@ def _contract(
 
 
 def _model_steps(
-    project: Project,
+    project: Workspace,
     register: bool,
     run: RunContext,
     table: Any,
@@ -459,7 +459,7 @@ def _model_steps(
 
 
 def _register(
-    project: Project, run: RunContext, result: TrainResult, *, force: bool, say: Progress
+    project: Workspace, run: RunContext, result: TrainResult, *, force: bool, say: Progress
 ) -> TrainResult:
     """Register the model as a new version (alias `candidate`), unless a version of the model
     already has this very package: then nothing is registered, even with `force`, and the
@@ -530,7 +530,7 @@ def _register(
 
 
 def _complete_or_retire(
-    project: Project, run: RunContext, package: Digest, say: Progress, notes: list[str]
+    project: Workspace, run: RunContext, package: Digest, say: Progress, notes: list[str]
 ) -> Any | None:
     """The usable version of the model whose package is `package`, or None.
 
@@ -584,7 +584,7 @@ def _complete_or_retire(
     return None
 
 
-def _announce(project: Project, result: TrainResult, say: Progress) -> TrainResult:
+def _announce(project: Workspace, result: TrainResult, say: Progress) -> TrainResult:
     """Complete the registration of the version this run registered, or of the version it
     found complete but never announced (its `keel train` was killed before this step): its
     `model.registered` event, and `candidate` unless a newer version holds it already."""
@@ -612,12 +612,12 @@ def _announce(project: Project, result: TrainResult, say: Progress) -> TrainResu
     return result
 
 
-def _announced(project: Project, version: Any) -> bool:
+def _announced(project: Workspace, version: Any) -> bool:
     events = project.metadata.audit.events(model=version.model, kinds=["model.registered"])
     return any(e.version == version.version for e in events)
 
 
-def _versions(project: Project, name: str) -> list[Any]:
+def _versions(project: Workspace, name: str) -> list[Any]:
     from keel.errors import NotFound
 
     try:
@@ -627,7 +627,7 @@ def _versions(project: Project, name: str) -> list[Any]:
 
 
 def _step(
-    project: Project,
+    project: Workspace,
     run: RunContext,
     name: str,
     key: str,
@@ -670,7 +670,7 @@ def _step(
 
 
 def _build_features(
-    project: Project, table: Any, split: Any, target: str, code: CodeFingerprint
+    project: Workspace, table: Any, split: Any, target: str, code: CodeFingerprint
 ) -> Path:
     import numpy as np
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
@@ -700,7 +700,7 @@ def _build_features(
     return path
 
 
-def _model_inputs(project: Project, table: Any) -> list[str]:
+def _model_inputs(project: Workspace, table: Any) -> list[str]:
     """The raw columns the model takes: every column but the target and `data.exclude`."""
     data = project.spec.data
     assert data is not None  # require_pipeline holds it
@@ -708,7 +708,7 @@ def _model_inputs(project: Project, table: Any) -> list[str]:
     return names
 
 
-def _load_features(project: Project, digest: Digest) -> Any:
+def _load_features(project: Workspace, digest: Digest) -> Any:
     import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
     frame = pq.read_table(io.BytesIO(project.artifacts.read_bytes(digest))).to_pandas()
@@ -716,7 +716,7 @@ def _load_features(project: Project, digest: Digest) -> Any:
 
 
 def _train_package(
-    project: Project,
+    project: Workspace,
     run: RunContext,
     features_digest: Digest,
     feature_code: CodeFingerprint,
@@ -754,7 +754,7 @@ def _train_package(
     )
 
 
-def _data_contract(project: Project) -> Contract | None:
+def _data_contract(project: Workspace) -> Contract | None:
     from keel.contracts import read_contract
 
     data = project.spec.data
@@ -763,7 +763,7 @@ def _data_contract(project: Project) -> Contract | None:
     return read_contract(project.settings.project_dir / data.contract)
 
 
-def _evaluate(project: Project, package: Digest, features_digest: Digest) -> bytes:
+def _evaluate(project: Workspace, package: Digest, features_digest: Digest) -> bytes:
     from keel.models import load_package
     from keel.pipeline.evaluate import evaluate
 

@@ -28,7 +28,7 @@ from keel.release.service import (
 
 if TYPE_CHECKING:
     from keel.domain.model import ModelVersion
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["CanaryRelease", "clear_canary", "promote_canary", "roll_back_canary"]
 
@@ -63,7 +63,7 @@ class CanaryRelease:
 
 
 def promote_canary(
-    project: Project,
+    project: Workspace,
     model: str,
     version: int,
     *,
@@ -147,7 +147,7 @@ def promote_canary(
 
 
 def roll_back_canary(
-    project: Project,
+    project: Workspace,
     model: str,
     version: int,
     *,
@@ -175,7 +175,7 @@ def roll_back_canary(
     return CanaryRelease("rolled_back", model, version, tuple(events))
 
 
-def clear_canary(project: Project, model: str, version: int, *, actor: Actor) -> CanaryRelease:
+def clear_canary(project: Workspace, model: str, version: int, *, actor: Actor) -> CanaryRelease:
     """Remove `canary` from `version`, which holds production too: the canary is over."""
     with notifying(project):
         event = project.metadata.releases.remove_alias(
@@ -210,7 +210,7 @@ def _canary_release(
     )
 
 
-def _approved_onto_canary(project: Project, model: str, version: int) -> ReleaseRequest | None:
+def _approved_onto_canary(project: Workspace, model: str, version: int) -> ReleaseRequest | None:
     """The approved request that put `version` on canary, when the release policy required
     approval for canary too (approvals then cover the rollout: canary, then production)."""
     if _CANARY not in (project.spec.release.approvals.aliases or []):

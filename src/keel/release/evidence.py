@@ -36,7 +36,7 @@ from keel.spec import (
 
 if TYPE_CHECKING:
     from keel.models.package import LoadedModel
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "EvaluationData",
@@ -59,14 +59,14 @@ class EvaluationData:
     description: dict[str, Any]
 
 
-def load_model(project: Project, version: ModelVersion) -> LoadedModel:
+def load_model(project: Workspace, version: ModelVersion) -> LoadedModel:
     """A registered version's package, fetched from the store, verified, loaded (and kept
-    by the open project, see `Project.load_model`)."""
+    by the open project, see `Workspace.load_model`)."""
     return project.load_model(version)
 
 
 def load_evaluation_data(
-    project: Project, version: ModelVersion, eval_data: str | None
+    project: Workspace, version: ModelVersion, eval_data: str | None
 ) -> EvaluationData:
     """The rows to score both models on: `eval_data`'s, or the candidate run's holdout."""
     import numpy as np
@@ -143,7 +143,7 @@ def load_evaluation_data(
     )
 
 
-def _score(project: Project, model: LoadedModel, data: EvaluationData) -> dict[str, float]:
+def _score(project: Workspace, model: LoadedModel, data: EvaluationData) -> dict[str, float]:
     from keel.pipeline.evaluate import evaluate
 
     predictions = model.predict(data.raw)
@@ -153,7 +153,7 @@ def _score(project: Project, model: LoadedModel, data: EvaluationData) -> dict[s
     return evaluate(project.spec.metrics, data.labels, y_pred=predictions, y_score=scores)
 
 
-def contract_evidence(project: Project, version: ModelVersion) -> ContractEvidence:
+def contract_evidence(project: Workspace, version: ModelVersion) -> ContractEvidence:
     """Whether the data `version` was trained on passed its contract, from its run's record."""
     step = next(
         (s for s in project.metadata.runs.steps(version.run_id) if s.step == "contract"), None
@@ -240,7 +240,7 @@ def _inference_evidence(
 
 
 def gather_evidence(
-    project: Project,
+    project: Workspace,
     version: ModelVersion,
     alias: str,
     holder: int | None,

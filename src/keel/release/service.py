@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from keel.domain.model import ModelVersion
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "DecisionResult",
@@ -152,13 +152,13 @@ class RollbackResult:
         }
 
 
-def actor_for(project: Project, name: str | None = None) -> Actor:
+def actor_for(project: Workspace, name: str | None = None) -> Actor:
     """The CLI's acting identity: `KEEL_USER` (or the OS user), with its roles if recorded."""
     user = name or project.settings.user
     return Actor(user, project.metadata.identities.roles(user), via="cli")
 
 
-def with_release_owner(project: Project, request: ReleaseRequest) -> ReleaseRequest:
+def with_release_owner(project: Workspace, request: ReleaseRequest) -> ReleaseRequest:
     """`request` naming its owner: the one recorded with it, else keel.yaml's release owner."""
     if request.owner is not None:
         return request
@@ -166,7 +166,7 @@ def with_release_owner(project: Project, request: ReleaseRequest) -> ReleaseRequ
 
 
 def _owned(
-    project: Project, gates: tuple[GateResult, ...]
+    project: Workspace, gates: tuple[GateResult, ...]
 ) -> tuple[tuple[GateResult, ...], tuple[str, ...]]:
     """The gates naming their owners, and whom the evaluation concerns."""
     owned = with_owners(gates, project.spec.owners)
@@ -185,7 +185,7 @@ def _text(value: str | None, field_name: str) -> str | None:
     return text or None
 
 
-def check_declared_alias(project: Project, alias: str, field_name: str = "alias") -> str:
+def check_declared_alias(project: Workspace, alias: str, field_name: str = "alias") -> str:
     """`alias` if keel.yaml declares it (`release.aliases`), else `ConfigError` listing the
     declared ones: an alias no one declared is no one's policy, and a typo must not create one."""
     declared = project.spec.release.declared_aliases
@@ -201,7 +201,7 @@ def check_declared_alias(project: Project, alias: str, field_name: str = "alias"
     )
 
 
-def _notify(project: Project, after: int) -> None:
+def _notify(project: Workspace, after: int) -> None:
     """Tell subscribers about every event committed since `after` (best effort)."""
     try:
         from keel.events import notify
@@ -212,7 +212,7 @@ def _notify(project: Project, after: int) -> None:
 
 
 @contextlib.contextmanager
-def notifying(project: Project) -> Iterator[None]:
+def notifying(project: Workspace) -> Iterator[None]:
     """Subscribers hear of what the block committed, also when a later step of it failed
     (a gate evaluation stays recorded when the move after it conflicts)."""
     start, _ = project.metadata.audit.head()
@@ -234,7 +234,7 @@ class GateEvaluation:
 
 
 def evaluate_release(
-    project: Project,
+    project: Workspace,
     version: ModelVersion,
     alias: str,
     holder: int | None,
@@ -270,7 +270,7 @@ def evaluate_release(
 
 
 def request_approval(
-    project: Project,
+    project: Workspace,
     version: ModelVersion,
     alias: str,
     holder: int | None,
@@ -297,7 +297,7 @@ def request_approval(
 
 
 def pending_request(
-    project: Project, model: str, version: int, alias: str
+    project: Workspace, model: str, version: int, alias: str
 ) -> ReleaseRequest | None:
     """The open, unexpired request to move `alias` to `version`, naming its owner: asking
     again would only collect the same approvals twice."""
@@ -309,7 +309,7 @@ def pending_request(
 
 
 def promote(
-    project: Project,
+    project: Workspace,
     ref: str,
     alias: str,
     *,
@@ -399,7 +399,7 @@ def promote(
     )
 
 
-def _open_request(project: Project, request_id: str) -> ReleaseRequest:
+def _open_request(project: Workspace, request_id: str) -> ReleaseRequest:
     """The request, closed as expired first if its time ran out while pending."""
     releases = project.metadata.releases
     request = releases.request(request_id)
@@ -418,7 +418,7 @@ def _open_request(project: Project, request_id: str) -> ReleaseRequest:
 
 
 def approve(
-    project: Project, request_id: str, *, actor: Actor, comment: str | None = None
+    project: Workspace, request_id: str, *, actor: Actor, comment: str | None = None
 ) -> DecisionResult:
     """Approve a pending request; the approval that completes the count moves the alias.
 
@@ -495,7 +495,7 @@ def approve(
 
 
 def reject(
-    project: Project, request_id: str, *, actor: Actor, comment: str | None = None
+    project: Workspace, request_id: str, *, actor: Actor, comment: str | None = None
 ) -> DecisionResult:
     """Reject a pending request; it closes, and the alias stays where it is."""
     comment = _text(comment, "comment")
@@ -514,7 +514,7 @@ def reject(
 
 
 def rollback(
-    project: Project, model: str, *, alias: str = "production", actor: Actor, reason: str
+    project: Workspace, model: str, *, alias: str = "production", actor: Actor, reason: str
 ) -> RollbackResult:
     """Move `alias` back to its previous holder, in one step, recorded with the reason."""
     check_model_name(model)

@@ -17,14 +17,14 @@ from keel.errors import Conflict, KeelError, NotFound
 
 if TYPE_CHECKING:
     from keel.domain.model import ModelVersion
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["missing", "require_usable", "retired_reason", "status"]
 
 _NO_PROFILE = "it has no reference profile"
 
 
-def missing(project: Project, version: ModelVersion) -> list[str]:
+def missing(project: Workspace, version: ModelVersion) -> list[str]:
     """What `version` lacks to be usable, in words; empty when it is usable."""
     problems: list[str] = []
     try:
@@ -41,13 +41,13 @@ def missing(project: Project, version: ModelVersion) -> list[str]:
     return problems
 
 
-def retired_reason(project: Project, version: ModelVersion) -> str | None:
+def retired_reason(project: Workspace, version: ModelVersion) -> str | None:
     """Why `version` was retired (the reason of its `model.retired` event), or None."""
     events = project.metadata.audit.events(model=version.model, kinds=["model.retired"])
     return next((e.reason or "" for e in events if e.version == version.version), None)
 
 
-def status(project: Project, version: ModelVersion) -> str:
+def status(project: Workspace, version: ModelVersion) -> str:
     """`usable`, `incomplete: <what it lacks>` or `retired: <why>`, for listings."""
     problems = missing(project, version)
     if not problems:
@@ -58,7 +58,7 @@ def status(project: Project, version: ModelVersion) -> str:
     return f"incomplete: {'; '.join(problems)}"
 
 
-def require_usable(project: Project, version: ModelVersion, *, to: str) -> None:
+def require_usable(project: Workspace, version: ModelVersion, *, to: str) -> None:
     """Return if `version` is usable, else `Conflict` naming what it lacks and saying what
     to do; `to` is what was about to happen (`be promoted`, `be served`, ...)."""
     problems = missing(project, version)

@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from keel.domain.model import ModelVersion
-    from keel.project import Project
     from keel.release.service import PromotionResult
     from keel.spec import MetricSpec
+    from keel.workspace import Workspace
 
 __all__ = ["Comparison", "RetrainOutcome", "compare_on_recent", "retrain"]
 
@@ -166,7 +166,7 @@ class RetrainOutcome:
 
 
 def retrain(
-    project: Project,
+    project: Workspace,
     *,
     model: str | None = None,
     if_triggered: bool = True,
@@ -251,7 +251,7 @@ def retrain(
 
 
 def compare_on_recent(
-    project: Project, champion_version: ModelVersion, challenger: ModelVersion
+    project: Workspace, champion_version: ModelVersion, challenger: ModelVersion
 ) -> Comparison | None:
     """Both versions scored on the newest labelled predictions of the model (None when none
     have labels yet): their inputs as logged, each model computing its own features."""
@@ -324,7 +324,7 @@ def compare_on_recent(
 _MIN_UNSEEN: Final = 30
 
 
-def _unseen_by(project: Project, challenger: ModelVersion, window: Any) -> tuple[Any, int, int]:
+def _unseen_by(project: Workspace, challenger: ModelVersion, window: Any) -> tuple[Any, int, int]:
     """The logged rows the challenger cannot have trained on: those whose event time is at or
     after its holdout boundary (a time split's training rows are all earlier). Returns the
     rows to compare on, how many were left out, and how many that remain it may have seen."""
@@ -357,7 +357,7 @@ def _unseen_by(project: Project, challenger: ModelVersion, window: Any) -> tuple
 
 
 def _decided(
-    project: Project,
+    project: Workspace,
     model: str,
     version: int | None,
     actor: str,

@@ -19,8 +19,8 @@ from keel.domain.metric import breaches, direction_of, direction_words, worse_si
 
 if TYPE_CHECKING:
     from keel.domain.model import ModelVersion
-    from keel.project import Project
     from keel.spec import PerformanceTrigger
+    from keel.workspace import Workspace
 
 __all__ = ["Trigger", "champion", "evaluate_triggers"]
 
@@ -47,14 +47,14 @@ class Trigger:
         }
 
 
-def champion(project: Project, model: str) -> ModelVersion | None:
+def champion(project: Workspace, model: str) -> ModelVersion | None:
     """The version holding `production`, if any."""
     holder = project.metadata.releases.holder(model, "production")
     return None if holder is None else project.metadata.models.get(model, holder)
 
 
 def evaluate_triggers(
-    project: Project, model: str, *, now: datetime | None = None
+    project: Workspace, model: str, *, now: datetime | None = None
 ) -> list[Trigger]:
     """Every configured trigger, fired or not, in the policy's order."""
     policy = project.spec.retraining.triggers
@@ -119,7 +119,7 @@ def evaluate_triggers(
     return triggers
 
 
-def _performance(project: Project, model: str, wanted: PerformanceTrigger) -> Trigger:
+def _performance(project: Workspace, model: str, wanted: PerformanceTrigger) -> Trigger:
     """Fires when the newest window that measured the metric measured it worse than the
     threshold, on the metric's worse side (below for roc_auc, above for rmse)."""
     higher = direction_of(wanted.metric, project.spec.metrics)
@@ -158,6 +158,6 @@ def _newest(metrics: list[Any]) -> Any:
     return max(metrics, key=lambda m: (m.window_end, m.window_start), default=None)
 
 
-def _labels_since(project: Project, model: str, since: datetime | None) -> int:
+def _labels_since(project: Workspace, model: str, since: datetime | None) -> int:
     count: int = project.metadata.feedback.count(model, start=since)
     return count

@@ -64,7 +64,7 @@ from keel.serving.slots import ServedVersion
 from keel.serving.state import ServingState
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["ServingApp", "create_app"]
 
@@ -154,7 +154,7 @@ def _single_threaded_math() -> None:
 class ServingApp:
     """The state behind the routes: what is served, the prediction log, the metrics."""
 
-    def __init__(self, project: Project, log: PredictionLog | None = None) -> None:
+    def __init__(self, project: Workspace, log: PredictionLog | None = None) -> None:
         self.project = project
         self.spec = project.spec.serving
         self.metrics = ServingMetrics()
@@ -624,7 +624,7 @@ class ServingApp:
 
 
 def create_app(
-    project: Project, *, log: PredictionLog | None = None, api: bool = True, ui: bool = False
+    project: Workspace, *, log: PredictionLog | None = None, api: bool = True, ui: bool = False
 ) -> tuple[Starlette, ServingApp]:
     """The serving app and its state object; the lifespan starts and stops both. `api`
     mounts the registry API at /api/v1, `ui` the web UI at /ui."""

@@ -43,7 +43,7 @@ from keel.serving.ids import new_prediction_id
 from keel.serving.predlog import PredictionBatch, PredictionLog, open_prediction_log
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["CHUNK_ROWS", "BadRows", "BatchResult", "check_table", "predict_batch"]
 
@@ -111,7 +111,7 @@ class BatchResult:
 
 
 def predict_batch(
-    project: Project,
+    project: Workspace,
     input: Path,
     output: Path,
     ref: str,

@@ -21,7 +21,7 @@ from keel.errors import ConfigError, NotFound
 from keel.serving.ids import is_prediction_id, normalise_prediction_id
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["KEY_PACKAGES", "check_prediction_id", "explain_prediction"]
 
@@ -59,7 +59,7 @@ def check_prediction_id(text: str) -> str:
     return normalised
 
 
-def explain_prediction(project: Project, prediction_id: str) -> dict[str, Any]:
+def explain_prediction(project: Workspace, prediction_id: str) -> dict[str, Any]:
     """The chain behind one prediction as a JSON-ready document.
 
     `ConfigError` for text that is not a prediction id; `NotFound` naming the id when the
@@ -89,7 +89,7 @@ def explain_prediction(project: Project, prediction_id: str) -> dict[str, Any]:
     }
 
 
-def _key_packages(project: Project, run_id: str) -> dict[str, str]:
+def _key_packages(project: Workspace, run_id: str) -> dict[str, str]:
     from keel.pipeline.environment import recorded_environment
 
     lock = recorded_environment(project, run_id)
@@ -99,7 +99,7 @@ def _key_packages(project: Project, run_id: str) -> dict[str, str]:
     return {name: versions[name] for name in KEY_PACKAGES if name in versions}
 
 
-def _release(project: Project, prediction: LoggedPrediction) -> dict[str, Any]:
+def _release(project: Workspace, prediction: LoggedPrediction) -> dict[str, Any]:
     """Which aliases the version held when it answered, and the release behind the one its
     slot serves (or, for batch, pinned and shadow rows, behind each alias it held)."""
     events = project.metadata.audit.events(model=prediction.model, kinds=_HOLDER_EVENTS)
@@ -155,7 +155,7 @@ def _holder_event(moves: Sequence[AuditEvent], prediction: LoggedPrediction) -> 
 
 
 def _release_record(
-    project: Project, event: AuditEvent, moves: Sequence[AuditEvent]
+    project: Workspace, event: AuditEvent, moves: Sequence[AuditEvent]
 ) -> dict[str, Any]:
     record = _event_release(project, event)
     if event.kind == "alias.rolled_back":
@@ -172,7 +172,7 @@ def _release_record(
     return record
 
 
-def _event_release(project: Project, event: AuditEvent) -> dict[str, Any]:
+def _event_release(project: Workspace, event: AuditEvent) -> dict[str, Any]:
     releases = project.metadata.releases
     evidence = event.evidence
     record: dict[str, Any] = {

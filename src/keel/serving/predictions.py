@@ -34,7 +34,7 @@ from keel.errors import ConfigError, Conflict, NotFound
 from keel.serving.ids import is_prediction_id, normalise_prediction_id
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "BASE_COLUMNS",
@@ -91,7 +91,7 @@ Types = Mapping[str, Mapping[str, str]]
 # --- reading ------------------------------------------------------------------------------
 
 
-def get(project: Project, prediction_id: str) -> LoggedPrediction | None:
+def get(project: Workspace, prediction_id: str) -> LoggedPrediction | None:
     """The logged prediction with this id, from the recent rows or its segment; None if it
     was never logged. `ConfigError` for text that is not 32 hex characters (upper case and
     the dashed UUID form are accepted)."""
@@ -119,7 +119,7 @@ def get(project: Project, prediction_id: str) -> LoggedPrediction | None:
 
 
 def read_window(
-    project: Project,
+    project: Workspace,
     model: str,
     start: datetime,
     end: datetime,
@@ -161,7 +161,7 @@ def read_window(
     return _select(table, columns)
 
 
-def stats(project: Project) -> list[PredictionLogStats]:
+def stats(project: Workspace) -> list[PredictionLogStats]:
     """Rows and segments per model version."""
     return project.metadata.predictions.stats()
 
@@ -201,13 +201,13 @@ def _select(table: pa.Table, columns: Sequence[str] | None) -> pa.Table:
     return table.select(list(columns))
 
 
-def _open_segment(project: Project, segment: PredictionSegment) -> pq.ParquetFile:
+def _open_segment(project: Workspace, segment: PredictionSegment) -> pq.ParquetFile:
     # read_bytes verifies the object against its digest before handing out a byte.
     return pq.ParquetFile(pa.BufferReader(project.artifacts.read_bytes(segment.digest)))
 
 
 def _find_in_segment(
-    project: Project, segment: PredictionSegment, prediction_id: str
+    project: Workspace, segment: PredictionSegment, prediction_id: str
 ) -> LoggedPrediction | None:
     parquet = _open_segment(project, segment)
     column = parquet.schema_arrow.get_field_index("id")
@@ -263,7 +263,7 @@ def _json_value(value: Any) -> Any:
 # --- typing rows --------------------------------------------------------------------------
 
 
-def _contract_types(project: Project, model: str, version: int) -> Types:
+def _contract_types(project: Workspace, model: str, version: int) -> Types:
     """A registered version's input and output types; empty (inferred) for unknown ones."""
     try:
         document = project.metadata.models.get(model, version).inference_contract
@@ -408,7 +408,7 @@ def segment_bytes(table: pa.Table) -> bytes:
 
 
 def write_segment(
-    project: Project, rows: Sequence[LoggedPrediction], types: Types
+    project: Workspace, rows: Sequence[LoggedPrediction], types: Types
 ) -> PredictionSegment:
     """Store rows (one model version's, sorted by id) as a Parquet object and record it,
     unheld: `Predictions.add_segment` holds and indexes it."""
@@ -432,7 +432,7 @@ def write_segment(
 
 
 def compact(
-    project: Project,
+    project: Workspace,
     *,
     older_than: timedelta = timedelta(hours=1),
     segment_rows: int = SEGMENT_ROWS,

@@ -50,7 +50,7 @@ from keel.serving.spool import Spool, decode_batch, encode_batch, read_records
 
 if TYPE_CHECKING:
     from keel.metadata.base import Predictions
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "DeadLettered",
@@ -845,7 +845,7 @@ def _close_at_exit(ref: weakref.ReferenceType[StoredPredictionLog]) -> None:
 
 
 def open_prediction_log(
-    project: Project, on_dead_letter: Callable[[DeadLettered], None] | None = None
+    project: Workspace, on_dead_letter: Callable[[DeadLettered], None] | None = None
 ) -> PredictionLog:
     """The project's prediction log as keel.yaml's `serving.log` configures it. Opening it
     takes this process's spool; its writer then replays what stopped processes left."""
@@ -864,7 +864,7 @@ def open_prediction_log(
     )
 
 
-def spool_dir(project: Project) -> Path:
+def spool_dir(project: Workspace) -> Path:
     """`serving.log.spool_dir`, relative to the project folder; `.keel/spool` by default."""
     configured = project.spec.serving.log.spool_dir
     if configured is None:
@@ -872,7 +872,7 @@ def spool_dir(project: Project) -> Path:
     return configured if configured.is_absolute() else project.settings.project_dir / configured
 
 
-def dead_letter_alert(project: Project) -> Callable[[DeadLettered], None]:
+def dead_letter_alert(project: Workspace) -> Callable[[DeadLettered], None]:
     """An alert for operators when rows are set aside: a `serving.predictions_dead_lettered`
     event in the audit log, which webhooks deliver like every other event. At most one a
     minute per server (a stream of bad rows must not flood the audit log); each counts the

@@ -26,7 +26,7 @@ from keel.serving.codec import Batch, to_frame
 
 if TYPE_CHECKING:
     from keel.models.package import LoadedModel
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["Route", "ServedVersion", "load_version", "synthetic_batch"]
 
@@ -79,7 +79,7 @@ def synthetic_batch(contract: InferenceContract, rows: int = 1) -> Batch:
 
 
 def load_version(
-    project: Project, version: ModelVersion, *, warm_with: Sequence[Batch] = ()
+    project: Workspace, version: ModelVersion, *, warm_with: Sequence[Batch] = ()
 ) -> ServedVersion:
     """Fetch, verify, load and warm a registered version.
 

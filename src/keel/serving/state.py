@@ -28,8 +28,8 @@ from keel.serving.metrics import ServingMetrics
 from keel.serving.slots import Route, ServedVersion, load_version
 
 if TYPE_CHECKING:
-    from keel.project import Project
     from keel.spec import ServingSpec
+    from keel.workspace import Workspace
 
 __all__ = ["RefreshReport", "ServingState"]
 
@@ -55,7 +55,7 @@ class RefreshReport:
 class ServingState:
     """The routes of every model with a `production` holder, kept current."""
 
-    def __init__(self, project: Project, spec: ServingSpec, metrics: ServingMetrics) -> None:
+    def __init__(self, project: Workspace, spec: ServingSpec, metrics: ServingMetrics) -> None:
         self._project = project
         self._spec = spec
         self._metrics = metrics

@@ -69,7 +69,7 @@ from keel.web.auth import Refusal, authenticate, has_body, require_json
 from keel.web.openapi import api_openapi_document
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["API_PREFIX", "MAX_BODY_BYTES", "api_mount", "check_parameters", "create_api"]
 
@@ -108,7 +108,7 @@ Reply = Document | tuple[int, Document]
 class Call:
     """One authenticated, authorised call, as a handler sees it."""
 
-    project: Project
+    project: Workspace
     actor: Actor
     path: Mapping[str, str]
     query: Mapping[str, str]
@@ -119,12 +119,12 @@ class Call:
 Handler = Callable[[Call], Reply]
 
 
-def create_api(project: Project) -> Starlette:
+def create_api(project: Workspace) -> Starlette:
     """A Starlette app serving the API at `/api/v1`; the caller keeps and closes `project`."""
     return Starlette(routes=[api_mount(project)], exception_handlers={HTTPException: _http_error})
 
 
-def api_mount(project: Project) -> Mount:
+def api_mount(project: Workspace) -> Mount:
     """The API as a `Mount` at `/api/v1`, to serve inside a larger app (the web UI)."""
     # Open the store now, in one thread: the first use from the thread pool would race.
     project.metadata  # noqa: B018
@@ -179,7 +179,7 @@ def api_mount(project: Project) -> Mount:
 
 
 def _route(
-    project: Project,
+    project: Workspace,
     path: str,
     handler: Handler,
     action: Action,

@@ -27,7 +27,7 @@ from keel.domain.identity import Actor
 from keel.errors import PermissionDenied
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["JSON_MEDIA_TYPE", "REALM", "Refusal", "authenticate", "has_body", "require_json"]
 
@@ -57,7 +57,7 @@ class Refusal(Exception):
         self.headers = dict(headers or {})
 
 
-async def authenticate(project: Project, request: Request) -> Actor:
+async def authenticate(project: Workspace, request: Request) -> Actor:
     """The user whose API token the request carries; `Refusal` 401, with the challenge and
     the reason (never the secret), when there is none or the store refuses it."""
     header = request.headers.get("authorization")

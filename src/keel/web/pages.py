@@ -20,9 +20,9 @@ from keel.errors import KeelError, NotFound
 
 if TYPE_CHECKING:
     from keel.domain.audit import AuditEvent
-    from keel.project import Project
     from keel.spec import ProjectSpec
     from keel.stats.drift import DriftResult
+    from keel.workspace import Workspace
 
 __all__ = [
     "ALIAS_ORDER",
@@ -120,7 +120,7 @@ def _version_number(text: str) -> int:
 # --- pages --------------------------------------------------------------------------------
 
 
-def home(project: Project, request: Request) -> tuple[str, Context]:
+def home(project: Workspace, request: Request) -> tuple[str, Context]:
     from keel.monitoring.feedback import monitored_metrics
 
     metadata = project.metadata
@@ -171,7 +171,7 @@ def home(project: Project, request: Request) -> tuple[str, Context]:
     return "home.html", context
 
 
-def model_page(project: Project, request: Request) -> tuple[str, Context]:
+def model_page(project: Workspace, request: Request) -> tuple[str, Context]:
     name = request.path_params["name"]
     before_text = request.query_params.get("before")
     before = None if before_text is None else _version_number(before_text)
@@ -214,7 +214,7 @@ def model_page(project: Project, request: Request) -> tuple[str, Context]:
     }
 
 
-def version_page(project: Project, request: Request) -> tuple[str, Context]:
+def version_page(project: Workspace, request: Request) -> tuple[str, Context]:
     from keel.lineage.chain import model_lineage
 
     name = request.path_params["name"]
@@ -238,7 +238,7 @@ def version_page(project: Project, request: Request) -> tuple[str, Context]:
     }
 
 
-def prediction_page(project: Project, request: Request) -> tuple[str, Context]:
+def prediction_page(project: Workspace, request: Request) -> tuple[str, Context]:
     from keel.serving.explain import explain_prediction
 
     wanted = request.query_params.get("id", "").strip()
@@ -248,7 +248,7 @@ def prediction_page(project: Project, request: Request) -> tuple[str, Context]:
     return "prediction.html", {"wanted": wanted, "chain": chain, "rows": _flatten(chain)}
 
 
-def alerts_page(project: Project, request: Request) -> tuple[str, Context]:
+def alerts_page(project: Workspace, request: Request) -> tuple[str, Context]:
     open_alerts = project.metadata.monitoring.alerts(state="open", limit=MAX_ALERTS)
     rank = {severity: i for i, severity in enumerate(reversed(SEVERITIES))}
     open_alerts.sort(key=lambda a: (rank.get(a.severity, 9), a.model, a.opened_at))
@@ -288,7 +288,7 @@ def _flatten(document: Mapping[str, Any], prefix: str = "") -> list[tuple[str, s
     return rows
 
 
-def requests_page(project: Project, request: Request) -> tuple[str, Context]:
+def requests_page(project: Workspace, request: Request) -> tuple[str, Context]:
     releases = project.metadata.releases
     pending = releases.requests(status="pending")
     closed = [
@@ -297,7 +297,7 @@ def requests_page(project: Project, request: Request) -> tuple[str, Context]:
     return "requests.html", {"pending": pending, "closed": closed[:MAX_CLOSED]}
 
 
-def request_page(project: Project, request: Request) -> tuple[str, Context]:
+def request_page(project: Workspace, request: Request) -> tuple[str, Context]:
     from keel.release.service import with_release_owner
 
     # NotFound for an unknown id
@@ -311,7 +311,7 @@ def request_page(project: Project, request: Request) -> tuple[str, Context]:
     }
 
 
-def monitoring_page(project: Project, request: Request) -> tuple[str, Context]:
+def monitoring_page(project: Workspace, request: Request) -> tuple[str, Context]:
     """Drift by feature over the newest windows, performance over time, and the reference
     against the newest window's distribution of the features that drift most."""
     from keel.monitoring.report import drift_heatmap, short_name
@@ -362,7 +362,7 @@ def monitoring_page(project: Project, request: Request) -> tuple[str, Context]:
     return "monitoring.html", context
 
 
-def scorecard_page(project: Project, request: Request) -> tuple[str, Context]:
+def scorecard_page(project: Workspace, request: Request) -> tuple[str, Context]:
     from keel.maturity import scorecard
 
     card = scorecard(project)
@@ -375,7 +375,7 @@ def scorecard_page(project: Project, request: Request) -> tuple[str, Context]:
 # --- monitoring helpers -------------------------------------------------------------------
 
 
-def _recent_windows(project: Project, name: str) -> datetime | None:
+def _recent_windows(project: Workspace, name: str) -> datetime | None:
     """The bound (`since`) that keeps the newest `MAX_WINDOWS` monitored windows."""
     ends = project.metadata.monitoring.window_ends(name, limit=MAX_WINDOWS + 1)
     return ends[-1] if len(ends) > MAX_WINDOWS else None
@@ -524,7 +524,7 @@ def retraining_decision(event: AuditEvent) -> str:
 
 
 def _distributions(
-    project: Project, name: str, window: tuple[datetime, datetime], columns: Sequence[str]
+    project: Workspace, name: str, window: tuple[datetime, datetime], columns: Sequence[str]
 ) -> list[tuple[str, Markup]]:
     """Reference against the newest window, for the columns that drift most (first in
     `columns`), read from the prediction log for the version that was monitored."""

@@ -31,7 +31,7 @@ from keel.domain.identity import Actor
 from keel.errors import KeelError, PermissionDenied
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["COOKIE", "FormError", "Session", "check_origin", "read_form", "safe_next"]
 
@@ -57,7 +57,7 @@ class Session:
 class Sessions:
     """Signs in and out, and reads the session of each request."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Workspace) -> None:
         self._project = project
         self._key = secrets.token_bytes(32)
 

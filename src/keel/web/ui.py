@@ -46,7 +46,7 @@ from keel.web.api import check_parameters
 from keel.web.session import FormError, Session, Sessions, check_origin, read_form, safe_next
 
 if TYPE_CHECKING:
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["create_ui"]
 
@@ -73,11 +73,11 @@ _HEADERS: Final = {
 
 logger = logging.getLogger(__name__)
 
-Page = Callable[["Project", Request], tuple[str, pages.Context]]
+Page = Callable[["Workspace", Request], tuple[str, pages.Context]]
 Action = Callable[[Request, Session], Awaitable[Response]]
 
 
-def create_ui(project: Project) -> Starlette:
+def create_ui(project: Workspace) -> Starlette:
     """A Starlette app serving the UI; the caller keeps and closes `project`."""
     # Open the store now, in one thread: the first use from the thread pool would race.
     project.metadata  # noqa: B018
@@ -123,7 +123,7 @@ def create_ui(project: Project) -> Starlette:
 
 
 class _Ui:
-    def __init__(self, project: Project, env: Environment) -> None:
+    def __init__(self, project: Workspace, env: Environment) -> None:
         self.project = project
         self.env = env
         self.sessions = Sessions(project)

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from keel.domain.audit import AuditEvent
     from keel.domain.identity import Actor
     from keel.domain.release import GateResult, ReleaseRequest
-    from keel.project import Project
     from keel.release.canary import CanaryRelease
+    from keel.workspace import Workspace
 
 __all__ = ["Action", "CanaryOutcome", "act_on_canary"]
 
@@ -75,7 +75,7 @@ class CanaryOutcome:
 
 
 def act_on_canary(
-    project: Project,
+    project: Workspace,
     model: str,
     *,
     now: datetime | None = None,
@@ -106,7 +106,7 @@ def act_on_canary(
         )
 
 
-def _act(project: Project, analysis: CanaryAnalysis, actor: Actor) -> CanaryOutcome:
+def _act(project: Workspace, analysis: CanaryAnalysis, actor: Actor) -> CanaryOutcome:
     from keel.release.canary import clear_canary, promote_canary, roll_back_canary
 
     model, canary, production = analysis.model, analysis.canary, analysis.production

@@ -24,7 +24,7 @@ from keel.retraining.canary.criteria import (
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = ["CanaryAnalysis", "Verdict", "analyze_canary"]
 
@@ -98,7 +98,9 @@ class CanaryAnalysis:
         }
 
 
-def analyze_canary(project: Project, model: str, *, now: datetime | None = None) -> CanaryAnalysis:
+def analyze_canary(
+    project: Workspace, model: str, *, now: datetime | None = None
+) -> CanaryAnalysis:
     """Compare the canary with production over `[start, now)` and give the verdict.
 
     `NotFound` when no version holds `canary`. Reads only: the aliases, the prediction log,
@@ -208,7 +210,7 @@ def analyze_canary(project: Project, model: str, *, now: datetime | None = None)
     return result(canary_slot, production_slot, criteria, "promote", reasons)
 
 
-def _metric(project: Project) -> tuple[str, bool] | None:
+def _metric(project: Workspace) -> tuple[str, bool] | None:
     """The performance metric and whether higher is better; None when there is none keel
     can compute from labels."""
     from keel.domain.metric import METRICS, direction_of
@@ -236,7 +238,7 @@ def _rows(table: pa.Table, slot: str, version: int) -> pa.Table:
 
 
 def _summary(
-    project: Project,
+    project: Workspace,
     model: str,
     rows: pa.Table,
     slot: str,

@@ -15,7 +15,7 @@ from keel.domain.metric import METRICS, improvement
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
-    from keel.project import Project
+    from keel.workspace import Workspace
 
 __all__ = [
     "FAILURE_P_VALUE",
@@ -114,7 +114,7 @@ def _judged(
     return Criterion(name, value, limit, True, breached, detail, extra)
 
 
-def load_failures(project: Project, model: str, version: int, since: datetime) -> Criterion:
+def load_failures(project: Workspace, model: str, version: int, since: datetime) -> Criterion:
     events = [
         e
         for e in project.metadata.audit.events(model=model, kinds=["serving.load_failed"])
