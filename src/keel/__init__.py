@@ -5,7 +5,10 @@ with keel.Project.open("path/to/project") as project:
     print(project.status().ok)
 """
 
+import typing as _typing
+
 from keel.domain.digest import Digest
+from keel.domain.identity import Actor
 from keel.errors import (
     ApprovalRequired,
     ConfigError,
@@ -24,28 +27,82 @@ from keel.errors import (
 from keel.project import Project, ProjectStatus
 from keel.settings import Settings
 from keel.spec import ProjectSpec, load_spec
+from keel.verbs import (
+    AuditEvents,
+    AuditVerification,
+    Explanation,
+    FeedbackReport,
+)
+
+if _typing.TYPE_CHECKING:
+    from keel.monitoring.model import MonitorReport
+    from keel.pipeline.reproduce import ReproduceReport
+    from keel.pipeline.train import TrainResult
+    from keel.release.service import DecisionResult, PromotionResult, RollbackResult
+    from keel.retraining.canary import CanaryOutcome
+    from keel.retraining.service import RetrainOutcome
+    from keel.serving.batch import BatchResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Actor",
     "ApprovalRequired",
+    "AuditEvents",
+    "AuditVerification",
+    "BatchResult",
+    "CanaryOutcome",
     "ConfigError",
     "Conflict",
     "ContractViolation",
     "DataError",
+    "DecisionResult",
     "DependencyMissing",
     "Digest",
+    "Explanation",
+    "FeedbackReport",
     "GateFailed",
     "IntegrityError",
     "KeelError",
+    "MonitorReport",
     "NotFound",
     "PermissionDenied",
     "Project",
     "ProjectSpec",
     "ProjectStatus",
+    "PromotionResult",
+    "ReproduceReport",
+    "RetrainOutcome",
+    "RollbackResult",
     "Settings",
     "StoreError",
+    "TrainResult",
     "UserCodeError",
     "__version__",
     "load_spec",
 ]
+
+#: The verbs' result types that live with their services, imported on first use: their
+#: modules pull in numpy, pyarrow or the release machinery, which `import keel` must not.
+_LAZY = {
+    "BatchResult": "keel.serving.batch",
+    "CanaryOutcome": "keel.retraining.canary",
+    "DecisionResult": "keel.release.service",
+    "MonitorReport": "keel.monitoring.model",
+    "PromotionResult": "keel.release.service",
+    "ReproduceReport": "keel.pipeline.reproduce",
+    "RetrainOutcome": "keel.retraining.service",
+    "RollbackResult": "keel.release.service",
+    "TrainResult": "keel.pipeline.train",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,51 @@
+"""keel's verbs: what a user does to a project, one module per verb.
+
+Each verb is a function whose first parameter is the project (a `keel.workspace.Workspace`)
+and which returns a typed result with `to_dict()`, the document `--json` prints. `keel.Project`
+carries them as methods (`project.train()`), the CLI and the HTTP API call them, so all three
+do the same with the same checks (docs/python-api.md).
+
+This package sits below the interfaces (`keel.project`, `keel.cli`, `keel.web`, the server)
+and above the services it calls; services are imported inside the verbs, so that `import
+keel` stays fast.
+
+Every verb that acts takes one `actor`: an `Actor`, a user name (acting with that user's
+recorded roles), or None for the project's user (KEEL_USER, else the OS user).
+"""
+
+from keel.verbs._actor import ActorLike
+from keel.verbs.approve import approve
+from keel.verbs.audit import AuditEvents, AuditVerification, audit, audit_verify
+from keel.verbs.canary_check import canary_check
+from keel.verbs.explain import Explanation, explain
+from keel.verbs.feedback import FeedbackReport, feedback
+from keel.verbs.monitor import monitor
+from keel.verbs.predict_batch import predict_batch
+from keel.verbs.promote import promote
+from keel.verbs.reject import reject
+from keel.verbs.reproduce import reproduce
+from keel.verbs.retrain import retrain
+from keel.verbs.rollback import rollback
+from keel.verbs.train import train
+
+__all__ = [
+    "ActorLike",
+    "AuditEvents",
+    "AuditVerification",
+    "Explanation",
+    "FeedbackReport",
+    "approve",
+    "audit",
+    "audit_verify",
+    "canary_check",
+    "explain",
+    "feedback",
+    "monitor",
+    "predict_batch",
+    "promote",
+    "reject",
+    "reproduce",
+    "retrain",
+    "rollback",
+    "train",
+]
