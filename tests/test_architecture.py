@@ -66,6 +66,7 @@ BELOW = {
     "stats": ("keel.stats", "keel.domain", "keel.errors"),
     "reports": ("keel.reports", "keel.errors"),
     "release/policy.py": ("keel.domain", "keel.errors", "keel.spec"),
+    "serial.py": ("keel.domain", "keel.errors"),
 }
 
 

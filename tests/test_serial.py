@@ -1,0 +1,122 @@
+"""keel.serial: the one way dataclasses become documents and are read back."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keel.domain.digest import Digest
+from keel.serial import dump, load
+
+DIGEST = Digest.of_hex("ab" * 32)
+
+
+class Colour(Enum):
+    RED = "red"
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    name: str
+    digest: Digest
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    at: datetime
+    day: date | None
+    score: float
+    colour: Colour
+    folder: Path
+    tags: tuple[str, ...]
+    parts: tuple[Part, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+
+def _document() -> Document:
+    return Document(
+        at=datetime(2013, 7, 1, 12, 30, tzinfo=UTC),
+        day=date(2013, 7, 1),
+        score=3,  # type: ignore[arg-type] # an int in a float field, as metrics often are
+        colour=Colour.RED,
+        folder=Path("models/flights"),
+        tags=("a", "b"),
+        parts=(Part("x.py", DIGEST),),
+        extra={"nan": math.nan, "nested": [1, 2]},
+    )
+
+
+def test_dump_writes_the_documents_keel_has_always_written() -> None:
+    document = dump(_document())
+    assert list(document) == [
+        "at",
+        "day",
+        "score",
+        "colour",
+        "folder",
+        "tags",
+        "parts",
+        "extra",
+        "note",
+    ]
+    # isoformat's +00:00 (pydantic alone writes Z), an int stays an int, NaN stays NaN.
+    assert json.dumps(document) == (
+        '{"at": "2013-07-01T12:30:00+00:00", "day": "2013-07-01", "score": 3, '
+        '"colour": "red", "folder": "models/flights", "tags": ["a", "b"], '
+        f'"parts": [{{"name": "x.py", "digest": "{DIGEST}"}}], '
+        '"extra": {"nan": NaN, "nested": [1, 2]}, "note": null}'
+    )
+
+
+def test_dump_can_leave_out_unset_fields() -> None:
+    assert "note" not in dump(_document(), exclude_none=True)
+
+
+def test_load_reads_back_what_dump_wrote() -> None:
+    original = _document()
+    restored = load(Document, json.loads(json.dumps(dump(original))))
+    assert restored.at == original.at
+    assert restored.at.tzinfo is UTC  # read as keel reads times, not with pydantic's tzinfo
+    assert restored.parts == original.parts
+    assert isinstance(restored.parts[0].digest, Digest)
+    assert restored.tags == ("a", "b")
+    assert restored.colour is Colour.RED
+    assert restored.folder == Path("models/flights")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"at": "yesterday"}, "stored.at: Value error, Invalid isoformat string"),
+        ({"at": 1372681800}, "stored.at: Value error, expected datetime as text, got int"),
+        ({"score": "high"}, "stored.score: Input should be a valid number"),
+        ({"colour": "blue"}, "stored.colour: Input should be 'red'"),
+        (
+            {"parts": [{"name": "x.py", "digest": "md5:00"}]},
+            "stored.parts[0].digest: Value error",
+        ),
+        ({"parts": [{"name": "x.py"}]}, "stored.parts[0].digest: Field required"),
+    ],
+)
+def test_a_malformed_document_names_the_field_and_the_rule(
+    change: dict[str, Any], message: str
+) -> None:
+    document = dump(_document()) | change
+    with pytest.raises(ValueError) as raised:
+        load(Document, document, where="stored")
+    assert message in str(raised.value)
+
+
+def test_every_problem_is_named_at_once() -> None:
+    with pytest.raises(ValueError) as raised:
+        load(Document, {"at": "2013-07-01T00:00:00+00:00"}, where="stored")
+    for name in ("day", "score", "colour", "folder", "tags", "parts"):
+        assert f"stored.{name}: Field required" in str(raised.value)
