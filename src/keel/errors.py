@@ -16,21 +16,31 @@
      └── UserCodeError             the project's own code (an entry point) raised or returned
                                    what keel cannot use (names entry point, file and line)
 
-Exit codes live in the CLI (`keel.cli.errors`) and HTTP statuses in the web layer, never here.
 Every message says what is wrong and, where there is one, what to do next.
+
+Each class has one row in `ERROR_CODES` (at the end): the `code` that `--json` output and HTTP
+error documents carry, the CLI's exit code and the HTTP status. The CLI (`keel.cli.errors`) and
+every HTTP app (`/api/v1`, the web UI, `keel serve`) derive theirs from that one table, so an
+interface cannot drift from the others; the exceptions themselves carry no status.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
+from typing import Final
 
 __all__ = [
+    "ERROR_CODES",
     "ApprovalRequired",
     "ConfigError",
     "Conflict",
     "ContractViolation",
     "DataError",
     "DependencyMissing",
+    "ErrorCode",
     "GateFailed",
     "IntegrityError",
     "KeelError",
@@ -39,6 +49,7 @@ __all__ = [
     "StoreError",
     "StoreRefused",
     "UserCodeError",
+    "error_code",
 ]
 
 
@@ -166,3 +177,49 @@ class UserCodeError(KeelError):
         self.exception = exception
         self.expected = expected
         self.extra = extra
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """How every interface reports one kind of error."""
+
+    #: Stable machine-readable name: `error.code` in `--json` output and HTTP error bodies.
+    code: str
+    #: The CLI's exit status (docs/cli.md, "Exit codes").
+    exit_code: int
+    #: The HTTP status of `/api/v1`, the web UI and `keel serve`'s routes.
+    http_status: int
+
+
+#: One row per class of the tree. A subclass without a row (one defined outside this module)
+#: is reported as its nearest ancestor that has one. `ApprovalRequired` is 409 over HTTP: the
+#: state of the release, not the request, stands in the way (promotion itself answers 202).
+ERROR_CODES: Final[Mapping[type[KeelError], ErrorCode]] = MappingProxyType(
+    {
+        KeelError: ErrorCode("error", 1, 500),
+        ConfigError: ErrorCode("config_error", 2, 400),
+        DataError: ErrorCode("data_error", 2, 400),
+        NotFound: ErrorCode("not_found", 3, 404),
+        Conflict: ErrorCode("conflict", 4, 409),
+        PermissionDenied: ErrorCode("permission_denied", 5, 403),
+        StoreError: ErrorCode("store_error", 6, 503),
+        StoreRefused: ErrorCode("store_error", 6, 503),
+        DependencyMissing: ErrorCode("dependency_missing", 7, 500),
+        ApprovalRequired: ErrorCode("approval_required", 8, 409),
+        UserCodeError: ErrorCode("user_code_error", 9, 500),
+        ContractViolation: ErrorCode("contract_violation", 1, 422),
+        GateFailed: ErrorCode("gate_failed", 1, 422),
+        IntegrityError: ErrorCode("integrity_error", 1, 500),
+    }
+)
+
+
+def error_code(error: KeelError | type[KeelError]) -> ErrorCode:
+    """The row of `ERROR_CODES` for an error (or an error class): its own, else its nearest
+    ancestor's."""
+    kind = error if isinstance(error, type) else type(error)
+    for ancestor in kind.__mro__:
+        row = ERROR_CODES.get(ancestor)
+        if row is not None:
+            return row
+    raise TypeError(f"{kind.__name__} is not a KeelError")

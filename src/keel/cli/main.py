@@ -15,9 +15,9 @@ import click
 
 from keel import __version__
 from keel.cli.context import CliContext
-from keel.cli.errors import EXIT_INTERNAL, EXIT_USAGE, error_code, exit_code_for
+from keel.cli.errors import EXIT_INTERNAL, EXIT_USAGE, exit_code_for
 from keel.cli.output import json_stdout
-from keel.errors import ConfigError, DependencyMissing, KeelError, UserCodeError
+from keel.errors import ConfigError, DependencyMissing, KeelError, UserCodeError, error_code
 
 __all__ = ["COMMANDS", "cli", "main"]
 
@@ -108,7 +108,7 @@ def _report(error: KeelError, *, as_json: bool) -> None:
     if as_json:
         document: dict[str, object] = {
             "ok": False,
-            "error": {"code": error_code(error), "message": error.message, "hint": error.hint},
+            "error": {"code": error_code(error).code, "message": error.message, "hint": error.hint},
         }
         if isinstance(error, ConfigError) and error.problems:
             document["error"] = {

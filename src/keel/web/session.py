@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keel.domain.identity import Actor
-from keel.errors import KeelError, PermissionDenied
+from keel.errors import ConfigError, PermissionDenied
 
 if TYPE_CHECKING:
     from keel.workspace import Workspace
@@ -42,8 +42,9 @@ MAX_AGE_S: Final = 8 * 3600
 MAX_FORM_BYTES: Final = 16 * 1024
 
 
-class FormError(KeelError):
-    """A form post the UI cannot take (too large, not a form, a stale CSRF value)."""
+class FormError(ConfigError):
+    """A form post the UI cannot take (too large, not a form, a stale CSRF value): bad input,
+    reported as any invalid value is (400)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,9 @@ Pages are Jinja2 templates with autoescape on; no JavaScript. Reading needs no s
 on the command line; deciding a request does: an API token, checked at every call
 (`keel.web.session`), and the release rules of `keel approve` (the requester never decides
 their own request; roles as the policy says). Mounted under a prefix (`keel serve --ui`
-mounts it at /ui) every link carries the prefix. keel's errors map to statuses here:
-`NotFound` is a 404 page, `ConfigError` a 400, `PermissionDenied` a 403, `Conflict` a 409.
+mounts it at /ui) every link carries the prefix. A keel error is a page with the status of
+`keel.errors.ERROR_CODES`, as on the API: `NotFound` a 404, `ConfigError` a 400,
+`PermissionDenied` a 403, `Conflict` a 409.
 """
 
 from __future__ import annotations
@@ -39,25 +40,16 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from keel.domain.identity import require
-from keel.errors import ConfigError, Conflict, KeelError, NotFound, PermissionDenied
+from keel.errors import KeelError, PermissionDenied, error_code
 from keel.serving.deadline import BodyDeadline
 from keel.web import pages
 from keel.web.api import check_parameters
-from keel.web.session import FormError, Session, Sessions, check_origin, read_form, safe_next
+from keel.web.session import Session, Sessions, check_origin, read_form, safe_next
 
 if TYPE_CHECKING:
     from keel.workspace import Workspace
 
 __all__ = ["create_ui"]
-
-#: keel errors -> the status of the page that explains them (the first match wins).
-_STATUSES: Final[tuple[tuple[type[KeelError], int], ...]] = (
-    (NotFound, 404),
-    (PermissionDenied, 403),
-    (Conflict, 409),
-    (FormError, 400),
-    (ConfigError, 400),
-)
 
 #: Every page: never cached (it shows live state), and nothing but this origin's own assets;
 #: inline styles only for the charts' colours; forms post only here; never framed.
@@ -151,7 +143,7 @@ class _Ui:
         return HTMLResponse(text, status_code=status, headers=_HEADERS)
 
     def error(self, request: Request, session: Session, error: KeelError) -> Response:
-        status = next((code for kind, code in _STATUSES if isinstance(error, kind)), 500)
+        status = error_code(error).http_status
         context = {"status": status, "message": error.message, "hint": error.hint}
         return self.render(request, session, "error.html", context, status)
 
@@ -225,7 +217,7 @@ class _Ui:
         return response
 
     async def decide(self, request: Request, session: Session) -> Response:
-        from keel.release import approve, reject
+        from keel.verbs import approve, reject
 
         form = await read_form(request)
         self.sessions.check_csrf(request, form.get("csrf", ""))
