@@ -120,3 +120,17 @@ def test_every_problem_is_named_at_once() -> None:
         load(Document, {"at": "2013-07-01T00:00:00+00:00"}, where="stored")
     for name in ("day", "score", "colour", "folder", "tags", "parts"):
         assert f"stored.{name}: Field required" in str(raised.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    rows: int
+    mean: float
+
+
+def test_values_of_another_type_are_written_as_they_are() -> None:
+    # numpy's scalars reach documents from statistics: a dict literal kept them, so does dump.
+    np = pytest.importorskip("numpy")
+    document = dump(Counts(np.int64(3), np.float64(0.5)))
+    assert document == {"rows": 3, "mean": 0.5}
+    assert isinstance(document["rows"], np.int64)

@@ -139,8 +139,10 @@ def _codec(cls: type) -> _Codec:
 
 def dump(obj: object, *, exclude_none: bool = False) -> dict[str, Any]:
     """`obj` (a dataclass) as a JSON-ready document, its fields in declaration order."""
+    # warnings=False: a value of another type than its field's (numpy's int64 in an int field)
+    # is written as it is, as a dict literal would, not warned about.
     document = _codec(type(obj)).serializer.to_python(
-        (obj,), mode="python", exclude_none=exclude_none
+        (obj,), mode="python", exclude_none=exclude_none, warnings=False
     )
     return cast(dict[str, Any], document[0])
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from keel.domain.digest import Digest
 from keel.errors import ConfigError, UserCodeError
-from keel.pipeline.code import entry_point_source, load_entry_point
+from keel.pipeline.code import (
+    CodeFile,
+    CodeFingerprint,
+    entry_point_source,
+    fingerprint_files,
+    load_entry_point,
+)
 
 
 def _project(root: Path, files: dict[str, str]) -> Path:
@@ -122,3 +130,43 @@ def test_bad_entry_points_give_clear_errors(
 def test_only_files_restricts_what_may_be_imported(project: Path) -> None:
     with pytest.raises(UserCodeError, match="ModuleNotFoundError"):
         load_entry_point("features:build", project, only_files={"features.py"})
+
+
+def _fingerprint() -> CodeFingerprint:
+    return fingerprint_files(
+        "features:build",
+        [
+            CodeFile("helpers.py", Digest.of_hex("1" * 64)),
+            CodeFile("features.py", Digest.of_hex("2" * 64)),
+        ],
+    )
+
+
+def test_the_fingerprint_document_is_the_one_packages_and_runs_have_stored() -> None:
+    # Model packages and run lineage store this document: its bytes must not change.
+    assert json.dumps(_fingerprint().to_dict()) == (
+        '{"entry_point": "features:build", "files": ['
+        '{"path": "features.py", "digest": "blake3:' + "2" * 64 + '"}, '
+        '{"path": "helpers.py", "digest": "blake3:' + "1" * 64 + '"}], '
+        '"digest": "blake3:73b3129cb30208343883231b0a3e3d8fa074dba07b08d873196a3cefd009479e"}'
+    )
+    assert CodeFingerprint.from_dict(json.loads(json.dumps(_fingerprint().to_dict()))) == (
+        _fingerprint()
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"files": [{"path": "features.py"}]}, "code.files[0].digest: Field required"),
+        ({"digest": "md5:00"}, "code.digest: Value error"),
+        ({"entry_point": None}, "code.entry_point: Input should be a valid string"),
+    ],
+)
+def test_a_malformed_fingerprint_document_names_the_field(
+    change: dict[str, object], message: str
+) -> None:
+    document = _fingerprint().to_dict() | change
+    with pytest.raises(ValueError) as raised:
+        CodeFingerprint.from_dict(document)
+    assert message in str(raised.value)

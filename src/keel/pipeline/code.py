@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from keel import serial
 from keel.artifacts.hashing import hash_bytes, new_hasher
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, UserCodeError
@@ -77,18 +78,12 @@ class CodeFingerprint:
     digest: Digest
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "entry_point": self.entry_point,
-            "files": [{"path": f.path, "digest": str(f.digest)} for f in self.files],
-            "digest": str(self.digest),
-        }
+        return serial.dump(self)
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> CodeFingerprint:
-        files = tuple(
-            CodeFile(str(f["path"]), Digest.parse(str(f["digest"]))) for f in document["files"]
-        )
-        return cls(str(document["entry_point"]), files, Digest.parse(str(document["digest"])))
+        """Read `to_dict`'s document; `ValueError` naming each malformed field."""
+        return serial.load(cls, document, where="code")
 
 
 def fingerprint_files(entry_point: str, files: Collection[CodeFile]) -> CodeFingerprint:
