@@ -4,6 +4,7 @@ name only series keel exposes."""
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import re
 import shutil
@@ -472,6 +473,54 @@ def test_dashboard_is_importable_json_with_the_expected_panels() -> None:
         assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24
     variable = dashboard["templating"]["list"][0]
     assert variable["name"] == "model" and variable["includeAll"]
+
+
+#: `keel export grafana --title "flights-delay: serving and monitoring"`, written when the
+#: dashboard was still built in Python: the template must render the same document.
+DASHBOARD_BEFORE = Path(__file__).parent / "data" / "grafana-dashboard.json"
+
+
+def test_keel_export_grafana_writes_the_same_dashboard_as_before(keel: Keel) -> None:
+    result = keel("export", "grafana", "--title", "flights-delay: serving and monitoring")
+    assert result.code == 0, result.err
+    assert result.out == DASHBOARD_BEFORE.read_text(encoding="utf-8")
+    default = json.loads(keel("export", "grafana").out)
+    assert default["title"] == "keel: serving and monitoring"
+    assert default | {"title": "flights-delay: serving and monitoring"} == json.loads(
+        DASHBOARD_BEFORE.read_text(encoding="utf-8")
+    )
+
+
+def test_dashboard_is_a_grafana_json_template_shipped_with_keel() -> None:
+    template = importlib.resources.files("keel.monitoring").joinpath("templates/grafana.json")
+    document = json.loads(template.read_text(encoding="utf-8"))
+    assert grafana_dashboard(title=document["title"]) == document
+    # What Grafana's import (Dashboards > New > Import) reads of an exported dashboard.
+    assert {
+        "__inputs",
+        "__requires",
+        "uid",
+        "title",
+        "schemaVersion",
+        "version",
+        "time",
+        "templating",
+        "annotations",
+        "panels",
+    } <= document.keys()
+    assert isinstance(document["schemaVersion"], int)
+    inputs = {i["name"]: i for i in document["__inputs"]}
+    assert inputs["DS_PROMETHEUS"]["type"] == "datasource"
+    required = {(r["type"], r["id"]) for r in document["__requires"]}
+    assert {("grafana", "grafana"), ("datasource", "prometheus")} <= required
+    for panel in document["panels"]:
+        assert {"id", "type", "title", "gridPos"} <= panel.keys()
+        assert set(panel["gridPos"]) == {"x", "y", "w", "h"}
+        if panel["type"] != "row":
+            assert ("panel", panel["type"]) in required
+            assert all({"refId", "expr", "datasource"} <= t.keys() for t in panel["targets"])
+    # Every use of the datasource is the import's input, so one document fits any Grafana.
+    assert "${DS_PROMETHEUS}" in template.read_text(encoding="utf-8")
 
 
 def test_dashboard_queries_name_only_series_keel_exposes() -> None:

@@ -6,17 +6,20 @@ pages the same people keel names, and adds rules on serving health: server error
 requests, p99 latency, no traffic, model load failures, and monitoring itself going quiet.
 
 `keel export grafana` writes a dashboard (Grafana schema 39) over the same series, with its
-Prometheus datasource left as the `${DS_PROMETHEUS}` input that Grafana asks for on import.
+Prometheus datasource left as the `${DS_PROMETHEUS}` input that Grafana asks for on import; the
+dashboard is a JSON document shipped beside this module (`templates/grafana.json`).
 
 Both are plain documents (dicts) built from the project's spec; the CLI writes them.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import resources
 from typing import Any, Final, Protocol
 
 import yaml
@@ -398,334 +401,15 @@ def render_rules(document: Mapping[str, Any]) -> str:
 
 # --- Grafana --------------------------------------------------------------------------------
 
-_DS: Final = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
-_SEL: Final = '{model=~"$model"}'
-_RI: Final = "$__rate_interval"
-
-
-def _target(expr: str, legend: str, ref: str, *, instant: bool = False) -> dict[str, Any]:
-    target: dict[str, Any] = {
-        "datasource": _DS,
-        "expr": expr,
-        "legendFormat": legend,
-        "refId": ref,
-    }
-    if instant:
-        target |= {"instant": True, "range": False, "format": "table"}
-    return target
-
-
-def _panel(
-    panel_id: int,
-    title: str,
-    kind: str,
-    grid: tuple[int, int, int, int],
-    targets: Sequence[dict[str, Any]],
-    *,
-    unit: str = "short",
-    description: str = "",
-    thresholds: Sequence[tuple[float | None, str]] = ((None, "green"),),
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    x, y, w, h = grid
-    panel: dict[str, Any] = {
-        "id": panel_id,
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": _DS,
-        "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        "targets": list(targets),
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "thresholds": {
-                    "mode": "absolute",
-                    "steps": [{"color": color, "value": value} for value, color in thresholds],
-                },
-            },
-            "overrides": [],
-        },
-        "options": {},
-    }
-    if kind == "timeseries":
-        panel["options"] = {
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        }
-    if extra:
-        panel.update(extra)
-    return panel
-
-
-def _row(panel_id: int, title: str, y: int) -> dict[str, Any]:
-    return {
-        "id": panel_id,
-        "type": "row",
-        "title": title,
-        "collapsed": False,
-        "gridPos": {"x": 0, "y": y, "w": 24, "h": 1},
-        "panels": [],
-    }
+#: The dashboard as Grafana itself exports one (edit it in Grafana, export it, save it here):
+#: its datasource is the `${DS_PROMETHEUS}` input Grafana asks for on import, and `model` a
+#: template variable, so one document fits every project.
+_DASHBOARD: Final = "templates/grafana.json"
 
 
 def grafana_dashboard(*, title: str = "keel: serving and monitoring") -> dict[str, Any]:
     """A Grafana dashboard over keel's series; `model` is a template variable (all by default)."""
-
-    def rate(series: str, by: str, selector: str = _SEL) -> str:
-        return f"sum by ({by}) (rate({series}{selector}[{_RI}]))"
-
-    def latency(q: str) -> str:
-        return f"histogram_quantile({q}, {rate('keel_request_seconds_bucket', 'model, le')})"
-
-    red, amber = "red", "orange"
-    panels = [
-        _row(1, "Serving", 0),
-        _panel(
-            2,
-            "Request rate",
-            "timeseries",
-            (0, 1, 8, 8),
-            [
-                _target(
-                    rate("keel_requests_total", "model, version, slot"),
-                    "{{model}} v{{version}} {{slot}}",
-                    "A",
-                )
-            ],
-            unit="reqps",
-            description="Prediction requests answered per second, by model, version and slot.",
-        ),
-        _panel(
-            3,
-            "Errors",
-            "timeseries",
-            (8, 1, 8, 8),
-            [
-                _target(
-                    rate("keel_request_errors_total", "model, status, rule"),
-                    "{{model}} {{status}} {{rule}}",
-                    "A",
-                )
-            ],
-            unit="reqps",
-            description="Requests refused (4xx: the inference contract) or failed (5xx).",
-        ),
-        _panel(
-            4,
-            "Latency p50 / p99",
-            "timeseries",
-            (16, 1, 8, 8),
-            [
-                _target(latency("0.5"), "{{model}} p50", "A"),
-                _target(latency("0.99"), "{{model}} p99", "B"),
-            ],
-            unit="s",
-            description="Time from reading a request to its response.",
-        ),
-        _row(5, "Monitoring", 9),
-        _panel(
-            6,
-            "Open alerts",
-            "stat",
-            (0, 10, 6, 6),
-            [_target(f"sum by (severity) (keel_alerts_open{_SEL})", "{{severity}}", "A")],
-            thresholds=((None, "green"), (1, amber)),
-            description="Alerts keel opened and has not resolved, by severity.",
-            extra={
-                "options": {
-                    "colorMode": "background",
-                    "graphMode": "none",
-                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                    "textMode": "value_and_name",
-                }
-            },
-        ),
-        _panel(
-            7,
-            "Open alerts: who and what",
-            "table",
-            (6, 10, 12, 6),
-            [_target(f"keel_alert_open{_SEL} == 1", "", "A", instant=True)],
-            description="One row per open alert: model, rule, subject, severity and owner.",
-            extra={
-                "transformations": [
-                    {
-                        "id": "organize",
-                        "options": {
-                            "excludeByName": {
-                                "Time": True,
-                                "Value": True,
-                                "__name__": True,
-                                "instance": True,
-                                "job": True,
-                            },
-                            "indexByName": {
-                                "severity": 0,
-                                "model": 1,
-                                "rule": 2,
-                                "subject": 3,
-                                "owner": 4,
-                            },
-                        },
-                    }
-                ]
-            },
-        ),
-        _panel(
-            8,
-            "Newest prediction / feedback age",
-            "stat",
-            (18, 10, 6, 6),
-            [
-                _target(f"keel_prediction_age_seconds{_SEL}", "{{model}} predictions", "A"),
-                _target(f"keel_feedback_age_seconds{_SEL}", "{{model}} feedback", "B"),
-            ],
-            unit="s",
-            thresholds=((None, "green"), (3600, amber), (86400, red)),
-            description="How old the newest logged prediction and feedback were when "
-            "keel monitor last ran.",
-        ),
-        _panel(
-            9,
-            "Drift score per feature",
-            "timeseries",
-            (0, 16, 12, 9),
-            [_target(f"keel_drift_score{_SEL}", "{{model}} {{feature}} ({{test}})", "A")],
-            description="Drift statistic of each feature in the newest monitored window "
-            "against the reference (the test is in the legend).",
-        ),
-        _panel(
-            10,
-            "Drifted features",
-            "bargauge",
-            (12, 16, 6, 9),
-            [_target(f"keel_feature_drifted{_SEL}", "{{feature}}", "A")],
-            thresholds=((None, "green"), (1, red)),
-            description="1 when a feature's drift test fired in the newest window.",
-            extra={
-                "options": {
-                    "displayMode": "basic",
-                    "orientation": "horizontal",
-                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                }
-            },
-        ),
-        _panel(
-            11,
-            "Score drift",
-            "timeseries",
-            (18, 16, 6, 9),
-            [_target(f"keel_score_drift{_SEL}", "{{model}} {{output}}", "A")],
-            description="Drift of the model's outputs against the reference.",
-        ),
-        _panel(
-            12,
-            "Null rates",
-            "timeseries",
-            (0, 25, 8, 8),
-            [_target(f"keel_null_rate{_SEL}", "{{model}} {{feature}}", "A")],
-            unit="percentunit",
-            description="Share of missing values per feature in the newest window.",
-        ),
-        _panel(
-            13,
-            "Performance",
-            "timeseries",
-            (8, 25, 8, 8),
-            [_target(f"keel_performance{_SEL}", "{{model}} v{{version}} {{metric}}", "A")],
-            description="The metric over the newest window's predictions whose labels arrived.",
-        ),
-        _panel(
-            14,
-            "Label coverage",
-            "timeseries",
-            (16, 25, 8, 8),
-            [_target(f"keel_label_coverage{_SEL}", "{{model}} v{{version}}", "A")],
-            unit="percentunit",
-            description="Share of the newest window's predictions that have a label.",
-        ),
-        _panel(
-            15,
-            "Since keel monitor last ran",
-            "stat",
-            (0, 33, 8, 5),
-            [_target(f"time() - keel_monitor_last_run_timestamp_seconds{_SEL}", "{{model}}", "A")],
-            unit="s",
-            thresholds=((None, "green"), (2 * 86400, amber)),
-        ),
-        _panel(
-            16,
-            "Monitoring store reachable",
-            "stat",
-            (8, 33, 8, 5),
-            [_target("min(keel_monitoring_up)", "up", "A")],
-            thresholds=((None, red), (1, "green")),
-        ),
-        _panel(
-            17,
-            "Predictions per second",
-            "timeseries",
-            (16, 33, 8, 5),
-            [
-                _target(
-                    rate("keel_predictions_total", "model, version, slot"),
-                    "{{model}} v{{version}} {{slot}}",
-                    "A",
-                )
-            ],
-            description="Rows predicted per second (a request may carry many).",
-        ),
-    ]
-    return {
-        "__inputs": [
-            {
-                "name": "DS_PROMETHEUS",
-                "label": "Prometheus",
-                "description": "The Prometheus that scrapes keel serve's /metrics",
-                "type": "datasource",
-                "pluginId": "prometheus",
-                "pluginName": "Prometheus",
-            }
-        ],
-        "__requires": [
-            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.0.0"},
-            {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
-            *(
-                {"type": "panel", "id": kind, "name": kind, "version": ""}
-                for kind in ("timeseries", "stat", "table", "bargauge")
-            ),
-        ],
-        "uid": "keel-monitoring",
-        "title": title,
-        "description": "Serving health and production monitoring of keel models.",
-        "tags": ["keel", "ml", "monitoring"],
-        "editable": True,
-        "graphTooltip": 1,
-        "schemaVersion": 39,
-        "version": 1,
-        "time": {"from": "now-7d", "to": "now"},
-        "refresh": "1m",
-        "timezone": "utc",
-        "templating": {
-            "list": [
-                {
-                    "name": "model",
-                    "label": "Model",
-                    "type": "query",
-                    "datasource": _DS,
-                    "query": {"query": "label_values(keel_model_served, model)", "refId": "models"},
-                    "definition": "label_values(keel_model_served, model)",
-                    "refresh": 2,
-                    "includeAll": True,
-                    "multi": True,
-                    "allValue": ".*",
-                    "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-                    "sort": 1,
-                }
-            ]
-        },
-        "annotations": {"list": []},
-        "links": [],
-        "panels": panels,
-    }
+    text = resources.files("keel.monitoring").joinpath(_DASHBOARD).read_text(encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
+    document["title"] = title
+    return document
