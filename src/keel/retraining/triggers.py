@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from keel import serial
 from keel.domain.metric import breaches, direction_of, direction_words, worse_side
 
 if TYPE_CHECKING:
@@ -37,14 +38,7 @@ class Trigger:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "fired": self.fired,
-            "value": self.value,
-            "threshold": self.threshold,
-            "reason": self.reason,
-            "evidence": self.evidence,
-        }
+        return serial.dump(self)
 
 
 def champion(project: Workspace, model: str) -> ModelVersion | None:

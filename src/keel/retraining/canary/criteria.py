@@ -4,12 +4,12 @@ period, and says whether there was enough data to judge it and whether its limit
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from keel import serial
 from keel.domain.metric import METRICS, improvement
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class SlotSummary:
     performance_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return serial.dump(self)
 
 
 @dataclass(frozen=True)
@@ -78,15 +78,10 @@ class Criterion:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "value": self.value,
-            "limit": self.limit,
-            "judged": self.judged,
-            "breached": self.breached,
-            "detail": self.detail,
-            **self.extra,
-        }
+        # `extra`'s keys sit beside the common ones: each criterion reports its own numbers.
+        document = serial.dump(self)
+        document.update(document.pop("extra"))
+        return document
 
 
 def per_request(rows: pa.Table) -> pa.Table:
