@@ -39,9 +39,10 @@ from typing import Any
 from common import machine_summary
 from keel.metadata import open_metadata_store
 from keel.metadata.base import Predictions
-from keel.serving.ids import new_prediction_id
-from keel.serving.predlog import PredictionBatch, StoredPredictionLog
-from keel.serving.spool import Spool, encode_batch
+from keel.predlog.ids import new_prediction_id
+from keel.predlog.log import PredictionBatch
+from keel.predlog.spool import Spool, encode_batch
+from keel.predlog.writer import StoredPredictionLog
 
 MODEL = "flights-delay"
 MODES = ("buffered", "durable", "fsync/req")

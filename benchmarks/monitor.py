@@ -54,7 +54,7 @@ if mode == "keel":
     rows = sum(w.rows for w in report.windows)
     drifted = sum(len(w.drifted) for w in report.windows)
 else:
-    from keel.serving.predictions import read_window
+    from keel.predlog.read import read_window
     table = read_window(project, "flights-delay", start, start + timedelta(hours=hours))
     frame = table.to_pandas()
     rows, drifted = len(frame), None

@@ -20,7 +20,7 @@ the simplest alternative that is just as durable:
                    the table; measured on --hot rows); from a JSON-lines file (scan, parse,
                    filter, build the same table).
   (c) get by id    with --rows predictions in segments and --hot rows in the table:
-                   `keel.serving.predictions.get` for ids in segments, in the table, and
+                   `keel.predlog.read.get` for ids in segments, in the table, and
                    unknown ids; against scanning a JSON-lines file (measured on 1,000,000
                    lines, scaled to --rows: a scan is linear).
   (d) explain      `explain_prediction` (the whole chain, as `keel explain --json` prints it)
@@ -63,9 +63,9 @@ from keel.domain.identity import Actor
 from keel.domain.prediction import LoggedPrediction
 from keel.metadata import open_metadata_store
 from keel.metadata.base import Predictions
-from keel.project import Project
-from keel.serving.ids import new_prediction_id
-from keel.serving.predictions import (
+from keel.predlog.ids import new_prediction_id
+from keel.predlog.log import PredictionBatch
+from keel.predlog.read import (
     BASE_COLUMNS,
     PARQUET_MEDIA_TYPE,
     SEGMENT_ROWS,
@@ -73,7 +73,8 @@ from keel.serving.predictions import (
     read_window,
     segment_bytes,
 )
-from keel.serving.predlog import COMMIT_ROWS, PredictionBatch, StoredPredictionLog
+from keel.predlog.writer import COMMIT_ROWS, StoredPredictionLog
+from keel.project import Project
 
 MODEL = "flights-delay"
 AS_OF = datetime(2013, 7, 1, 6, tzinfo=UTC)

@@ -326,9 +326,10 @@ def _predictions(project: Any, count: int, production: int, canary: int) -> tupl
     Returns an id in a segment and an id still in the table."""
     import numpy as np
 
-    from keel.serving.ids import new_prediction_id
-    from keel.serving.predictions import compact
-    from keel.serving.predlog import PredictionBatch, StoredPredictionLog
+    from keel.predlog.ids import new_prediction_id
+    from keel.predlog.log import PredictionBatch
+    from keel.predlog.read import compact
+    from keel.predlog.writer import StoredPredictionLog
     from prediction_log import raw_rows
 
     rng = np.random.default_rng(7)

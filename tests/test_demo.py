@@ -124,7 +124,7 @@ def test_explain_knows_the_canary_ended(demo: tuple[DemoResult, str]) -> None:
     # `canary` when it answered November's requests.
     from datetime import UTC, datetime
 
-    from keel.serving.predictions import read_window
+    from keel.predlog.read import read_window
 
     result, _ = demo
     with Project.open(result.folder, env={"KEEL_USER": OWNER}) as project:

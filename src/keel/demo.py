@@ -253,8 +253,8 @@ def _release_first(project: Project, tell: _Narrator) -> None:
 def _serve_and_replay(
     project: Project, tell: _Narrator, result: DemoResult, steps: tuple[str, ...]
 ) -> None:
+    from keel.predlog.writer import open_prediction_log
     from keel.serving.app import create_app
-    from keel.serving.predlog import open_prediction_log
     from keel.web.server import run_in_thread
 
     told = tell.story

@@ -11,11 +11,12 @@ import pyarrow.parquet as pq
 
 from keel.domain.identity import Actor
 from keel.metadata.base import FeedbackRow
+from keel.predlog.ids import new_prediction_id
+from keel.predlog.log import PredictionBatch
+from keel.predlog.read import compact
+from keel.predlog.writer import StoredPredictionLog
 from keel.project import Project
 from keel.release import approve, promote, rollback
-from keel.serving.ids import new_prediction_id
-from keel.serving.predictions import compact
-from keel.serving.predlog import PredictionBatch, StoredPredictionLog
 from tests.fixtures.cli import Keel
 from tests.fixtures.trained import MODEL, PARAMS, write_spec
 

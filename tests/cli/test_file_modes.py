@@ -101,8 +101,8 @@ def test_the_spool_and_dead_letter_files_are_owner_only(tmp_path: Path) -> None:
     import dataclasses
 
     from keel.metadata import open_metadata_store
-    from keel.serving.predlog import StoredPredictionLog
-    from keel.serving.spool import Spool
+    from keel.predlog.spool import Spool
+    from keel.predlog.writer import StoredPredictionLog
     from tests.serving.logsupport import make_batch
 
     store = open_metadata_store(f"sqlite:///{tmp_path / 'keel.db'}")

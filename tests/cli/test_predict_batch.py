@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from keel.data import read_table
+from keel.predlog.ids import is_prediction_id
+from keel.predlog.read import get
 from keel.project import Project
 from keel.release.evidence import load_model
-from keel.serving.ids import is_prediction_id
-from keel.serving.predictions import get
 from tests.fixtures.cli import Keel
 from tests.fixtures.trained import MODEL
 

@@ -17,7 +17,7 @@ from keel.metadata import SqlMetadataStore, open_metadata_store
 from keel.metadata.base import FeedbackRow, Labelled, LoggedKey
 from keel.metadata.sql.engine import create_metadata_engine
 from keel.metadata.sql.migrations import alembic_config
-from keel.serving.ids import new_prediction_id
+from keel.predlog.ids import new_prediction_id
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

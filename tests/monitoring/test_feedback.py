@@ -25,9 +25,9 @@ from keel.monitoring.feedback import (
     performance,
     read_feedback_file,
 )
+from keel.predlog.read import compact
 from keel.project import Project
 from keel.serving.batch import predict_batch
-from keel.serving.predictions import compact
 from keel.spec import parse_spec
 from tests.fixtures.cli import Keel
 from tests.fixtures.trained import BASE, MODEL, write_spec

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from keel.domain.prediction import LoggedPrediction
+from keel.predlog.ids import new_prediction_id
 from keel.project import Project
-from keel.serving.ids import new_prediction_id
 from tests.fixtures.cli import Keel
 from tests.serving.support import Client, serve
 

@@ -178,7 +178,7 @@ def test_each_month_is_a_window_with_its_performance_equal_to_sklearns(replay: R
 
 
 def _window_rows(project: Project, ids: list[str]) -> list[dict[str, Any]]:
-    from keel.serving.predictions import get
+    from keel.predlog.read import get
 
     rows = []
     for prediction_id in ids:

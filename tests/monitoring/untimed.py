@@ -22,9 +22,10 @@ import yaml
 
 from keel.contracts import infer_contract, write_contract
 from keel.pipeline.train import train
+from keel.predlog.ids import new_prediction_id
+from keel.predlog.log import PredictionBatch
+from keel.predlog.writer import StoredPredictionLog
 from keel.project import Project
-from keel.serving.ids import new_prediction_id
-from keel.serving.predlog import PredictionBatch, StoredPredictionLog
 
 FLIGHTS = (
     Path(__file__).parents[2] / "examples" / "flights" / "data" / "nycflights13_flights.csv.gz"

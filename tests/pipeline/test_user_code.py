@@ -211,7 +211,7 @@ def test_feature_code_failing_in_batch_scoring_is_the_users(keel: Keel, toy: Pat
 
 
 def test_feature_code_failing_while_serving_names_the_file_and_line(keel: Keel, toy: Path) -> None:
-    from keel.serving.predlog import open_prediction_log
+    from keel.predlog.writer import open_prediction_log
     from keel.web.server import run_in_thread
 
     _trained_toy(keel, toy)

@@ -20,8 +20,8 @@ from keel.cli.errors import EXIT_PERMISSION
 from keel.domain.audit import AuditEvent
 from keel.domain.prediction import LoggedPrediction
 from keel.events import subscribe
+from keel.predlog.ids import new_prediction_id
 from keel.project import Project
-from keel.serving.ids import new_prediction_id
 from tests.fixtures.cli import Keel
 from tests.pipeline.test_user_code import FEATURES, SPEC, TRAIN, _raw
 

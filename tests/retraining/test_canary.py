@@ -21,12 +21,12 @@ import pytest
 from keel.domain.identity import Actor
 from keel.domain.prediction import LoggedPrediction
 from keel.monitoring.feedback import ingest
+from keel.predlog.ids import new_prediction_id
+from keel.predlog.read import read_window
 from keel.project import Project
 from keel.release import evidence
 from keel.release.service import approve
 from keel.retraining.canary import CanaryAnalysis, CanaryOutcome, act_on_canary, analyze_canary
-from keel.serving.ids import new_prediction_id
-from keel.serving.predictions import read_window
 from tests.fixtures.cli import Keel
 from tests.fixtures.trained import MODEL, write_spec
 from tests.serving.support import Client, eventually, serve, set_alias

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from keel.serving.ids import new_prediction_id
-from keel.serving.predlog import PredictionBatch
+from keel.predlog.ids import new_prediction_id
+from keel.predlog.log import PredictionBatch
 
 MODEL = "m"
 
@@ -55,7 +55,7 @@ def crash_writer(url: str, acks: Path, interval: float) -> None:
     """Log 5-row batches every 10 ms through the log; after each submit returns, append
     `<time.time()> <id> <id> ...` to `acks` and fsync it. Runs until killed."""
     from keel.metadata import open_metadata_store
-    from keel.serving.predlog import StoredPredictionLog
+    from keel.predlog.writer import StoredPredictionLog
 
     store = open_metadata_store(url)
     log = StoredPredictionLog(store.predictions, flush_interval=interval)
@@ -73,8 +73,8 @@ def crash_writer(url: str, acks: Path, interval: float) -> None:
 
 def compact_forever(project_dir: Path, segment_rows: int) -> None:
     """Compact everything into small segments (the parent kills this midway)."""
+    from keel.predlog.read import compact
     from keel.project import Project
-    from keel.serving.predictions import compact
 
     with Project.open(project_dir) as project:
         print("started", flush=True)

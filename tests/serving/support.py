@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 import pyarrow.parquet as pq
 from prometheus_client.parser import text_string_to_metric_families
 
+from keel.predlog.writer import open_prediction_log
 from keel.project import Project
 from keel.serving.app import ServingApp, create_app
-from keel.serving.predlog import open_prediction_log
 from keel.web.server import run_in_thread
 from tests.fixtures.trained import MODEL, write_spec
 

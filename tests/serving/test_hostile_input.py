@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from keel.predlog.writer import open_prediction_log
 from keel.project import Project
 from keel.serving.app import create_app
-from keel.serving.predlog import open_prediction_log
 from keel.web.server import run_in_thread
 from tests.serving.support import (
     MODEL,

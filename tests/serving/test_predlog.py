@@ -22,10 +22,11 @@ from keel.domain.prediction import LoggedPrediction, PredictionLogStats, Predict
 from keel.errors import ConfigError, Conflict, StoreError
 from keel.metadata import SqlMetadataStore, open_metadata_store
 from keel.metadata.base import Predictions
+from keel.predlog import read as reading
+from keel.predlog.ids import new_prediction_id
+from keel.predlog.log import PredictionBatch
+from keel.predlog.writer import StoredPredictionLog
 from keel.project import Project
-from keel.serving import predictions as reading
-from keel.serving.ids import new_prediction_id
-from keel.serving.predlog import PredictionBatch, StoredPredictionLog
 from tests.serving.logsupport import MODEL, make_batch
 
 ROOT = Path(__file__).parents[2]

@@ -19,9 +19,10 @@ import pytest
 from keel.domain.prediction import LoggedPrediction
 from keel.errors import StoreError
 from keel.metadata import SqlMetadataStore, open_metadata_store
+from keel.predlog.log import DeadLettered, PredictionBatch, logged_predictions
+from keel.predlog.spool import Spool, encode_batch, read_records
+from keel.predlog.writer import StoredPredictionLog
 from keel.serving.metrics import PredictionLogCollector, ServingMetrics
-from keel.serving.predlog import DeadLettered, PredictionBatch, StoredPredictionLog, _logged
-from keel.serving.spool import Spool, encode_batch, read_records
 from tests.serving.logsupport import make_batch
 
 pytestmark = pytest.mark.load
@@ -199,7 +200,7 @@ def test_replay_is_idempotent_and_a_torn_last_record_is_dropped(
     folder.mkdir()
     batches = [make_batch(3, seed=s) for s in range(4)]
     store.predictions.add(
-        [r for b in batches[:2] for r in _logged(b)]
+        [r for b in batches[:2] for r in logged_predictions(b)]
     )  # committed before the "crash"
     segment = folder / "4242-deadbeef.000001.spool"
     with segment.open("wb") as file:
@@ -243,7 +244,7 @@ def test_a_spool_that_cannot_be_written_makes_the_log_refuse(
     def full(fd: int, data: bytes) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("keel.serving.spool._write_all", full)
+    monkeypatch.setattr("keel.predlog.spool._write_all", full)
     with pytest.raises(StoreError, match="No space left"):
         log.submit(make_batch(2))
     assert log.refusing is not None and "No space left" in log.refusing
@@ -260,7 +261,7 @@ def test_concurrent_durable_submits_share_fsyncs(
 ) -> None:
     """Group commit: requests arriving while an fsync runs are covered by the next one, and
     none returns before an fsync that started after its append has finished."""
-    import keel.serving.spool as spool_module
+    import keel.predlog.spool as spool_module
 
     real = os.fdatasync
     syncs: list[float] = []

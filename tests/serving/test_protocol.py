@@ -14,8 +14,8 @@ import pytest
 import tritonclient.http as triton
 from openapi_spec_validator import validate
 
+from keel.predlog.ids import is_prediction_id
 from keel.project import Project
-from keel.serving.ids import is_prediction_id
 from tests.serving.support import (
     DATATYPES,
     MODEL,

@@ -14,9 +14,10 @@ import pytest
 
 from keel.domain.prediction import LoggedPrediction
 from keel.errors import StoreError
+from keel.predlog.log import PredictionLog
+from keel.predlog.spool import Spool
+from keel.predlog.writer import StoredPredictionLog
 from keel.serving.app import ServingApp, create_app
-from keel.serving.predlog import PredictionLog, StoredPredictionLog
-from keel.serving.spool import Spool
 from keel.web.server import run_in_thread
 from tests.serving.support import (
     MODEL,
@@ -97,7 +98,7 @@ def test_a_spool_that_cannot_be_written_makes_a_durable_server_not_ready(
         def full(fd: int, data: bytes) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr("keel.serving.spool._write_all", full)  # a full disk
+        monkeypatch.setattr("keel.predlog.spool._write_all", full)  # a full disk
         refused = c.post("/predict", {"records": rows})
         assert refused.status == 503 and "No space left" in refused.text
         assert c.get("/v2/health/ready").status == 503

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from keel.serving.ids import is_prediction_id
-from keel.serving.predictions import get
+from keel.predlog.ids import is_prediction_id
+from keel.predlog.read import get
 from tests.serving.support import (
     MODEL,
     Client,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from keel.serving.predictions import get
+from keel.predlog.read import get
 from tests.serving.support import (
     KEEL,
     MODEL,

@@ -29,8 +29,8 @@ from keel.data import read_table
 from keel.data.snapshot import load_table
 from keel.monitoring.service import WindowPlan, monitor
 from keel.pipeline.train import train
+from keel.predlog.read import compact, get
 from keel.project import Project
-from keel.serving.predictions import compact, get
 from keel.web.server import run_in_thread
 from keel.web.ui import create_ui
 from tests.fixtures.cli import Keel

@@ -1,7 +1,7 @@
 """Logged predictions: one row of the prediction log, and a compacted segment of it.
 
 A `LoggedPrediction` is what the log keeps of one answered row: its id (time-ordered, see
-`keel.serving.ids`), when the request arrived, which model version answered in which slot,
+`keel.predlog.ids`), when the request arrived, which model version answered in which slot,
 the inputs as validated and the outputs as returned (JSON values). Recent rows live in the
 metadata store; closed time ranges are compacted into `PredictionSegment`s, Parquet objects
 in the artifact store indexed by their time and id ranges. Pure: no storage, no I/O.

@@ -36,7 +36,7 @@ from keel.domain.metric import METRICS
 from keel.domain.times import NotATime, as_utc, is_temporal, parse, to_utc
 from keel.errors import ConfigError, ContractViolation, DataError, DependencyMissing
 from keel.metadata.base import FeedbackReceipt, FeedbackRow, Label, LoggedKey
-from keel.serving.ids import is_prediction_id, normalise_prediction_id
+from keel.predlog.ids import is_prediction_id, normalise_prediction_id
 from keel.spec import KNOWN_METRICS, FeedbackSpec, MetricSpec
 
 if TYPE_CHECKING:
@@ -748,7 +748,7 @@ def _read(
     version: int | None = None,
 ) -> pa.Table:
     """`read_window` with these columns; a column no row of the window has is all null."""
-    from keel.serving.predictions import read_window
+    from keel.predlog.read import read_window
 
     try:
         return read_window(project, model, start, end, version=version, columns=columns)

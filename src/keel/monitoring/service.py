@@ -275,7 +275,7 @@ def _slices(
 ) -> Iterator[pa.Table]:
     """The log from `start` to `newest`, in slices of time holding about `_SLICE_ROWS`
     predictions each at the log's average rate, with only the columns monitoring reads."""
-    from keel.serving.predictions import read_window
+    from keel.predlog.read import read_window
 
     step = min(_SLICE, plan.duration) if plan.duration is not None else _SLICE
     stats = [s for s in project.metadata.predictions.stats() if s.model == model]

@@ -318,7 +318,7 @@ class _Serving:
         version: int | None,
         limit: int | None,
     ) -> _Serving:
-        from keel.serving.predictions import read_window
+        from keel.predlog.read import read_window
 
         if start.tzinfo is None or end.tzinfo is None:
             raise ConfigError(

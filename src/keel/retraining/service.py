@@ -262,7 +262,7 @@ def compare_on_recent(
     from keel.models.signature import InferenceContract
     from keel.monitoring.skew import request_frame
     from keel.pipeline.evaluate import evaluate
-    from keel.serving.predictions import read_window
+    from keel.predlog.read import read_window
 
     spec = project.spec
     if not spec.metrics:

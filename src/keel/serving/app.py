@@ -42,6 +42,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from keel import __version__
 from keel.domain.model import MODEL_NAME_RULE, VERSION_RULE, is_model_name, parse_version_number
 from keel.errors import StoreError, UserCodeError
+from keel.predlog.ids import new_prediction_id
+from keel.predlog.log import NullPredictionLog, PredictionBatch, PredictionLog
 from keel.serving.binary import HEADER as BINARY_HEADER
 from keel.serving.binary import decode_binary_inputs, encode_binary_outputs, split_body
 from keel.serving.codec import (
@@ -56,9 +58,7 @@ from keel.serving.codec import (
     parse_json,
 )
 from keel.serving.deadline import BodyDeadline
-from keel.serving.ids import new_prediction_id
 from keel.serving.metrics import CONTENT_TYPE, PredictionLogCollector, ServingMetrics
-from keel.serving.predlog import NullPredictionLog, PredictionBatch, PredictionLog
 from keel.serving.slots import Route as ModelRoute
 from keel.serving.slots import ServedVersion
 from keel.serving.state import ServingState
@@ -193,7 +193,7 @@ class ServingApp:
     def _compact_periodically(self) -> None:
         """Move logged predictions older than an hour into Parquet segments, every few
         minutes, so windows read fast (`keel predictions compact` does the same by hand)."""
-        from keel.serving.predictions import compact
+        from keel.predlog.read import compact
 
         while not self._stopping.wait(_COMPACT_EVERY_S):
             try:

@@ -38,9 +38,10 @@ from keel.domain.times import (
 )
 from keel.errors import ConfigError, DataError, KeelError
 from keel.models.signature import InferenceContract, InputField, LogicalType
+from keel.predlog.ids import new_prediction_id
+from keel.predlog.log import PredictionBatch, PredictionLog
+from keel.predlog.writer import open_prediction_log
 from keel.serving.codec import Batch
-from keel.serving.ids import new_prediction_id
-from keel.serving.predlog import PredictionBatch, PredictionLog, open_prediction_log
 
 if TYPE_CHECKING:
     from keel.workspace import Workspace

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from keel.domain.audit import AuditEvent
 from keel.domain.prediction import LoggedPrediction
 from keel.errors import ConfigError, NotFound
-from keel.serving.ids import is_prediction_id, normalise_prediction_id
+from keel.predlog.ids import is_prediction_id, normalise_prediction_id
 
 if TYPE_CHECKING:
     from keel.workspace import Workspace
@@ -66,7 +66,7 @@ def explain_prediction(project: Workspace, prediction_id: str) -> dict[str, Any]
     log has no such prediction.
     """
     from keel.lineage.chain import model_lineage
-    from keel.serving.predictions import get
+    from keel.predlog.read import get
 
     normalised = check_prediction_id(prediction_id)
     # Well-formed but outside the layout keel issues: no prediction can have it.

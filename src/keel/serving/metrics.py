@@ -11,7 +11,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from keel.serving.predlog import PredictionLog
+    from keel.predlog.log import PredictionLog
 
 __all__ = ["CONTENT_TYPE", "PredictionLogCollector", "ServingMetrics"]
 

@@ -530,7 +530,7 @@ def _distributions(
     `columns`), read from the prediction log for the version that was monitored."""
     from keel.monitoring.reference import reference_for
     from keel.monitoring.report import distribution_chart, short_name
-    from keel.serving.predictions import read_window
+    from keel.predlog.read import read_window
     from keel.stats.sketch import TableSketch
 
     latest = project.metadata.monitoring.latest_metrics(name, signals=["drift"])

@@ -32,7 +32,7 @@ def predictions() -> None:
 @pass_cli
 def stats(cli: CliContext, as_json: bool) -> int:
     """Rows and segments per model version."""
-    from keel.serving.predictions import stats as log_stats
+    from keel.predlog.read import stats as log_stats
 
     found = log_stats(cli.project())
 
@@ -78,7 +78,7 @@ def compact(cli: CliContext, older_than: timedelta, as_json: bool) -> int:
     Safe to run while `keel serve` logs, and to interrupt: rows are deleted only in the
     transaction that indexes the segment holding them.
     """
-    from keel.serving.predictions import compact as run_compaction
+    from keel.predlog.read import compact as run_compaction
 
     report = run_compaction(cli.project(), older_than=older_than)
 

@@ -39,8 +39,9 @@ def serve(
     local spool and written by the next start.
     --json prints the startup line as JSON (logs still go to stderr).
     """
+    from keel.predlog.deadletter import dead_letter_alert
+    from keel.predlog.writer import open_prediction_log
     from keel.serving.app import create_app
-    from keel.serving.predlog import dead_letter_alert, open_prediction_log
     from keel.web.server import serve_until_stopped
 
     project = cli.project()

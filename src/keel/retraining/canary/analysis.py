@@ -168,7 +168,7 @@ def analyze_canary(
             "promote",
             [f"v{canary.version} already holds production"],
         )
-    from keel.serving.predictions import read_window
+    from keel.predlog.read import read_window
 
     table = read_window(project, model, start, end, columns=_COLUMNS, missing_ok=True)
     canary_rows = _rows(table, _CANARY, canary.version)

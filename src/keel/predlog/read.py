@@ -31,7 +31,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 from keel.domain.prediction import LoggedPrediction, PredictionLogStats, PredictionSegment
 from keel.domain.times import as_utc, parse, render
 from keel.errors import ConfigError, Conflict, NotFound
-from keel.serving.ids import is_prediction_id, normalise_prediction_id
+from keel.predlog.ids import is_prediction_id, normalise_prediction_id
 
 if TYPE_CHECKING:
     from keel.workspace import Workspace

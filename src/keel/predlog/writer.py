@@ -1,68 +1,39 @@
-"""The prediction log: every prediction with its id, time, model version, slot, inputs and
-outputs, written off the request path.
-
-The serving app hands each answered request to `PredictionLog.submit`; a writer thread
-commits batches to the store every `serving.log.flush_interval`. `flush` waits until
-everything submitted so far is in the store, and `close` flushes and stops the writer
-(graceful shutdown, bounded by a timeout).
-
-`StoredPredictionLog` is the implementation: rows go to the metadata store's `predictions`
-table, one multi-row INSERT per commit (durable at commit: SQLite WAL with
-`synchronous=FULL`, or PostgreSQL); `keel predictions compact` later moves closed time
-ranges into Parquet segments (keel.serving.predictions). Two durability modes
-(`serving.log.durability`):
-
-- buffered: `submit` only enqueues in memory. A row acknowledged at time t is in the store
-  by t + flush_interval + the commit it is written in, as long as the store answers; a
-  hard crash (SIGKILL, power loss) loses what is younger.
-- durable: `submit` also appends the rows to the spool (keel.serving.spool) and returns
-  once the spool is fsynced, concurrent requests sharing one fsync: an acknowledged row
-  survives any crash.
-
-In both modes the spool carries rows through a store outage (memory is moved to it, and
-batches beyond `max_buffer` go straight to it) and through shutdown (what the store did not
-take in time is written to it); it is replayed into the store by the writer, idempotently
-(prediction ids are unique). Rows the store refuses for their content are isolated and set
-aside in a dead-letter file, so that one bad row never stops the log.
-"""
+"""`StoredPredictionLog`: the prediction log written to the metadata store by a writer
+thread, with the spool and the dead-letter file behind it (the package docstring tells the
+whole story); `open_prediction_log` opens it as keel.yaml's `serving.log` configures it."""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
 import functools
-import json
 import logging
-import os
 import threading
 import time
 import weakref
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final
 
 from keel.domain.prediction import LoggedPrediction
 from keel.errors import StoreError, StoreRefused
-from keel.serving.spool import Spool, decode_batch, encode_batch, read_records
+from keel.predlog.deadletter import set_aside
+from keel.predlog.log import (
+    DeadLettered,
+    NullPredictionLog,
+    PredictionBatch,
+    PredictionLog,
+    check_batch,
+    logged_predictions,
+)
+from keel.predlog.spool import Spool, decode_batch, encode_batch, read_records
 
 if TYPE_CHECKING:
     from keel.metadata.base import Predictions
     from keel.workspace import Workspace
 
-__all__ = [
-    "DeadLettered",
-    "NullPredictionLog",
-    "PredictionBatch",
-    "PredictionLog",
-    "Slot",
-    "StoredPredictionLog",
-    "dead_letter_alert",
-    "open_prediction_log",
-    "spool_dir",
-]
+__all__ = ["COMMIT_ROWS", "StoredPredictionLog", "open_prediction_log", "spool_dir"]
 
 _log = logging.getLogger(__name__)
 
@@ -79,165 +50,10 @@ REPLAY_EVERY: Final = 60.0
 SUMMARY_EVERY: Final = 60.0
 #: How often readiness retries a spool that failed to write (seconds).
 PROBE_EVERY: Final = 1.0
-#: At most one dead-letter event in the audit log this often, per server (seconds).
-ALERT_EVERY: Final = 60.0
-
-Slot = Literal["production", "canary", "shadow", "pinned", "batch"]
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionBatch:
-    """The rows of one answered request (or one shadow scoring of it): one id per row."""
-
-    ids: Sequence[str]
-    at: datetime  # when the request arrived (UTC)
-    model: str
-    version: int
-    slot: Slot
-    inputs: Mapping[str, Sequence[Any]]  # columns of JSON values, as validated
-    outputs: Mapping[str, Sequence[Any]]  # columns of JSON values, as returned
-    latency_ms: float
-    client_id: str | None = None  # the id the client sent, if any
-    shadow_of: Sequence[str] | None = None  # for shadow rows: the ids of the answered rows
-
-    @property
-    def rows(self) -> int:
-        return len(self.ids)
-
-
-class PredictionLog(ABC):
-    """Where served predictions go."""
-
-    @abstractmethod
-    def submit(self, batch: PredictionBatch, timeout: float | None = None) -> None:
-        """Enqueue a batch; returns at once unless the buffer is full (back-pressure).
-
-        With `timeout`, waits at most that many seconds for room (`StoreError` then)."""
-
-    @abstractmethod
-    def flush(self, timeout: float | None = None) -> None:
-        """Block until everything submitted before the call is durable."""
-
-    @abstractmethod
-    def close(self, timeout: float | None = None) -> None:
-        """Flush and stop; later submits raise. With `timeout`, gives up flushing after
-        that many seconds (`StoreError` saying what was not written)."""
-
-    @property
-    @abstractmethod
-    def buffered(self) -> int:
-        """Rows submitted and not yet durable."""
-
-    @property
-    def durable(self) -> bool:
-        """Does `submit` return only once the rows are on local disk?"""
-        return False
-
-    @property
-    def blocks(self) -> bool:
-        """Would `submit` wait (for the disk, or for room) if called now?"""
-        return False
-
-    @property
-    def refusing(self) -> str | None:
-        """Why the log cannot take rows now, or None if it can (readiness reports it)."""
-        return None
-
-    @property
-    def spooled(self) -> int:
-        """Rows only the local spool holds, waiting for the store."""
-        return 0
-
-    @property
-    def dead_lettered(self) -> int:
-        """Rows the store refused, set aside in the dead-letter file."""
-        return 0
-
-    @property
-    def store_down(self) -> bool:
-        """Is the store failing to take rows (an outage in progress)?"""
-        return False
-
-
-class NullPredictionLog(PredictionLog):
-    """Logging switched off (`serving.log.enabled: false`)."""
-
-    def submit(self, batch: PredictionBatch, timeout: float | None = None) -> None:
-        return None
-
-    def flush(self, timeout: float | None = None) -> None:
-        return None
-
-    def close(self, timeout: float | None = None) -> None:
-        return None
-
-    @property
-    def buffered(self) -> int:
-        return 0
 
 
 def _seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
-
-
-def _check(batch: PredictionBatch) -> None:
-    """A malformed batch is a bug in the caller: refuse it now, not in the writer thread."""
-    rows = len(batch.ids)
-    for kind, columns in (("input", batch.inputs), ("output", batch.outputs)):
-        for name, values in columns.items():
-            if len(values) != rows:
-                raise ValueError(
-                    f"prediction batch: {kind} {name!r} has {len(values)} values for {rows} ids"
-                )
-    if batch.shadow_of is not None and len(batch.shadow_of) != rows:
-        raise ValueError(
-            f"prediction batch: shadow_of has {len(batch.shadow_of)} ids for {rows} rows"
-        )
-    if batch.at.tzinfo is None:
-        raise ValueError(f"prediction batch: `at` must be timezone-aware, got {batch.at!r}")
-
-
-def _logged(batch: PredictionBatch) -> list[LoggedPrediction]:
-    """One `LoggedPrediction` per row of a columnar batch."""
-    shadow_of: Sequence[str | None] = batch.shadow_of or [None] * batch.rows
-    return [
-        LoggedPrediction(
-            id=prediction_id,
-            at=batch.at,
-            model=batch.model,
-            version=batch.version,
-            slot=batch.slot,
-            inputs=inputs,
-            outputs=outputs,
-            latency_ms=batch.latency_ms,
-            client_id=batch.client_id,
-            shadow_of=shadow,
-        )
-        for prediction_id, inputs, outputs, shadow in zip(
-            batch.ids,
-            _records(batch.inputs, batch.rows),
-            _records(batch.outputs, batch.rows),
-            shadow_of,
-            strict=True,
-        )
-    ]
-
-
-def _records(columns: Mapping[str, Sequence[Any]], rows: int) -> list[dict[str, Any]]:
-    """Columns as one dict per row (the writer thread's main cost per row: kept lean)."""
-    items = list(columns.items())
-    return [{name: values[row] for name, values in items} for row in range(rows)]
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLettered:
-    """Rows the store refused, set aside (`on_dead_letter` receives one per refused row)."""
-
-    rows: int
-    path: Path | None  # the dead-letter file, or None if it could not be written
-    error: str
-    model: str
-    version: int
 
 
 class StoredPredictionLog(PredictionLog):
@@ -322,7 +138,7 @@ class StoredPredictionLog(PredictionLog):
         With a spool, a full buffer sends the batch to the spool; without one, `submit`
         blocks while the buffer is full, `StoreError` if `timeout` seconds pass first.
         `StoreError` also if the log is closed or the spool cannot be written."""
-        _check(batch)
+        check_batch(batch)
         rows = batch.rows
         if rows == 0:
             return
@@ -576,7 +392,9 @@ class StoredPredictionLog(PredictionLog):
                 rows += taken[end][1].rows
                 end += 1
             try:
-                self._commit([row for _, batch in taken[start:end] for row in _logged(batch)])
+                self._commit(
+                    [row for _, batch in taken[start:end] for row in logged_predictions(batch)]
+                )
             except StoreError as exc:
                 rest = taken[start:]
                 rest_rows = sum(batch.rows for _, batch in rest)
@@ -624,47 +442,9 @@ class StoredPredictionLog(PredictionLog):
 
     def _set_aside(self, rows: Sequence[LoggedPrediction], error: Exception) -> None:
         reason = f"{type(error).__name__}: {error}"
-        path = None
-        lines = [
-            json.dumps(
-                {
-                    "dead_lettered_at": datetime.now(UTC).isoformat(),
-                    "error": reason,
-                    "prediction": _row_document(row),
-                },
-                default=str,
-            )
-            for row in rows
-        ]
-        if self._dead_letter_dir is not None:
-            path = self._dead_letter_dir / f"{datetime.now(UTC):%Y-%m-%d}.jsonl"
-            try:
-                # Owner only, as the spool: refused rows carry the requests' inputs.
-                self._dead_letter_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-                with os.fdopen(descriptor, "a", encoding="utf-8") as file:
-                    file.write("".join(line + "\n" for line in lines))
-                    file.flush()
-                    os.fsync(file.fileno())
-            except OSError as exc:
-                _log.error("could not write the dead-letter file %s: %s", path, exc)
-                path = None
+        path = set_aside(rows, reason, self._dead_letter_dir)
         with self._cond:
             self._dead_lettered += len(rows)
-        if path is not None:
-            _log.error(
-                "prediction log: the store refused %d row(s) (%s); set aside in %s",
-                len(rows),
-                reason,
-                path,
-            )
-        else:  # the log line is the only copy left
-            _log.error(
-                "prediction log: the store refused %d row(s) (%s): %s",
-                len(rows),
-                reason,
-                " ".join(lines),
-            )
         callback = self.on_dead_letter
         if callback is not None:
             try:
@@ -679,7 +459,7 @@ class StoredPredictionLog(PredictionLog):
         try:
             for payload in read_records(path):
                 try:
-                    chunk.extend(_logged(PredictionBatch(**decode_batch(payload))))
+                    chunk.extend(logged_predictions(PredictionBatch(**decode_batch(payload))))
                 except Exception as exc:  # noqa: BLE001 - a record keel cannot read
                     _log.error("prediction spool %s: an unreadable record (%s)", path, exc)
                     continue
@@ -821,21 +601,6 @@ class StoredPredictionLog(PredictionLog):
             )
 
 
-def _row_document(row: LoggedPrediction) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "at": row.at.isoformat(),
-        "model": row.model,
-        "version": row.version,
-        "slot": row.slot,
-        "inputs": row.inputs,
-        "outputs": row.outputs,
-        "latency_ms": row.latency_ms,
-        "client_id": row.client_id,
-        "shadow_of": row.shadow_of,
-    }
-
-
 def _close_at_exit(ref: weakref.ReferenceType[StoredPredictionLog]) -> None:
     log = ref()
     if log is None:
@@ -870,37 +635,3 @@ def spool_dir(project: Workspace) -> Path:
     if configured is None:
         return project.settings.state_dir / "spool"
     return configured if configured.is_absolute() else project.settings.project_dir / configured
-
-
-def dead_letter_alert(project: Workspace) -> Callable[[DeadLettered], None]:
-    """An alert for operators when rows are set aside: a `serving.predictions_dead_lettered`
-    event in the audit log, which webhooks deliver like every other event. At most one a
-    minute per server (a stream of bad rows must not flood the audit log); each counts the
-    rows set aside since the previous one."""
-    import socket
-
-    actor = f"keel-serve@{socket.gethostname()}"
-    last = -ALERT_EVERY
-    unreported = 0
-
-    def alert(dead: DeadLettered) -> None:
-        nonlocal last, unreported
-        unreported += dead.rows
-        now = time.monotonic()
-        if now - last < ALERT_EVERY:
-            return
-        project.metadata.audit.record(
-            actor=actor,
-            kind="serving.predictions_dead_lettered",
-            model=dead.model,
-            version=dead.version,
-            reason=dead.error[:500],
-            evidence={
-                "rows": unreported,
-                "file": None if dead.path is None else str(dead.path),
-                "host": socket.gethostname(),
-            },
-        )
-        last, unreported = now, 0
-
-    return alert
