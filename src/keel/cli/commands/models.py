@@ -4,14 +4,13 @@ version registered before keel signed packages."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from typing import Any
+from datetime import datetime
 
 import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option
-from keel.domain.model import Alias, ModelVersion, parse_model_ref
+from keel.domain.model import ModelVersion, parse_model_ref
 
 __all__ = ["models"]
 
@@ -73,28 +72,25 @@ def sign(cli: CliContext, ref: str, as_json: bool) -> int:
 def list_(cli: CliContext, as_json: bool) -> int:
     """List models by name, each with its newest version (and whether it is usable) and its
     aliases."""
-    from keel.release.usable import status
+    from keel.release.documents import models_document
 
-    project = cli.project()
-    registry = project.metadata.models
-    found = registry.list_models()
-    latest = {m.name: status(project, registry.get(m.name, m.latest_version)) for m in found}
+    found = models_document(cli.project())
 
     def text() -> str:
         if not found:
             return "no models yet: run `keel train` to register one"
         lines = [f"{'MODEL':<24}  {'LATEST':>6}  {'VERSIONS':>8}  ALIASES"]
         for model in found:
-            aliases = _aliases_text(model.aliases) or "-"
+            aliases = _aliases_text(model["aliases"]) or "-"
             lines.append(
-                f"{model.name:<24}  {model.latest_version:>6}  {model.version_count:>8}  {aliases}"
+                f"{model['name']:<24}  {model['latest_version']:>6}  {model['versions']:>8}  "
+                f"{aliases}"
             )
-            if latest[model.name] != "usable":
-                lines.append(f"{'':<24}  ^ v{model.latest_version} {latest[model.name]}")
+            if model["latest_status"] != "usable":
+                lines.append(f"{'':<24}  ^ v{model['latest_version']} {model['latest_status']}")
         return "\n".join(lines)
 
-    models = [{**m.to_dict(), "latest_status": latest[m.name]} for m in found]
-    emit(as_json, {"ok": True, "models": models}, text)
+    emit(as_json, {"ok": True, "models": found}, text)
     return 0
 
 
@@ -108,70 +104,47 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
     MODEL lists every version with its run, metrics and aliases. MODEL@VERSION,
     MODEL@ALIAS or MODEL@latest shows that version, with its inference contract.
     """
-    from keel.release.usable import status
+    from keel.release.documents import model_document, version_document
 
     parsed = parse_model_ref(ref)  # a malformed reference fails before opening anything
     project = cli.project()
-    registry = project.metadata.models
     if parsed.kind != "model":
-        version = registry.resolve(parsed)
-        held = [a.name for a in registry.aliases(version.model) if a.version == version.version]
-        state = status(project, version)
-        document = {**version.to_dict(), "aliases": held, "status": state}
+        version = project.metadata.models.resolve(parsed)
+        document = version_document(project, version)
         emit(
             as_json,
             {"ok": True, "version": document},
-            lambda: _version_text(version, held) + f"\nstatus      {state}",
+            lambda: (
+                _version_text(version, document["aliases"]) + f"\nstatus      {document['status']}"
+            ),
         )
         return 0
-    versions = registry.versions(parsed.model)
-    aliases = registry.aliases(parsed.model)
-    by_version: dict[int, list[str]] = defaultdict(list)
-    for alias in aliases:
-        by_version[alias.version].append(alias.name)
-    states = {v.version: status(project, v) for v in versions}
-    document_model: dict[str, Any] = {
-        "name": parsed.model,
-        "aliases": {a.name: a.version for a in aliases},
-        "versions": [
-            {
-                "version": v.version,
-                "run_id": v.run_id,
-                "package": str(v.package),
-                "flavor": v.flavor,
-                "metrics": v.metrics,
-                "aliases": by_version[v.version],
-                "created_at": v.created_at.isoformat(),
-                "created_by": v.created_by,
-                "status": states[v.version],
-            }
-            for v in versions
-        ],
-    }
+    model = model_document(project, parsed.model)
 
     def text() -> str:
-        lines = [f"model     {parsed.model}", f"aliases   {_aliases_text(aliases) or '-'}"]
+        lines = [f"model     {parsed.model}", f"aliases   {_aliases_text(model['aliases']) or '-'}"]
         lines.append(
             f"{'VERSION':>7}  {'RUN':<32}  {'REGISTERED (UTC)':<16}  {'BY':<12}  "
             f"{'ALIASES':<20}  METRICS"
         )
-        for v in versions:
+        for v in model["versions"]:
+            created = datetime.fromisoformat(v["created_at"])
             lines.append(
-                f"{v.version:>7}  {v.run_id:<32}  {v.created_at:%Y-%m-%d %H:%M}  "
-                f"{v.created_by:<12}  {', '.join(by_version[v.version]) or '-':<20}  "
-                f"{_metrics_text(v.metrics) or '-'}"
+                f"{v['version']:>7}  {v['run_id']:<32}  {created:%Y-%m-%d %H:%M}  "
+                f"{v['created_by']:<12}  {', '.join(v['aliases']) or '-':<20}  "
+                f"{_metrics_text(v['metrics']) or '-'}"
             )
-            if states[v.version] != "usable":
+            if v["status"] != "usable":
                 # Never released, never served: say why under the version's line.
-                lines.append(f"{'':>7}  ^ {states[v.version]}")
+                lines.append(f"{'':>7}  ^ {v['status']}")
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "model": document_model}, text)
+    emit(as_json, {"ok": True, "model": model}, text)
     return 0
 
 
-def _aliases_text(aliases: tuple[Alias, ...] | list[Alias]) -> str:
-    return ", ".join(f"{a.name} -> {a.version}" for a in aliases)
+def _aliases_text(aliases: dict[str, int]) -> str:
+    return ", ".join(f"{name} -> {version}" for name, version in aliases.items())
 
 
 def _metrics_text(metrics: dict[str, float]) -> str:
