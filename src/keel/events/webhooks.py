@@ -1,23 +1,10 @@
-"""Telling others what happened: audit events to in-process subscribers, pollers and webhooks.
-
-Every committed change (a registration, a gate evaluation, an approval, an alias move, a
-rollback) is an event of the audit log (`keel.domain.audit`). Three ways to react to one:
-
-- In this process: `subscribe(callback, kinds=...)`; the release service calls
-  `notify(project, events)` after each commit, which `publish`es to subscribers.
-- In another process (a model server reloading when `production` moves): poll
-  `follow(project, after=seq)` with the newest seq seen.
-- Anywhere: webhooks (`keel webhooks add URL`). Each one receives every event it wants,
-  in seq order, one POST per event, at least once: a failed delivery is retried, from
-  the same event, on the next pass, so receivers should ignore a repeated
-  `X-Keel-Delivery` id.
+"""Webhooks: every event a webhook wants POSTed to it, in seq order, at least once, signed.
 
 A webhook request carries the event as JSON (`AuditEvent.to_dict()` plus `delivery`) and
 the headers `X-Keel-Event` (the kind), `X-Keel-Delivery` (`<webhook id>-<seq>`) and
 `X-Keel-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>`, the HMAC being keyed with the
-webhook's secret over `"<t>."` followed by the raw body. A receiver checks it with
-`verify_signature(secret, request.headers["X-Keel-Signature"], raw_body)` before parsing
-the body; it rejects other secrets, altered bodies and timestamps older than 5 minutes.
+webhook's secret over `"<t>."` followed by the raw body; receivers check it with
+`keel.events.verify_signature`.
 """
 
 from __future__ import annotations
@@ -26,139 +13,25 @@ import hashlib
 import hmac
 import http.client
 import json
-import logging
 import re
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from keel.domain.audit import AuditEvent
-from keel.errors import IntegrityError, KeelError, NotFound
+from keel.errors import IntegrityError, NotFound
 from keel.metadata.base import Webhook
 
 if TYPE_CHECKING:
     from keel.workspace import Workspace
 
-__all__ = [
-    "DeliveryReport",
-    "EventBus",
-    "Subscriber",
-    "WebhookDelivery",
-    "deliver_webhooks",
-    "follow",
-    "notify",
-    "publish",
-    "sign",
-    "subscribe",
-    "verify_signature",
-]
+__all__ = ["DeliveryReport", "WebhookDelivery", "deliver_webhooks", "sign", "verify_signature"]
 
-logger = logging.getLogger(__name__)
-
-Subscriber = Callable[[AuditEvent], None]
-
-#: How long `notify` waits for one webhook request: it runs on a release's request path.
-NOTIFY_TIMEOUT: Final = 2.0
-#: Events one `notify` pass delivers per webhook at most; the rest go on the next pass.
-NOTIFY_MAX_EVENTS: Final = 100
 #: How much of a failed response's body is kept as the error, to show what the receiver said.
 _ERROR_BODY: Final = 200
 _HEX_SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
-
-
-# --- in process ----------------------------------------------------------------------------
-
-
-class EventBus:
-    """Callbacks to run for events published in this process. Thread-safe.
-
-    Callbacks run in the publishing thread, one event at a time in the order published;
-    one that raises is logged and does not stop the others or the publisher.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._subscribers: list[tuple[Subscriber, frozenset[str] | None]] = []
-
-    def subscribe(
-        self, callback: Subscriber, kinds: Collection[str] | None = None
-    ) -> Callable[[], None]:
-        """Call `callback(event)` for each published event (only `kinds`, if given).
-
-        Returns the function that unsubscribes it (calling it twice is harmless).
-        """
-        entry = (callback, None if kinds is None else frozenset(kinds))
-        with self._lock:
-            self._subscribers.append(entry)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                # By identity: the same callback may be subscribed twice, for other kinds.
-                self._subscribers = [s for s in self._subscribers if s is not entry]
-
-        return unsubscribe
-
-    def publish(self, events: Iterable[AuditEvent]) -> None:
-        """Run the matching callbacks for each event, in order."""
-        with self._lock:
-            # Callbacks run outside the lock, so one may subscribe or unsubscribe.
-            subscribers = list(self._subscribers)
-        if not subscribers:
-            return
-        for event in events:
-            for callback, kinds in subscribers:
-                if kinds is not None and event.kind not in kinds:
-                    continue
-                try:
-                    callback(event)
-                except Exception:  # a subscriber's bug must not fail the change
-                    logger.exception(
-                        "event subscriber %r failed on event %d (%s)",
-                        callback,
-                        event.seq,
-                        event.kind,
-                    )
-
-
-#: The process's bus: what `subscribe`, `publish` and `notify` use.
-_BUS: Final = EventBus()
-
-
-def subscribe(callback: Subscriber, kinds: Collection[str] | None = None) -> Callable[[], None]:
-    """Call `callback(event)` for every event published in this process (or only `kinds`).
-
-    Returns the function that unsubscribes it. See `EventBus.subscribe`.
-    """
-    return _BUS.subscribe(callback, kinds)
-
-
-def publish(events: Iterable[AuditEvent]) -> None:
-    """Hand events to this process's subscribers; a failing subscriber is only logged."""
-    _BUS.publish(events)
-
-
-# --- other processes -------------------------------------------------------------------------
-
-
-def follow(
-    project: Workspace,
-    after: int,
-    kinds: Collection[str] | None = None,
-    *,
-    limit: int | None = None,
-) -> list[AuditEvent]:
-    """Events committed after seq `after`, oldest first (only `kinds`, if given).
-
-    For processes that react to changes made elsewhere: remember the newest seq seen and
-    poll with it, e.g. a server reloading its model when `alias.moved` names its alias.
-    """
-    return project.metadata.audit.events(
-        after=after, kinds=None if kinds is None else sorted(kinds), limit=limit
-    )
 
 
 # --- webhooks ----------------------------------------------------------------------------
@@ -407,35 +280,3 @@ def _user_agent() -> str:
     from keel import __version__  # at call time: keel's __init__ may import this module
 
     return f"keel/{__version__}"
-
-
-# --- after a change ---------------------------------------------------------------------------
-
-
-def notify(project: Workspace, events: Iterable[AuditEvent]) -> DeliveryReport | None:
-    """Tell everyone about committed events: subscribers here, then webhooks, best effort.
-
-    What the release service calls after each commit. Never raises for a delivery
-    problem (the change has committed; failing now would only hide that): failures are
-    logged as warnings, recorded on the webhook, and retried on the next pass. With no
-    webhook registered it costs one query. Returns the delivery report, or None if the
-    pass itself could not run.
-    """
-    publish(list(events))
-    try:
-        report = deliver_webhooks(project, timeout=NOTIFY_TIMEOUT, max_events=NOTIFY_MAX_EVENTS)
-    except KeelError as exc:
-        logger.warning("webhook delivery did not run: %s", exc.message)
-        return None
-    except Exception:  # the change has committed: a delivery bug must not look like it failed
-        logger.exception("webhook delivery failed unexpectedly")
-        return None
-    for item in report.failed:
-        logger.warning(
-            "webhook %s (%s) failed at event %s: %s; it is retried on the next delivery",
-            item.webhook,
-            item.url,
-            item.failed_seq,
-            item.error,
-        )
-    return report
