@@ -57,7 +57,7 @@ def _spec(declared: Any, **sections: Any) -> ProjectSpec:
 def test_every_known_metric_has_one_definition() -> None:
     assert set(KNOWN_METRICS) == set(METRICS)
     assert KNOWN_METRICS["rmse"] is False and KNOWN_METRICS["roc_auc"] is True
-    from keel.pipeline.evaluate import NEEDS_SCORES
+    from keel.metrics import NEEDS_SCORES
 
     assert {name for name, m in METRICS.items() if m.needs == "score"} == NEEDS_SCORES
 

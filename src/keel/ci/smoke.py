@@ -341,7 +341,7 @@ class _SmokeRun:
         return None, type(model).__name__
 
     def evaluate(self) -> tuple[dict[str, float], str]:
-        from keel.pipeline.evaluate import evaluate
+        from keel.metrics import evaluate
 
         holdout, model = self.split.holdout, self.model
         x = self.built.iloc[holdout]

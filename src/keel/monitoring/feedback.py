@@ -13,7 +13,7 @@ missing column, a null or non-finite label, a malformed id, an id that names no 
 prediction, a row that matches nothing, two rows for one prediction. Each problem names the
 field, the rule and the first rows; nothing is recorded then.
 
-Performance uses the metric definitions of training (`keel.pipeline.evaluate`), on the
+Performance uses the metric definitions of training (`keel.metrics`), on the
 model's logged outputs: `probability` for score metrics (roc_auc, log_loss, ...),
 `prediction` for the others. A shadow row takes the label of the request it shadowed.
 """
@@ -1206,7 +1206,7 @@ def measure(
     `scores` is the logged probability of the positive class, None when there is none."""
     import numpy as np
 
-    from keel.pipeline.evaluate import evaluate
+    from keel.metrics import evaluate
 
     count = len(truth)
     kinds = sorted({_kind(value) for value in truth})

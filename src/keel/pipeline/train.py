@@ -764,8 +764,8 @@ def _data_contract(project: Workspace) -> Contract | None:
 
 
 def _evaluate(project: Workspace, package: Digest, features_digest: Digest) -> bytes:
+    from keel.metrics import evaluate
     from keel.models import load_package
-    from keel.pipeline.evaluate import evaluate
 
     with tempfile.TemporaryDirectory(prefix="keel-eval-") as folder:
         path = Path(folder) / "model.tar"

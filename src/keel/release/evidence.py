@@ -144,7 +144,7 @@ def load_evaluation_data(
 
 
 def _score(project: Workspace, model: LoadedModel, data: EvaluationData) -> dict[str, float]:
-    from keel.pipeline.evaluate import evaluate
+    from keel.metrics import evaluate
 
     predictions = model.predict(data.raw)
     scores = None

@@ -259,9 +259,9 @@ def compare_on_recent(
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
     from keel.errors import KeelError
+    from keel.metrics import evaluate
     from keel.models.signature import InferenceContract
     from keel.monitoring.skew import request_frame
-    from keel.pipeline.evaluate import evaluate
     from keel.predlog.read import read_window
 
     spec = project.spec

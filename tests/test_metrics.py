@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as m
 
 from keel.errors import ConfigError
-from keel.pipeline.evaluate import evaluate
+from keel.metrics import evaluate
 from keel.spec import MetricSpec
 
 rng = np.random.default_rng(0)

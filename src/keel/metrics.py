@@ -1,5 +1,8 @@
 """Metrics on a holdout, computed the same way for every model (and for the champion it is
-compared with): by scikit-learn's reference implementations, from labels and scores."""
+compared with): by scikit-learn's reference implementations, from labels and scores.
+
+A shared service below training, release evidence, monitoring and retraining, which all
+compute metrics here so that a metric means one thing everywhere."""
 
 from __future__ import annotations
 
