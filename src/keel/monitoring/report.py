@@ -358,6 +358,20 @@ def _column_stats(reference: ColumnSketch | None, current: ColumnSketch | None) 
     return " · ".join(parts)
 
 
+def _why_not(name: str, reference: ColumnSketch | None, current: ColumnSketch | None) -> str:
+    """Why drift tests leave the column out, in `keel.stats.drift.choose_test`'s words; empty
+    when the chart says it already (a side lacks the column, types differ)."""
+    from keel.stats.drift import ColumnSide, Skipped, choose_test
+
+    if reference is None or current is None:
+        return ""
+    try:
+        choice = choose_test(name, ColumnSide.of_sketch(reference), ColumnSide.of_sketch(current))
+    except ValueError:
+        return ""
+    return choice.reason if isinstance(choice, Skipped) else ""
+
+
 def _card(
     name: str,
     result: DriftResult | None,
@@ -365,7 +379,7 @@ def _card(
     current: ColumnSketch | None,
 ) -> str:
     if result is None:
-        badge, verdict = "<span class='chip'>not tested</span>", ""
+        badge, verdict = "<span class='chip'>not tested</span>", _why_not(name, reference, current)
     elif result.drifted:
         badge = "<span class='chip bad'>drifted</span>"
         verdict = _verdict(result)

@@ -83,7 +83,7 @@ def drift(
     column in --columns is an error.
     """
     from keel.data import read_table
-    from keel.stats.drift import TESTS, compare_tables
+    from keel.stats.drift import TESTS, Skipped, compare_tables
 
     chosen = TESTS[test] if test is not None else None
     if threshold is not None:
@@ -111,18 +111,14 @@ def drift(
         )
     if columns is not None:
         _check_columns(columns, ref_table, cur_table, reference, current, test)
+    left_out: list[Skipped] = []
     try:
         results = compare_tables(
-            ref_table, cur_table, test=test, threshold=threshold, columns=columns
+            ref_table, cur_table, test=test, threshold=threshold, columns=columns, skipped=left_out
         )
     except ValueError as exc:  # the data disagree: a column's type differs between the sides
         raise DataError(str(exc)) from None
-    tested = {r.column for r in results}
-    skipped = [
-        {"column": name, "reason": _skip_reason(ref_table, cur_table, name)}
-        for name in (columns or shared)
-        if name not in tested
-    ]
+    skipped = [s.to_dict() for s in left_out]
     if not results:
         raise DataError(
             "no column to compare: " + "; ".join(f"{s['column']}: {s['reason']}" for s in skipped),
@@ -185,21 +181,6 @@ def _check_columns(
             "columns; drop them from --columns or leave out --test for their default test",
             param_hint="--test",
         )
-
-
-def _skip_reason(ref_table: pa.Table, cur_table: pa.Table, name: str) -> str:
-    from keel.stats.sketch import column_kind
-
-    kind = column_kind(ref_table.schema.field(name).type)
-    if kind == "temporal":
-        return "timestamps and dates are not tested for drift"
-    if kind is None:
-        return f"no drift test for {ref_table.schema.field(name).type} values"
-    for table, side in ((ref_table, "reference"), (cur_table, "current data")):
-        column = table.column(name)
-        if column.null_count == len(column):
-            return f"no value in the {side}"
-    return "no finite value on one side"
 
 
 def _write_report(

@@ -14,10 +14,14 @@ Five tests, one module each, each stating its direction and default threshold:
 | jensenshannon | all but temporal      | statistic >= 0.1    | categories, larger     |
 | psi           | all but temporal      | statistic >= 0.1    | (on request)           |
 
+Which test a column gets, or why it gets none (dates, types no test takes, no value on one
+side), is `choose_test`'s decision, the same for every caller.
+
 Statistics equal scipy's (ks_2samp, wasserstein_distance, chi2_contingency without Yates'
 correction, spatial.distance.jensenshannon); tests hold them to it on random data.
 """
 
+from keel.stats.drift.applicability import ColumnSide, Skipped, choose_test
 from keel.stats.drift.base import (
     EMPTY_BIN,
     NUMERIC_BINS,
@@ -41,6 +45,7 @@ __all__ = [
     "SMALL_SAMPLE",
     "TESTS",
     "ChiSquare",
+    "ColumnSide",
     "Decision",
     "Distribution",
     "DriftResult",
@@ -49,7 +54,9 @@ __all__ = [
     "KolmogorovSmirnov",
     "Measure",
     "PopulationStability",
+    "Skipped",
     "Wasserstein",
+    "choose_test",
     "compare_sketches",
     "compare_tables",
     "default_test",

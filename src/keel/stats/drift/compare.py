@@ -7,9 +7,10 @@
 Column by column, so that memory holds one column's values at a time, never a copy of a table.
 For each column both sides have (in the reference's order): nulls, NaN and infinities are left
 out of the distributions (null rates are a separate signal), then the column's test runs on
-the rest. Left out of the results: temporal columns and types no test takes (lists, structs),
-and columns with no value on one side (nothing to compare; the null rate says it). A column
-whose kind differs between the sides (numbers in one, strings in the other) is an error.
+the rest. Left out of the results, with the reason `choose_test` gives: temporal columns and
+types no test takes (lists, structs), and columns with no value on one side (nothing to
+compare; the null rate says it). A column whose kind differs between the sides (numbers in
+one, strings in the other) is an error.
 
 From sketches, numbers are compared through their buckets: every value is known to 0.5% of
 itself, close for most columns (flights' delays and distances within 0.002 of the exact KS D),
@@ -31,6 +32,7 @@ from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
+from keel.stats.drift.applicability import ColumnSide, Skipped, choose_test
 from keel.stats.drift.base import (
     Distribution,
     DriftResult,
@@ -39,7 +41,7 @@ from keel.stats.drift.base import (
     Method,
     align_counts,
 )
-from keel.stats.drift.registry import TESTS, default_test
+from keel.stats.drift.registry import TESTS
 from keel.stats.sketch import ColumnSketch, TableSketch, column_kind, finite_numbers, value_counts
 
 __all__ = ["compare_sketches", "compare_tables"]
@@ -52,30 +54,48 @@ def compare_tables(
     test: str | None = None,
     threshold: float | None = None,
     columns: Sequence[str] | None = None,
+    skipped: list[Skipped] | None = None,
 ) -> list[DriftResult]:
-    """Exact drift results for the columns both tables share (or the named `columns`)."""
+    """Exact drift results for the columns both tables share (or the named `columns`); the
+    columns not compared, with the reason (`choose_test`), are appended to `skipped`."""
     chosen = _chosen(test, threshold)
     results: list[DriftResult] = []
     for name in _names(reference.column_names, current.column_names, columns):
         ref_values, cur_values = reference.column(name), current.column(name)
-        kind = _kind(name, ref_values.type, cur_values.type)
-        if kind is None:
-            continue
-        if kind == "numeric":
-            ref = Distribution.of(finite_numbers(ref_values))
-            cur = Distribution.of(finite_numbers(cur_values))
-            counts = ref.total, cur.total
-            if (drift_test := _pick(chosen, kind, *counts)) is None:
-                continue
-            measure = drift_test.numeric(ref, cur)
-        else:
+        kind = column_kind(ref_values.type)
+        numeric: tuple[Distribution, Distribution] | None = None
+        categorical: tuple[Any, Any] | None = None
+        if kind == "numeric" and column_kind(cur_values.type) == kind:
+            numeric = (
+                Distribution.of(finite_numbers(ref_values)),
+                Distribution.of(finite_numbers(cur_values)),
+            )
+            counts = numeric[0].total, numeric[1].total
+        elif kind in ("categorical", "boolean") and column_kind(cur_values.type) == kind:
             _, r, c = align_counts(value_counts(ref_values), value_counts(cur_values))
+            categorical = r, c
             counts = int(r.sum()), int(c.sum())
-            if (drift_test := _pick(chosen, kind, *counts)) is None:
-                continue
-            measure = drift_test.categorical(r, c)
-        limit = threshold if drift_test is chosen else None
-        results.append(_result(drift_test, measure, name, kind, limit, "exact", *counts))
+        else:
+            counts = (
+                len(ref_values) - ref_values.null_count,
+                len(cur_values) - cur_values.null_count,
+            )
+        choice = choose_test(
+            name, _side(ref_values, counts[0]), _side(cur_values, counts[1]), chosen
+        )
+        if isinstance(choice, Skipped):
+            if skipped is not None:
+                skipped.append(choice)
+            continue
+        # choose_test picks a test only for numbers and categories of one kind on both sides.
+        assert kind is not None and (numeric is not None or categorical is not None)
+        if numeric is not None:
+            measure = choice.numeric(*numeric)
+        else:
+            assert categorical is not None
+            measure = choice.categorical(*categorical)
+        limit = threshold if choice is chosen else None
+        results.append(_result(choice, measure, name, kind, limit, "exact", *counts))
     return results
 
 
@@ -86,6 +106,7 @@ def compare_sketches(
     test: str | None = None,
     threshold: float | None = None,
     columns: Sequence[str] | None = None,
+    skipped: list[Skipped] | None = None,
 ) -> list[DriftResult]:
     """Drift results from two table sketches (`method="sketch"`), as `compare_tables`."""
     chosen = _chosen(test, threshold)
@@ -94,20 +115,29 @@ def compare_sketches(
         ref: ColumnSketch = reference.columns[name]
         cur: ColumnSketch = current.columns[name]
         if ref.kind != cur.kind:
+            # Before anything else, dates included: a stored sketch whose kind changed is a
+            # schema change the window must not hide.
             raise ValueError(
                 f"column {name!r} is {ref.kind} in the reference but {cur.kind} now "
                 f"({ref.arrow_type} -> {cur.arrow_type})"
             )
-        if ref.kind == "temporal":
+        choice = choose_test(name, ColumnSide.of_sketch(ref), ColumnSide.of_sketch(cur), chosen)
+        if isinstance(choice, Skipped):
+            if skipped is not None:
+                skipped.append(choice)
             continue
-        if (drift_test := _pick(chosen, ref.kind, ref.values, cur.values)) is None:
-            continue
-        measure = drift_test.from_sketches(ref, cur)
-        limit = threshold if drift_test is chosen else None
+        measure = choice.from_sketches(ref, cur)
+        limit = threshold if choice is chosen else None
         results.append(
-            _result(drift_test, measure, name, ref.kind, limit, "sketch", ref.values, cur.values)
+            _result(choice, measure, name, ref.kind, limit, "sketch", ref.values, cur.values)
         )
     return results
+
+
+def _side(column: Any, values: int) -> ColumnSide:
+    return ColumnSide(
+        column_kind(column.type), str(column.type), len(column), column.null_count, values
+    )
 
 
 def _chosen(test: str | None, threshold: float | None) -> DriftTest | None:
@@ -135,32 +165,6 @@ def _names(
     if missing:
         raise ValueError(f"column {', '.join(map(repr, missing))} is not in both tables")
     return list(columns)
-
-
-def _kind(name: str, reference: Any, current: Any) -> str | None:
-    """The column's kind, None to leave it out; `ValueError` when the sides disagree."""
-    ref_kind, cur_kind = column_kind(reference), column_kind(current)
-    if ref_kind is None or cur_kind is None or ref_kind == "temporal":
-        # Arrow's null type (a side with no value at all) lands here too.
-        return None
-    if ref_kind != cur_kind:
-        raise ValueError(
-            f"column {name!r} is {ref_kind} in the reference but {cur_kind} now "
-            f"({reference} -> {current})"
-        )
-    return ref_kind
-
-
-def _pick(
-    chosen: DriftTest | None, kind: str, reference_count: int, current_count: int
-) -> DriftTest | None:
-    """The named test, or the kind's default where it does not apply; None when a side has no
-    value to compare."""
-    if reference_count == 0 or current_count == 0:
-        return None
-    if chosen is not None and kind in chosen.kinds:
-        return chosen
-    return TESTS[default_test(kind, reference_count, current_count)]
 
 
 def _result(
