@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from keel import serial
 from keel.domain.metric import breaches, direction_of, direction_words, worse_side
+from keel.serial import dump
 
 if TYPE_CHECKING:
     from keel.domain.model import ModelVersion
@@ -38,7 +38,7 @@ class Trigger:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return serial.dump(self)
+        return dump(self)
 
 
 def champion(project: Workspace, model: str) -> ModelVersion | None:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from keel import serial
 from keel.domain.metric import METRICS, improvement
+from keel.serial import dump
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
@@ -61,7 +61,7 @@ class SlotSummary:
     performance_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return serial.dump(self)
+        return dump(self)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Criterion:
 
     def to_dict(self) -> dict[str, Any]:
         # `extra`'s keys sit beside the common ones: each criterion reports its own numbers.
-        document = serial.dump(self)
+        document = dump(self)
         document.update(document.pop("extra"))
         return document
 
