@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from keel.deploy.render import RenderResult
+from keel.maturity.model import Item
+from keel.models.signature import RequestProblem
 from keel.retraining.canary.criteria import Criterion, SlotSummary
 from keel.retraining.triggers import Trigger
+from keel.stats.drift.base import DriftResult
 
 CASES: list[tuple[str, Callable[[], Any], str]] = [
     (
@@ -51,6 +57,77 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         ),
         '{"name": "latency", "value": 12.5, "limit": 10, "judged": true, "breached": true, '
         '"detail": "p99 12.5 ms over 10 ms", "production_p99_ms": 8.0}',
+    ),
+    (
+        "a maturity item",
+        lambda: Item(
+            "data", "contract", "A data contract", "pass", "keel.yaml names one", None, 2, 2
+        ),
+        '{"area": "data", "key": "contract", "title": "A data contract", "status": "pass", '
+        '"evidence": "keel.yaml names one", "fix": null, "points": 2, "max_points": 2}',
+    ),
+    (
+        "a drift result",
+        lambda: DriftResult(
+            "dep_delay",
+            "numeric",
+            "ks",
+            0.12,
+            0.003,
+            None,
+            0.05,
+            "p_value",
+            True,
+            1000,
+            900,
+            "exact",
+        ),
+        '{"column": "dep_delay", "kind": "numeric", "test": "ks", "statistic": 0.12, '
+        '"p_value": 0.003, "score": null, "threshold": 0.05, "decision": "p_value", '
+        '"drifted": true, "reference_count": 1000, "current_count": 900, "method": "exact"}',
+    ),
+    (
+        "a drift result with numpy's floats",
+        lambda: DriftResult(
+            "dep_delay",
+            "numeric",
+            "psi",
+            np.float64(0.25),
+            None,
+            np.float64(0.25),
+            0.2,
+            "score",
+            bool(np.True_),
+            1000,
+            900,
+            "sketch",
+        ),
+        '{"column": "dep_delay", "kind": "numeric", "test": "psi", "statistic": 0.25, '
+        '"p_value": null, "score": 0.25, "threshold": 0.2, "decision": "score", '
+        '"drifted": true, "reference_count": 1000, "current_count": 900, "method": "sketch"}',
+    ),
+    (
+        "a request problem",
+        lambda: RequestProblem(0, "dep_delay", "wrong type", "expected a number, got 'late'"),
+        '{"record": 0, "field": "dep_delay", "rule": "wrong type", '
+        '"detail": "expected a number, got \'late\'"}',
+    ),
+    (
+        "a render result",
+        lambda: RenderResult(
+            target="docker",
+            model="flights@1",
+            output=Path("deploy/docker"),
+            image="flights:v1",
+            replicas=2,
+            base_image="python:3.11-slim",
+            files=["Dockerfile"],
+            notes=["build it"],
+            kept=["extra.txt"],
+        ),
+        '{"target": "docker", "model": "flights@1", "output": "deploy/docker", '
+        '"image": "flights:v1", "replicas": 2, "base_image": "python:3.11-slim", '
+        '"files": ["Dockerfile"], "kept": ["extra.txt"], "notes": ["build it"]}',
     ),
 ]
 

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from keel.serial import dump
+
 __all__ = [
     "ITEM_POINTS",
     "LEVELS",
@@ -48,16 +50,7 @@ class Item:
     max_points: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "area": self.area,
-            "key": self.key,
-            "title": self.title,
-            "status": self.status,
-            "evidence": self.evidence,
-            "fix": self.fix,
-            "points": self.points,
-            "max_points": self.max_points,
-        }
+        return dump(self)
 
 
 @dataclass(frozen=True, slots=True)
