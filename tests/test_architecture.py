@@ -63,7 +63,7 @@ def test_pure_layers_import_no_adapter(layer: str) -> None:
 BELOW = {
     "domain": ("keel.domain", "keel.errors"),
     "contracts": ("keel.contracts", "keel.domain", "keel.errors", "keel.reports"),
-    "stats": ("keel.stats", "keel.domain", "keel.errors"),
+    "stats": ("keel.stats", "keel.domain", "keel.errors", "keel.serial"),
     "reports": ("keel.reports", "keel.errors"),
     "release/policy.py": ("keel.domain", "keel.errors", "keel.spec"),
     "serial.py": ("keel.domain", "keel.errors"),

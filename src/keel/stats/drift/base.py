@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from keel.serial import dump
 from keel.stats.sketch import ColumnSketch, NumericSketch, count_integers
 
 __all__ = [
@@ -77,20 +78,7 @@ class DriftResult:
     method: Method
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "column": self.column,
-            "kind": self.kind,
-            "test": self.test,
-            "statistic": self.statistic,
-            "p_value": self.p_value,
-            "score": self.score,
-            "threshold": self.threshold,
-            "decision": self.decision,
-            "drifted": self.drifted,
-            "reference_count": self.reference_count,
-            "current_count": self.current_count,
-            "method": self.method,
-        }
+        return dump(self)
 
 
 @dataclass(frozen=True, slots=True)
