@@ -19,6 +19,7 @@ import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 from keel.contracts.columns import check_column_names
 from keel.domain.times import NotATime, parse, time_kind
 from keel.errors import ConfigError, DataError
+from keel.serial import dump
 
 if TYPE_CHECKING:
     from keel.contracts.model import Contract
@@ -274,12 +275,7 @@ class RequestProblem:
         return f"record {self.record}, field '{self.field}': {self.rule} ({self.detail})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "record": self.record,
-            "field": self.field,
-            "rule": self.rule,
-            "detail": self.detail,
-        }
+        return dump(self)
 
 
 def validate_request(
