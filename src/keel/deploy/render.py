@@ -14,6 +14,7 @@ from keel.deploy.kserve import kserve_files
 from keel.deploy.kubernetes import kubernetes_files
 from keel.deploy.source import DeploySource, load_source
 from keel.errors import ConfigError
+from keel.serial import dump
 
 if TYPE_CHECKING:
     from keel.workspace import Workspace
@@ -42,22 +43,12 @@ class RenderResult:
     replicas: int
     base_image: str | None  # docker only
     files: list[str]
-    notes: list[str] = field(default_factory=list)
     #: Files of the user's own in the folder an earlier render wrote, left as they were.
     kept: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "model": self.model,
-            "output": str(self.output),
-            "image": self.image,
-            "replicas": self.replicas,
-            "base_image": self.base_image,
-            "files": self.files,
-            "kept": self.kept,
-            "notes": self.notes,
-        }
+        return dump(self)
 
 
 def default_image(source: DeploySource) -> str:
