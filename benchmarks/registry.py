@@ -157,11 +157,11 @@ def quiet() -> Iterator[None]:
 def keel_bench(
     folder: Path, model: Any, raw: Any, expected: Any, args: argparse.Namespace
 ) -> Timings:
+    from keel.code.entrypoints import entry_point_source
     from keel.domain.identity import Actor
     from keel.models import infer_inference_contract, save_package
     from keel.models.package import package_manifest
     from keel.models.signing import sign_version
-    from keel.pipeline.code import entry_point_source
     from keel.project import Project
     from keel.release import promote
 

@@ -591,7 +591,7 @@ def _explain_and_audit(project: Project, tell: _Narrator, result: DemoResult) ->
 
 def _git(folder: Path, *args: str) -> bool:
     """Run git in `folder` as a demo user; False when git is absent or fails."""
-    from keel.pipeline.code import run_git
+    from keel.code.git import run_git
 
     identity = ("-c", "user.name=keel demo", "-c", "user.email=demo@keel.invalid")
     done = run_git(folder, *identity, "-c", "commit.gpgsign=false", *args)

@@ -15,8 +15,8 @@ import yaml
 from kubernetes_validate.utils import schema_contents
 from referencing import Registry, Resource
 
+from keel.code.environment import LOCK_ARTIFACT, EnvironmentLock
 from keel.deploy.source import recorded_lock
-from keel.pipeline.environment import LOCK_ARTIFACT, EnvironmentLock
 from keel.project import Project
 from tests.fixtures.trained import MODEL
 

@@ -25,9 +25,9 @@ import yaml
 from threadpoolctl import threadpool_limits
 
 import keel
+from keel.code.entrypoints import entry_point_source
 from keel.metrics import evaluate
 from keel.models import load_package, save_package
-from keel.pipeline.code import entry_point_source
 from keel.project import Project
 from keel.spec import MetricSpec
 from tests.fixtures.cli import Keel

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 import keel
+from keel.code.entrypoints import entry_point_source
 from keel.data import read_table
 from keel.metrics import evaluate
 from keel.models import load_package, save_package
-from keel.pipeline.code import entry_point_source
 from keel.spec import MetricSpec
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flights"

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from keel.code.entrypoints import entry_point_source, load_entry_point
 from keel.errors import ConfigError, IntegrityError
 from keel.models import (
     PythonFunctionModel,
@@ -20,7 +21,6 @@ from keel.models import (
     package_digest,
     save_package,
 )
-from keel.pipeline.code import entry_point_source, load_entry_point
 from tests.models.conftest import classifier
 
 

@@ -289,9 +289,9 @@ class _SmokeRun:
         return None, f"{path}: {checked} row-level checks on {report.rows:,} rows"
 
     def build_features(self) -> tuple[None, str]:
-        from keel.pipeline.code import entry_point_source, load_entry_point
+        from keel.code.entrypoints import entry_point_source, load_entry_point
+        from keel.code.usercode import check_features
         from keel.pipeline.split import split_rows
-        from keel.pipeline.usercode import check_features
 
         split_spec = self.training.split
         split = split_rows(
@@ -322,8 +322,8 @@ class _SmokeRun:
     def train(self) -> tuple[None, str]:
         import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
-        from keel.pipeline.code import load_entry_point
-        from keel.pipeline.usercode import check_model
+        from keel.code.entrypoints import load_entry_point
+        from keel.models.formats import check_model
 
         entry_point = self.training.entry_point
         fit = load_entry_point(entry_point, self.project_dir)

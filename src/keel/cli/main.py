@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _missing_extra(exc: Exception) -> DependencyMissing | None:
     """A library a keel extra installs (scikit-learn, skops, ...) that keel itself needed and
     could not import: not a bug, but `pip install keelml` without that extra."""
-    from keel.pipeline.usercode import EXTRA_FOR_MODULE
+    from keel.code.usercode import EXTRA_FOR_MODULE
 
     if not isinstance(exc, ModuleNotFoundError) or not exc.name:
         return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from keel.code.environment import EnvironmentLock
 from keel.deploy.container import (
     APP_DIR,
     GID,
@@ -25,7 +26,6 @@ from keel.deploy.container import (
 )
 from keel.deploy.source import DeploySource
 from keel.errors import ConfigError
-from keel.pipeline.environment import EnvironmentLock
 
 __all__ = [
     "PROJECT_DIR",

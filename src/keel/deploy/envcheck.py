@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from keel.deploy.source import recorded_lock
-from keel.pipeline.environment import (
+from keel.code.environment import (
     EnvDifference,
     EnvironmentLock,
     capture_environment,
     diff_environments,
 )
+from keel.deploy.source import recorded_lock
 
 if TYPE_CHECKING:
     from keel.workspace import Workspace

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from keel.code.environment import EnvironmentLock, recorded_environment
 from keel.domain.model import ModelVersion
 from keel.errors import NotFound
-from keel.pipeline.environment import EnvironmentLock, recorded_environment
 from keel.spec import SPEC_FILENAME
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def load_source(project: Workspace, ref: str, *, project_files: bool = True) -> 
     """Resolve `ref` (`model@3`, `model@production`) and read what a render needs; the
     project files (and the notes about them) only when `project_files` (images need them,
     manifests do not)."""
-    from keel.pipeline.code import entry_point_source
+    from keel.code.entrypoints import entry_point_source
 
     version = project.metadata.models.resolve(ref)
     run = project.metadata.runs.get(version.run_id)

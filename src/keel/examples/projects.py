@@ -264,7 +264,7 @@ def example_root(name: str) -> Path:
 
 
 def _load_features(path: Path) -> Any:
-    from keel.pipeline.usercode import UserFunction, import_failure
+    from keel.code.usercode import UserFunction, import_failure
 
     spec = importlib.util.spec_from_file_location("_keel_example_features", path)
     if spec is None or spec.loader is None:

@@ -25,7 +25,7 @@ def model_lineage(project: Workspace, ref: str) -> dict[str, Any]:
     Each link is read from the stores, never recomputed; a missing link (a run without a
     dataset, a dataset gone from the store) is reported as such, not guessed.
     """
-    from keel.pipeline.environment import EnvironmentLock
+    from keel.code.environment import EnvironmentLock
 
     metadata = project.metadata
     version = metadata.models.resolve(ref)

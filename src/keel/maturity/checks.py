@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
+from keel.code.environment import LOCK_ARTIFACT
+from keel.code.git import run_git
 from keel.domain.duration import format_duration
 from keel.maturity.model import ITEM_POINTS, Item, Scorecard, Status, build_scorecard, points_for
-from keel.pipeline.code import run_git
-from keel.pipeline.environment import LOCK_ARTIFACT
 
 if TYPE_CHECKING:
     from keel.contracts import Contract

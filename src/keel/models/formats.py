@@ -4,7 +4,7 @@
     sklearn           estimator.skops   skops, once every type it names passed the allow-list
     xgboost           estimator.ubj     XGBoost's own format (UBJSON): data, not code
     lightgbm          estimator.txt     LightGBM's own text format: data, not code
-    python_function   source files      keel.pipeline.code.load_entry_point, from the package
+    python_function   source files      keel.code.entrypoints.load_entry_point, from the package
 
 XGBoost and LightGBM are imported lazily; without them the flavor raises DependencyMissing
 naming the extra to install.
@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Final, Literal
 
+from keel.code.usercode import type_name, wrong_return
 from keel.errors import ConfigError, DependencyMissing, IntegrityError
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "EstimatorFile",
     "Flavor",
     "PythonFunctionModel",
+    "check_model",
     "flavor_of",
     "load_estimator",
     "save_estimator",
@@ -156,6 +158,21 @@ def flavor_of(model: object) -> Flavor:
         "supported are scikit-learn estimators and pipelines, XGBoost, LightGBM, "
         "and python functions (keel.models.PythonFunctionModel)"
     )
+
+
+def check_model(function: Callable[..., Any], model: Any) -> Any:
+    """`model`, what the training function returned, if keel can store it."""
+    expected = (
+        "a fitted model: a scikit-learn estimator or pipeline, an XGBoost or LightGBM model, "
+        "or a keel.models.PythonFunctionModel"
+    )
+    if model is None:
+        raise wrong_return(function, "returned None (a missing `return model`?)", expected)
+    try:
+        flavor_of(model)
+    except ConfigError:
+        raise wrong_return(function, f"returned {type_name(model)}", expected) from None
+    return model
 
 
 def _require(package: str, extra: str) -> ModuleType:

@@ -27,6 +27,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 from keel.artifacts.hashing import hash_bytes
+from keel.code.entrypoints import (
+    CodeFingerprint,
+    entry_point_source,
+    fingerprint_files,
+    load_entry_point,
+)
+from keel.code.usercode import check_features
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, IntegrityError, NotFound
 from keel.models.formats import (
@@ -39,13 +46,6 @@ from keel.models.formats import (
     untrusted_types,
 )
 from keel.models.signature import InferenceContract
-from keel.pipeline.code import (
-    CodeFingerprint,
-    entry_point_source,
-    fingerprint_files,
-    load_entry_point,
-)
-from keel.pipeline.usercode import check_features
 
 __all__ = [
     "KIND",

@@ -69,7 +69,7 @@ def reproduce(
     project: Workspace, ref: str, *, tolerance: float = 1e-9, progress: Progress | None = None
 ) -> ReproduceReport:
     """Rebuild the run behind `ref` and compare its metrics (and package) with the recorded ones."""
-    from keel.pipeline.environment import (
+    from keel.code.environment import (
         capture_environment,
         diff_environments,
         recorded_environment,
@@ -151,7 +151,7 @@ def _code_for(project: Workspace, run: Any) -> tuple[Workspace, str]:
 
 
 def _fingerprints(project: Workspace) -> tuple[str | None, str | None]:
-    from keel.pipeline.code import entry_point_source
+    from keel.code.entrypoints import entry_point_source
 
     spec, folder = project.spec, project.settings.project_dir
     if spec.features is None or spec.training is None:

@@ -30,9 +30,9 @@ from keel.errors import ConfigError, ContractViolation, IntegrityError
 from keel.faults import pause_point
 
 if TYPE_CHECKING:
+    from keel.code.entrypoints import CodeFingerprint
     from keel.contracts.model import Contract
     from keel.domain.dataset import DatasetVersion
-    from keel.pipeline.code import CodeFingerprint
     from keel.tracking import RunContext
     from keel.workspace import Workspace
 
@@ -126,9 +126,10 @@ def train(
     replay of historical data passes the time it pretends to be. A contract violation stops
     the run (recorded as failed, with the report as an artifact) with ContractViolation.
     """
+    from keel.code.entrypoints import entry_point_source
+    from keel.code.environment import LOCK_ARTIFACT, capture_environment
+    from keel.code.git import git_state
     from keel.data.snapshot import load_table, snapshot
-    from keel.pipeline.code import entry_point_source, git_state
-    from keel.pipeline.environment import LOCK_ARTIFACT, capture_environment
 
     _, features, training, target = require_pipeline(project)
     say = progress or (lambda step, text: None)
@@ -676,9 +677,9 @@ def _build_features(
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
     import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
+    from keel.code.entrypoints import load_entry_point
+    from keel.code.usercode import check_features
     from keel.domain.times import table_to_pandas
-    from keel.pipeline.code import load_entry_point
-    from keel.pipeline.usercode import check_features
 
     if target not in table.column_names:
         raise ConfigError(f"data.target: column '{target}' is not in the data")
@@ -723,10 +724,10 @@ def _train_package(
     table: Any,
     target: str,
 ) -> Path:
+    from keel.code.entrypoints import load_entry_point
     from keel.models import save_package
+    from keel.models.formats import check_model
     from keel.models.signature import infer_inference_contract, model_outputs
-    from keel.pipeline.code import load_entry_point
-    from keel.pipeline.usercode import check_model
 
     spec = project.spec
     assert spec.training is not None

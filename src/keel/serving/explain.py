@@ -90,7 +90,7 @@ def explain_prediction(project: Workspace, prediction_id: str) -> dict[str, Any]
 
 
 def _key_packages(project: Workspace, run_id: str) -> dict[str, str]:
-    from keel.pipeline.environment import recorded_environment
+    from keel.code.environment import recorded_environment
 
     lock = recorded_environment(project, run_id)
     if lock is None:

@@ -25,9 +25,10 @@ __all__ = [
     "EXTRA_FOR_MODULE",
     "UserFunction",
     "check_features",
-    "check_model",
     "import_failure",
+    "type_name",
     "user_code_failure",
+    "wrong_return",
 ]
 
 #: Top-level modules a keel extra installs, and the extra.
@@ -121,39 +122,24 @@ def check_features(function: Callable[..., Any], built: Any, raw: Any) -> Any:
 
     expected = "a pandas DataFrame with one row per raw row, in the raw rows' order"
     if not isinstance(built, pd.DataFrame):
-        got = "None" if built is None else _type_name(built)
-        raise _returned(function, f"returned {got}", expected)
+        got = "None" if built is None else type_name(built)
+        raise wrong_return(function, f"returned {got}", expected)
     if len(built) != len(raw):
-        raise _returned(
+        raise wrong_return(
             function, f"returned {len(built):,} rows for {len(raw):,} raw rows", expected
         )
     index = built.index
     # Labels all taken from the raw index but not in its order: rows were sorted, repeated or
     # dropped, and the labels keel joins by position would land on other rows.
     if not index.equals(raw.index) and bool(index.isin(raw.index).all()):
-        raise _returned(function, "returned the raw rows reordered (its index differs)", expected)
+        raise wrong_return(
+            function, "returned the raw rows reordered (its index differs)", expected
+        )
     return built
 
 
-def check_model(function: Callable[..., Any], model: Any) -> Any:
-    """`model`, what the training function returned, if keel can store it."""
-    from keel.errors import ConfigError
-    from keel.models.formats import flavor_of
-
-    expected = (
-        "a fitted model: a scikit-learn estimator or pipeline, an XGBoost or LightGBM model, "
-        "or a keel.models.PythonFunctionModel"
-    )
-    if model is None:
-        raise _returned(function, "returned None (a missing `return model`?)", expected)
-    try:
-        flavor_of(model)
-    except ConfigError:
-        raise _returned(function, f"returned {_type_name(model)}", expected) from None
-    return model
-
-
-def _returned(function: Callable[..., Any], what: str, expected: str) -> UserCodeError:
+def wrong_return(function: Callable[..., Any], what: str, expected: str) -> UserCodeError:
+    """The error for an entry point that returned `what` where keel expected `expected`."""
     entry_point = getattr(function, "entry_point", getattr(function, "__name__", "the function"))
     file, line = (
         function.defined_at if isinstance(function, UserFunction) else _defined_at(function)
@@ -175,7 +161,8 @@ def _defined_at(function: Callable[..., Any]) -> tuple[str | None, int | None]:
     return (None, None) if code is None else (str(code.co_filename), int(code.co_firstlineno))
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
+    """The type of `value` as a user reads it: `int`, `pandas.DataFrame`."""
     kind = type(value)
     module = kind.__module__.partition(".")[0]
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"

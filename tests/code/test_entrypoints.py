@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from keel.domain.digest import Digest
-from keel.errors import ConfigError, UserCodeError
-from keel.pipeline.code import (
+from keel.code.entrypoints import (
     CodeFile,
     CodeFingerprint,
     entry_point_source,
     fingerprint_files,
     load_entry_point,
 )
+from keel.domain.digest import Digest
+from keel.errors import ConfigError, UserCodeError
 
 
 def _project(root: Path, files: dict[str, str]) -> Path:

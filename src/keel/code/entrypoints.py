@@ -6,8 +6,6 @@ static (the module's imports are read with `ast`, never executed), so computing 
 code. Loading imports the module through a finder that serves only that folder's modules and
 leaves `sys.path` and the plain names in `sys.modules` exactly as they were: two projects (or a
 project and a packaged model) with a `features.py` each never see each other's modules.
-
-`git_state` records the commit and uncommitted changes of the folder when it is in a git work tree.
 """
 
 from __future__ import annotations
@@ -17,9 +15,6 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import os
-import shutil
-import subprocess
 import sys
 import threading
 import types
@@ -30,23 +25,18 @@ from typing import Any, Final
 
 from keel import serial
 from keel.artifacts.hashing import hash_bytes, new_hasher
+from keel.code.usercode import UserFunction, import_failure
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, UserCodeError
-from keel.pipeline.usercode import UserFunction, import_failure
 
 __all__ = [
     "CodeFile",
     "CodeFingerprint",
-    "GitState",
     "entry_point_source",
     "fingerprint_files",
-    "git_state",
     "load_entry_point",
     "parse_entry_point",
-    "run_git",
 ]
-
-_GIT_TIMEOUT_S: Final = 10.0
 
 
 def parse_entry_point(spec: str) -> tuple[str, str]:
@@ -374,95 +364,3 @@ def _inside(path: Path, root: Path) -> bool:
 
 def _relative(path: Path, root: Path) -> str:
     return path.resolve().relative_to(root).as_posix() if _inside(path, root) else str(path)
-
-
-# -- git --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class GitState:
-    """Where the code stands in git: commit, branch, and a digest of uncommitted changes.
-
-    `commit` is None in a repository without commits, `branch` None on a detached HEAD.
-    `diff_digest` covers `git diff HEAD` plus the contents of untracked files, limited to
-    the project folder; None when clean.
-    """
-
-    commit: str | None
-    branch: str | None
-    dirty: bool
-    diff_digest: Digest | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "commit": self.commit,
-            "branch": self.branch,
-            "dirty": self.dirty,
-            "diff_digest": None if self.diff_digest is None else str(self.diff_digest),
-        }
-
-
-def run_git(project_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
-    """`git ARGS` in `project_dir`, its output captured; None when git is absent, fails to
-    start or times out. No external diff drivers, text conversions or fsmonitor hooks: the
-    repository may be untrusted, and reading its state must not run its configured programs."""
-    git = shutil.which("git")
-    if git is None:
-        return None
-    try:
-        return subprocess.run(
-            [git, "-c", "core.fsmonitor=false", "-c", "core.quotepath=off", *args],
-            cwd=project_dir,
-            capture_output=True,
-            timeout=_GIT_TIMEOUT_S,
-            check=False,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def git_state(project_dir: Path) -> GitState | None:
-    """The git state of `project_dir`, or None when it is not in a work tree or git is absent.
-
-    Never raises for git's sake: a missing binary, a timeout or a broken repository all give None,
-    because lineage is recorded best effort and must not fail a run.
-    """
-
-    def run(*args: str) -> subprocess.CompletedProcess[bytes] | None:
-        return run_git(project_dir, *args)
-
-    inside = run("rev-parse", "--is-inside-work-tree")
-    if inside is None or inside.returncode != 0 or inside.stdout.strip() != b"true":
-        return None
-    head = run("rev-parse", "--verify", "-q", "HEAD")
-    commit = head.stdout.decode().strip() or None if head and head.returncode == 0 else None
-    branch_run = run("symbolic-ref", "--short", "-q", "HEAD")
-    branch = (
-        branch_run.stdout.decode().strip() or None
-        if branch_run and branch_run.returncode == 0
-        else None
-    )
-    status = run("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", ".")
-    if status is None or status.returncode != 0:
-        return None
-    if not status.stdout:
-        return GitState(commit, branch, False, None)
-    hasher = new_hasher()
-    if commit is not None:
-        diff = run("diff", "HEAD", "--binary", "--no-ext-diff", "--no-textconv", "--", ".")
-        if diff is None or diff.returncode != 0:
-            return None
-        hasher.update(diff.stdout)
-    untracked = run("ls-files", "--others", "--exclude-standard", "-z", "--full-name", "--", ".")
-    top = run("rev-parse", "--show-toplevel")
-    if untracked is None or top is None or untracked.returncode != 0 or top.returncode != 0:
-        return None
-    top_dir = Path(top.stdout.decode().strip())
-    for name in sorted(p for p in untracked.stdout.decode().split("\0") if p):
-        try:
-            content = (top_dir / name).read_bytes()
-        except OSError:
-            continue  # deleted between listing and reading
-        hasher.update(f"\0untracked\0{name}\0{hash_bytes(content)}\n".encode())
-    return GitState(commit, branch, True, Digest.of_hex(hasher.hexdigest()))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from keel.pipeline.code import git_state
+from keel.code.git import git_state
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs the git binary")
 

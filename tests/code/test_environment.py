@@ -8,7 +8,7 @@ import json
 import platform
 import sys
 
-from keel.pipeline.environment import (
+from keel.code.environment import (
     EnvironmentLock,
     capture_environment,
     diff_environments,
