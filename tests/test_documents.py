@@ -20,7 +20,9 @@ from keel.maturity.model import Item
 from keel.models.signature import RequestProblem
 from keel.retraining.canary.criteria import Criterion, SlotSummary
 from keel.retraining.triggers import Trigger
+from keel.stats.drift.applicability import Skipped
 from keel.stats.drift.base import DriftResult
+from keel.verbs.explain import Explanation
 
 CASES: list[tuple[str, Callable[[], Any], str]] = [
     (
@@ -128,6 +130,30 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         '{"target": "docker", "model": "flights@1", "output": "deploy/docker", '
         '"image": "flights:v1", "replicas": 2, "base_image": "python:3.11-slim", '
         '"files": ["Dockerfile"], "kept": ["extra.txt"], "notes": ["build it"]}',
+    ),
+    (
+        "a column drift skipped",
+        lambda: Skipped("flight_date", "dates are not compared: the window moves them"),
+        '{"column": "flight_date", "reason": "dates are not compared: the window moves them"}',
+    ),
+    (
+        "an explanation (keel explain --json)",
+        lambda: Explanation(
+            prediction={"id": "0190f1c2", "at": "2013-07-01T12:30:00+00:00", "inputs": {"x": 1}},
+            labels=[{"label": 1.5, "at": "2013-07-02T00:00:00+00:00"}],
+            model={"name": "flights", "version": 1, "aliases": ["production"]},
+            run={"id": "r1", "metrics": {"mae": 11.9}},
+            dataset=None,
+            code={"features": None},
+            environment=None,
+            release={"alias": "production", "requests": []},
+        ),
+        '{"prediction": {"id": "0190f1c2", "at": "2013-07-01T12:30:00+00:00", '
+        '"inputs": {"x": 1}}, "labels": [{"label": 1.5, "at": "2013-07-02T00:00:00+00:00"}], '
+        '"model": {"name": "flights", "version": 1, "aliases": ["production"]}, '
+        '"run": {"id": "r1", "metrics": {"mae": 11.9}}, "dataset": null, '
+        '"code": {"features": null}, "environment": null, '
+        '"release": {"alias": "production", "requests": []}}',
     ),
 ]
 

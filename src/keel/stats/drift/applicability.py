@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from keel.serial import dump
 from keel.stats.drift.registry import TESTS, default_test
 from keel.stats.sketch import ColumnKind, column_kind, finite_numbers
 
@@ -68,8 +69,8 @@ class Skipped:
     column: str
     reason: str
 
-    def to_dict(self) -> dict[str, str]:
-        return {"column": self.column, "reason": self.reason}
+    def to_dict(self) -> dict[str, Any]:
+        return dump(self)
 
 
 def choose_test(
