@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from keel.serial import dump
+
 if TYPE_CHECKING:
     from keel.workspace import Workspace
 
@@ -39,16 +41,7 @@ class Explanation:
         return str(self.prediction["id"])
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "prediction": self.prediction,
-            "labels": self.labels,
-            "model": self.model,
-            "run": self.run,
-            "dataset": self.dataset,
-            "code": self.code,
-            "environment": self.environment,
-            "release": self.release,
-        }
+        return dump(self)
 
 
 def explain(project: Workspace, prediction_id: str) -> Explanation:
