@@ -15,10 +15,79 @@ import any service, and no service imports it. Services take a Workspace.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
 from keel.workspace import ProjectStatus, VerifyReport, Workspace
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    from keel.data.snapshot import SnapshotResult
+    from keel.domain.digest import Digest
+    from keel.domain.model import ModelVersion
+    from keel.models.package import LoadedModel
+    from keel.spec import SqlSource
 
 __all__ = ["Project", "ProjectStatus", "VerifyReport"]
 
 
 class Project(Workspace):
     """A keel project with its verbs; see docs/python-api.md."""
+
+    # --- a project's data, models and scaffolding, for its users --------------------------
+
+    @classmethod
+    def init(
+        cls,
+        directory: Path | str,
+        *,
+        name: str | None = None,
+        force: bool = False,
+        env: Mapping[str, str] | None = None,
+        example: str | None = None,
+    ) -> Self:
+        """Scaffold keel.yaml in `directory` (or, with `example`, copy that example project
+        with its data: `keel init --example NAME`), create both stores, and open it."""
+        if example is None:
+            return super().init(directory, name=name, force=force, env=env)
+        from keel.examples import write_example
+
+        environ = dict(os.environ if env is None else env)
+        folder = Path(directory).expanduser().resolve()
+        write_example(example, folder, user=cls._owner(folder, environ), force=force)
+        return cls._open_new(folder, environ)
+
+    def snapshot(self, source: str | SqlSource | None = None) -> SnapshotResult:
+        """Snapshot `source` (default: keel.yaml's data.source) into a dataset version."""
+        from keel.data.snapshot import snapshot  # keeps `import keel` free of pyarrow
+
+        return snapshot(self, source)
+
+    def load_dataset(self, ref: str | Digest) -> pa.Table:
+        """The data of a dataset version (`latest`, an id or a unique prefix), verified."""
+        from keel.data.snapshot import load_table
+
+        return load_table(self, ref)
+
+    def load_model(self, version: ModelVersion) -> LoadedModel:
+        """A registered version's package, verified by signature and hash, then loaded, and
+        kept while the project is open (see `keel.models.loader.ModelLoader.load`)."""
+        from keel.models.loader import load_model
+
+        return load_model(self, version)
+
+    def sign_version(self, version: ModelVersion) -> ModelVersion:
+        """Sign `version` with the project's signing key and store the signature, with an
+        audit event: for versions registered before keel signed packages, once reviewed."""
+        from keel.models.loader import sign_version
+
+        return sign_version(self, version)
+
+    def forget_loaded_models(self) -> None:
+        """Drop the packages `load_model` keeps (they are loaded again on next use)."""
+        from keel.models.loader import forget_loaded_models
+
+        forget_loaded_models(self)

@@ -14,17 +14,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack, cast
 
 from keel.artifacts.base import ArtifactStore, GcReport, ProgressCallback
 from keel.domain.digest import Digest
@@ -36,19 +34,14 @@ from keel.settings import KNOWN_VARIABLES, Settings, find_project_dir
 from keel.spec import ProjectSpec, load_spec
 
 if TYPE_CHECKING:
-    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
-
-    from keel.data.snapshot import SnapshotResult
-    from keel.domain.model import ModelVersion
-    from keel.keys import KeyRing, Verifier
-    from keel.models.package import LoadedModel
-    from keel.release.checkpoints import Checkpoints
-    from keel.spec import SqlSource
+    from keel.audit.checkpoints import Checkpoints
+    from keel.keys import KeyRing
     from keel.tracking import RunContext, RunOptions, Tracker
 
 __all__ = ["ProjectStatus", "VerifyReport", "Workspace"]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +102,11 @@ class Workspace:
     never touch a database.
     """
 
-    #: Loaded model packages kept per open project (by content digest, so never stale).
-    MODEL_CACHE_SIZE = 8
-
     def __init__(self, settings: Settings, spec: ProjectSpec) -> None:
         self.settings = settings
         self.spec = spec
-        self._models: OrderedDict[Digest, LoadedModel] = OrderedDict()
-        self._models_lock = threading.Lock()
+        self._kept: dict[type, object] = {}
+        self._kept_lock = threading.Lock()
 
     @classmethod
     def open(cls, path: Path | str | None = None, *, env: Mapping[str, str] | None = None) -> Self:
@@ -137,18 +127,21 @@ class Workspace:
         name: str | None = None,
         force: bool = False,
         env: Mapping[str, str] | None = None,
-        example: str | None = None,
     ) -> Self:
         """Scaffold keel.yaml in `directory`, create both stores, and open the project."""
         environ = dict(os.environ if env is None else env)
         folder = Path(directory).expanduser().resolve()
-        user = environ.get("KEEL_USER", "").strip() or _default_user(folder, environ)
-        if example is not None:
-            from keel.examples import write_example
+        scaffold(folder, name=name, user=cls._owner(folder, environ), force=force)
+        return cls._open_new(folder, environ)
 
-            write_example(example, folder, user=user, force=force)
-        else:
-            scaffold(folder, name=name, user=user, force=force)
+    @staticmethod
+    def _owner(folder: Path, environ: Mapping[str, str]) -> str:
+        """Who a new project names as the owner of every stage."""
+        return environ.get("KEEL_USER", "").strip() or _default_user(folder, environ)
+
+    @classmethod
+    def _open_new(cls, folder: Path, environ: dict[str, str]) -> Self:
+        """Open the project just written in `folder`, creating both stores."""
         environ.pop("KEEL_PROJECT", None)
         project = cls.open(folder, env=environ)
         project.metadata  # noqa: B018 - creates and migrates the database
@@ -172,7 +165,7 @@ class Workspace:
     @cached_property
     def audit_checkpoints(self) -> Checkpoints:
         """Signed checkpoints of the audit log's head, in the artifact store."""
-        from keel.release.checkpoints import Checkpoints
+        from keel.audit.checkpoints import Checkpoints
 
         return Checkpoints(
             self.metadata.audit,
@@ -250,99 +243,6 @@ class Workspace:
             holder=holder,
         )
 
-    def load_model(self, version: ModelVersion) -> LoadedModel:
-        """A registered version's package, verified by signature and hash, then loaded.
-
-        The version's signature (the project's key over its name, number, package digest
-        and flavor) is checked against the trusted public keys of `KEEL_KEYS` before
-        anything of the package is read, since loading runs the packaged feature code:
-        `IntegrityError` naming the version for an unsigned version (unless
-        `release.unsigned_packages` is `warn`), a bad signature or an untrusted key.
-
-        The last `MODEL_CACHE_SIZE` packages loaded stay in memory for the life of this
-        Workspace: packages are content-addressed, so a kept one can never be stale, and a
-        server switching back (rollback) or a gate scoring the champion again pays nothing.
-        """
-        # Checked on every call, cache hit or not: a version re-pointed in the database at a
-        # package loaded earlier for another version must still be refused.
-        self._check_signature(version)
-        with self._models_lock:
-            cached = self._models.get(version.package)
-            if cached is not None:
-                self._models.move_to_end(version.package)
-                return cached
-        from keel.models import load_package
-
-        data = self.artifacts.read_bytes(version.package)  # verified against its digest
-        handle, name = tempfile.mkstemp(prefix="model-", suffix=".tar", dir=self._tmp_dir())
-        try:
-            with os.fdopen(handle, "wb") as out:  # a scratch copy: no fsync needed
-                out.write(data)
-            loaded = load_package(Path(name))
-        except IntegrityError as exc:
-            # Signed, yet refused (the allow-list, a file not matching model.json): name the
-            # version, since the package's own messages know only its files.
-            raise IntegrityError(f"{version.ref}: {exc.message}", hint=exc.hint) from None
-        finally:
-            Path(name).unlink(missing_ok=True)
-        with self._models_lock:
-            self._models[version.package] = loaded
-            while len(self._models) > self.MODEL_CACHE_SIZE:
-                self._models.popitem(last=False)
-        return loaded
-
-    def sign_version(self, version: ModelVersion) -> ModelVersion:
-        """Sign `version` with the project's signing key and store the signature, with an
-        audit event: for versions registered before keel signed packages, once reviewed."""
-        from keel.models.package import package_manifest, untrusted_package_types
-        from keel.models.signing import sign_version
-
-        signer = self.keys.signer(create=False)
-        # The package must exist, match its digest and hold only loadable types: a signature
-        # says this version may be loaded, so it is never given to what would be refused.
-        with tempfile.TemporaryDirectory(prefix="keel-sign-", dir=self._tmp_dir()) as folder:
-            path = Path(folder) / "model.tar"
-            path.write_bytes(self.artifacts.read_bytes(version.package))
-            refused = untrusted_package_types(package_manifest(path))
-        if refused:
-            raise IntegrityError(
-                f"{version.ref} was not signed: its estimator references types keel does not "
-                f"load: {', '.join(refused)}"
-            )
-        signature = sign_version(signer, version)
-        return self.metadata.models.record_signature(
-            version.model, version.version, signature, actor=self.settings.user
-        )
-
-    def _tmp_dir(self) -> Path:
-        folder = self.settings.state_dir / "tmp"
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
-
-    def _check_signature(self, version: ModelVersion) -> None:
-        from keel.models.signing import verify_version
-
-        if version.signature is None and self.spec.release.unsigned_packages == "warn":
-            _log.warning(
-                "loading %s UNSIGNED (release.unsigned_packages: warn): its package and the "
-                "code in it are trusted on the metadata store's word alone; sign it with "
-                "`keel models sign %s` after review",
-                version.ref,
-                version.ref,
-            )
-            return
-        verify_version(self._verifier, version)
-
-    @cached_property
-    def _verifier(self) -> Verifier:
-        # Read once per open project: a server picks up a new trusted key on restart.
-        return self.keys.verifier()
-
-    def forget_loaded_models(self) -> None:
-        """Drop the loaded packages `load_model` keeps (they are loaded again on next use)."""
-        with self._models_lock:
-            self._models.clear()
-
     def get_artifact(
         self, digest: Digest, dest: Path, *, progress: ProgressCallback | None = None
     ) -> ArtifactRecord:
@@ -384,19 +284,20 @@ class Workspace:
                 corrupt.append(record.digest)
         return VerifyReport(checked=len(records), corrupt=corrupt, missing=missing)
 
-    # --- datasets -------------------------------------------------------------------------
+    # --- what services keep per open project ----------------------------------------------
 
-    def snapshot(self, source: str | SqlSource | None = None) -> SnapshotResult:
-        """Snapshot `source` (default: keel.yaml's data.source) into a dataset version."""
-        from keel.data.snapshot import snapshot  # keeps `import keel` free of pyarrow
+    def keep(self, kind: type[_T], build: Callable[[], _T]) -> _T:
+        """The one `kind` object this open project keeps, built by `build` on first use.
 
-        return snapshot(self, source)
-
-    def load_dataset(self, ref: str | Digest) -> pa.Table:
-        """The data of a dataset version (`latest`, an id or a unique prefix), verified."""
-        from keel.data.snapshot import load_table
-
-        return load_table(self, ref)
+        Services keep their state for the life of the open project here (the packages
+        `keel.models.loader` has loaded), without the Workspace knowing them: every
+        service sits above it.
+        """
+        with self._kept_lock:
+            kept = self._kept.get(kind)
+            if kept is None:
+                kept = self._kept[kind] = build()
+        return cast(_T, kept)
 
     # --- runs -----------------------------------------------------------------------------
 

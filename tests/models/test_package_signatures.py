@@ -275,7 +275,7 @@ def test_unsigned_versions_load_with_a_warning_when_keel_yaml_allows_them(
     spec = yaml.safe_load((folder / "keel.yaml").read_text())
     spec["release"] = {"unsigned_packages": "warn"}
     (folder / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-    with _fresh(project) as server, caplog.at_level(logging.WARNING, logger="keel.workspace"):
+    with _fresh(project) as server, caplog.at_level(logging.WARNING, logger="keel.models.loader"):
         server.load_model(server.metadata.models.get(MODEL, 2))
     assert any(f"loading {MODEL}@2 UNSIGNED" in r.getMessage() for r in caplog.records)
 

@@ -87,11 +87,12 @@ def build_reference(
 
     from keel.data.snapshot import load_table
     from keel.domain.digest import Digest
+    from keel.models.loader import load_model
     from keel.release.evidence import load_evaluation_data
     from keel.stats.sketch import TableSketch
 
     data = load_evaluation_data(project, version, None)
-    loaded = project.load_model(version)
+    loaded = load_model(project, version)
     contract = version.inference_contract
     types = {str(f["name"]): str(f["type"]) for f in contract.get("inputs", [])}
     outputs = {str(f["name"]) for f in contract.get("outputs", [])}

@@ -39,6 +39,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
 from keel.domain.times import TIME_KINDS, NotATime, table_to_pandas, to_pandas
 from keel.errors import ConfigError, DataError, KeelError, NotFound
+from keel.models.loader import load_model
 from keel.models.signature import InferenceContract
 
 if TYPE_CHECKING:
@@ -368,7 +369,7 @@ class _Serving:
             start=start,
             end=end,
             version=registered,
-            loaded=project.load_model(registered),
+            loaded=load_model(project, registered),
             contract=InferenceContract.from_dict(registered.inference_contract),
             window=window,
         )

@@ -61,8 +61,10 @@ class EvaluationData:
 
 def load_model(project: Workspace, version: ModelVersion) -> LoadedModel:
     """A registered version's package, fetched from the store, verified, loaded (and kept
-    by the open project, see `Workspace.load_model`)."""
-    return project.load_model(version)
+    by the open project, see `keel.models.loader`)."""
+    from keel.models.loader import load_model as load
+
+    return load(project, version)
 
 
 def load_evaluation_data(

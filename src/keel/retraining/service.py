@@ -175,6 +175,7 @@ def retrain(
     actor: str | None = None,
 ) -> RetrainOutcome:
     """One pass of the loop for `model` (default: the project's)."""
+    from keel.data.snapshot import snapshot
     from keel.domain.identity import Actor
     from keel.pipeline.train import train
     from keel.release.service import promote
@@ -188,7 +189,7 @@ def retrain(
         return RetrainOutcome(name, "not-triggered", triggers)
     current = champion(project, name)
     notes: list[str] = []
-    project.snapshot()
+    snapshot(project)
     result = train(project, as_of=as_of or moment)
     challenger = result.registered
     if challenger is None:
@@ -260,6 +261,7 @@ def compare_on_recent(
 
     from keel.errors import KeelError
     from keel.metrics import evaluate
+    from keel.models.loader import load_model
     from keel.models.signature import InferenceContract
     from keel.monitoring.skew import request_frame
     from keel.predlog.read import read_window
@@ -294,7 +296,7 @@ def compare_on_recent(
     for version in (champion_version, challenger):
         contract = InferenceContract.from_dict(version.inference_contract)
         frame = request_frame(window, contract)
-        predictions, probabilities = project.load_model(version).score(frame)
+        predictions, probabilities = load_model(project, version).score(frame)
         scores = None
         if probabilities is not None:
             matrix = np.asarray(probabilities)

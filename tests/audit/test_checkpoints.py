@@ -17,11 +17,11 @@ import pytest
 import yaml
 from sqlalchemy import delete, select, update
 
+from keel.audit.checkpoints import FOLDER
 from keel.domain.audit import event_hash
 from keel.metadata.sql.engine import create_metadata_engine
 from keel.metadata.sql.schema import audit_events, audit_head
 from keel.project import Project
-from keel.release.checkpoints import FOLDER
 from tests.fixtures.cli import Keel
 from tests.fixtures.s3 import S3Server
 
@@ -171,8 +171,8 @@ def test_events_after_the_newest_checkpoint_are_the_documented_gap(
 def test_a_checkpoint_signed_by_an_unknown_key_is_tampering(
     keel: Keel, project_dir: Path, project: Project
 ) -> None:
+    from keel.audit.checkpoints import Checkpoints
     from keel.keys import KeyRing
-    from keel.release.checkpoints import Checkpoints
 
     _events(project, 5)
     keys = KeyRing(project_dir.parent / "forger")
@@ -205,7 +205,7 @@ def test_a_failing_artifact_store_never_fails_the_write_and_is_retried(
     blocker = project.settings.state_dir / "artifacts" / "audit"
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a folder: checkpoints cannot be written here")
-    with caplog.at_level(logging.WARNING, logger="keel.release.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="keel.audit.checkpoints"):
         _events(project, 6)  # 5 is due and fails; 6 retries and fails
     assert project.metadata.audit.head()[0] == 6
     assert "audit checkpoint of event 5 not written" in caplog.text
