@@ -366,3 +366,73 @@ def test_whole_numbers_get_a_bin_each_and_names_are_escaped() -> None:
     # Hours 5..23: one bar per reference value present (5, 6, 7, 23), none between.
     assert chart.group().count("<rect") == 4
     assert "22.5 – 23.5" in chart.group()
+
+
+XSS = "<script>alert(1)</script>"
+
+
+def test_reports_keep_hostile_names_as_text() -> None:
+    """A column, model, file, source or alert text holding markup is shown, never run."""
+    reference = pa.table({XSS: [1.0, 2.0, 3.0] * 20, "c": ["<img src=x onerror=alert(1)>"] * 60})
+    current = pa.table({XSS: [2.0, 3.0, 9.0] * 20, "c": ["a"] * 60})
+    html = render_drift_report(
+        compare_tables(reference, current),
+        TableSketch.of(reference),
+        TableSketch.of(current),
+        title=XSS,
+        reference_name=XSS,
+        current_name='"><svg onload=alert(1)>',
+    )
+    assert_self_contained(html)
+    assert "<script>" not in html and "<img" not in html and "<svg onload" not in html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 4  # title, h1, names
+
+    base = monitor_report()
+    hostile = alert("feature-drift", f"inputs.{XSS}", "warning", XSS, base.generated_at)
+    html = render_monitor_report(
+        MonitorReport(
+            model=XSS,
+            version=1,
+            reference=base.reference,
+            reference_source=XSS,
+            window=XSS,
+            windows=base.windows[:2],
+            freshness=[],
+            open_alerts=[hostile],
+            generated_at=base.generated_at,
+        )
+    )
+    assert_self_contained(html)
+    assert "<script>" not in html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6
+
+
+def test_reports_and_the_web_ui_share_one_template_environment() -> None:
+    """The reports render keel's shared templates, which the web UI's environment loads too,
+    with autoescape on: the page frame, the tests table and the distribution cards."""
+    from keel.reports.html import environment
+
+    parts = environment().get_template("report/parts.html").module
+    card = parts.card(  # type: ignore[attr-defined]
+        {"name": XSS, "verdict": "drifted", "drifted": True, "stats": XSS, "chart": ""}
+    )
+    assert "<script>" not in str(card) and "class='card drifted'" in str(card)
+
+    jan, dec = month(1), month(12)
+    columns = ["dep_delay", "carrier"]
+    html = render_drift_report(
+        compare_tables(jan, dec, columns=columns),
+        TableSketch.of(jan, columns),
+        TableSketch.of(dec, columns),
+        title="t",
+        reference_name="a",
+        current_name="b",
+    )
+    assert re.findall(r"<h2>([^<]+)</h2>", html) == ["Tests, drifted first", "Distributions"]
+    assert html.count("<section class='card") == html.count("<svg") == len(columns)
+    assert html.count("<tr class=") == len(columns)
+
+    from jinja2 import PackageLoader
+
+    ui = environment(PackageLoader("keel.web", "templates"))
+    assert ui.get_template("report/parts.html") and ui.get_template("base.html")

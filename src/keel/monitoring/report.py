@@ -17,10 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from html import escape
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
+from jinja2 import Environment
+from markupsafe import Markup
 
 from keel import __version__
 from keel.monitoring.charts import (
@@ -37,9 +40,10 @@ from keel.monitoring.charts import (
     stacked_bars,
 )
 from keel.monitoring.signals import drift_value
+from keel.reports.html import environment
 
 if TYPE_CHECKING:
-    from keel.domain.monitoring import Alert, Signal
+    from keel.domain.monitoring import Signal
     from keel.monitoring.model import MonitorReport, WindowResult
     from keel.stats.drift import DriftResult
     from keel.stats.sketch import ColumnSketch, TableSketch
@@ -58,83 +62,28 @@ _TOP_CATEGORIES: Final = 8
 #: Integer-valued columns within this range get one bin per value (months, hours, counts).
 _MAX_INTEGER_BINS: Final = 40
 
-_CSS: Final = (
-    f":root{{--ref:{REFERENCE};--cur:{CURRENT};"
-    + """--drift:#c62828;--ok:#2e7d32;
---warn:#ef6c00;--ink:#1f2733;--muted:#5f6b7a;--line:#e3e7ed;--panel:#ffffff;--bg:#f5f7fa}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--ink);
-font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:1160px;margin:0 auto;padding:20px 16px 48px}
-header.top{margin-bottom:18px}
-h1{font-size:1.6rem;margin:0 0 4px;line-height:1.25}
-h2{font-size:1.15rem;margin:30px 0 10px}
-h3{font-size:1rem;margin:0;overflow-wrap:anywhere}
-.meta{color:var(--muted);font-size:.9rem;display:flex;flex-wrap:wrap;gap:4px 18px}
-.meta b{color:var(--ink);font-weight:600}
-.panel{background:var(--panel);border:1px solid var(--line);border-radius:10px;padding:14px 16px}
-.summary{display:flex;flex-wrap:wrap;align-items:center;gap:10px 22px}
-.big{font-size:2rem;font-weight:700;line-height:1}
-.big.bad{color:var(--drift)}.big.good{color:var(--ok)}
-.chips{display:flex;flex-wrap:wrap;gap:6px}
-.chip{display:inline-block;padding:2px 9px;border-radius:999px;font-size:.82rem;
-background:#eef1f5;color:var(--ink);white-space:nowrap}
-.chip.bad{background:#fde7e7;color:var(--drift)}.chip.good{background:#e6f4e7;color:var(--ok)}
-.chip.warn{background:#fff1e0;color:var(--warn)}
-.sev{font-size:.75rem;font-weight:700;text-transform:uppercase;letter-spacing:.03em}
-.sev.critical{color:var(--drift)}.sev.warning{color:var(--warn)}.sev.info{color:var(--muted)}
-.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
-table{border-collapse:collapse;width:100%;font-size:.88rem}
-th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-th{color:var(--muted);font-weight:600;font-size:.78rem;text-transform:uppercase;
-letter-spacing:.03em;white-space:nowrap}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.drifted td:first-child{box-shadow:inset 3px 0 var(--drift)}
-.yes{color:var(--drift);font-weight:700}.no{color:var(--muted)}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:14px}
-.pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:0 16px}
-.pair>section{min-width:0}
-.card{background:var(--panel);border:1px solid var(--line);border-radius:10px;
-padding:12px 14px 8px;min-width:0}
-.card.drifted{border-color:#f2b8b5;box-shadow:0 0 0 1px #f2b8b5}
-.card header{display:flex;justify-content:space-between;align-items:baseline;gap:8px}
-.card .stats{color:var(--muted);font-size:.8rem;margin:2px 0 6px}
-.legend{display:flex;flex-wrap:wrap;gap:14px;color:var(--muted);font-size:.85rem;margin:4px 0 10px}
-.sw{display:inline-block;width:12px;height:12px;border-radius:3px;vertical-align:-1px;
-margin-right:5px}
-.sw.ref{background:var(--ref);opacity:.6}.sw.cur{background:var(--cur)}
-.sw.hot{background:#e34a33}.sw.calm{background:#c6d2e2}
-svg.chart{display:block;height:auto;overflow:visible}
-.note{color:var(--muted);font-size:.88rem;margin:6px 0}
-footer{margin-top:36px;color:var(--muted);font-size:.8rem}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em;
-background:#eef1f5;padding:1px 5px;border-radius:4px}
-@media (max-width:600px){body{font-size:14px}main{padding:14px 10px 36px}
-.big{font-size:1.6rem}.grid,.pair{grid-template-columns:1fr}th,td{padding:5px 6px}
-.wide{display:none}
-table.stack thead{display:none}table.stack tr{display:block;padding:8px 0;
-border-bottom:1px solid var(--line)}table.stack td{display:block;border:0;padding:1px 0;
-text-align:left}
-table.stack td[data-label]::before{content:attr(data-label) ": ";color:var(--muted)}}
-"""
-)
-
 
 # --- shared pieces ---------------------------------------------------------------------------
 
 
-def _page(title: str, body: Iterable[str], generated: datetime) -> str:
-    return "".join(
-        [
-            "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>",
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-            f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>",
-            *body,
-            f"<footer>Generated by keel {escape(__version__)} at "
-            f"{escape(_when(generated))}. Self-contained: no scripts, nothing fetched.</footer>",
-            "</main></body></html>\n",
-        ]
+def _render(template: str, *, title: str, generated: datetime, **context: object) -> str:
+    page = (
+        _environment()
+        .get_template(template)
+        .render(
+            title=title,
+            keel_version=__version__,
+            generated=_when(generated),
+            colours={"reference": REFERENCE, "current": CURRENT},
+            **context,
+        )
     )
+    return page + "\n"
+
+
+@cache
+def _environment() -> Environment:
+    return environment()
 
 
 def _when(moment: datetime) -> str:
@@ -142,20 +91,6 @@ def _when(moment: datetime) -> str:
         moment = moment.astimezone(UTC)
         return moment.strftime("%Y-%m-%d %H:%M UTC")
     return moment.strftime("%Y-%m-%d %H:%M")
-
-
-def _legend(*, heat: bool = False) -> str:
-    items = [
-        "<span><span class='sw ref'></span>reference</span>",
-        "<span><span class='sw cur'></span>current</span>",
-    ]
-    if heat:
-        items = [
-            "<span><span class='sw calm'></span>within threshold (darker: closer)</span>",
-            "<span><span class='sw hot'></span>drifted (darker: further past)</span>",
-            "<span>cells: the p-value of hypothesis tests (ks, chi2), else the distance</span>",
-        ]
-    return f"<div class='legend'>{''.join(items)}</div>"
 
 
 def _pct(share: float | None) -> str:
@@ -200,33 +135,23 @@ def _ordered(results: Iterable[DriftResult]) -> list[DriftResult]:
     return sorted(results, key=lambda r: (not r.drifted, -drift_level(r), r.column))
 
 
-def _results_table(results: Sequence[DriftResult], short: bool = False) -> str:
-    rows = []
-    for r in results:
-        name = short_name(r.column) if short else r.column
-        rule = (
-            f"p &lt; {escape(fmt(r.threshold))}"
-            if r.decision == "p_value"
-            else f"{escape(r.decision)} ≥ {escape(fmt(r.threshold))}"
-        )
-        rows.append(
-            f"<tr class='{'drifted' if r.drifted else ''}'><td>{escape(name)}</td>"
-            f"<td class='wide'>{escape(r.kind)}</td><td>{escape(r.test)}</td>"
-            f"<td class='num'>{escape(fmt(r.statistic, 4))}</td>"
-            f"<td class='num'>{escape(fmt(r.score, 3))}</td>"
-            f"<td class='num'>{escape(_p(r.p_value))}</td>"
-            f"<td class='num'>{rule}</td>"
-            f"<td class='{'yes' if r.drifted else 'no'}'>{'drifted' if r.drifted else 'no'}</td>"
-            f"<td class='num wide'>{r.reference_count:,} / {r.current_count:,}</td></tr>"
-        )
-    return (
-        "<div class='panel scroll'><table><thead><tr><th>column</th><th class='wide'>type</th>"
-        "<th>test</th>"
-        "<th>statistic</th><th>score</th><th>p-value</th><th>drifted when</th><th>drifted</th>"
-        "<th class='wide'>values ref / cur</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table></div>"
-    )
+def _results_rows(results: Sequence[DriftResult], short: bool = False) -> list[dict[str, object]]:
+    return [
+        {
+            "name": short_name(r.column) if short else r.column,
+            "kind": r.kind,
+            "test": r.test,
+            "statistic": fmt(r.statistic, 4),
+            "score": fmt(r.score, 3),
+            "p_value": _p(r.p_value),
+            "p_rule": r.decision == "p_value",
+            "decision": r.decision,
+            "threshold": fmt(r.threshold),
+            "drifted": r.drifted,
+            "counts": f"{r.reference_count:,} / {r.current_count:,}",
+        }
+        for r in results
+    ]
 
 
 # --- distributions ---------------------------------------------------------------------------
@@ -377,22 +302,21 @@ def _card(
     result: DriftResult | None,
     reference: ColumnSketch | None,
     current: ColumnSketch | None,
-) -> str:
+) -> dict[str, object]:
     if result is None:
-        badge, verdict = "<span class='chip'>not tested</span>", _why_not(name, reference, current)
-    elif result.drifted:
-        badge = "<span class='chip bad'>drifted</span>"
-        verdict = _verdict(result)
+        state, verdict = "not tested", _why_not(name, reference, current)
     else:
-        badge = "<span class='chip good'>stable</span>"
-        verdict = _verdict(result)
+        state, verdict = ("drifted" if result.drifted else "stable"), _verdict(result)
     stats = " · ".join(x for x in (verdict, _column_stats(reference, current)) if x)
     chart = distribution_chart(reference, current, label=f"{name}: reference and current")
-    drifted = " drifted" if result is not None and result.drifted else ""
-    return (
-        f"<section class='card{drifted}'><header><h3>{escape(name)}</h3>{badge}</header>"
-        f"<div class='stats'>{escape(stats)}</div>{chart}</section>"
-    )
+    return {
+        "name": name,
+        "verdict": state,
+        "drifted": state == "drifted",
+        "stats": stats,
+        # distribution_chart escapes every text it draws.
+        "chart": Markup(chart),  # noqa: S704
+    }
 
 
 def _verdict(result: DriftResult) -> str:
@@ -418,36 +342,22 @@ def render_drift_report(
     generated_at: datetime | None = None,
 ) -> str:
     """A page for one comparison of two tables (`keel drift ... --report FILE.html`)."""
-    generated = generated_at or datetime.now(UTC)
     ordered = _ordered(results)
-    drifted = [r for r in ordered if r.drifted]
-    verdict = (
-        f"<div class='big bad'>{len(drifted)} of {len(ordered)}</div>"
-        f"<div><b>columns drifted</b></div>"
-        if drifted
-        else f"<div class='big good'>0 of {len(ordered)}</div><div><b>columns drifted</b></div>"
-    )
-    chips = "".join(f"<span class='chip bad'>{escape(r.column)}</span>" for r in drifted)
-    tests = sorted({r.test for r in ordered})
-    body = [
-        f"<header class='top'><h1>{escape(title)}</h1><div class='meta'>",
-        f"<span>reference <b>{escape(reference_name)}</b> ({reference.rows:,} rows)</span>",
-        f"<span>current <b>{escape(current_name)}</b> ({current.rows:,} rows)</span>",
-        f"<span>tests <b>{escape(', '.join(tests) or '–')}</b></span>",
-        "</div></header>",
-        f"<section class='panel summary'>{verdict}<div class='chips'>{chips}</div></section>",
-        "<h2>Tests, drifted first</h2>",
-        _results_table(ordered),
-        "<h2>Distributions</h2>",
-        _legend(),
-        "<div class='grid'>",
-        *(
+    return _render(
+        "report/drift.html",
+        title=title,
+        generated=generated_at or datetime.now(UTC),
+        reference={"name": reference_name, "rows": f"{reference.rows:,}"},
+        current={"name": current_name, "rows": f"{current.rows:,}"},
+        tests=", ".join(sorted({r.test for r in ordered})) or "–",
+        drifted=[r.column for r in ordered if r.drifted],
+        tested=len(ordered),
+        rows=_results_rows(ordered),
+        distributions=[
             _card(r.column, r, reference.columns.get(r.column), current.columns.get(r.column))
             for r in ordered
-        ),
-        "</div>",
-    ]
-    return _page(title, body, generated)
+        ],
+    )
 
 
 # --- keel monitor --report -------------------------------------------------------------------
@@ -461,54 +371,40 @@ def _window_labels(windows: Sequence[WindowResult]) -> list[str]:
     return [w.start.strftime("%m-%d" if daily else "%m-%d %H:%M") for w in windows]
 
 
-def _alerts_section(report: MonitorReport) -> list[str]:
+def _alerts(report: MonitorReport) -> list[dict[str, object]]:
     alerts = sorted(
         report.open_alerts,
         key=lambda a: ({"critical": 0, "warning": 1, "info": 2}.get(a.severity, 3), a.opened_at),
     )
-    out = [f"<h2>Open alerts ({len(alerts)})</h2>"]
-    if not alerts:
-        out.append("<div class='panel'><span class='chip good'>no open alerts</span></div>")
-        return out
     opened = {a.id for a in report.opened}
-    rows = [_alert_row(a, new=a.id in opened) for a in alerts]
-    out.append(
-        "<div class='panel'><table class='stack'><thead><tr><th>severity</th><th>rule</th>"
-        "<th>subject</th><th>what</th><th>owner</th><th>since</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table></div>"
-    )
-    if report.resolved:
-        names = ", ".join(f"{a.rule} ({short_name(a.subject) or a.model})" for a in report.resolved)
-        out.append(f"<p class='note'>Resolved by this run: {escape(names)}</p>")
-    return out
+    return [
+        {
+            "severity": a.severity,
+            "new": a.id in opened,
+            "rule": a.rule,
+            "subject": short_name(a.subject) or "–",
+            "message": a.message,
+            "owner": a.owner or "unassigned",
+            "since": _when(a.opened_at),
+        }
+        for a in alerts
+    ]
 
 
-def _alert_row(alert: Alert, *, new: bool) -> str:
-    new_chip = " <span class='chip warn'>new</span>" if new else ""
-    return (
-        f"<tr><td><span class='sev {escape(alert.severity)}'>{escape(alert.severity)}</span>"
-        f"{new_chip}</td><td data-label='rule'>{escape(alert.rule)}</td>"
-        f"<td data-label='subject'>{escape(short_name(alert.subject) or '–')}</td>"
-        f"<td>{escape(alert.message)}</td>"
-        f"<td data-label='owner'><b>{escape(alert.owner or 'unassigned')}</b></td>"
-        f"<td class='num' data-label='since'>{escape(_when(alert.opened_at))}</td></tr>"
-    )
-
-
-def _freshness(signals: Sequence[Signal]) -> str:
+def _freshness(signals: Sequence[Signal]) -> list[dict[str, str]]:
     chips = []
     for s in signals:
         age = "–" if s.value is None else _age(s.value)
-        kind = "bad" if s.breached else "good"
         limit = f" (limit {_age(s.limit)})" if s.limit is not None else ""
         if s.detail.get("measured_from"):
             limit = f" from {s.detail['measured_from']}{limit}"
         chips.append(
-            f"<span class='chip {kind}'>{escape(s.name.replace('_', ' '))}: "
-            f"{escape(age)}{escape(limit)}</span>"
+            {
+                "kind": "bad" if s.breached else "good",
+                "text": f"{s.name.replace('_', ' ')}: {age}{limit}",
+            }
         )
-    return f"<div class='chips'>{''.join(chips)}</div>" if chips else ""
+    return chips
 
 
 def _age(seconds: float) -> str:
@@ -554,65 +450,59 @@ def drift_heatmap(
     return svg, names
 
 
-def _performance(report: MonitorReport, labels: Sequence[str]) -> str:
+def _performance(report: MonitorReport, labels: Sequence[str]) -> Markup | None:
+    """The metric over the windows with label coverage as bars; None while no window has
+    one."""
     from keel.domain.metric import direction_of, direction_words
 
     values = [w.performance for w in report.windows]
     coverage = [w.coverage for w in report.windows]
     metric = next((w.metric for w in report.windows if w.metric), None)
     if all(v is None for v in values):
-        covered = sum(w.labelled for w in report.windows)
-        return (
-            "<p class='note'>No performance yet: "
-            + ("no logged prediction has a label" if not covered else "too few labels")
-            + ". Send ground truth with <code>keel feedback</code>.</p>"
-        )
+        return None
     series = [LineSeries(metric or "performance", values, REFERENCE)]
     higher = None if metric is None else direction_of(metric)
     axis = (metric or "performance") + ("" if higher is None else f" ({direction_words(higher)})")
-    return line_chart(
-        labels,
-        series,
-        bars=coverage,
-        bars_label="label coverage",
-        y_label=axis,
-        label=f"{axis} and label coverage per window",
+    return Markup(  # noqa: S704 - the chart escapes what it draws
+        line_chart(
+            labels,
+            series,
+            bars=coverage,
+            bars_label="label coverage",
+            y_label=axis,
+            label=f"{axis} and label coverage per window",
+        )
     )
 
 
-def _volume(report: MonitorReport, labels: Sequence[str]) -> str:
+def _volume(report: MonitorReport, labels: Sequence[str]) -> tuple[list[tuple[int, str]], Markup]:
+    """The versions with their colours, and the predictions per window stacked by version
+    (a line of the totals when no window names a version)."""
     versions = sorted({v for w in report.windows for v in w.versions})
     if not versions:
-        return line_chart(
+        chart = line_chart(
             labels,
             [LineSeries("predictions", [float(w.rows) for w in report.windows], palette(0))],
             label="predictions per window",
         )
+        return [], Markup(chart)  # noqa: S704 - the chart escapes what it draws
     stacks = [(f"v{v}", [float(w.versions.get(v, 0)) for w in report.windows]) for v in versions]
-    legend = "".join(
-        f"<span><span class='sw' style='background:{palette(i)}'></span>v{v}</span>"
-        for i, v in enumerate(versions)
-    )
-    return f"<div class='legend'>{legend}</div>" + stacked_bars(
-        labels, stacks, label="predictions per window by model version"
-    )
+    chart = stacked_bars(labels, stacks, label="predictions per window by model version")
+    colours = [(v, palette(i)) for i, v in enumerate(versions)]
+    return colours, Markup(chart)  # noqa: S704 - the chart escapes what it draws
 
 
-def _breached(window: WindowResult) -> str:
-    rows = [s for s in window.signals if s.breached and s.name not in ("drift", "score_drift")]
-    if not rows:
-        return ""
-    body = "".join(
-        f"<tr><td>{escape(s.name)}</td><td>{escape(short_name(s.subject) or '–')}</td>"
-        f"<td class='num'>{escape(fmt(s.value, 3))}</td>"
-        f"<td class='num'>{escape(fmt(s.limit, 3))}</td></tr>"
-        for s in rows
-    )
-    return (
-        "<h2>Other signals breached in the latest window</h2><div class='panel scroll'><table>"
-        "<thead><tr><th>signal</th><th>subject</th><th>value</th><th>limit</th></tr></thead>"
-        f"<tbody>{body}</tbody></table></div>"
-    )
+def _breached(window: WindowResult) -> list[dict[str, str]]:
+    return [
+        {
+            "name": s.name,
+            "subject": short_name(s.subject) or "–",
+            "value": fmt(s.value, 3),
+            "limit": fmt(s.limit, 3),
+        }
+        for s in window.signals
+        if s.breached and s.name not in ("drift", "score_drift")
+    ]
 
 
 def render_monitor_report(report: MonitorReport) -> str:
@@ -620,87 +510,69 @@ def render_monitor_report(report: MonitorReport) -> str:
     generated = report.generated_at or datetime.now(UTC)
     windows = report.windows
     labels = _window_labels(windows)
-    title = f"Monitoring {report.model}"
     span = f"{_when(windows[0].start)} → {_when(windows[-1].end)}" if windows else "no windows"
-    body = [
-        f"<header class='top'><h1>{escape(title)}</h1><div class='meta'>",
-        f"<span>reference <b>v{report.version}</b>: {escape(report.reference_source)} "
-        f"({report.reference.rows:,} rows)</span>",
-        f"<span>windows <b>{len(windows)}</b> × {escape(report.window)}: {escape(span)}</span>",
-        f"<span>predictions <b>{sum(w.rows for w in windows):,}</b></span>",
-        f"<span>generated <b>{escape(_when(generated))}</b></span>",
-        "</div></header>",
-        *_alerts_section(report),
-    ]
-    if report.freshness:
-        body += ["<h2>Freshness</h2>", _freshness(report.freshness)]
-    if not windows:
-        body.append("<p class='note'>No logged predictions in range.</p>")
-        return _page(title, body, generated)
-    skipped = [
-        f"{label} ({w.not_judged})"
-        for label, w in zip(labels, windows, strict=True)
-        if w.not_judged
-    ]
-    if skipped:
-        body.append(f"<p class='note'>Windows not judged: {escape('; '.join(skipped))}.</p>")
-    newest = report.latest_judged
-    body += [
-        "<h2>Drift over time</h2>",
-        _legend(heat=True),
-        "<div class='panel scroll'>",
-        drift_heatmap([w.drift for w in report.windows], labels)[0],
-        "</div>",
-        "<div class='pair'><section><h2>Performance and label coverage</h2>",
-        f"<div class='panel'>{_performance(report, labels)}</div></section>",
-        "<section><h2>Prediction volume</h2>",
-        f"<div class='panel'>{_volume(report, labels)}</div></section></div>",
-    ]
-    if newest is None:
-        return _page(title, body, generated)
-    latest = newest
-    body.append(_breached(latest))
-    results = {r.column: r for r in latest.drift}
-    outputs = sorted(
-        n
-        for n in set(report.reference.columns) | set(latest.sketch.columns)
-        if n.startswith("outputs.")
-    )
-    inputs = [
-        r.column for r in _ordered(latest.drift) if not r.column.startswith("outputs.")
-    ] + sorted(n for n in report.reference.columns if n.startswith("inputs.") and n not in results)
-    when = f"{labels[windows.index(latest)]} ({latest.rows:,} predictions)"
-    if outputs:
-        body += [
-            f"<h2>Scores: reference vs latest window, {escape(when)}</h2>",
-            _legend(),
-            "<div class='grid'>",
-            *(
+    resolved = ", ".join(f"{a.rule} ({short_name(a.subject) or a.model})" for a in report.resolved)
+    context: dict[str, object] = {
+        "version": report.version,
+        "reference_source": report.reference_source,
+        "reference_rows": f"{report.reference.rows:,}",
+        "windows": len(windows),
+        "window": report.window,
+        "span": span,
+        "predictions": f"{sum(w.rows for w in windows):,}",
+        "alerts": _alerts(report),
+        "resolved": resolved,
+        "freshness": _freshness(report.freshness),
+        "has_windows": bool(windows),
+        "latest": None,
+    }
+    if windows:
+        versions, volume = _volume(report, labels)
+        heatmap = drift_heatmap([w.drift for w in windows], labels)[0]
+        context |= {
+            "not_judged": "; ".join(
+                f"{label} ({w.not_judged})"
+                for label, w in zip(labels, windows, strict=True)
+                if w.not_judged
+            ),
+            "heatmap": Markup(heatmap),  # noqa: S704 - drift_heatmap escapes what it draws
+            "performance": _performance(report, labels),
+            "labelled": sum(w.labelled for w in windows),
+            "versions": versions,
+            "volume": volume,
+        }
+    latest = report.latest_judged
+    if latest is not None:
+        results = {r.column: r for r in latest.drift}
+        outputs = sorted(
+            n
+            for n in set(report.reference.columns) | set(latest.sketch.columns)
+            if n.startswith("outputs.")
+        )
+        inputs = [
+            r.column for r in _ordered(latest.drift) if not r.column.startswith("outputs.")
+        ] + sorted(
+            n for n in report.reference.columns if n.startswith("inputs.") and n not in results
+        )
+
+        def cards(names: Sequence[str]) -> list[dict[str, object]]:
+            return [
                 _card(
                     short_name(n),
                     results.get(n),
                     report.reference.columns.get(n),
                     latest.sketch.columns.get(n),
                 )
-                for n in outputs
-            ),
-            "</div>",
-        ]
-    body += [
-        f"<h2>Features: reference vs latest window, {escape(when)}</h2>",
-        _legend(),
-        "<div class='grid'>",
-        *(
-            _card(
-                short_name(n),
-                results.get(n),
-                report.reference.columns.get(n),
-                latest.sketch.columns.get(n),
-            )
-            for n in inputs
-        ),
-        "</div>",
-        "<h2>Latest window's tests</h2>",
-        _results_table(_ordered(latest.drift), short=True),
-    ]
-    return _page(title, body, generated)
+                for n in names
+            ]
+
+        context |= {
+            "latest": f"{labels[windows.index(latest)]} ({latest.rows:,} predictions)",
+            "breached": _breached(latest),
+            "scores": cards(outputs),
+            "features": cards(inputs),
+            "rows": _results_rows(_ordered(latest.drift), short=True),
+        }
+    return _render(
+        "report/monitor.html", title=f"Monitoring {report.model}", generated=generated, **context
+    )

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -41,6 +41,7 @@ from starlette.staticfiles import StaticFiles
 
 from keel.domain.identity import require
 from keel.errors import KeelError, PermissionDenied, error_code
+from keel.reports.html import environment
 from keel.serving.deadline import BodyDeadline
 from keel.web import pages
 from keel.web.api import check_parameters
@@ -73,12 +74,8 @@ def create_ui(project: Workspace) -> Starlette:
     """A Starlette app serving the UI; the caller keeps and closes `project`."""
     # Open the store now, in one thread: the first use from the thread pool would race.
     project.metadata  # noqa: B018
-    env = Environment(
-        loader=PackageLoader("keel.web", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    # keel's one template environment: the UI's pages first, then the shared pieces.
+    env = environment(PackageLoader("keel.web", "templates"))
     env.filters["when"] = pages.fmt_when
     env.filters["num"] = pages.fmt_number
     env.filters["flat"] = pages.flat_pairs
