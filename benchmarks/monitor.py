@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         base = root / "base"
         _say("training the flights example ...")
         with make_project(base) as project:
-            from keel.monitoring.reference import reference_for
+            from keel.models.reference import reference_for
 
             reference_for(project, project.metadata.models.get(MODEL, 1))
         for rows in (args.rows // 10, args.rows):

@@ -353,7 +353,8 @@ def contract_test(
     project: Workspace, ref: str, *, url: str | None = None, rows: int = 100
 ) -> ContractTestResult:
     """Test `ref`'s inference contract against the model loaded here, or the server at `url`."""
-    from keel.release.evidence import gather_evidence, load_evaluation_data
+    from keel.models.evaluation import load_evaluation_data
+    from keel.release.evidence import gather_evidence
     from keel.serving.slots import load_version
     from keel.spec import InferenceContractGate
 

@@ -447,7 +447,7 @@ def _retraining(project: Workspace) -> Item:
 def _data(project: Workspace, production: Sequence[_Production]) -> list[Item]:
     from keel.contracts import read_contract
     from keel.errors import KeelError
-    from keel.release.evidence import contract_evidence
+    from keel.models.evaluation import contract_evidence
 
     spec = project.spec
     data = spec.data

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from keel.domain.dataset import DatasetVersion
     from keel.domain.model import ModelVersion
-    from keel.monitoring.reference import Reference
+    from keel.models.reference import Reference
     from keel.spec import SqlSource
     from keel.stats.sketch import TableSketch
     from keel.workspace import Workspace
@@ -120,7 +120,7 @@ def monitor(
 ) -> MonitorReport:
     """Monitor `model` over its last `windows` windows (or since `since`) and, with
     `record`, store the signals and raise or resolve alerts."""
-    from keel.monitoring.reference import reference_for
+    from keel.models.reference import reference_for
 
     spec = project.spec
     name = model or spec.name

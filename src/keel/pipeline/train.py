@@ -516,7 +516,7 @@ def _register(
     )
     say("register", version.ref)
     started = time.perf_counter()
-    from keel.monitoring.reference import record_reference
+    from keel.models.reference import record_reference
 
     # A version without its reference profile is never usable: a failure here fails the run.
     reference = record_reference(project, version)
@@ -540,7 +540,7 @@ def _complete_or_retire(
     now), or retired when it cannot (its run failed), so that a new one is registered.
     """
     from keel.errors import Conflict, NotFound
-    from keel.monitoring.reference import record_reference
+    from keel.models.reference import record_reference
     from keel.release.usable import missing, retired_reason
     from keel.tracking import reap_dead_runs
 

@@ -66,7 +66,7 @@ def require_usable(project: Workspace, version: ModelVersion, *, to: str) -> Non
         # Only a version registered before the profile was part of registration (which then
         # let it fail) can have a completed run and no profile: built now, as monitoring
         # builds one on first use, so upgrading keel never strands a released version.
-        from keel.monitoring.reference import reference_for
+        from keel.models.reference import reference_for
 
         try:
             reference_for(project, version)

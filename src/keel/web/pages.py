@@ -528,7 +528,7 @@ def _distributions(
 ) -> list[tuple[str, Markup]]:
     """Reference against the newest window, for the columns that drift most (first in
     `columns`), read from the prediction log for the version that was monitored."""
-    from keel.monitoring.reference import reference_for
+    from keel.models.reference import reference_for
     from keel.monitoring.report import distribution_chart, short_name
     from keel.predlog.read import read_window
     from keel.stats.sketch import TableSketch

@@ -7,6 +7,9 @@ and the label (`label`). The holdout is out of sample, so its score distribution
 performance are what the model should show in production; with a time split it is also the
 newest data the model saw.
 
+A model-level record below the services: training records it, release checks a version
+has one before it is usable, serving and monitoring compare against it.
+
 `keel train` records it at registration (`record_reference`). A version registered before,
 or one whose profile was lost to a crash between the two writes, gets it on first use
 (`reference_for`): the same rows, the same code, the same sketch.
@@ -87,8 +90,8 @@ def build_reference(
 
     from keel.data.snapshot import load_table
     from keel.domain.digest import Digest
+    from keel.models.evaluation import load_evaluation_data
     from keel.models.loader import load_model
-    from keel.release.evidence import load_evaluation_data
     from keel.stats.sketch import TableSketch
 
     data = load_evaluation_data(project, version, None)
