@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from datetime import UTC, date, datetime
 from itertools import pairwise
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keel.stats import HISTOGRAM_BINS, QUANTILES, TOP_K, Profile, profile_table
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_numbers_with_nulls_nan_and_infinities() -> None:
@@ -156,3 +162,32 @@ def test_numeric_summaries_are_consistent(values: list[float | None]) -> None:
     assert all(b >= a - tolerance for a, b in pairwise(ordered))
     assert numeric.min - tolerance <= numeric.mean <= numeric.max + tolerance
     assert Profile.from_json(profile_table(pa.table({"x": values})).to_json()).columns[0] == column
+
+
+def test_a_stored_profile_is_byte_for_byte_what_it_was() -> None:
+    # A profile is content-addressed (the dataset version holds its digest): the same table
+    # must give the same bytes as every keel before.
+    weather = pacsv.read_csv(EXAMPLES / "flights" / "data" / "nycflights13_weather.csv.gz")
+    profile = profile_table(weather)
+    assert hashlib.sha256(profile.to_json()).hexdigest() == (
+        "a6bd580ba5ec9de3dff1209c3a560d6b36318fe19c7e8515d3a4c80a1a6f3c8c"
+    )
+    # ... and the same document `to_dict` gives, keys in the order they have always had.
+    assert hashlib.sha256(json.dumps(profile.to_dict()).encode()).hexdigest() == (
+        "6d42e2dcccd74ca9233728e34dff00e5605001d9741bf4c317c80ff7d9bbd334"
+    )
+    assert Profile.from_json(profile.to_json()) == profile
+
+
+def test_a_malformed_stored_profile_names_each_field_and_rule() -> None:
+    table = pa.table({"x": [1, 2, 3], "s": ["a", "b", None], "b": [True, None, False]})
+    document = json.loads(profile_table(table).to_json())
+    document["columns"][0]["numeric"]["mean"] = "high"
+    document["columns"][1]["kind"] = "text"
+    del document["columns"][2]["count"]
+    with pytest.raises(ValueError) as raised:
+        Profile.from_dict(document)
+    message = str(raised.value)
+    assert "profile.columns[0].numeric.mean: Input should be a valid number" in message
+    assert "profile.columns[1].kind: Input should be 'numeric', 'string'" in message
+    assert "profile.columns[2].count: Field required" in message

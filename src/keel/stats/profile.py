@@ -29,6 +29,8 @@ from typing import Any, Final, Literal
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
+from keel.serial import dump, load
+
 __all__ = [
     "HISTOGRAM_BINS",
     "PROFILE_KIND",
@@ -140,77 +142,16 @@ class ColumnProfile:
         return self.nulls / total if total else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        document: dict[str, Any] = {
-            "name": self.name,
-            "type": self.type,
-            "kind": self.kind,
-            "count": self.count,
-            "nulls": self.nulls,
-            "null_rate": self.null_rate,  # derived; written for readers of the raw document
-        }
-        if self.numeric is not None:
-            n = self.numeric
-            document["numeric"] = {
-                "count": n.count,
-                "non_finite": n.non_finite,
-                "min": n.min,
-                "max": n.max,
-                "mean": n.mean,
-                "std": n.std,
-                "quantiles": dict(n.quantiles),
-                "histogram": {"edges": list(n.histogram.edges), "counts": list(n.histogram.counts)},
-            }
-        if self.categorical is not None:
-            document["categorical"] = {
-                "distinct": self.categorical.distinct,
-                "top": [[value, count] for value, count in self.categorical.top],
-            }
-        if self.boolean is not None:
-            document["boolean"] = {"true": self.boolean.true, "false": self.boolean.false}
-        if self.temporal is not None:
-            document["temporal"] = {"min": self.temporal.min, "max": self.temporal.max}
-        return document
+        # Summaries a column's kind has no use for are left out, not written as null; and the
+        # derived null rate follows the counts it comes from, for readers of the raw document.
+        document = dump(self, exclude_none=True)
+        head = {key: document.pop(key) for key in ("name", "type", "kind", "count", "nulls")}
+        return {**head, "null_rate": self.null_rate, **document}
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> ColumnProfile:
-        numeric = categorical = boolean = temporal = None
-        if (n := document.get("numeric")) is not None:
-            numeric = NumericSummary(
-                count=int(n["count"]),
-                non_finite=int(n["non_finite"]),
-                min=float(n["min"]),
-                max=float(n["max"]),
-                mean=float(n["mean"]),
-                std=float(n["std"]),
-                quantiles={str(k): float(v) for k, v in n["quantiles"].items()},
-                histogram=Histogram(
-                    edges=tuple(float(e) for e in n["histogram"]["edges"]),
-                    counts=tuple(int(c) for c in n["histogram"]["counts"]),
-                ),
-            )
-        if (c := document.get("categorical")) is not None:
-            categorical = CategoricalSummary(
-                distinct=int(c["distinct"]),
-                top=tuple((str(value), int(count)) for value, count in c["top"]),
-            )
-        if (b := document.get("boolean")) is not None:
-            boolean = BooleanSummary(true=int(b["true"]), false=int(b["false"]))
-        if (t := document.get("temporal")) is not None:
-            temporal = TemporalSummary(min=str(t["min"]), max=str(t["max"]))
-        kind = document["kind"]
-        if kind not in ("numeric", "string", "boolean", "temporal", "other"):
-            raise ValueError(f"column {document.get('name')!r}: unknown kind {kind!r}")
-        return cls(
-            name=str(document["name"]),
-            type=str(document["type"]),
-            kind=kind,
-            count=int(document["count"]),
-            nulls=int(document["nulls"]),
-            numeric=numeric,
-            categorical=categorical,
-            boolean=boolean,
-            temporal=temporal,
-        )
+        """Read `to_dict`'s document; `ValueError` naming each malformed field."""
+        return load(cls, document, where=f"column {document.get('name')!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,10 +193,7 @@ class Profile:
                 f"this keel reads profile version {PROFILE_VERSION}, "
                 f"got {document.get('version')!r}; upgrade keelml"
             )
-        return cls(
-            rows=int(document["rows"]),
-            columns=tuple(ColumnProfile.from_dict(c) for c in document["columns"]),
-        )
+        return load(cls, document, where="profile")
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Profile:
