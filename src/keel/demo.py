@@ -254,7 +254,7 @@ def _serve_and_replay(
     project: Project, tell: _Narrator, result: DemoResult, steps: tuple[str, ...]
 ) -> None:
     from keel.predlog.writer import open_prediction_log
-    from keel.serving.app import create_app
+    from keel.server import create_app
     from keel.web.server import run_in_thread
 
     told = tell.story

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.routing import Route
 
 from keel.deploy.container import LIVE_PATH, PORT, READY_PATH
-from keel.serving.app import create_app
+from keel.server import create_app
 from tests.deploy.support import MODEL, iter_probes, load_yaml
 from tests.fixtures.cli import Keel
 from tests.serving.support import open_project, serve, set_alias

@@ -33,7 +33,7 @@ from keel.models.signing import sign_version, signed_claim, verify_version
 from keel.pipeline.train import train
 from keel.predlog.writer import open_prediction_log
 from keel.project import Project
-from keel.serving.app import create_app
+from keel.server import create_app
 from keel.web.server import run_in_thread
 from tests.fixtures.cli import Keel
 from tests.serving.support import KEEL, free_port, wait_ready

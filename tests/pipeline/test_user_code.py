@@ -215,7 +215,7 @@ def test_feature_code_failing_while_serving_names_the_file_and_line(keel: Keel, 
     from keel.web.server import run_in_thread
 
     _trained_toy(keel, toy)
-    from keel.serving.app import create_app
+    from keel.server import create_app
 
     with Project.open(toy, env={"KEEL_USER": "ana"}) as project:
         app, _ = create_app(project, log=open_prediction_log(project))

@@ -31,7 +31,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from keel.predlog.writer import open_prediction_log
 from keel.project import Project
-from keel.serving.app import ServingApp, create_app
+from keel.server import create_app
+from keel.serving.app import ServingApp
 from keel.web.server import run_in_thread
 from tests.fixtures.trained import MODEL, write_spec
 

@@ -16,7 +16,7 @@ import pytest
 
 from keel.predlog.writer import open_prediction_log
 from keel.project import Project
-from keel.serving.app import create_app
+from keel.server import create_app
 from keel.web.server import run_in_thread
 from tests.serving.support import (
     MODEL,

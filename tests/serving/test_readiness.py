@@ -17,7 +17,8 @@ from keel.errors import StoreError
 from keel.predlog.log import PredictionLog
 from keel.predlog.spool import Spool
 from keel.predlog.writer import StoredPredictionLog
-from keel.serving.app import ServingApp, create_app
+from keel.server import create_app
+from keel.serving.app import ServingApp
 from keel.web.server import run_in_thread
 from tests.serving.support import (
     MODEL,

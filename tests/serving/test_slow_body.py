@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from keel.predlog.writer import open_prediction_log
-from keel.serving.app import create_app
+from keel.server import create_app
 from keel.web.server import run_in_thread
 from keel.web.ui import create_ui
 from tests.serving.support import Client, open_project, records, served_copy, set_alias

@@ -335,7 +335,7 @@ def test_scorecard_page_shows_every_item_with_its_evidence(site: Site) -> None:
 
 
 def test_keel_serve_mounts_the_ui_under_ui(site: Site) -> None:
-    from keel.serving.app import create_app
+    from keel.server import create_app
 
     app, _ = create_app(site.project, ui=True, api=False)
     with run_in_thread(app) as url:

@@ -1,5 +1,6 @@
-"""`keel serve`'s ASGI app: the Open Inference Protocol (v2 REST), plain JSON `/predict`,
-`/metrics` for Prometheus, an OpenAPI document, and the registry API under `/api/v1`.
+"""`keel serve`'s inference app: the Open Inference Protocol (v2 REST), plain JSON `/predict`,
+`/metrics` for Prometheus and an OpenAPI document. `keel.server` serves the registry API
+(`/api/v1`) and the web UI (`/ui`) on the same port by handing their routes in as `mounts`.
 
     GET  /v2                                   server metadata
     GET  /v2/health/live | /v2/health/ready
@@ -24,7 +25,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -37,7 +38,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from keel import __version__
 from keel.domain.model import MODEL_NAME_RULE, VERSION_RULE, is_model_name, parse_version_number
@@ -586,11 +587,11 @@ class ServingApp:
         `keel.monitoring.feedback.receive`), from the user of an API token whose roles may
         `label`. Labels drive performance alerts, retraining and canary verdicts, so unlike
         /predict this is a write, checked as `POST /api/v1/feedback` checks it
-        (`keel.web.auth`): JSON only (415), a token (401), a role that may label (403)."""
+        (`keel.serving.auth`): JSON only (415), a token (401), a role that may label (403)."""
         from keel.domain.identity import require
         from keel.errors import ConfigError, KeelError, NotFound, PermissionDenied
         from keel.monitoring.feedback import receive
-        from keel.web.auth import Refusal, authenticate, require_json
+        from keel.serving.auth import Refusal, authenticate, require_json
 
         try:
             require_json(request)
@@ -624,10 +625,14 @@ class ServingApp:
 
 
 def create_app(
-    project: Workspace, *, log: PredictionLog | None = None, api: bool = True, ui: bool = False
+    project: Workspace,
+    *,
+    log: PredictionLog | None = None,
+    mounts: Sequence[BaseRoute] = (),
 ) -> tuple[Starlette, ServingApp]:
-    """The serving app and its state object; the lifespan starts and stops both. `api`
-    mounts the registry API at /api/v1, `ui` the web UI at /ui."""
+    """The serving app and its state object; the lifespan starts and stops both. `mounts`
+    are served after the inference routes, under the same error handlers and body deadline
+    (`keel.server.create_app` mounts the registry API and the web UI this way)."""
     serving = ServingApp(project, log)
     endpoint = Callable[[Request], Awaitable[Response]]
     routes: list[BaseRoute] = []
@@ -649,14 +654,7 @@ def create_app(
     add("/metrics", serving.prometheus, ["GET"])
     add("/openapi.json", serving.openapi, ["GET"])
     add("/v1/feedback", serving.feedback, ["POST"])
-    if api:
-        from keel.web.api import api_mount
-
-        routes.append(api_mount(project))
-    if ui:
-        from keel.web.ui import create_ui
-
-        routes.append(Mount("/ui", app=create_ui(project)))
+    routes.extend(mounts)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -17,7 +17,7 @@
     label     /api/v1/feedback                                  {"feedback": [...], "model"?}
 
 A call carries `Authorization: Bearer keel_<id>_<secret>`; without a valid token it is 401
-with `WWW-Authenticate: Bearer` (`keel.web.auth`, shared with the serving port's label
+with `WWW-Authenticate: Bearer` (`keel.serving.auth`, shared with the serving port's label
 route). A body is JSON, declared `Content-Type: application/json`, or 415: the form no
 other site's page can send without asking first. The token's user is who acts: its roles
 (read at every call) decide what it may change (403 names the roles that may), the audit
@@ -64,8 +64,8 @@ from keel.errors import (
     StoreError,
     UserCodeError,
 )
+from keel.serving.auth import Refusal, authenticate, has_body, require_json
 from keel.serving.codec import BadRequest, parse_json
-from keel.web.auth import Refusal, authenticate, has_body, require_json
 from keel.web.openapi import api_openapi_document
 
 if TYPE_CHECKING:

@@ -41,7 +41,7 @@ def serve(
     """
     from keel.predlog.deadletter import dead_letter_alert
     from keel.predlog.writer import open_prediction_log
-    from keel.serving.app import create_app
+    from keel.server import create_app
     from keel.web.server import serve_until_stopped
 
     project = cli.project()
