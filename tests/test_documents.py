@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from keel.code.git import GitState
 from keel.deploy.render import RenderResult
+from keel.domain.digest import Digest
 from keel.maturity.model import Item
 from keel.models.signature import RequestProblem
 from keel.retraining.canary.criteria import Criterion, SlotSummary
@@ -154,6 +156,17 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         '"run": {"id": "r1", "metrics": {"mae": 11.9}}, "dataset": null, '
         '"code": {"features": null}, "environment": null, '
         '"release": {"alias": "production", "requests": []}}',
+    ),
+    (
+        "a dirty git state",
+        lambda: GitState("9f1c2ab", "main", True, Digest.of_hex("ab" * 32)),
+        '{"commit": "9f1c2ab", "branch": "main", "dirty": true, '
+        '"diff_digest": "blake3:' + "ab" * 32 + '"}',
+    ),
+    (
+        "a git state without commits",
+        lambda: GitState(None, None, False, None),
+        '{"commit": null, "branch": null, "dirty": false, "diff_digest": null}',
     ),
 ]
 

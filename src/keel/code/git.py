@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from keel.artifacts.hashing import hash_bytes, new_hasher
 from keel.domain.digest import Digest
+from keel.serial import dump
 
 __all__ = ["GitState", "git_state", "run_git"]
 
@@ -34,12 +35,7 @@ class GitState:
     diff_digest: Digest | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "commit": self.commit,
-            "branch": self.branch,
-            "dirty": self.dirty,
-            "diff_digest": None if self.diff_digest is None else str(self.diff_digest),
-        }
+        return dump(self)
 
 
 def run_git(project_dir: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
