@@ -87,6 +87,39 @@ def test_pure_core_imports_only_what_is_below_it(layer: str) -> None:
     assert not offenders, sorted(offenders)
 
 
+#: Shared services: what the services (pipeline, release, serving, monitoring, retraining)
+#: all use, each in its own package or module below them.
+SHARED = ["predlog", "metrics.py", "code", "models", "data", "lineage"]
+#: What a shared service must never import: a service above it, or an interface.
+ABOVE = (
+    "keel.pipeline",
+    "keel.release",
+    "keel.monitoring",
+    "keel.retraining",
+    "keel.serving",
+    "keel.web",
+    "keel.server",
+    "keel.verbs",
+    "keel.project",
+    "keel.cli",
+)
+
+
+@pytest.mark.parametrize("shared", SHARED)
+def test_shared_services_import_no_service_above_them(shared: str) -> None:
+    # Imports inside functions count: one of them was enough to tie serving, monitoring,
+    # release, the pipeline and models into one cycle.
+    part = SRC / shared
+    assert part.exists(), f"keel.{shared.removesuffix('.py')} is missing"
+    offenders = {
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in (part.rglob("*.py") if part.is_dir() else [part])
+        for name in _keel_imports(path)
+        if any(name == a or name.startswith(f"{a}.") for a in ABOVE)
+    }
+    assert not offenders, sorted(offenders)
+
+
 def test_the_metadata_store_is_reached_through_its_interface() -> None:
     # `keel.metadata` (the port, and the factory that picks the adapter) is the way in: code
     # that imports the SQL adapter's modules directly breaks when the adapter changes.
