@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from keel import serial
 from keel.artifacts.hashing import hash_bytes, new_hasher
 from keel.code.usercode import UserFunction, import_failure
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, UserCodeError
+from keel.serial import dump, load
 
 __all__ = [
     "CodeFile",
@@ -68,12 +68,12 @@ class CodeFingerprint:
     digest: Digest
 
     def to_dict(self) -> dict[str, Any]:
-        return serial.dump(self)
+        return dump(self)
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> CodeFingerprint:
         """Read `to_dict`'s document; `ValueError` naming each malformed field."""
-        return serial.load(cls, document, where="code")
+        return load(cls, document, where="code")
 
 
 def fingerprint_files(entry_point: str, files: Collection[CodeFile]) -> CodeFingerprint:
