@@ -20,10 +20,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
+from keel.verbs.approve import approve
+from keel.verbs.audit import audit, audit_verify
+from keel.verbs.canary_check import canary_check
+from keel.verbs.explain import explain
+from keel.verbs.feedback import feedback
+from keel.verbs.monitor import monitor
+from keel.verbs.predict_batch import predict_batch
+from keel.verbs.promote import promote
+from keel.verbs.reject import reject
+from keel.verbs.reproduce import reproduce
+from keel.verbs.retrain import retrain
+from keel.verbs.rollback import rollback
+from keel.verbs.train import train
 from keel.workspace import ProjectStatus, VerifyReport, Workspace
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+    from starlette.applications import Starlette
 
     from keel.data.snapshot import SnapshotResult
     from keel.domain.digest import Digest
@@ -35,7 +49,41 @@ __all__ = ["Project", "ProjectStatus", "VerifyReport"]
 
 
 class Project(Workspace):
-    """A keel project with its verbs; see docs/python-api.md."""
+    """A keel project with its verbs; see docs/python-api.md.
+
+    Each verb is the function of the same name in `keel.verbs`, attached here: the method's
+    signature and docstring are the function's, without the project.
+    """
+
+    train = train
+    reproduce = reproduce
+    promote = promote
+    approve = approve
+    reject = reject
+    rollback = rollback
+    predict_batch = predict_batch
+    feedback = feedback
+    monitor = monitor
+    retrain = retrain
+    canary_check = canary_check
+    explain = explain
+    audit = audit
+    audit_verify = audit_verify
+
+    def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
+        """The ASGI app `keel serve` runs: the models whose `production` alias is set over
+        the Open Inference Protocol and `/predict`, with `/metrics`, the registry API at
+        `/api/v1` (unless `api` is false) and the web UI at `/ui` (with `ui`). Run it with
+        any ASGI server; every prediction goes to the project's prediction log, which the
+        app opens on start and flushes on shutdown. The project must stay open meanwhile.
+        """
+        from keel.predlog.deadletter import dead_letter_alert
+        from keel.predlog.writer import open_prediction_log
+        from keel.server import create_app
+
+        log = open_prediction_log(self, on_dead_letter=dead_letter_alert(self))
+        app, _serving = create_app(self, log=log, api=api, ui=ui)
+        return app
 
     # --- a project's data, models and scaffolding, for its users --------------------------
 

@@ -76,6 +76,33 @@ class TrainResult:
     def cache_hits(self) -> list[str]:
         return [step.step for step in self.steps if step.outcome == "cache_hit"]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The document `keel train --json` prints (without its `ok`)."""
+        return {
+            "run": self.run_id,
+            "dataset": self.dataset.id,
+            "steps": [
+                {
+                    "step": step.step,
+                    "outcome": step.outcome,
+                    "seconds": round(step.seconds, 3),
+                    "output": step.output,
+                    "detail": step.detail,
+                }
+                for step in self.steps
+            ],
+            "metrics": self.metrics,
+            "package": self.package,
+            "model": None
+            if self.registered is None
+            else {"name": self.registered.model, "version": self.registered.version},
+            # The version that already holds this very package, when nothing new was registered.
+            "unchanged": None
+            if self.unchanged is None
+            else {"name": self.unchanged.model, "version": self.unchanged.version},
+            "notes": self.notes,
+        }
+
 
 def _key(step: str, inputs: Mapping[str, Any]) -> str:
     text = json.dumps({"step": step, "format": _FORMAT, **inputs}, sort_keys=True, default=str)

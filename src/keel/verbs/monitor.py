@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from keel.verbs._actor import ActorLike, acting_name
 
@@ -22,7 +22,7 @@ def monitor(
     *,
     model: str | None = None,
     window: str | int | timedelta | None = None,
-    by: Literal["prediction", "event"] | None = None,
+    by: str | None = None,
     windows: int = 14,
     since: datetime | None = None,
     now: datetime | None = None,
@@ -47,6 +47,13 @@ def monitor(
 
     spec = project.spec.monitoring
     time = by or spec.time
+    if time not in ("prediction", "event"):
+        from keel.errors import ConfigError
+
+        raise ConfigError(
+            f"by must be prediction or event, got {time!r}",
+            problems=[("by", "one of prediction, event")],
+        )
     if window is None:
         plan = WindowPlan(duration=spec.window, time=time)
     elif isinstance(window, timedelta):

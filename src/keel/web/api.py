@@ -37,7 +37,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -425,23 +425,18 @@ def _audit_log(call: Call) -> Reply:
 
 
 def _audit_verify(call: Call) -> Reply:
+    from keel.verbs.audit import audit_verify
+
     # The chain and its newest signed checkpoint, as `keel audit-log verify` checks them; a
-    # read writes no checkpoint.
-    project = call.project
-    report = project.metadata.audit.verify()
-    try:
-        report, checkpoints = project.audit_checkpoints.verify(report, write=False)
-    except ConfigError as exc:  # no public key here: the chain is all that can be checked
-        note = f"checkpoints not checked: {exc.message}"
-        return {**report.to_dict(), "checkpoints": {"checked": None, "written": None, "note": note}}
-    return {**report.to_dict(), "checkpoints": checkpoints.to_dict()}
+    # read writes no checkpoint, and without a public key here the chain alone is checked.
+    return audit_verify(call.project, checkpoint=False, require_key=False).to_dict()
 
 
 # --- changing -----------------------------------------------------------------------------
 
 
 def _promote(call: Call) -> Reply:
-    from keel.release import promote
+    from keel.verbs.promote import promote
 
     name, number = call.path["name"], _version_number(call.path["version"])
     result = promote(
@@ -456,21 +451,21 @@ def _promote(call: Call) -> Reply:
 
 
 def _approve(call: Call) -> Reply:
-    from keel.release import approve
+    from keel.verbs.approve import approve
 
     result = approve(call.project, call.path["id"], actor=call.actor, comment=call.body["comment"])
     return _result(result.to_dict())
 
 
 def _reject(call: Call) -> Reply:
-    from keel.release import reject
+    from keel.verbs.reject import reject
 
     result = reject(call.project, call.path["id"], actor=call.actor, comment=call.body["comment"])
     return _result(result.to_dict())
 
 
 def _rollback(call: Call) -> Reply:
-    from keel.release import rollback
+    from keel.verbs.rollback import rollback
 
     result = rollback(
         call.project,
@@ -483,12 +478,15 @@ def _rollback(call: Call) -> Reply:
 
 
 def _feedback(call: Call) -> Reply:
-    from keel.monitoring.feedback import receive
+    from keel.verbs.feedback import feedback
 
-    result = receive(
-        call.project, call.document, actor=call.actor.name, via="POST /api/v1/feedback"
+    # The verb checks the body's shape (a JSON object with a `feedback` list) and names
+    # every bad field; the answer is what was recorded, without the performance tables.
+    body = cast("Mapping[str, Any]", call.document)
+    report = feedback(
+        call.project, body, actor=call.actor, via="POST /api/v1/feedback", performance=False
     )
-    return {"ok": True, **result.to_dict()}
+    return {"ok": True, **report.feedback.to_dict()}
 
 
 def _result(document: Document) -> Document:

@@ -239,12 +239,12 @@ def version_page(project: Workspace, request: Request) -> tuple[str, Context]:
 
 
 def prediction_page(project: Workspace, request: Request) -> tuple[str, Context]:
-    from keel.serving.explain import explain_prediction
+    from keel.verbs.explain import explain
 
     wanted = request.query_params.get("id", "").strip()
     if not wanted:
         return "prediction.html", {"wanted": "", "chain": None}
-    chain = explain_prediction(project, wanted)
+    chain = explain(project, wanted).to_dict()
     return "prediction.html", {"wanted": wanted, "chain": chain, "rows": _flatten(chain)}
 
 

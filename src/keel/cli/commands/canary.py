@@ -121,10 +121,7 @@ def _outcome_text(outcome: CanaryOutcome) -> str:
 def check(cli: CliContext, model: str | None, now: str | None, as_json: bool) -> int:
     """Analyse the canary and act: promote it (through the release policy), roll it back,
     or keep watching. Safe to schedule, also from several machines at once."""
-    from keel.retraining.canary import act_on_canary
-
-    project = cli.project()
-    outcome = act_on_canary(project, _model(project, model), now=parse_time(now, "--now"))
+    outcome = cli.project().canary_check(model=model, now=parse_time(now, "--now"))
     document: dict[str, Any] = outcome.to_dict()
     emit(as_json, document, lambda: _outcome_text(outcome))
     return 0

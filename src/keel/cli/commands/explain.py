@@ -116,9 +116,9 @@ def explain(cli: CliContext, prediction_id: str, as_json: bool) -> int:
     """The whole lineage of one prediction: inputs and outputs, model version, run, dataset,
     code, git commit, environment, and the release and approvals that put the version in
     the alias that answered."""
-    from keel.serving.explain import check_prediction_id, explain_prediction
+    from keel.serving.explain import check_prediction_id
 
     check_prediction_id(prediction_id)  # a malformed id fails before opening anything
-    chain = explain_prediction(cli.project(), prediction_id)
+    chain = cli.project().explain(prediction_id).to_dict()
     emit(as_json, {"ok": True, **chain}, lambda: _render(chain))
     return 0

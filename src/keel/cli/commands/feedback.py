@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import duration_callback, emit, json_option, parse_time
 from keel.domain.duration import format_duration
-from keel.errors import KeelError
 
 if TYPE_CHECKING:
     from keel.metadata.base import LabelRecord
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["feedback"]
 
-#: Windows shown after an ingestion, newest first; older ones with `keel feedback --since`.
-SHOWN_WINDOWS: Final = 30
 #: Windows shown without FILE unless --since says otherwise.
 DEFAULT_WINDOWS: Final = 7
 
@@ -101,30 +98,19 @@ def _ingest(
     version: int | None,
     as_json: bool,
 ) -> int:
-    from keel.monitoring.feedback import ingest, read_feedback_file
-
-    table = read_feedback_file(file, id_column=project.spec.monitoring.feedback.id_column)
-    result = ingest(project, table, model=model, allow_unknown=allow_unknown, source=str(file))
-    entries: list[WindowPerformance] = []
-    hidden = 0
-    error: str | None = None
-    try:
-        for name, starts in sorted(result.windows_of(size).items()):
-            hidden += max(0, len(starts) - SHOWN_WINDOWS)
-            for start in starts[-SHOWN_WINDOWS:]:
-                entries.extend(_performance(project, name, start, start + size, size, version))
-    except KeelError as exc:  # the labels are recorded: say why there is no table
-        error = exc.message
-    payload: dict[str, Any] = {
-        "ok": True,
-        "feedback": result.to_dict(),
-        "window": format_duration(size),
-        "performance": [entry.to_dict() for entry in entries],
-        "windows_not_shown": hidden,
-    }
-    if error is not None:
-        payload["performance_error"] = error
-    emit(as_json, payload, lambda: _ingest_text(result, entries, hidden, error))
+    report = project.feedback(
+        file, model=model, allow_unknown=allow_unknown, window=size, version=version
+    )
+    emit(
+        as_json,
+        {"ok": True, **report.to_dict()},
+        lambda: _ingest_text(
+            report.feedback,
+            report.performance,
+            report.windows_not_shown,
+            report.performance_error,
+        ),
+    )
     return 0
 
 

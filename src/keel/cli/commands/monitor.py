@@ -86,34 +86,17 @@ def monitor(
     feedback has arrived; then freshness. Signals are stored and raise or resolve the
     alerts of monitoring.alerts (or keel's defaults), each naming its owner.
     """
-    from keel.monitoring.service import WindowPlan, parse_window
-    from keel.monitoring.service import monitor as run_monitor
-
-    project = cli.project()
-    spec = project.spec.monitoring
-    chosen_time = time or spec.time
-    plan = (
-        parse_window(window, time=chosen_time)
-        if window is not None
-        else WindowPlan(duration=spec.window, time=chosen_time)
-    )
-    report = run_monitor(
-        project,
+    report = cli.project().monitor(
         model=model,
-        plan=plan,
+        window=window,
+        by=time,
         windows=count,
         since=parse_time(since, "--since"),
         now=parse_time(now, "--now"),
         version=version,
         record=not dry_run,
+        report=report_path,
     )
-    if report_path is not None:
-        from keel.monitoring.report import render_monitor_report
-
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = report_path.with_name(report_path.name + ".tmp")
-        temporary.write_text(render_monitor_report(report), encoding="utf-8")
-        temporary.replace(report_path)
 
     def text() -> str:
         lines = [

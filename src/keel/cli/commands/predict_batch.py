@@ -35,10 +35,9 @@ def predict_batch(
     with slot `batch`, durably, before OUTPUT appears: `keel explain ID` explains any of them.
     """
     from keel.domain.model import parse_model_ref
-    from keel.serving.batch import predict_batch as score
 
     parse_model_ref(ref)  # a malformed reference fails before opening anything
-    result = score(cli.project(), input_path, output_path, ref)
+    result = cli.project().predict_batch(input_path, output_path, ref)
 
     def text() -> str:
         logged = "logged" if result.logged else "not logged (serving.log.enabled is false)"

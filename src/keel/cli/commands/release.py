@@ -4,7 +4,6 @@ and failed gates name their owners (keel.yaml's `owners:`)."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 
 import click
@@ -12,17 +11,9 @@ import click
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_PENDING
 from keel.cli.output import emit, json_option
-from keel.domain.audit import AuditEvent, ChainBreak
+from keel.domain.audit import AuditEvent
 from keel.domain.release import GateResult, ReleaseRequest
-from keel.release import (
-    DecisionResult,
-    PromotionResult,
-    actor_for,
-    approve,
-    promote,
-    reject,
-    rollback,
-)
+from keel.release import DecisionResult, PromotionResult
 from keel.release.service import with_release_owner
 
 __all__ = [
@@ -100,9 +91,7 @@ def promote_command(
     refused, with each failed gate and its evidence (exit 1).
     """
     project = cli.project()
-    result = promote(
-        project, ref, alias, actor=actor_for(project), reason=reason, eval_data=eval_data
-    )
+    result = project.promote(ref, alias, reason=reason, eval_data=eval_data)
     emit(as_json, result.to_dict(), lambda: _promotion_text(result))
     return {"promoted": EXIT_OK, "pending": EXIT_PENDING}.get(result.outcome, EXIT_CHECK_FAILED)
 
@@ -149,7 +138,7 @@ def approve_command(cli: CliContext, request_id: str, comment: str | None, as_js
     against a holder that changed since the request.
     """
     project = cli.project()
-    result = approve(project, request_id, actor=actor_for(project), comment=comment)
+    result = project.approve(request_id, comment=comment)
     emit(as_json, result.to_dict(), lambda: _decision_text(result))
     return _decision_exit(result)
 
@@ -162,7 +151,7 @@ def approve_command(cli: CliContext, request_id: str, comment: str | None, as_js
 def reject_command(cli: CliContext, request_id: str, comment: str | None, as_json: bool) -> int:
     """Reject a release request (never your own); the alias stays where it is."""
     project = cli.project()
-    result = reject(project, request_id, actor=actor_for(project), comment=comment)
+    result = project.reject(request_id, comment=comment)
     emit(as_json, result.to_dict(), lambda: _decision_text(result))
     return EXIT_OK
 
@@ -180,7 +169,7 @@ def rollback_command(cli: CliContext, model: str, alias: str, reason: str, as_js
     walks further back (3 -> 2 -> 1).
     """
     project = cli.project()
-    result = rollback(project, model, alias=alias, actor=actor_for(project), reason=reason)
+    result = project.rollback(model, alias=alias, reason=reason)
     emit(
         as_json,
         result.to_dict(),
@@ -336,40 +325,26 @@ def audit_log(
     chain that holds is checkpointed (a model named "verify" is reached with --model).
     """
     project = cli.project()
-    audit = project.metadata.audit
     if target == "verify":
         expected = [_anchor(text) for text in anchors]
-        report, checkpoints = project.audit_checkpoints.verify(audit.verify())
-        for seq, digest in expected:
-            if not report.ok:
-                break
-            found = audit.events(after=seq - 1, limit=1)
-            actual = found[0].hash if found and found[0].seq == seq else None
-            if actual != digest:
-                report = dataclasses.replace(
-                    report,
-                    broken=ChainBreak(
-                        seq,
-                        "anchor mismatch",
-                        f"event {seq} hashes to {actual or 'nothing (it is missing)'}, the "
-                        f"anchor recorded {digest}: the chain was rewritten from there on",
-                    ),
-                )
+        verification = project.audit_verify(expect=expected)
+        report, checkpoints = verification.chain, verification.checkpoints
 
         def verified() -> str:
             head = f"head: event {report.head_seq} {report.head_hash}"
             head += f"\nanchor it: --expect {report.head_seq}:{report.head_hash}"
-            if checkpoints.checked is not None:
+            if checkpoints is not None and checkpoints.checked is not None:
                 checked = checkpoints.checked
                 verdict = "holds" if report.ok else "checked"
                 head += (
                     f"\nsigned checkpoint {verdict}: event {checked.seq}, "
                     f"{checked.at:%Y-%m-%d %H:%M:%S} UTC, key {checked.key_id}"
                 )
-            if checkpoints.written is not None:
+            if checkpoints is not None and checkpoints.written is not None:
                 head += f"\ncheckpoint written: event {checkpoints.written.seq}"
-            if checkpoints.note:
-                head += f"\n{checkpoints.note}"
+            note = verification.note or (checkpoints.note if checkpoints is not None else "")
+            if note:
+                head += f"\n{note}"
             if report.ok:
                 return f"OK: {report.events} events chain correctly\n{head}"
             broken = report.broken
@@ -379,20 +354,12 @@ def audit_log(
                 f"{report.events} events before it verify\n{head}"
             )
 
-        emit(as_json, {**report.to_dict(), "checkpoints": checkpoints.to_dict()}, verified)
+        emit(as_json, verification.to_dict(), verified)
         return EXIT_OK if report.ok else EXIT_CHECK_FAILED
     if anchors:
         raise click.UsageError("--expect only applies to `keel audit-log verify`")
     model = model_option or target
-    events = audit.events(
-        model=model,
-        kinds=list(kinds) or None,
-        after=after,
-        limit=limit,
-        newest_first=limit is not None,
-    )
-    if limit is not None:
-        events.reverse()
+    events = project.audit(model=model, kinds=kinds, after=after, limit=limit).events
 
     def text() -> str:
         if not events:

@@ -8,7 +8,7 @@ from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option
 from keel.domain.model import parse_model_ref
-from keel.pipeline.reproduce import ReproduceReport, reproduce
+from keel.pipeline.reproduce import ReproduceReport
 
 __all__ = ["reproduce_command"]
 
@@ -53,6 +53,6 @@ def reproduce_command(cli: CliContext, ref: str, tolerance: float, as_json: bool
         if not as_json:
             click.echo(f"  {step:<9} {text}", err=True)
 
-    report = reproduce(project, ref, tolerance=tolerance, progress=progress)
+    report = project.reproduce(ref, tolerance=tolerance, progress=progress)
     emit(as_json, report.to_dict(), lambda: _render(report))
     return EXIT_OK if report.metrics_match else EXIT_CHECK_FAILED

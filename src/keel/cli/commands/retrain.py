@@ -6,15 +6,22 @@ import signal
 import threading
 from datetime import timedelta
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import duration_callback, emit, json_option, parse_time
+from keel.domain.identity import Actor
 from keel.domain.metric import direction_words
 
+if TYPE_CHECKING:
+    from keel.project import Project
+
 __all__ = ["retrain", "watch"]
+
+#: Who `keel watch` acts as, in the audit log and on alerts.
+_WATCH = Actor("keel-watch")
 
 
 def _describe(outcome: Any) -> str:
@@ -89,15 +96,11 @@ def retrain(
     Exit 0 when nothing fired or the decision was carried out, 1 when the release was
     refused, 8 when it waits for approval.
     """
-    from keel.retraining.service import retrain as run
-
-    outcome = run(
-        cli.project(),
+    outcome = cli.project().retrain(
         model=model,
         if_triggered=if_triggered,
         now=parse_time(now, "--now"),
         as_of=parse_time(as_of, "--as-of"),
-        actor=cli.project().settings.user,
     )
     emit(
         as_json,
@@ -144,9 +147,6 @@ def watch(
     """The closed loop: each pass monitors the newest windows (raising and resolving
     alerts), judges a canary if one is running (promote or roll back), and retrains when a
     trigger fired. Runs until SIGTERM or Ctrl-C, or one pass with --once."""
-    from keel.monitoring.service import monitor
-    from keel.retraining.service import retrain as run
-
     project = cli.project()
     stop = threading.Event()
 
@@ -157,7 +157,7 @@ def watch(
     passes: list[dict[str, Any]] = []
     try:
         while True:
-            report = monitor(project, model=model, actor="keel-watch")
+            report = project.monitor(model=model, actor=_WATCH)
             entry: dict[str, Any] = {
                 "monitor": {
                     "windows": len(report.windows),
@@ -169,12 +169,11 @@ def watch(
             canary = _canary(project, model)
             if canary is not None:
                 entry["canary"] = canary
-            outcome = run(
-                project,
+            outcome = project.retrain(
                 model=model,
                 if_triggered=True,
                 as_of=parse_time(as_of, "--as-of"),
-                actor="keel-watch",
+                actor=_WATCH,
             )
             entry["retrain"] = outcome.to_dict()
             passes.append(entry)
@@ -197,15 +196,10 @@ def watch(
     return 0
 
 
-def _canary(project: Any, model: str | None) -> dict[str, Any] | None:
-    """Judge a running canary, when canary analysis is available and one is running."""
-    try:
-        from keel.retraining.canary import act_on_canary
-    except ImportError:
-        return None
+def _canary(project: Project, model: str | None) -> dict[str, Any] | None:
+    """Judge the canary, when one is running."""
     name = model or project.spec.name
     if project.metadata.releases.holder(name, "canary") is None:
         return None
-    outcome = act_on_canary(project, name, actor="keel-watch")
-    document: dict[str, Any] = outcome.to_dict()
+    document: dict[str, Any] = project.canary_check(model=name, actor=_WATCH).to_dict()
     return document

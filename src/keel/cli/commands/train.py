@@ -10,7 +10,7 @@ import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option, parse_time
-from keel.pipeline.train import TrainResult, train
+from keel.pipeline.train import TrainResult
 
 __all__ = ["StepBar", "bar_line", "train_command"]
 
@@ -97,37 +97,12 @@ def train_command(cli: CliContext, force: bool, as_of: str | None, as_json: bool
     project = cli.project()
     moment = parse_time(as_of, "--as-of")
     if as_json:
-        result = train(project, force=force, as_of=moment)
+        result = project.train(force=force, as_of=moment)
     else:
         bar = StepBar(live=sys.stderr.isatty())
         try:
-            result = train(project, force=force, as_of=moment, progress=bar.update)
+            result = project.train(force=force, as_of=moment, progress=bar.update)
         finally:
             bar.close()
-    payload = {
-        "ok": True,
-        "run": result.run_id,
-        "dataset": result.dataset.id,
-        "steps": [
-            {
-                "step": step.step,
-                "outcome": step.outcome,
-                "seconds": round(step.seconds, 3),
-                "output": step.output,
-                "detail": step.detail,
-            }
-            for step in result.steps
-        ],
-        "metrics": result.metrics,
-        "package": result.package,
-        "model": None
-        if result.registered is None
-        else {"name": result.registered.model, "version": result.registered.version},
-        # The version that already holds this very package, when nothing new was registered.
-        "unchanged": None
-        if result.unchanged is None
-        else {"name": result.unchanged.model, "version": result.unchanged.version},
-        "notes": result.notes,
-    }
-    emit(as_json, payload, lambda: _render(result))
+    emit(as_json, {"ok": True, **result.to_dict()}, lambda: _render(result))
     return 0

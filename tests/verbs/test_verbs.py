@@ -1,0 +1,301 @@
+"""keel.Project's verbs: typed results, and the CLI's `--json` is the verb's result document.
+
+The CLI runs in-process; each Project verb is wrapped to keep what it returned, so every
+check compares the document a command printed with the result of the very call it made,
+on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+import keel
+import keel.verbs
+from keel.cli.output import to_jsonable
+from keel.monitoring.model import MonitorReport
+from keel.pipeline.reproduce import ReproduceReport
+from keel.pipeline.train import TrainResult
+from keel.project import Project
+from keel.release.service import DecisionResult, PromotionResult, RollbackResult
+from keel.retraining.canary import CanaryOutcome
+from keel.retraining.service import RetrainOutcome
+from keel.serving.batch import BatchResult
+from keel.verbs import AuditEvents, AuditVerification, Explanation, FeedbackReport
+from tests.fixtures.cli import Keel, Result
+from tests.fixtures.trained import AS_OF, MODEL, TrainedOnPostgres, write_spec
+
+VERBS = [
+    "train",
+    "reproduce",
+    "promote",
+    "approve",
+    "reject",
+    "rollback",
+    "predict_batch",
+    "feedback",
+    "monitor",
+    "retrain",
+    "canary_check",
+    "explain",
+    "audit",
+    "audit_verify",
+]
+
+Calls = dict[str, list[Any]]
+#: A release policy under which promotions move at once (production needs an approval by
+#: default).
+NO_APPROVALS = {"approvals": {"required": 0}}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def flights(
+    request: pytest.FixtureRequest, keel: Keel, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Path:
+    """The trained flights project (v1; v2 and v3 too on SQLite), its store on each backend;
+    the CLI and `_open` both reach it. (`keel` first: it clears KEEL_DB_URL.)"""
+    if request.param == "sqlite":
+        folder: Path = request.getfixturevalue("release_project")
+        return folder
+    template: TrainedOnPostgres = request.getfixturevalue("trained_postgres_template")
+    url: str = request.getfixturevalue("trained_postgres_url")
+    folder = tmp_path / "flights"
+    shutil.copytree(template.folder, folder)
+    monkeypatch.setenv("KEEL_DB_URL", url)
+    return folder
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """What each Project verb returned, in order, while the test ran."""
+    seen: Calls = {}
+
+    def recording(name: str, verb: Callable[..., Any]) -> Callable[..., Any]:
+        def call(self: Project, *args: Any, **kwargs: Any) -> Any:
+            result = verb(self, *args, **kwargs)
+            seen.setdefault(name, []).append(result)
+            return result
+
+        return call
+
+    for name in VERBS:
+        monkeypatch.setattr(Project, name, recording(name, getattr(Project, name)))
+    return seen
+
+
+def _open(folder: Path, user: str = "ana") -> Project:
+    env = {"KEEL_USER": user}
+    if "KEEL_DB_URL" in os.environ:
+        env["KEEL_DB_URL"] = os.environ["KEEL_DB_URL"]
+    return Project.open(folder, env=env)
+
+
+def _document(value: dict[str, Any]) -> dict[str, Any]:
+    """`value` as `--json` prints it, without the `ok` every document starts with."""
+    printed: dict[str, Any] = json.loads(json.dumps(to_jsonable(value)))
+    printed.pop("ok", None)
+    return printed
+
+
+def _same(result: Result, calls: Calls, verb: str, kind: type) -> Any:
+    """The verb's one result since the last check: of type `kind`, and the document the
+    command printed."""
+    assert len(calls.get(verb, [])) == 1, (verb, result.out + result.err)
+    value = calls.pop(verb)[0]
+    assert isinstance(value, kind)
+    assert _document(result.json()) == _document(value.to_dict())
+    return value
+
+
+def test_project_carries_every_verb_with_its_signature() -> None:
+    for name in VERBS:
+        verb = getattr(keel.verbs, name)
+        assert getattr(Project, name) is verb, name
+        assert name in keel.verbs.__all__
+        assert verb.__doc__ and verb.__doc__.strip(), name
+        first = next(iter(inspect.signature(verb).parameters))
+        assert first == "project", name
+    assert callable(Project.serve_app)
+    for name in ("actor",):
+        kinds = {
+            str(inspect.signature(getattr(keel.verbs, verb)).parameters[name].annotation)
+            for verb in VERBS
+            if name in inspect.signature(getattr(keel.verbs, verb)).parameters
+        }
+        assert kinds == {"ActorLike"}  # one actor type for every verb that acts
+
+
+def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
+    for kind in (
+        TrainResult,
+        ReproduceReport,
+        PromotionResult,
+        DecisionResult,
+        RollbackResult,
+        BatchResult,
+        FeedbackReport,
+        MonitorReport,
+        RetrainOutcome,
+        CanaryOutcome,
+        Explanation,
+        AuditEvents,
+        AuditVerification,
+    ):
+        assert getattr(keel, kind.__name__) is kind
+        assert kind.__name__ in keel.__all__
+    # The verbs import their services when called: `import keel` stays quick.
+    heavy = ["numpy", "pandas", "pyarrow", "sklearn", "scipy", "sqlalchemy"]
+    code = f"import sys, keel; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"
+
+
+def test_release_verbs_print_their_results(
+    keel: Keel, flights: Path, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_spec(flights, NO_APPROVALS)
+    trained = keel("-C", flights, "train", "--as-of", AS_OF.isoformat(), "--json")
+    assert trained.code == 0, trained.err
+    new = _same(trained, calls, "train", TrainResult).registered.version
+    assert new > 1
+
+    promoted = keel("-C", flights, "promote", f"{MODEL}@1", "--to", "production", "--json")
+    assert promoted.code == 0, promoted.err
+    assert _same(promoted, calls, "promote", PromotionResult).outcome == "promoted"
+    moved = keel("-C", flights, "promote", f"{MODEL}@{new}", "--to", "production", "--json")
+    assert _same(moved, calls, "promote", PromotionResult).holder == 1
+
+    back = keel("-C", flights, "rollback", MODEL, "--reason", "slower", "--json")
+    assert back.code == 0, back.err
+    rolled = _same(back, calls, "rollback", RollbackResult)
+    assert (rolled.from_version, rolled.to_version) == (new, 1)
+
+    write_spec(flights, {"approvals": {"required": 1}})
+    asked = keel("-C", flights, "promote", f"{MODEL}@{new}", "--to", "production", "--json")
+    assert asked.code == 8, asked.err
+    request = _same(asked, calls, "promote", PromotionResult).request
+    monkeypatch.setenv("KEEL_USER", "ben")
+    rejected = keel("-C", flights, "reject", request.id, "--json")
+    assert _same(rejected, calls, "reject", DecisionResult).outcome == "rejected"
+
+    monkeypatch.setenv("KEEL_USER", "ana")
+    again = keel("-C", flights, "promote", f"{MODEL}@{new}", "--to", "production", "--json")
+    request = _same(again, calls, "promote", PromotionResult).request
+    monkeypatch.setenv("KEEL_USER", "ben")
+    approved = keel("-C", flights, "approve", request.id, "--json")
+    assert approved.code == 0, approved.err
+    assert _same(approved, calls, "approve", DecisionResult).outcome == "approved"
+    with _open(flights) as project:
+        assert project.metadata.releases.holder(MODEL, "production") == new
+        decided = project.metadata.audit.events(kinds=["release.approved"])[-1]
+        assert decided.actor == "ben"
+
+    log = keel("-C", flights, "audit-log", "--limit", "3", "--json")
+    events = _same(log, calls, "audit", AuditEvents).events
+    assert [e.kind for e in events][-1] == "alias.moved"
+    verified = keel("-C", flights, "audit-log", "verify", "--json")
+    assert verified.code == 0, verified.err
+    assert _same(verified, calls, "audit_verify", AuditVerification).ok
+
+
+def test_the_python_api_acts_as_the_user_it_is_given(flights: Path) -> None:
+    write_spec(flights, {"approvals": {"required": 1}})
+    with _open(flights) as project:
+        asked = project.promote(f"{MODEL}@1", "production", reason="weekly")
+        assert asked.outcome == "pending" and asked.request is not None
+        assert asked.request.requested_by == "ana"  # None: the project's user
+        with pytest.raises(keel.PermissionDenied) as own:
+            project.approve(asked.request.id)
+        assert "separation of duties" in own.value.message
+        approved = project.approve(asked.request.id, actor="ben", comment="ok")
+        assert approved.outcome == "approved"
+        token_user = keel.Actor("cy", frozenset({"approver"}), via="token")
+        again = project.promote(f"{MODEL}@1", "staging", actor=token_user)
+        assert again.outcome in ("promoted", "pending")
+        events = project.audit(kinds=["release.approved", "release.requested"]).events
+        assert [(e.kind, e.actor) for e in events][:2] == [
+            ("release.requested", "ana"),
+            ("release.approved", "ben"),
+        ]
+
+
+def test_serving_and_monitoring_verbs_print_their_results(
+    keel: Keel, flights: Path, calls: Calls
+) -> None:
+    write_spec(flights, NO_APPROVALS)
+    with _open(flights) as project:
+        assert project.promote(f"{MODEL}@1", "production").outcome == "promoted"
+    rows = pq.read_table(flights / "raw.parquet").slice(0, 300)
+    pq.write_table(rows, flights / "in.parquet")
+
+    scored = keel(
+        "-C", flights, "predict-batch", flights / "in.parquet", flights / "out.parquet",
+        "--model", f"{MODEL}@production", "--json",
+    )  # fmt: skip
+    assert scored.code == 0, scored.err
+    batch = _same(scored, calls, "predict_batch", BatchResult)
+    assert batch.rows == 300 and batch.version == 1
+
+    explained = keel("-C", flights, "explain", batch.first_id, "--json")
+    assert explained.code == 0, explained.err
+    explanation = _same(explained, calls, "explain", Explanation)
+    assert explanation.id == batch.first_id and explanation.model["version"] == 1
+
+    out = pq.read_table(flights / "out.parquet")
+    late = out["late"].cast(pa.int8())
+    labels = pa.table({"prediction_id": out["prediction_id"], "label": late})
+    pcsv.write_csv(labels.slice(0, 200), flights / "labels.csv")
+    recorded = keel("-C", flights, "feedback", flights / "labels.csv", "--json")
+    assert recorded.code == 0, recorded.err
+    report = _same(recorded, calls, "feedback", FeedbackReport)
+    assert report.feedback.receipt.rows == 200 and report.performance
+
+    monitored = keel("-C", flights, "monitor", "--dry-run", "--json")
+    assert monitored.code == 0, monitored.err
+    windows = _same(monitored, calls, "monitor", MonitorReport).windows
+    assert sum(w.rows for w in windows) == 300
+
+    checked = keel("-C", flights, "canary", "check", "--json")
+    assert _same(checked, calls, "canary_check", CanaryOutcome).action == "none"
+
+    loop = keel("-C", flights, "retrain", "--if-triggered", "--json")
+    assert loop.code == 0, loop.err
+    assert _same(loop, calls, "retrain", RetrainOutcome).decision == "not-triggered"
+
+
+def test_reproduce_prints_its_report(keel: Keel, release_project: Path, calls: Calls) -> None:
+    rebuilt = keel("-C", release_project, "reproduce", f"{MODEL}@1", "--json")
+    report = _same(rebuilt, calls, "reproduce", ReproduceReport)
+    assert report.model == f"{MODEL}@1" and report.metrics
+    assert rebuilt.code == (0 if report.metrics_match else 1)
+
+
+def test_bad_input_names_the_field_and_changes_nothing(flights: Path) -> None:
+    with _open(flights) as project:
+        before = project.metadata.audit.head()
+        with pytest.raises(keel.ConfigError) as bad_window:
+            project.monitor(window="soon", record=False)
+        assert ("--window", "a duration such as 1h or 1d, or a number of predictions") in (
+            bad_window.value.problems
+        )
+        with pytest.raises(keel.ConfigError) as bad_by:
+            project.monitor(by="tomorrow")
+        assert bad_by.value.problems == [("by", "one of prediction, event")]
+        with pytest.raises(keel.ConfigError):
+            project.predict_batch(flights / "raw.parquet", flights / "out.parquet", "bad name@1")
+        assert not (flights / "out.parquet").exists()
+        assert project.metadata.audit.head() == before
