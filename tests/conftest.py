@@ -1,6 +1,7 @@
 """Shared fixtures. Backend fixtures live in tests/fixtures/ and are loaded here."""
 
 pytest_plugins = [
+    "tests.fixtures.workers",  # first: the fixtures below import it
     "tests.fixtures.cli",
     "tests.fixtures.demo",
     "tests.fixtures.postgres",
