@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import itertools
 import pkgutil
 import subprocess
 import sys
@@ -141,7 +142,7 @@ def test_import_linter_holds_the_same_rules() -> None:
     sources = {
         source
         for contract in config["tool"]["importlinter"]["contracts"]
-        for source in contract["source_modules"]
+        for source in contract.get("source_modules", [])
     }
     assert {"keel." + layer.removesuffix(".py").replace("/", ".") for layer in BELOW} <= sources
     result = subprocess.run(
@@ -173,3 +174,96 @@ def test_every_module_declares_all() -> None:
         if not hasattr(module, "__all__"):
             missing.append(info.name)
     assert not missing
+
+
+def _unit(module: str) -> str:
+    """The top-level module or package of keel that `module` belongs to."""
+    return ".".join(module.split(".")[:2])
+
+
+def _package_graph() -> dict[str, set[str]]:
+    """Which of keel's top-level modules and packages each imports, counting imports inside
+    functions and under TYPE_CHECKING. The package root (imported for `__version__`) is
+    left out: it is the public surface, not a layer."""
+    graph: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.py"):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = module if parts[-1] == "__init__" else module.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                names = [".".join([*base, *([node.module] if node.module else [])])]
+            for name in names:
+                if name.startswith("keel.") and _unit(name) != _unit(module):
+                    graph.setdefault(_unit(module), set()).add(_unit(name))
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of `graph` as the path that closes it, or None."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        if node in path:
+            return [*path[path.index(node) :], node]
+        if node in done:
+            return None
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            found = visit(target)
+            if found:
+                return found
+        path.pop()
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        found = visit(start)
+        if found:
+            return found
+    return None
+
+
+def test_the_package_graph_has_no_cycle() -> None:
+    # A layer whose parts may import each other (`:` in the layers contract) would let a
+    # cycle between them through; this holds it for the whole tree.
+    graph = _package_graph()
+    assert "keel.serving" in graph and "keel.workspace" in graph  # the walk found the code
+    cycle = _cycle(graph)
+    assert cycle is None, " -> ".join(cycle or [])
+
+
+#: DESIGN.md's layers, top to bottom: what the layers contract must keep in this order.
+DESIGN_LAYERS = [
+    ("interfaces", {"cli", "project", "server", "web"}),
+    ("verbs", {"verbs"}),
+    ("closed loop", {"retraining"}),
+    ("services", {"monitoring", "release", "pipeline", "serving"}),
+    ("shared services", {"predlog", "metrics", "lineage", "models", "data", "code", "events"}),
+    ("workspace", {"workspace"}),
+    ("stores", {"metadata", "artifacts", "keys"}),
+    ("pure core", {"spec", "contracts", "stats", "reports", "domain", "errors"}),
+]
+
+
+def test_the_layers_contract_keeps_design_order_for_every_module() -> None:
+    config = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    assert contract["containers"] == ["keel"]
+    assert contract["exhaustive"] is True  # a new top-level module must be placed
+    position = {
+        name.strip().strip("()"): index
+        for index, layer in enumerate(contract["layers"])
+        for name in layer.replace("|", ":").split(":")
+    }
+    order = [(group, {position[name] for name in names}) for group, names in DESIGN_LAYERS]
+    for (upper, above), (lower, below) in itertools.pairwise(order):
+        assert max(above) < min(below), f"{upper} must sit above {lower}"
