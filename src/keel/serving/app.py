@@ -42,7 +42,7 @@ from starlette.routing import BaseRoute, Route
 
 from keel import __version__
 from keel.domain.model import MODEL_NAME_RULE, VERSION_RULE, is_model_name, parse_version_number
-from keel.errors import StoreError, UserCodeError
+from keel.errors import StoreError, UserCodeError, error_code
 from keel.predlog.ids import new_prediction_id
 from keel.predlog.log import NullPredictionLog, PredictionBatch, PredictionLog
 from keel.serving.binary import HEADER as BINARY_HEADER
@@ -353,7 +353,7 @@ class ServingApp:
             await run_in_threadpool(self.log.submit, batch, _LOG_WAIT_S)
         except StoreError as exc:
             raise BadRequest(
-                503,
+                error_code(exc).http_status,
                 f"the prediction log cannot take more predictions ({exc.message}); retry shortly",
                 [Problem("prediction_log", "has room", "full")],
             ) from None
@@ -589,7 +589,7 @@ class ServingApp:
         /predict this is a write, checked as `POST /api/v1/feedback` checks it
         (`keel.serving.auth`): JSON only (415), a token (401), a role that may label (403)."""
         from keel.domain.identity import require
-        from keel.errors import ConfigError, KeelError, NotFound, PermissionDenied
+        from keel.errors import ConfigError, KeelError
         from keel.monitoring.feedback import receive
         from keel.serving.auth import Refusal, authenticate, require_json
 
@@ -617,10 +617,9 @@ class ServingApp:
         except ClientDisconnect:
             return Response(status_code=499)
         except KeelError as exc:
-            statuses = ((StoreError, 503), (NotFound, 404), (PermissionDenied, 403))
-            status = next((code for kind, code in statuses if isinstance(exc, kind)), 400)
             pairs = exc.problems if isinstance(exc, ConfigError) else []
-            return _error(status, exc.message, [Problem(f, rule, "") for f, rule in pairs])
+            problems = [Problem(f, rule, "") for f, rule in pairs]
+            return _error(error_code(exc).http_status, exc.message, problems)
         return _json({"ok": True, **result.to_dict()})
 
 

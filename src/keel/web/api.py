@@ -49,21 +49,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from keel.domain.identity import Action, Actor, require
 from keel.domain.model import VERSION_RULE, parse_version_number
 from keel.domain.release import REQUEST_STATUSES
-from keel.errors import (
-    ApprovalRequired,
-    ConfigError,
-    Conflict,
-    ContractViolation,
-    DataError,
-    DependencyMissing,
-    GateFailed,
-    IntegrityError,
-    KeelError,
-    NotFound,
-    PermissionDenied,
-    StoreError,
-    UserCodeError,
-)
+from keel.errors import ConfigError, KeelError, error_code
 from keel.serving.auth import Refusal, authenticate, has_body, require_json
 from keel.serving.codec import BadRequest, parse_json
 from keel.web.openapi import api_openapi_document
@@ -79,20 +65,6 @@ MAX_BODY_BYTES: Final = 64 * 1024
 #: Audit events one call returns at most; page on with `after`.
 MAX_EVENTS: Final = 1_000
 
-_STATUSES: Final[tuple[tuple[type[KeelError], int, str], ...]] = (
-    (ConfigError, 400, "config_error"),
-    (DataError, 400, "data_error"),
-    (PermissionDenied, 403, "permission_denied"),
-    (NotFound, 404, "not_found"),
-    (Conflict, 409, "conflict"),
-    (ApprovalRequired, 409, "approval_required"),
-    (GateFailed, 422, "gate_failed"),
-    (ContractViolation, 422, "contract_violation"),
-    (IntegrityError, 500, "integrity_error"),
-    (DependencyMissing, 500, "dependency_missing"),
-    (StoreError, 503, "store_error"),
-    (UserCodeError, 500, "user_code_error"),
-)
 _OUTCOME_STATUS: Final = {"promoted": 200, "pending": 202, "refused": 422}
 #: A number in a path or query: ASCII digits, small enough for any integer column.
 _NUMBER: Final = re.compile(r"[0-9]{1,9}")
@@ -295,13 +267,9 @@ def _too_large(limit: int = MAX_BODY_BYTES) -> Refusal:
 
 
 def _keel_error(error: KeelError) -> tuple[int, Document]:
-    status, code = 500, "error"
-    for kind, kind_status, kind_code in _STATUSES:
-        if isinstance(error, kind):
-            status, code = kind_status, kind_code
-            break
+    row = error_code(error)
     problems = error.problems if isinstance(error, ConfigError) else None
-    return status, _error_document(code, error.message, error.hint, problems)
+    return row.http_status, _error_document(row.code, error.message, error.hint, problems)
 
 
 def _error_document(
@@ -345,43 +313,23 @@ def _whoami(call: Call) -> Reply:
 
 
 def _models(call: Call) -> Reply:
-    found = call.project.metadata.models.list_models()
-    return {"ok": True, "models": [m.to_dict() for m in found]}
+    from keel.release.documents import models_document
+
+    return {"ok": True, "models": models_document(call.project)}
 
 
 def _model(call: Call) -> Reply:
-    name = call.path["name"]
-    registry = call.project.metadata.models
-    versions = registry.versions(name)
-    aliases = registry.aliases(name)
-    held: dict[int, list[str]] = {}
-    for alias in aliases:
-        held.setdefault(alias.version, []).append(alias.name)
-    model = {
-        "name": name,
-        "aliases": {a.name: a.version for a in aliases},
-        "versions": [
-            {
-                "version": v.version,
-                "run_id": v.run_id,
-                "package": str(v.package),
-                "flavor": v.flavor,
-                "metrics": v.metrics,
-                "aliases": held.get(v.version, []),
-                "created_at": v.created_at.isoformat(),
-                "created_by": v.created_by,
-            }
-            for v in versions
-        ],
-    }
-    return {"ok": True, "model": model}
+    from keel.release.documents import model_document
+
+    return {"ok": True, "model": model_document(call.project, call.path["name"])}
 
 
 def _version(call: Call) -> Reply:
-    registry = call.project.metadata.models
-    version = registry.get(call.path["name"], _version_number(call.path["version"]))
-    held = [a.name for a in registry.aliases(version.model) if a.version == version.version]
-    return {"ok": True, "version": {**version.to_dict(), "aliases": held}}
+    from keel.release.documents import version_document
+
+    number = _version_number(call.path["version"])
+    version = call.project.metadata.models.get(call.path["name"], number)
+    return {"ok": True, "version": version_document(call.project, version)}
 
 
 def _requests(call: Call) -> Reply:
