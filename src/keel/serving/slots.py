@@ -86,7 +86,7 @@ def load_version(
     Warming predicts on `warm_with` (recent real requests) and must succeed; without them a
     synthetic row is tried and its failure tolerated (feature code may reject plain values).
     """
-    from keel.release.evidence import load_model
+    from keel.models.loader import load_model
     from keel.release.usable import require_usable
 
     started = time.perf_counter()
