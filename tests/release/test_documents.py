@@ -3,61 +3,21 @@ same document, built once (keel.release.documents), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from keel.cli.main import main
-from keel.domain.digest import Digest
-from keel.domain.run import Run, new_run_id
 from keel.project import Project
 from keel.web import create_api
 from keel.web.server import run_in_thread
+from tests.web.test_api_auth import CONTRACT, _register
 
 SPEC = "version: 1\nname: documents-test\n"
-CONTRACT: dict[str, Any] = {
-    "kind": "keel.inference-contract",
-    "version": 1,
-    "inputs": [{"name": "distance", "type": "float", "nullable": False}],
-    "outputs": [{"name": "prediction", "type": "integer"}],
-}
-
-
-def _register(project: Project, *, profiled: bool) -> int:
-    """A version without training; without a reference profile it is not usable."""
-    metadata = project.metadata
-    run = Run(
-        id=new_run_id(),
-        status="running",
-        started_at=datetime.now(UTC),
-        user="root",
-        host="b",
-        pid=1,
-    )
-    metadata.runs.start(run)
-    package = Digest.of_hex(hashlib.sha256(run.id.encode()).hexdigest())
-    metadata.artifacts.record(package, size=1, media_type="application/zip", actor="root")
-    registered = metadata.models.register(
-        "flights",
-        run_id=run.id,
-        package=package,
-        flavor="sklearn",
-        inference_contract=CONTRACT,
-        metrics={"auc": 0.8},
-        actor="root",
-    )
-    metadata.runs.finish(run.id, "completed")
-    if profiled:
-        metadata.monitoring.put_reference(
-            "flights", registered.version, package, row_count=1, source="a test stand-in"
-        )
-    return registered.version
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -100,9 +100,10 @@ class Api:
             return Answer(error.code, error.headers, json.loads(text), text)
 
 
-def _register(project: Project, model: str = "flights") -> int:
+def _register(project: Project, model: str = "flights", *, profiled: bool = True) -> int:
     """A complete version without training: a completed run, a package object and a
-    reference profile (what makes a version usable) are enough."""
+    reference profile (what makes a version usable) are enough. Without the profile
+    (`profiled=False`) the version is registered but not usable."""
     metadata = project.metadata
     run = Run(
         id=new_run_id(),
@@ -125,9 +126,10 @@ def _register(project: Project, model: str = "flights") -> int:
         actor="root",
     )
     metadata.runs.finish(run.id, "completed")
-    metadata.monitoring.put_reference(
-        model, registered.version, package, row_count=1, source="no rows: a test stand-in"
-    )
+    if profiled:
+        metadata.monitoring.put_reference(
+            model, registered.version, package, row_count=1, source="no rows: a test stand-in"
+        )
     return registered.version
 
 
