@@ -1,6 +1,10 @@
 """`StoredPredictionLog`: the prediction log written to the metadata store by a writer
 thread, with the spool and the dead-letter file behind it (the package docstring tells the
-whole story); `open_prediction_log` opens it as keel.yaml's `serving.log` configures it."""
+whole story); `open_prediction_log` opens it as keel.yaml's `serving.log` configures it.
+
+Somewhat over 600 lines, kept whole on purpose: the request path, the writer thread, replay
+and spilling all share one lock and one set of counters, and reading them apart would hide
+how each keeps the others' invariants."""
 
 from __future__ import annotations
 
