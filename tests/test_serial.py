@@ -134,3 +134,10 @@ def test_values_of_another_type_are_written_as_they_are() -> None:
     document = dump(Counts(np.int64(3), np.float64(0.5)))
     assert document == {"rows": 3, "mean": 0.5}
     assert isinstance(document["rows"], np.int64)
+
+
+def test_derived_values_follow_the_field_they_are_computed_from() -> None:
+    document = dump(Counts(10, 0.5), after={"rows": {"half": 5}})
+    assert list(document.items()) == [("rows", 10), ("half", 5), ("mean", 0.5)]
+    with pytest.raises(ValueError, match="Counts has no field total"):
+        dump(Counts(10, 0.5), after={"total": {"half": 5}})

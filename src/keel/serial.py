@@ -137,14 +137,32 @@ def _codec(cls: type) -> _Codec:
     return codec
 
 
-def dump(obj: object, *, exclude_none: bool = False) -> dict[str, Any]:
-    """`obj` (a dataclass) as a JSON-ready document, its fields in declaration order."""
+def dump(
+    obj: object,
+    *,
+    exclude_none: bool = False,
+    after: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """`obj` (a dataclass) as a JSON-ready document, its fields in declaration order.
+
+    `after` adds derived values (a rate, a verdict) right after the field each is computed
+    from: `after={"nulls": {"null_rate": 0.1}}`."""
     # warnings=False: a value of another type than its field's (numpy's int64 in an int field)
     # is written as it is, as a dict literal would, not warned about.
     document = _codec(type(obj)).serializer.to_python(
         (obj,), mode="python", exclude_none=exclude_none, warnings=False
     )
-    return cast(dict[str, Any], document[0])
+    fields = cast(dict[str, Any], document[0])
+    if not after:
+        return fields
+    missing = set(after) - set(fields)
+    if missing:
+        raise ValueError(f"{type(obj).__name__} has no field {', '.join(sorted(missing))}")
+    placed: dict[str, Any] = {}
+    for key, value in fields.items():
+        placed[key] = value
+        placed.update(after.get(key, {}))
+    return placed
 
 
 def load(cls: type[T], document: Mapping[str, Any], where: str = "document") -> T:

@@ -142,11 +142,9 @@ class ColumnProfile:
         return self.nulls / total if total else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        # Summaries a column's kind has no use for are left out, not written as null; and the
-        # derived null rate follows the counts it comes from, for readers of the raw document.
-        document = dump(self, exclude_none=True)
-        head = {key: document.pop(key) for key in ("name", "type", "kind", "count", "nulls")}
-        return {**head, "null_rate": self.null_rate, **document}
+        # Summaries a column's kind has no use for are left out, not written as null; the null
+        # rate is derived, written for readers of the raw document.
+        return dump(self, exclude_none=True, after={"nulls": {"null_rate": self.null_rate}})
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> ColumnProfile:
