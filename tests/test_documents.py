@@ -18,6 +18,7 @@ import pytest
 from keel.code.git import GitState
 from keel.deploy.render import RenderResult
 from keel.domain.digest import Digest
+from keel.events.webhooks import WebhookDelivery
 from keel.maturity.model import Item
 from keel.models.signature import RequestProblem
 from keel.retraining.canary.criteria import Criterion, SlotSummary
@@ -167,6 +168,18 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         "a git state without commits",
         lambda: GitState(None, None, False, None),
         '{"commit": null, "branch": null, "dirty": false, "diff_digest": null}',
+    ),
+    (
+        "a webhook delivered",
+        lambda: WebhookDelivery("audit", "https://hooks.example/keel", 3, 41),
+        '{"webhook": "audit", "url": "https://hooks.example/keel", "ok": true, "delivered": 3, '
+        '"cursor": 41, "error": null, "failed_seq": null, "more": false}',
+    ),
+    (
+        "a webhook that failed",
+        lambda: WebhookDelivery("audit", "https://hooks.example/keel", 0, 38, "HTTP 500", 39, True),
+        '{"webhook": "audit", "url": "https://hooks.example/keel", "ok": false, "delivered": 0, '
+        '"cursor": 38, "error": "HTTP 500", "failed_seq": 39, "more": true}',
     ),
 ]
 

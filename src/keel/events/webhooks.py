@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 from keel.domain.audit import AuditEvent
 from keel.errors import IntegrityError, NotFound
 from keel.metadata.base import Webhook
+from keel.serial import dump
 
 if TYPE_CHECKING:
     from keel.workspace import Workspace
@@ -111,16 +112,7 @@ class WebhookDelivery:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "webhook": self.webhook,
-            "url": self.url,
-            "ok": self.ok,
-            "delivered": self.delivered,
-            "cursor": self.cursor,
-            "error": self.error,
-            "failed_seq": self.failed_seq,
-            "more": self.more,
-        }
+        return dump(self, after={"url": {"ok": self.ok}})
 
 
 @dataclass(frozen=True, slots=True)
