@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.s3",
     "tests.fixtures.trained",
+    "tests.fixtures.copies",  # after the two it imports
     "tests.fixtures.untimed",
     "tests.fixtures.webhooks",
 ]

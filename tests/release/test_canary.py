@@ -23,6 +23,7 @@ from keel.events import subscribe
 from keel.predlog.ids import new_prediction_id
 from keel.project import Project
 from tests.fixtures.cli import Keel
+from tests.fixtures.copies import ProjectCopies, run_keel
 from tests.pipeline.test_user_code import FEATURES, SPEC, TRAIN, _raw
 
 MODEL = "toy"
@@ -47,26 +48,35 @@ WRITES = frozenset(
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def toy(
-    request: pytest.FixtureRequest, keel: Keel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    keel: Keel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    project_copies: ProjectCopies,
 ) -> Path:
     """The toy project with v1 and v2 trained, owners named and an hour's canary policy of
-    five predictions, on either store."""
+    five predictions, on either store (a copy: trained once per run and store)."""
+    db_url = None
     if request.param == "postgresql":
-        monkeypatch.setenv("KEEL_DB_URL", request.getfixturevalue("fresh_postgres_url"))
-    assert keel("init").code == 0
+        db_url = request.getfixturevalue("fresh_postgres_url")
+        monkeypatch.setenv("KEEL_DB_URL", db_url)
+    return project_copies.copy(_train_toy, tmp_path, db_url)
+
+
+def _train_toy(folder: Path, env: dict[str, str]) -> None:
+    assert run_keel(folder, env, "init").code == 0
     spec = yaml.safe_load(SPEC)
     spec["owners"] = {"release": RELEASE_OWNER, "training": TRAINING_OWNER}
     spec["retraining"] = {"canary": {"duration": "1h", "min_predictions": 5}}
-    (tmp_path / "features.py").write_text(FEATURES)
-    (tmp_path / "train.py").write_text(TRAIN)
-    pq.write_table(_raw(), tmp_path / "raw.parquet")
+    (folder / "features.py").write_text(FEATURES)
+    (folder / "train.py").write_text(TRAIN)
+    pq.write_table(_raw(), folder / "raw.parquet")
     for version, strength in ((1, 1.0), (2, 0.5)):
         spec["training"]["params"] = {"C": strength}
-        (tmp_path / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-        trained = keel("train", "--json")
+        (folder / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+        trained = run_keel(folder, env, "train", "--json")
         assert trained.code == 0, trained.err
         assert trained.json()["model"]["version"] == version
-    return tmp_path
 
 
 def _open(folder: Path) -> Project:

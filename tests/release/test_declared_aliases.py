@@ -11,6 +11,7 @@ import pytest
 
 from keel.project import Project
 from tests.fixtures.cli import Keel
+from tests.fixtures.copies import ProjectCopies, run_keel
 from tests.pipeline.test_user_code import FEATURES, SPEC, TRAIN, _raw
 
 DECLARED = "candidate, staging, canary, production"
@@ -18,20 +19,30 @@ DECLARED = "candidate, staging, canary, production"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def trained(
-    request: pytest.FixtureRequest, keel: Keel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    keel: Keel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    project_copies: ProjectCopies,
 ) -> Path:
-    """The toy project with v1 trained (and registered as candidate), on either store."""
+    """The toy project with v1 trained (and registered as candidate), on either store (a
+    copy: trained once per run and store)."""
+    db_url = None
     if request.param == "postgresql":
-        monkeypatch.setenv("KEEL_DB_URL", request.getfixturevalue("fresh_postgres_url"))
-    assert keel("init").code == 0
-    (tmp_path / "keel.yaml").write_text(SPEC)
-    (tmp_path / "features.py").write_text(FEATURES)
-    (tmp_path / "train.py").write_text(TRAIN)
-    pq.write_table(_raw(), tmp_path / "raw.parquet")
-    trained = keel("train", "--json")
+        db_url = request.getfixturevalue("fresh_postgres_url")
+        monkeypatch.setenv("KEEL_DB_URL", db_url)
+    return project_copies.copy(_train_v1, tmp_path, db_url)
+
+
+def _train_v1(folder: Path, env: dict[str, str]) -> None:
+    assert run_keel(folder, env, "init").code == 0
+    (folder / "keel.yaml").write_text(SPEC)
+    (folder / "features.py").write_text(FEATURES)
+    (folder / "train.py").write_text(TRAIN)
+    pq.write_table(_raw(), folder / "raw.parquet")
+    trained = run_keel(folder, env, "train", "--json")
     assert trained.code == 0, trained.err
     assert trained.json()["model"]["version"] == 1
-    return tmp_path
 
 
 def _open(folder: Path) -> Project:
