@@ -18,7 +18,6 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from html import escape
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
@@ -84,6 +83,12 @@ def _render(template: str, *, title: str, generated: datetime, **context: object
 @cache
 def _environment() -> Environment:
     return environment()
+
+
+def _note(*lines: str) -> str:
+    """A short note in place of a chart, one line a text (escaped)."""
+    parts = _environment().get_template("report/parts.html").module
+    return str(parts.note(*lines))  # type: ignore[attr-defined]
 
 
 def _when(moment: datetime) -> str:
@@ -246,25 +251,21 @@ def distribution_chart(
     when there is nothing to draw)."""
     if reference is None or current is None:
         missing = "reference" if reference is None else "current data"
-        return f"<p class='note'>The {missing} has no such column.</p>"
+        return _note(f"The {missing} has no such column.")
     if reference.kind != current.kind:
-        return (
-            f"<p class='note'>Types differ: {escape(reference.kind)} in the reference, "
-            f"{escape(current.kind)} now.</p>"
-        )
+        return _note(f"Types differ: {reference.kind} in the reference, {current.kind} now.")
     if reference.values == 0 or current.values == 0:
-        return "<p class='note'>No values to draw on one side (all missing).</p>"
+        return _note("No values to draw on one side (all missing).")
     if reference.kind == "numeric" and reference.numeric and current.numeric:
         return _numeric_chart(reference, current, label)
     if reference.kind in ("categorical", "boolean"):
         return _categorical_chart(reference, current, label)
     if reference.kind == "temporal":
-        return (
-            f"<p class='note'>Reference {escape(_epoch(reference.min))} … "
-            f"{escape(_epoch(reference.max))}<br>Current {escape(_epoch(current.min))} … "
-            f"{escape(_epoch(current.max))}</p>"
+        return _note(
+            f"Reference {_epoch(reference.min)} … {_epoch(reference.max)}",
+            f"Current {_epoch(current.min)} … {_epoch(current.max)}",
         )
-    return "<p class='note'>Nothing to draw for this type.</p>"
+    return _note("Nothing to draw for this type.")
 
 
 def _epoch(seconds: float | None) -> str:
@@ -436,7 +437,7 @@ def drift_heatmap(
                 ),
             )
     if not columns:
-        return "<p class='note'>No window had enough rows to test for drift.</p>", []
+        return _note("No window had enough rows to test for drift."), []
 
     def order(name: str) -> tuple[int, int, float, str]:
         cells = columns[name]
