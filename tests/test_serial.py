@@ -141,3 +141,42 @@ def test_derived_values_follow_the_field_they_are_computed_from() -> None:
     assert list(document.items()) == [("rows", 10), ("half", 5), ("mean", 0.5)]
     with pytest.raises(ValueError, match="Counts has no field total"):
         dump(Counts(10, 0.5), after={"total": {"half": 5}})
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    values: tuple[str, ...]
+    as_set: frozenset[str] = field(init=False, default=frozenset(), compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "as_set", frozenset(self.values))
+
+
+def test_a_field_init_does_not_take_is_not_written_and_is_rebuilt_on_load() -> None:
+    assert dump(Cached(("a", "b"))) == {"values": ["a", "b"]}
+    assert load(Cached, {"values": ["a", "b"]}).as_set == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"rows": "5", "mean": 0.5}, "doc.rows: Input should be a valid integer"),
+        ({"rows": 5.5, "mean": 0.5}, "doc.rows: Input should be a valid integer"),
+        ({"rows": 5, "mean": "0.5"}, "doc.mean: Input should be a valid number"),
+    ],
+)
+def test_values_are_checked_not_converted(document: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        load(Counts, document, where="doc")
+    assert message in str(raised.value)
+    assert load(Counts, {"rows": 5, "mean": 1}) == Counts(5, 1.0)  # an integer is a number
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    limit: int | float | None = None
+
+
+def test_a_union_is_one_error_naming_its_members() -> None:
+    with pytest.raises(ValueError, match=r"^doc.limit: Input should be an integer or a number$"):
+        load(Bound, {"limit": "low"}, where="doc")

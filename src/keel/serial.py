@@ -13,7 +13,10 @@ once here rather than in each class:
 - numbers and `Any` values as they are: a float field holding an int stays `3` (not `3.0`),
   NaN stays NaN (pydantic writes null), so documents are byte for byte what they were;
 - `Digest` as its text, parsed back with `Digest.parse`;
-- enums as their values, dates as ISO strings, paths as strings, tuples as lists (pydantic's).
+- enums as their values, dates as ISO strings, paths as strings, tuples as lists (pydantic's);
+- fields `__init__` does not take (caches) are not written, and rebuilt on load;
+- on load, values are checked, not converted: `"5"` is not an integer nor `"no"` a boolean
+  (an integer is a number); a union is one error naming its members.
 
 The domain stays free of pydantic: this module sits above `keel.domain` and the domain never
 imports it; classes above the domain delegate their `to_dict`/`from_dict` here. The serving
@@ -73,6 +76,20 @@ def _text_schema(
     )
 
 
+_STRICT: dict[str, str] = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "bool": "a boolean",
+}
+
+
+def _describe(choice: Any) -> str:
+    schema = choice[0] if isinstance(choice, tuple) else choice
+    kind = str(schema.get("type", ""))
+    return _STRICT.get(kind) or {"none": "null", "literal": "one of the names"}.get(kind, kind)
+
+
 def _keep_ref(node: dict[str, Any], schema: core_schema.CoreSchema) -> core_schema.CoreSchema:
     if "ref" in node:
         return cast(core_schema.CoreSchema, {**schema, "ref": node["ref"]})
@@ -102,6 +119,23 @@ def _patch(node: Any) -> Any:
         cls = _ISO_TYPES[kind]
         return _keep_ref(node, _text_schema(cls.fromisoformat, _isoformat, cls))
     patched = {key: _patch(value) for key, value in node.items()}
+    if kind in _STRICT:
+        # A stored or received document says what it means: "5" is not the number 5 nor
+        # "no" a boolean (pydantic's lax mode would convert both).
+        patched["strict"] = True
+    elif kind == "union" and "custom_error_type" not in node:
+        # One error for the field, not one per member of the union (`minimum.int`, ...).
+        patched["custom_error_type"] = "union"
+        patched["custom_error_message"] = "Input should be " + " or ".join(
+            _describe(choice) for choice in node["choices"]
+        )
+    # A field that __init__ does not take (a cache computed from the others) is not part of
+    # the document: writing it would only be read back as something to ignore.
+    if kind == "dataclass-args":
+        patched["fields"] = [f for f in patched["fields"] if f.get("init", True)]
+    elif kind == "dataclass" and node["schema"].get("type") == "dataclass-args":
+        hidden = {f["name"] for f in node["schema"]["fields"] if not f.get("init", True)}
+        patched["fields"] = [name for name in node["fields"] if name not in hidden]
     if kind == "enum":
         patched["serialization"] = _always(_enum_value)
     elif kind == "lax-or-strict" and node["lax_schema"].get("custom_error_type") == "path_type":
