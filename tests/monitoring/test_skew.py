@@ -27,10 +27,10 @@ from keel.monitoring.skew import (
     EXAMPLES,
     FeatureSkew,
     RowSkewReport,
-    _compare,
     distribution_skew,
     row_skew,
 )
+from keel.monitoring.skew.rows import _compare
 from keel.project import Project
 from keel.serving.batch import predict_batch
 from tests.fixtures.cli import Keel
