@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from keel.cli.main import main
 from keel.demo import APPROVER, OWNER, DemoResult, run_demo
-from keel.demo_stories import BIKESHARE
+from keel.demo.stories import BIKESHARE
 from keel.project import Project
 from keel.serving.explain import explain_prediction
 from tests.fixtures.postgres import _admin

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from keel.cli.output import emit, json_option
-from keel.demo_stories import STORIES
+from keel.demo.stories import STORIES
 
 __all__ = ["demo"]
 

@@ -1,41 +1,8 @@
-"""`keel demo`: the whole lifecycle on an example project, narrated, on a real server.
-
-    keel demo [DIR]                        # the flights story
-    keel demo --example bikeshare [DIR]    # the regression story
-    # DIR is kept for exploring afterwards (default: a new temp folder)
-
-The flights story, on the real 2013 New York flights (shipped in the package), in the embedded
-defaults (SQLite and a local artifact folder):
-
- 1. init: the example project; its data contract inferred from January-June.
- 2. train v1 on January-June; release gates; a promotion that waits for a second person,
-    approved by ben.
- 3. a real `keel serve` on loopback; July-September replayed month by month through HTTP,
-    labels arriving afterwards through HTTP, `keel monitor` after each month: drift and
-    performance alerts with their owners.
- 4. retraining triggered by those signals: the source catches up, the contract is reviewed
-    for the new months, the challenger is trained on January-September and beats the
-    champion on the newest labelled traffic; it goes to canary.
- 5. October's traffic split between production and canary; canary analysis passes; the
-    promotion to production waits for approval; ben approves.
- 6. a deliberately weak model put on canary; November's traffic and labels; canary analysis
-    rolls it back on its own.
- 7. `keel explain` of one prediction; the audit log verified; where to look next.
-
-The bikeshare story is the same lifecycle as a regression (keel.demo_stories): hourly bike
-rentals in Washington DC, v1 trained on 2011 (its time column a plain date), January-March
-2012 replayed while demand grows, so rmse rises above the policy's limit and the trigger
-fires; the challenger, trained through March, has the lower rmse and goes on canary in April;
-the weak model is rolled back in May.
-
-Each step says what it shows and how long it took. `steps` limits the story for tests.
-"""
+"""The demo's story, step by step: `run_demo` and the steps it narrates."""
 
 from __future__ import annotations
 
 import contextlib
-import http.client
-import json
 import logging
 import random
 import tempfile
@@ -46,24 +13,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
 
-from keel.demo_stories import FLIGHTS, Story, story
+from keel.demo.stories import FLIGHTS, Story, story
+from keel.demo.traffic import Client, label_service, post_labels, send_month
 from keel.errors import ConfigError
 
 if TYPE_CHECKING:
-    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
-
     from keel.maturity import Scorecard
     from keel.project import Project
 
 __all__ = ["APPROVER", "MODEL", "OWNER", "STEPS", "DemoResult", "run_demo"]
 
+
 #: The flights story's model.
 MODEL: Final = FLIGHTS.model
 OWNER: Final = "ana"  # trains, requests releases, owns the data
 APPROVER: Final = "ben"  # approves releases
-LABEL_SERVICE: Final = "label-feed"  # sends the labels that arrive later (role labeler)
+
+
 STEPS: Final = ("init", "release", "serve", "retrain", "canary", "rollback", "explain")
 
 
@@ -215,9 +182,6 @@ def _tell_stores(tell: _Narrator, folder: Path) -> None:
         )
 
 
-# --- 2. the first release -------------------------------------------------------------------
-
-
 def _release_first(project: Project, tell: _Narrator) -> None:
     from keel.domain.identity import Actor
     from keel.pipeline.train import train
@@ -247,9 +211,6 @@ def _release_first(project: Project, tell: _Narrator) -> None:
         tell(f"ben approves: {decided.outcome}; {model}@1 now holds production")
 
 
-# --- 3-6. serving, monitoring, retraining, canary -------------------------------------------
-
-
 def _serve_and_replay(
     project: Project, tell: _Narrator, result: DemoResult, steps: tuple[str, ...]
 ) -> None:
@@ -259,16 +220,16 @@ def _serve_and_replay(
 
     told = tell.story
     model = told.model
-    labels = _label_service(project)
+    labels = label_service(project)
     app, serving = create_app(project, log=open_prediction_log(project))
-    with run_in_thread(app) as url, contextlib.closing(_Client(url)) as client:
+    with run_in_thread(app) as url, contextlib.closing(Client(url)) as client:
         with tell.step(
             f"keel serve on {url}: {told.replayed_words} replayed, labels arriving later"
         ):
             for month in told.replayed:
-                sent = _send_month(project, told, client, month)
+                sent = send_month(project, told, client, month)
                 serving.log.flush()
-                _post_labels(client, sent, labels)
+                post_labels(client, sent, labels)
                 report = _monitor(project, tell, month)
                 result.events.append(f"month {month}")
                 result.prediction = result.prediction or sent.ids[0]
@@ -286,116 +247,18 @@ def _serve_and_replay(
         )
         if "canary" in steps:
             with tell.step(told.canary_title):
-                sent = _send_month(project, told, client, told.canary_month)
+                sent = send_month(project, told, client, told.canary_month)
                 serving.log.flush()
-                _post_labels(client, sent, labels)
+                post_labels(client, sent, labels)
                 _judge_canary(project, tell)
         if "rollback" in steps:
             with tell.step(told.rollback_title):
                 _weak_canary(project, tell)
                 _wait_for(lambda: serving.state.routes[model].canary is not None, 10)
-                sent = _send_month(project, told, client, told.rollback_month)
+                sent = send_month(project, told, client, told.rollback_month)
                 serving.log.flush()
-                _post_labels(client, sent, labels)
+                post_labels(client, sent, labels)
                 _judge_canary(project, tell)
-
-
-@dataclass
-class _Sent:
-    month: str
-    ids: list[str]
-    labels: list[int]
-
-
-class _Client:
-    """JSON over one keep-alive connection to the demo's server."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self._host, self._port = parts.hostname or "", parts.port
-        self._connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
-
-    def post(self, path: str, document: Any, headers: dict[str, str] | None = None) -> Any:
-        body = json.dumps(document).encode()
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        try:
-            response = self._send(path, body, sent)
-        except (ConnectionError, http.client.HTTPException):
-            # The server closes a keep-alive connection left idle (while training ran).
-            self._connection.close()
-            self._connection = http.client.HTTPConnection(self._host, self._port, timeout=60)
-            response = self._send(path, body, sent)
-        answer = json.loads(response.read())
-        if response.status != 200:
-            raise RuntimeError(f"{path} answered {response.status}: {answer}")
-        return answer
-
-    def close(self) -> None:
-        self._connection.close()
-
-    def _send(self, path: str, body: bytes, headers: dict[str, str]) -> http.client.HTTPResponse:
-        self._connection.request("POST", path, body, headers)
-        return self._connection.getresponse()
-
-
-def _month_rows(project: Project, told: Story, month: str) -> pa.Table:
-    """`told.per_month` raw rows of `month` (YYYY-MM), spread over it, with their labels."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
-
-    from keel.examples import prepare_months
-
-    path = project.settings.project_dir / "data" / "raw" / f"{month}.parquet"
-    if not path.exists():
-        # Production traffic the source has not caught up with yet: kept aside.
-        staging = project.settings.project_dir / ".keel" / "demo-traffic"
-        path = staging / f"{month}.parquet"
-        if not path.exists():
-            prepare_months(
-                project.settings.project_dir, [month], example_name=told.example, into=staging
-            )
-    table = pq.read_table(path)
-    picks = np.linspace(0, table.num_rows - 1, told.per_month).astype(int)
-    return table.take(pa.array(picks))
-
-
-def _send_month(project: Project, told: Story, client: _Client, month: str) -> _Sent:
-    rows = _month_rows(project, told, month)
-    # A request carries the model's inputs: neither the target nor the columns keel.yaml
-    # excludes (bikeshare's casual and registered, the target's two parts).
-    excluded = [] if project.spec.data is None else project.spec.data.exclude
-    records = rows.drop([told.target, *excluded]).to_pylist()
-    for record in records:
-        # Requests carry times as ISO text: a timestamp, or a plain date (YYYY-MM-DD).
-        record[told.timestamp] = record[told.timestamp].isoformat()
-    ids: list[str] = []
-    for start in range(0, len(records), told.per_request):
-        answer = client.post("/predict", {"records": records[start : start + told.per_request]})
-        ids.extend(p["id"] for p in answer["predictions"])
-    return _Sent(month, ids, [int(v) for v in rows[told.target].to_pylist()])
-
-
-def _label_service(project: Project) -> dict[str, str]:
-    """The headers of the demo's labelling service: labels are writes, sent with an API
-    token of a user who may label and do nothing else."""
-    identities = project.metadata.identities
-    actor = project.settings.user
-    identities.add_user(LABEL_SERVICE, ["labeler"], actor=actor)
-    token = identities.create_token(LABEL_SERVICE, actor=actor, label="demo label feed")
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _post_labels(client: _Client, sent: _Sent, headers: dict[str, str]) -> None:
-    client.post(
-        "/v1/feedback",
-        {
-            "feedback": [
-                {"prediction_id": i, "label": v} for i, v in zip(sent.ids, sent.labels, strict=True)
-            ]
-        },
-        headers,
-    )
 
 
 def _monitor(project: Project, tell: _Narrator, month: str) -> Any:
@@ -556,9 +419,6 @@ def _wait_for(check: Callable[[], bool], seconds: float) -> None:
         if check():
             return
         time.sleep(0.1)
-
-
-# --- 7. lineage and the audit log -----------------------------------------------------------
 
 
 def _explain_and_audit(project: Project, tell: _Narrator, result: DemoResult) -> None:
