@@ -1,13 +1,11 @@
 """Releases in SQL: alias moves and removals (compare-and-set), rollbacks, the end of a
 canary, gate evaluations, release requests and their approvals. Every write appends its
 audit event in the same transaction, after taking the model-row lock registration takes
-(see `SqlModelRegistry`).
-
-One module of about 700 lines on purpose: `SqlReleases` implements the one `Releases` port,
-and its writes share the transaction helpers below (the model-row lock, the compare-and-set
-move, the request lookups): every write that moves an alias or decides a request takes the
-same lock in the same transaction as its audit event, which is checked by reading them
-together.
+(see `SqlModelRegistry`). One module of about 700 lines on purpose: `SqlReleases`
+implements the one `Releases` port, and its writes share the transaction helpers below (the
+model-row lock, the compare-and-set move, the request lookups): every write that moves an
+alias or decides a request takes the same lock in the same transaction as its audit event,
+which is checked by reading them together.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
-"""Training runs in SQL (the `runs` aggregate): runs, their logs, steps and the step cache.
-
-One module of about 620 lines on purpose: `SqlRuns` implements the one `Runs` port, and
+"""Training runs in SQL (the `runs` aggregate): runs, their logs, steps and the step cache,
+in one module of about 620 lines on purpose: `SqlRuns` implements the one `Runs` port, and
 every write shares the helpers below: the claim that locks a running run's row (so nothing
 is logged to a finished run) and the statements prebuilt once per dialect (building one per
 call costs more than the write on SQLite).

@@ -1,13 +1,12 @@
-"""The metadata tables, in SQLAlchemy Core.
+"""The metadata tables, in SQLAlchemy Core, in one module of about 750 lines on purpose: they
+are one `MetaData`, the whole schema the migrations are compared with, declarations only (no
+logic), in migration order, and their foreign keys run across aggregates (runs to datasets,
+versions to runs, alias history to versions): split by aggregate, it would be read in pieces
+that only make sense together.
 
 This describes the schema the newest migration produces; it is never used to create
 tables (`migrations/` does that, and a test checks the two agree on every backend).
 Later aggregates add their tables here, each with its own migration.
-
-One module of about 750 lines on purpose: it is one `MetaData`, the whole schema that the
-migrations are compared with, declarations only (no logic), in migration order; its
-foreign keys run across aggregates (runs to datasets, versions to runs, alias history to
-versions), so split by aggregate it would be read in pieces that only make sense together.
 """
 
 from __future__ import annotations
