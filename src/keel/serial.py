@@ -129,13 +129,10 @@ def _patch(node: Any) -> Any:
         patched["custom_error_message"] = "Input should be " + " or ".join(
             _describe(choice) for choice in node["choices"]
         )
-    # A field that __init__ does not take (a cache computed from the others) is not part of
-    # the document: writing it would only be read back as something to ignore.
-    if kind == "dataclass-args":
-        patched["fields"] = [f for f in patched["fields"] if f.get("init", True)]
-    elif kind == "dataclass" and node["schema"].get("type") == "dataclass-args":
-        hidden = {f["name"] for f in node["schema"]["fields"] if not f.get("init", True)}
-        patched["fields"] = [name for name in node["fields"] if name not in hidden]
+    if kind == "dataclass-field" and node.get("init") is False:
+        # A field that __init__ does not take (a cache computed from the others) is not part
+        # of the document: writing it would only be read back as something to ignore.
+        patched["serialization_exclude"] = True
     if kind == "enum":
         patched["serialization"] = _always(_enum_value)
     elif kind == "lax-or-strict" and node["lax_schema"].get("custom_error_type") == "path_type":
