@@ -11,6 +11,8 @@ import pytest
 from keel.errors import ConfigError, DataError
 from keel.models.signature import (
     InferenceContract,
+    InputField,
+    OutputField,
     infer_inference_contract,
     validate_request,
 )
@@ -111,3 +113,58 @@ def test_bad_inputs() -> None:
         )[0].rule
         == "not a record"
     )
+
+
+def test_the_stored_contract_document_is_what_it_was() -> None:
+    # Every registered version stores this document: its bytes must not change.
+    contract = InferenceContract(
+        (
+            InputField("dep_delay", "float", True, -43.0, 1301),
+            InputField("carrier", "string", False, None, None, ("AA", "UA")),
+            InputField("month", "integer", False, 1, 12, (1, 2, 3)),
+            InputField("time_hour", "timestamp", False),
+        ),
+        (OutputField("prediction", "integer"), OutputField("probability", "float")),
+    )
+    assert json.dumps(contract.to_dict()) == (
+        '{"kind": "keel/inference-contract", "version": 1, "inputs": ['
+        '{"name": "dep_delay", "type": "float", "nullable": true, "minimum": -43.0, '
+        '"maximum": 1301}, '
+        '{"name": "carrier", "type": "string", "nullable": false, "allowed": ["AA", "UA"]}, '
+        '{"name": "month", "type": "integer", "nullable": false, "minimum": 1, "maximum": 12, '
+        '"allowed": [1, 2, 3]}, '
+        '{"name": "time_hour", "type": "timestamp", "nullable": false}], '
+        '"outputs": [{"name": "prediction", "type": "integer"}, '
+        '{"name": "probability", "type": "float"}]}'
+    )
+    restored = InferenceContract.from_dict(json.loads(json.dumps(contract.to_dict())))
+    assert restored == contract
+    assert restored.inputs[2].allowed_set == {1, 2, 3}
+
+
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ({"name": "x", "type": "integer"}, "inputs[0].nullable: Field required"),
+        (
+            {"name": "x", "type": "integer", "nullable": False, "minimum": "low"},
+            "inputs[0].minimum: Input should be an integer or a number",
+        ),
+        (
+            {"name": "x", "type": "integer", "nullable": "no"},
+            "inputs[0].nullable: Input should be a valid boolean",
+        ),
+    ],
+)
+def test_a_malformed_stored_contract_names_the_field_and_the_rule(
+    field: dict[str, object], message: str
+) -> None:
+    document = {
+        "kind": "keel/inference-contract",
+        "version": 1,
+        "inputs": [field],
+        "outputs": [{"name": "prediction", "type": "float"}],
+    }
+    with pytest.raises(ConfigError) as raised:
+        InferenceContract.from_dict(document)
+    assert f"inference contract.{message}" in str(raised.value)

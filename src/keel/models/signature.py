@@ -19,7 +19,7 @@ import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 from keel.contracts.columns import check_column_names
 from keel.domain.times import NotATime, parse, time_kind
 from keel.errors import ConfigError, DataError
-from keel.serial import dump
+from keel.serial import dump, load
 
 if TYPE_CHECKING:
     from keel.contracts.model import Contract
@@ -76,14 +76,9 @@ class InputField:
         return self.minimum is not None or self.maximum is not None or self.allowed is not None
 
     def to_dict(self) -> dict[str, Any]:
-        document: dict[str, Any] = {"name": self.name, "type": self.type, "nullable": self.nullable}
-        if self.minimum is not None:
-            document["minimum"] = self.minimum
-        if self.maximum is not None:
-            document["maximum"] = self.maximum
-        if self.allowed is not None:
-            document["allowed"] = list(self.allowed)
-        return document
+        # Bounds a field lacks are left out: documents registered before contracts carried
+        # bounds have none, and both read the same.
+        return dump(self, exclude_none=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +97,7 @@ class InferenceContract:
     outputs: tuple[OutputField, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": KIND,
-            "version": VERSION,
-            "inputs": [f.to_dict() for f in self.inputs],
-            "outputs": [{"name": f.name, "type": f.type} for f in self.outputs],
-        }
+        return {"kind": KIND, "version": VERSION, **dump(self, exclude_none=True)}
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> InferenceContract:
@@ -117,22 +107,10 @@ class InferenceContract:
                 f"not a {KIND} version {VERSION} document "
                 f"(kind={document.get('kind')!r}, version={document.get('version')!r})"
             )
-        inputs = tuple(
-            InputField(
-                str(f["name"]),
-                _logical(f["type"], f["name"]),
-                bool(f["nullable"]),
-                # Absent from versions registered before contracts carried bounds.
-                _bound(f.get("minimum")),
-                _bound(f.get("maximum")),
-                None if f.get("allowed") is None else tuple(f["allowed"]),
-            )
-            for f in document["inputs"]
-        )
-        outputs = tuple(
-            OutputField(str(f["name"]), _logical(f["type"], f["name"])) for f in document["outputs"]
-        )
-        return cls(inputs, outputs)
+        try:
+            return load(cls, document, where="inference contract")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     @property
     def input_names(self) -> list[str]:
@@ -158,12 +136,6 @@ class InferenceContract:
                 allowed = tuple(column.domain)
             inputs.append(replace(spec, minimum=low, maximum=high, allowed=allowed))
         return InferenceContract(tuple(inputs), self.outputs)
-
-
-def _bound(value: object) -> int | float | None:
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-        return value
-    raise ConfigError(f"an input's minimum or maximum must be a number, got {value!r}")
 
 
 def _logical(value: object, name: object) -> LogicalType:
