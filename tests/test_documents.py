@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,16 @@ from keel.domain.digest import Digest
 from keel.events.webhooks import WebhookDelivery
 from keel.maturity.model import Item
 from keel.models.signature import RequestProblem
+from keel.monitoring.feedback.performance import WindowPerformance
+from keel.monitoring.skew.results import FeatureSkew, SkewExample
 from keel.retraining.canary.criteria import Criterion, SlotSummary
 from keel.retraining.triggers import Trigger
 from keel.stats.drift.applicability import Skipped
 from keel.stats.drift.base import DriftResult
 from keel.verbs.explain import Explanation
+
+JULY_1 = datetime(2013, 7, 1, tzinfo=UTC)
+JULY_2 = datetime(2013, 7, 2, tzinfo=UTC)
 
 CASES: list[tuple[str, Callable[[], Any], str]] = [
     (
@@ -180,6 +186,37 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         lambda: WebhookDelivery("audit", "https://hooks.example/keel", 0, 38, "HTTP 500", 39, True),
         '{"webhook": "audit", "url": "https://hooks.example/keel", "ok": false, "delivered": 0, '
         '"cursor": 38, "error": "HTTP 500", "failed_seq": 39, "more": true}',
+    ),
+    (
+        "a skewed feature with an example",
+        lambda: FeatureSkew(
+            "distance", 40, 2, 1, 0, (SkewExample("0190f1c2", {"carrier": "UA"}, 12.0, None),)
+        ),
+        '{"feature": "distance", "compared": 40, "mismatches": 2, "mismatch_rate": 0.05, '
+        '"missing_online": 1, "missing_offline": 0, "examples": [{"prediction_id": "0190f1c2", '
+        '"key": {"carrier": "UA"}, "online": 12.0, "offline": null}]}',
+    ),
+    (
+        "a feature never compared",
+        lambda: FeatureSkew("distance", 0, 0),
+        '{"feature": "distance", "compared": 0, "mismatches": 0, "mismatch_rate": null, '
+        '"missing_online": 0, "missing_offline": 0, "examples": []}',
+    ),
+    (
+        "a window's performance",
+        lambda: WindowPerformance("flights", JULY_1, JULY_2, 1, 120, 30, "mae", 11.5),
+        '{"model": "flights", "start": "2013-07-01T00:00:00+00:00", '
+        '"end": "2013-07-02T00:00:00+00:00", "version": 1, "predictions": 120, "labelled": 30, '
+        '"coverage": 0.25, "metric": "mae", "value": 11.5, "note": null}',
+    ),
+    (
+        "a window without predictions",
+        lambda: WindowPerformance(
+            "flights", JULY_1, JULY_2, None, 0, 0, "mae", None, "no predictions"
+        ),
+        '{"model": "flights", "start": "2013-07-01T00:00:00+00:00", '
+        '"end": "2013-07-02T00:00:00+00:00", "version": null, "predictions": 0, "labelled": 0, '
+        '"coverage": null, "metric": "mae", "value": null, "note": "no predictions"}',
     ),
 ]
 

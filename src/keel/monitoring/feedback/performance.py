@@ -16,6 +16,7 @@ from keel.errors import ConfigError, DependencyMissing
 from keel.metadata.base import Label
 from keel.monitoring.feedback.parsing import _kind
 from keel.monitoring.feedback.windows import _read
+from keel.serial import dump
 from keel.spec import KNOWN_METRICS, MetricSpec
 
 if TYPE_CHECKING:
@@ -62,18 +63,7 @@ class WindowPerformance:
         return self.labelled / self.predictions if self.predictions else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "version": self.version,
-            "predictions": self.predictions,
-            "labelled": self.labelled,
-            "coverage": self.coverage,
-            "metric": self.metric,
-            "value": self.value,
-            "note": self.note,
-        }
+        return dump(self, after={"labelled": {"coverage": self.coverage}})
 
 
 def performance(

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
+from keel.serial import dump
+
 if TYPE_CHECKING:
     from keel.stats.drift import DriftResult
 
@@ -32,12 +34,7 @@ class SkewExample:
     offline: Any
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "prediction_id": self.prediction_id,
-            "key": dict(self.key),
-            "online": self.online,
-            "offline": self.offline,
-        }
+        return dump(self)
 
 
 @dataclass(frozen=True)
@@ -64,15 +61,7 @@ class FeatureSkew:
         return self.mismatches / self.compared if self.compared else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "feature": self.feature,
-            "compared": self.compared,
-            "mismatches": self.mismatches,
-            "mismatch_rate": self.mismatch_rate,
-            "missing_online": self.missing_online,
-            "missing_offline": self.missing_offline,
-            "examples": [example.to_dict() for example in self.examples],
-        }
+        return dump(self, after={"mismatches": {"mismatch_rate": self.mismatch_rate}})
 
 
 @dataclass(frozen=True)
