@@ -21,7 +21,7 @@ once here rather than in each class:
 The domain stays free of pydantic: this module sits above `keel.domain` and the domain never
 imports it; classes above the domain delegate their `to_dict`/`from_dict` here. The serving
 hot path keeps its hand-written conversions (benchmarks/serialisation.py: a `TypeAdapter`
-takes 1.4 to 15 times as long as a dict literal there); see docs/design-notes.md.
+takes 1.4 to 18 times as long as a dict literal there); see docs/design-notes.md.
 """
 
 from __future__ import annotations
