@@ -254,7 +254,7 @@ def test_keel_needing_a_library_of_an_extra_names_the_extra(
     def without_sklearn(*args: object, **kwargs: object) -> None:
         raise ModuleNotFoundError("No module named 'sklearn'", name="sklearn")
 
-    monkeypatch.setattr("keel.cli.commands.train.train", without_sklearn)
+    monkeypatch.setattr("keel.pipeline.train.train", without_sklearn)
     result = keel("train", "--json")
     assert result.code == 7, result.out
     error = result.json()["error"]
