@@ -267,3 +267,31 @@ def test_the_layers_contract_keeps_design_order_for_every_module() -> None:
     order = [(group, {position[name] for name in names}) for group, names in DESIGN_LAYERS]
     for (upper, above), (lower, below) in itertools.pairwise(order):
         assert max(above) < min(below), f"{upper} must sit above {lower}"
+
+
+#: Modules split into packages, and names their users import from them: still importable.
+SPLIT = {
+    "keel.spec": ["ProjectSpec", "MetricSpec", "SqlSource", "AlertRule", "load_spec", "parse_spec"],
+    "keel.metadata.base": ["MetadataStore", "Predictions", "FeedbackRow", "LoggedKey", "Webhook"],
+    "keel.monitoring.feedback": ["ingest", "receive", "performance", "score_window", "align"],
+    "keel.monitoring.service": ["WindowPlan", "monitor", "parse_window", "DEFAULT_WINDOWS"],
+    "keel.monitoring.skew": ["row_skew", "skew_report", "request_frame", "RowSkewReport"],
+    "keel.serving.codec": ["BadRequest", "Problem", "decode_oip", "parse_json", "to_frame"],
+    "keel.stats.sketch": ["TableSketch", "ColumnSketch", "NumericSketch", "column_kind"],
+    "keel.maturity.checks": ["PRODUCTION", "scorecard"],
+    "keel.demo": ["run_demo", "DemoResult", "MODEL", "OWNER", "APPROVER"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(SPLIT))
+def test_split_modules_are_packages_that_keep_their_names(module: str) -> None:
+    package = importlib.import_module(module)
+    assert hasattr(package, "__path__"), f"{module} is still one module"
+    for name in SPLIT[module]:
+        assert hasattr(package, name), f"{module}.{name}"
+    assert set(SPLIT[module]) <= set(package.__all__)
+
+
+def test_the_demo_is_out_of_the_package_root() -> None:
+    assert not (SRC / "demo.py").exists() and not (SRC / "demo_stories.py").exists()
+    assert importlib.import_module("keel.demo.stories").STORIES
