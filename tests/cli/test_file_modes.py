@@ -103,7 +103,7 @@ def test_the_spool_and_dead_letter_files_are_owner_only(tmp_path: Path) -> None:
     from keel.metadata import open_metadata_store
     from keel.predlog.spool import Spool
     from keel.predlog.writer import StoredPredictionLog
-    from tests.serving.logsupport import make_batch
+    from tests.predlog.support import make_batch
 
     store = open_metadata_store(f"sqlite:///{tmp_path / 'keel.db'}")
     try:

@@ -51,7 +51,7 @@ def test_sigkill_loses_at_most_the_flush_interval(
 ) -> None:
     open_metadata_store(metadata_url).close()  # migrated before the writer starts
     acks = tmp_path / "acks.txt"
-    command = [sys.executable, "-m", "tests.serving.logsupport", "crash-writer"]
+    command = [sys.executable, "-m", "tests.predlog.support", "crash-writer"]
     with subprocess.Popen(
         [*command, metadata_url, str(acks), str(INTERVAL)], cwd=ROOT, env=dict(os.environ)
     ) as child:

@@ -23,7 +23,7 @@ from keel.predlog.log import DeadLettered, PredictionBatch, logged_predictions
 from keel.predlog.spool import Spool, encode_batch, read_records
 from keel.predlog.writer import StoredPredictionLog
 from keel.serving.metrics import PredictionLogCollector, ServingMetrics
-from tests.serving.logsupport import make_batch
+from tests.predlog.support import make_batch
 
 pytestmark = pytest.mark.load
 

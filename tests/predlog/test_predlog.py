@@ -27,7 +27,7 @@ from keel.predlog.ids import new_prediction_id
 from keel.predlog.log import PredictionBatch
 from keel.predlog.writer import StoredPredictionLog
 from keel.project import Project
-from tests.serving.logsupport import MODEL, make_batch
+from tests.predlog.support import MODEL, make_batch
 
 ROOT = Path(__file__).parents[2]
 HOUR = timedelta(hours=1)
@@ -467,7 +467,7 @@ def test_a_killed_compaction_process_loses_and_duplicates_nothing(
     _logged(project.metadata.predictions, batches)
     before = _window(project)
     env = {**os.environ, "KEEL_USER": "ana", "KEEL_DB_URL": metadata_url}
-    command = [sys.executable, "-m", "tests.serving.logsupport", "compact"]
+    command = [sys.executable, "-m", "tests.predlog.support", "compact"]
     folder = str(project.settings.project_dir)
     for delay in (0.8, 1.6):
         with subprocess.Popen(

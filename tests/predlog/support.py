@@ -2,8 +2,8 @@
 
 Process bodies live here, not in test modules, so that a started child imports only keel:
 
-    python -m tests.serving.logsupport crash-writer URL ACKS INTERVAL
-    python -m tests.serving.logsupport compact PROJECT SEGMENT_ROWS
+    python -m tests.predlog.support crash-writer URL ACKS INTERVAL
+    python -m tests.predlog.support compact PROJECT SEGMENT_ROWS
 """
 
 from __future__ import annotations
