@@ -183,8 +183,8 @@ def _unit(module: str) -> str:
 
 def _package_graph() -> dict[str, set[str]]:
     """Which of keel's top-level modules and packages each imports, counting imports inside
-    functions and under TYPE_CHECKING. The package root (imported for `__version__`) is
-    left out: it is the public surface, not a layer."""
+    functions and under TYPE_CHECKING. The package root is left out: it is the public
+    surface, not a layer (and no module imports it: see the test below)."""
     graph: dict[str, set[str]] = {}
     for path in SRC.rglob("*.py"):
         parts = path.relative_to(SRC.parent).with_suffix("").parts
@@ -295,3 +295,18 @@ def test_split_modules_are_packages_that_keep_their_names(module: str) -> None:
 def test_the_demo_is_out_of_the_package_root() -> None:
     assert not (SRC / "demo.py").exists() and not (SRC / "demo_stories.py").exists()
     assert importlib.import_module("keel.demo.stories").STORIES
+
+
+def test_no_module_imports_the_package_root() -> None:
+    """`keel/__init__.py` imports keel.Project and with it the verbs: a service that imported
+    it (for the version, say) would reach every layer. keel.version holds the version."""
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        if path.name == "__init__.py" and path.parent == SRC:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "keel":
+                offenders.append(str(path.relative_to(SRC.parent)))
+            elif isinstance(node, ast.Import) and any(a.name == "keel" for a in node.names):
+                offenders.append(str(path.relative_to(SRC.parent)))
+    assert offenders == []

@@ -33,6 +33,7 @@ from keel.verbs import (
     Explanation,
     FeedbackReport,
 )
+from keel.version import __version__
 
 if _typing.TYPE_CHECKING:
     from keel.monitoring.model import MonitorReport
@@ -43,7 +44,6 @@ if _typing.TYPE_CHECKING:
     from keel.retraining.service import RetrainOutcome
     from keel.serving.batch import BatchResult
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Actor",

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import click
 
-from keel import __version__
 from keel.cli.context import CliContext
 from keel.cli.errors import EXIT_INTERNAL, EXIT_USAGE, exit_code_for
 from keel.cli.output import json_stdout
 from keel.errors import ConfigError, DependencyMissing, KeelError, UserCodeError, error_code
+from keel.version import __version__
 
 __all__ = ["COMMANDS", "cli", "main"]
 

@@ -269,6 +269,6 @@ def _snippet(data: bytes) -> str:
 
 
 def _user_agent() -> str:
-    from keel import __version__  # at call time: keel's __init__ may import this module
+    from keel.version import __version__
 
     return f"keel/{__version__}"

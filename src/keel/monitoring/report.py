@@ -24,7 +24,6 @@ import numpy as np
 from jinja2 import Environment
 from markupsafe import Markup
 
-from keel import __version__
 from keel.monitoring.charts import (
     CURRENT,
     REFERENCE,
@@ -40,6 +39,7 @@ from keel.monitoring.charts import (
 )
 from keel.monitoring.signals import drift_value
 from keel.reports.html import environment
+from keel.version import __version__
 
 if TYPE_CHECKING:
     from keel.domain.monitoring import Signal

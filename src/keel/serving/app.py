@@ -40,7 +40,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from keel import __version__
 from keel.domain.model import MODEL_NAME_RULE, VERSION_RULE, is_model_name, parse_version_number
 from keel.errors import StoreError, UserCodeError, error_code
 from keel.predlog.ids import new_prediction_id
@@ -63,6 +62,7 @@ from keel.serving.metrics import CONTENT_TYPE, PredictionLogCollector, ServingMe
 from keel.serving.slots import Route as ModelRoute
 from keel.serving.slots import ServedVersion
 from keel.serving.state import ServingState
+from keel.version import __version__
 
 if TYPE_CHECKING:
     from keel.workspace import Workspace

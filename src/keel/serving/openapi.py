@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from keel import __version__
 from keel.domain.model import MAX_VERSION, MODEL_NAME_PATTERN
 from keel.models.signature import InferenceContract, InputField, LogicalType
 from keel.serving.slots import Route
+from keel.version import __version__
 
 if TYPE_CHECKING:
     from keel.spec import ServingSpec

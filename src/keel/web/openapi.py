@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from keel import __version__
 from keel.domain.model import MAX_VERSION, MODEL_NAME_PATTERN
 from keel.domain.release import REQUEST_STATUSES
 from keel.serving.openapi import feedback_schema
+from keel.version import __version__
 
 __all__ = ["api_openapi_document"]
 

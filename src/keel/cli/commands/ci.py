@@ -75,8 +75,8 @@ def init(
     Every change: the data contract check and the smoke test, as JUnit reports. Pushes to
     --branch: train, test the new version's inference contract, request its promotion to
     production. Refuses to replace an existing file without --force (exit 4)."""
-    from keel import __version__
     from keel.ci.workflows import options_for, render, write_workflow
+    from keel.version import __version__
 
     moment = parse_time(as_of, "--as-of")
     project = cli.project()

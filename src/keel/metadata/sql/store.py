@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from time import perf_counter
 
 from alembic.util import CommandError
@@ -32,6 +31,7 @@ from keel.metadata.sql.predictions import SqlPredictions
 from keel.metadata.sql.releases import SqlReleases
 from keel.metadata.sql.runs import SqlRuns
 from keel.metadata.sql.webhooks import SecretSealer, SqlWebhooks
+from keel.version import __version__
 
 __all__ = ["SqlMetadataStore", "open_metadata_store"]
 
@@ -96,7 +96,7 @@ class SqlMetadataStore(MetadataStore):
         if revision.current is not None and revision.current not in self._known:
             raise StoreError(
                 f"{describe_target(self._engine.url)} is at schema revision "
-                f"'{revision.current}', which keel {_keel_version()} does not know "
+                f"'{revision.current}', which keel {__version__} does not know "
                 f"(its newest is '{revision.head}'): a newer keel has migrated it; "
                 "upgrade keelml to use it",
                 hint="upgrade keelml (pip install -U keelml) to use this database",
@@ -120,7 +120,7 @@ class SqlMetadataStore(MetadataStore):
             detail = f"schema at revision {revision.current} (head)"
         elif revision.current is not None and revision.current not in self._known:
             detail = (
-                f"schema at revision {revision.current}, unknown to keel {_keel_version()} "
+                f"schema at revision {revision.current}, unknown to keel {__version__} "
                 f"(head {revision.head}): upgrade keelml"
             )
         else:
@@ -143,14 +143,6 @@ class SqlMetadataStore(MetadataStore):
             detail=detail,
             latency_ms=latency_ms,
         )
-
-
-def _keel_version() -> str:
-    # Not `keel.__version__`: the package imports this module while it initialises.
-    try:
-        return version("keelml")
-    except PackageNotFoundError:
-        return "(version unknown)"
 
 
 def open_metadata_store(
