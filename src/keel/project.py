@@ -23,13 +23,18 @@ from typing import TYPE_CHECKING, Self
 from keel.verbs.approve import approve
 from keel.verbs.audit import audit, audit_verify
 from keel.verbs.canary_check import canary_check
+from keel.verbs.canary_status import canary_status
 from keel.verbs.explain import explain
 from keel.verbs.feedback import feedback
+from keel.verbs.label_history import label_history
 from keel.verbs.monitor import monitor
+from keel.verbs.performance import performance
 from keel.verbs.predict_batch import predict_batch
 from keel.verbs.promote import promote
 from keel.verbs.reject import reject
 from keel.verbs.reproduce import reproduce
+from keel.verbs.requests import request, requests
+from keel.verbs.resolve_alert import resolve_alert
 from keel.verbs.retrain import retrain
 from keel.verbs.rollback import rollback
 from keel.verbs.train import train
@@ -69,6 +74,12 @@ class Project(Workspace):
     explain = explain
     audit = audit
     audit_verify = audit_verify
+    requests = requests
+    request = request
+    canary_status = canary_status
+    performance = performance
+    label_history = label_history
+    resolve_alert = resolve_alert
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

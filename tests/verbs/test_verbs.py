@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pytest
 import keel
 import keel.verbs
 from keel.cli.output import to_jsonable
+from keel.domain.monitoring import AlertDraft
 from keel.monitoring.model import MonitorReport
 from keel.pipeline.reproduce import ReproduceReport
 from keel.pipeline.train import TrainResult
@@ -33,7 +35,18 @@ from keel.release.service import DecisionResult, PromotionResult, RollbackResult
 from keel.retraining.canary import CanaryOutcome
 from keel.retraining.service import RetrainOutcome
 from keel.serving.batch import BatchResult
-from keel.verbs import AuditEvents, AuditVerification, Explanation, FeedbackReport
+from keel.verbs import (
+    AuditEvents,
+    AuditVerification,
+    CanaryStatus,
+    Explanation,
+    FeedbackReport,
+    LabelHistory,
+    PerformanceReport,
+    ReleaseRequestDetail,
+    ReleaseRequests,
+    ResolvedAlert,
+)
 from tests.fixtures.cli import Keel, Result
 from tests.fixtures.trained import AS_OF, MODEL, TrainedOnPostgres, write_spec
 
@@ -52,6 +65,12 @@ VERBS = [
     "explain",
     "audit",
     "audit_verify",
+    "requests",
+    "request",
+    "canary_status",
+    "performance",
+    "label_history",
+    "resolve_alert",
 ]
 
 Calls = dict[str, list[Any]]
@@ -152,6 +171,12 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         Explanation,
         AuditEvents,
         AuditVerification,
+        ReleaseRequests,
+        ReleaseRequestDetail,
+        CanaryStatus,
+        PerformanceReport,
+        LabelHistory,
+        ResolvedAlert,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -299,3 +324,80 @@ def test_bad_input_names_the_field_and_changes_nothing(flights: Path) -> None:
             project.predict_batch(flights / "raw.parquet", flights / "out.parquet", "bad name@1")
         assert not (flights / "out.parquet").exists()
         assert project.metadata.audit.head() == before
+
+
+def test_reading_verbs_and_resolving_an_alert_print_their_results(
+    keel: Keel, flights: Path, calls: Calls
+) -> None:
+    write_spec(flights, {"approvals": {"required": 1}})
+    with _open(flights) as project:
+        asked = project.promote(f"{MODEL}@1", "production", reason="weekly")
+        assert asked.request is not None
+    listed = keel("-C", flights, "requests", "list", "--json")
+    assert listed.code == 0, listed.err
+    found = _same(listed, calls, "requests", ReleaseRequests).requests
+    assert [r.id for r in found] == [asked.request.id]
+    every = keel("-C", flights, "requests", "list", "--status", "all", "--model", MODEL, "--json")
+    assert asked.request.id in [
+        r.id for r in _same(every, calls, "requests", ReleaseRequests).requests
+    ]
+    shown = keel("-C", flights, "requests", "show", asked.request.id[:8], "--json")
+    assert shown.code == 0, shown.err
+    detail = _same(shown, calls, "request", ReleaseRequestDetail)
+    assert detail.request.id == asked.request.id
+    assert [g.gate for g in detail.gates] == [g.gate for g in asked.gates]
+    missing = keel("-C", flights, "requests", "show", "ffffffff", "--json")
+    assert missing.code != 0 and "request" not in calls
+
+    status = keel("-C", flights, "canary", "status", "--json")
+    assert status.code == 0, status.err
+    nothing = _same(status, calls, "canary_status", CanaryStatus)
+    assert nothing.analysis is None and status.json()["canary"] is None
+    write_spec(flights, NO_APPROVALS)
+    with _open(flights) as project:
+        assert project.promote(f"{MODEL}@1", "canary").outcome == "promoted"
+    status = keel("-C", flights, "canary", "status", "--json")
+    assert status.code == 0, status.err
+    watched = _same(status, calls, "canary_status", CanaryStatus)
+    assert watched.analysis is not None and watched.analysis.canary == 1
+
+    with _open(flights) as project:
+        scored = project.predict_batch(
+            flights / "raw.parquet", flights / "out.parquet", f"{MODEL}@canary"
+        )
+    out = pq.read_table(flights / "out.parquet").slice(0, 50)
+    labels = pa.table({"prediction_id": out["prediction_id"], "label": out["late"].cast(pa.int8())})
+    pcsv.write_csv(labels, flights / "labels.csv")
+    assert keel("-C", flights, "feedback", flights / "labels.csv", "--json").code == 0
+    calls.pop("feedback")
+    history = keel("-C", flights, "feedback", "--history", scored.first_id.upper(), "--json")
+    assert history.code == 0, history.err
+    revisions = _same(history, calls, "label_history", LabelHistory)
+    assert revisions.prediction_id == scored.first_id and len(revisions.labels) == 1
+    table = keel("-C", flights, "feedback", "--json")
+    assert table.code == 0, table.err
+    measured = _same(table, calls, "performance", PerformanceReport)
+    assert measured.labels == 50 and sum(w.labelled for w in measured.performance) == 50
+    backwards = keel(
+        "-C", flights, "feedback", "--since", "2030-01-02", "--until", "2030-01-01", "--json"
+    )
+    assert backwards.code == 2 and "--since" in backwards.json()["error"]["message"]
+
+    with _open(flights) as project:
+        alert, _ = project.metadata.monitoring.raise_alert(
+            AlertDraft(
+                model=MODEL, rule="feature-drift", signal="drift", subject="inputs.distance",
+                severity="warning", message="distance drifted", owner="dana", version=1,
+                value=0.3, threshold=0.1, evidence={},
+            ),
+            at=datetime.now(UTC),
+            actor="keel-monitor",
+        )  # fmt: skip
+        seq, _hash = project.metadata.audit.head()
+    resolved = keel("-C", flights, "alerts", "resolve", alert.id, "--reason", "fixed", "--json")
+    assert resolved.code == 0, resolved.err
+    closed = _same(resolved, calls, "resolve_alert", ResolvedAlert).alert
+    assert closed.id == alert.id and not closed.is_open
+    with _open(flights) as project:
+        [event] = project.metadata.audit.events(after=seq)
+        assert (event.kind, event.actor, event.reason) == ("alert.resolved", "ana", "fixed")

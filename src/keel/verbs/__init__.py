@@ -17,13 +17,18 @@ from keel.verbs._actor import ActorLike
 from keel.verbs.approve import approve
 from keel.verbs.audit import AuditEvents, AuditVerification, audit, audit_verify
 from keel.verbs.canary_check import canary_check
+from keel.verbs.canary_status import CanaryStatus, canary_status
 from keel.verbs.explain import Explanation, explain
 from keel.verbs.feedback import FeedbackReport, feedback
+from keel.verbs.label_history import LabelHistory, label_history
 from keel.verbs.monitor import monitor
+from keel.verbs.performance import PerformanceReport, performance
 from keel.verbs.predict_batch import predict_batch
 from keel.verbs.promote import promote
 from keel.verbs.reject import reject
 from keel.verbs.reproduce import reproduce
+from keel.verbs.requests import ReleaseRequestDetail, ReleaseRequests, request, requests
+from keel.verbs.resolve_alert import ResolvedAlert, resolve_alert
 from keel.verbs.retrain import retrain
 from keel.verbs.rollback import rollback
 from keel.verbs.train import train
@@ -32,19 +37,31 @@ __all__ = [
     "ActorLike",
     "AuditEvents",
     "AuditVerification",
+    "CanaryStatus",
     "Explanation",
     "FeedbackReport",
+    "LabelHistory",
+    "PerformanceReport",
+    "ReleaseRequestDetail",
+    "ReleaseRequests",
+    "ResolvedAlert",
     "approve",
     "audit",
     "audit_verify",
     "canary_check",
+    "canary_status",
     "explain",
     "feedback",
+    "label_history",
     "monitor",
+    "performance",
     "predict_batch",
     "promote",
     "reject",
     "reproduce",
+    "request",
+    "requests",
+    "resolve_alert",
     "retrain",
     "rollback",
     "train",

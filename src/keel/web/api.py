@@ -48,7 +48,6 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from keel.domain.identity import Action, Actor, require
 from keel.domain.model import VERSION_RULE, parse_version_number
-from keel.domain.release import REQUEST_STATUSES
 from keel.errors import ConfigError, KeelError, error_code
 from keel.serving.auth import Refusal, authenticate, has_body, require_json
 from keel.serving.codec import BadRequest, parse_json
@@ -333,29 +332,19 @@ def _version(call: Call) -> Reply:
 
 
 def _requests(call: Call) -> Reply:
-    from keel.release.service import with_release_owner
+    from keel.verbs.requests import requests
 
     status = call.query.get("status") or None
-    if status is not None and status not in REQUEST_STATUSES:
-        raise ConfigError(
-            f"unknown request status {status!r}",
-            problems=[("status", f"must be one of {', '.join(REQUEST_STATUSES)}")],
-        )
+    model = call.query.get("model") or None
     limit = _integer(call.query, "limit", minimum=1)
-    found = call.project.metadata.releases.requests(
-        status=status, model=call.query.get("model") or None, limit=limit
-    )
-    return {
-        "ok": True,
-        "requests": [with_release_owner(call.project, r).to_dict() for r in found],
-    }
+    return {"ok": True, **requests(call.project, status=status, model=model, limit=limit).to_dict()}
 
 
 def _request(call: Call) -> Reply:
-    from keel.release.service import with_release_owner
+    from keel.verbs.requests import request
 
-    request = call.project.metadata.releases.request(call.path["id"])
-    return {"ok": True, "request": with_release_owner(call.project, request).to_dict()}
+    # The document this endpoint has always answered with: the request, without its gates.
+    return {"ok": True, "request": request(call.project, call.path["id"]).request.to_dict()}
 
 
 def _audit_log(call: Call) -> Reply:

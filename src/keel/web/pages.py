@@ -298,14 +298,13 @@ def requests_page(project: Workspace, request: Request) -> tuple[str, Context]:
 
 
 def request_page(project: Workspace, request: Request) -> tuple[str, Context]:
-    from keel.release.service import with_release_owner
+    from keel.verbs.requests import request as release_request
 
-    # NotFound for an unknown id
-    release = project.metadata.releases.request(request.path_params["id"])
+    shown = release_request(project, request.path_params["id"])  # NotFound for an unknown id
     done = request.query_params.get("done")
     return "request.html", {
-        "r": with_release_owner(project, release),
-        "gates": project.metadata.releases.evaluation(release.evaluation),
+        "r": shown.request,
+        "gates": shown.gates,
         "now": datetime.now(UTC),
         "done": done if done in ("approved", "rejected") else None,
     }

@@ -11,7 +11,6 @@ from keel.cli.output import emit, json_option, parse_time
 from keel.domain.duration import format_duration
 
 if TYPE_CHECKING:
-    from keel.project import Project
     from keel.retraining.canary import CanaryAnalysis, CanaryOutcome
 
 __all__ = ["canary"]
@@ -21,12 +20,6 @@ __all__ = ["canary"]
 def canary() -> None:
     """Canary analysis: compare the version holding `canary` with production, then promote
     it, roll it back, or keep watching (retraining.canary in keel.yaml)."""
-
-
-def _model(project: Project, model: str | None) -> str:
-    from keel.monitoring.feedback import default_model
-
-    return default_model(project, model)
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -72,17 +65,14 @@ def _analysis_text(analysis: CanaryAnalysis) -> list[str]:
 @pass_cli
 def status(cli: CliContext, model: str | None, now: str | None, as_json: bool) -> int:
     """The canary against production now, and the verdict a check would act on."""
-    from keel.retraining.canary import analyze_canary
-
-    project = cli.project()
-    name = _model(project, model)
-    if project.metadata.releases.holder(name, "canary") is None:
-        emit(as_json, {"ok": True, "model": name, "canary": None}, f"{name}: no canary")
+    found = cli.project().canary_status(model=model, now=parse_time(now, "--now"))
+    analysis = found.analysis
+    if analysis is None:
+        emit(as_json, {"ok": True, **found.to_dict()}, f"{found.model}: no canary")
         return 0
-    analysis = analyze_canary(project, name, now=parse_time(now, "--now"))
     emit(
         as_json,
-        {"ok": True, **analysis.to_dict()},
+        {"ok": True, **found.to_dict()},
         lambda: "\n".join(_analysis_text(analysis)),
     )
     return 0

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import duration_callback, emit, json_option, parse_time
-from keel.domain.duration import format_duration
 
 if TYPE_CHECKING:
     from keel.metadata.base import LabelRecord
@@ -19,9 +18,6 @@ if TYPE_CHECKING:
     from keel.project import Project
 
 __all__ = ["feedback"]
-
-#: Windows shown without FILE unless --since says otherwise.
-DEFAULT_WINDOWS: Final = 7
 
 
 @click.command()
@@ -83,9 +79,9 @@ def feedback(
     start = parse_time(since, "--since")
     end = parse_time(until, "--until")
     project = cli.project()
-    size = window or project.spec.monitoring.window
     if file is None:
-        return _show(project, model, size, start, end, version, as_json)
+        return _show(project, model, window, start, end, version, as_json)
+    size = window or project.spec.monitoring.window
     return _ingest(project, file, model, allow_unknown, size, version, as_json)
 
 
@@ -117,45 +113,40 @@ def _ingest(
 def _show(
     project: Project,
     model: str | None,
-    size: timedelta,
+    size: timedelta | None,
     start: datetime | None,
     end: datetime | None,
     version: int | None,
     as_json: bool,
 ) -> int:
-    from keel.monitoring.feedback import align, default_model
+    from keel.errors import ConfigError
 
-    name = default_model(project, model)
-    end = end or align(datetime.now(UTC), size) + size
-    start = start or end - DEFAULT_WINDOWS * size
-    if start >= end:
-        raise click.BadParameter("must be before --until", param_hint="--since")
-    entries = _performance(project, name, start, end, size, version)
-    payload = {
-        "ok": True,
-        "model": name,
-        "window": format_duration(size),
-        "start": start,
-        "end": end,
-        "labels": project.metadata.feedback.count(name, start=start, end=end),
-        "newest_label_at": project.metadata.feedback.newest(name),
-        "performance": [entry.to_dict() for entry in entries],
-    }
-    emit(as_json, payload, lambda: _table(entries) or "no predictions in this range")
+    try:
+        report = project.performance(
+            model=model, window=size, since=start, until=end, version=version
+        )
+    except ConfigError as exc:
+        if [field for field, _rule in exc.problems] == ["since"]:
+            raise click.BadParameter("must be before --until", param_hint="--since") from None
+        raise
+    emit(
+        as_json,
+        {"ok": True, **report.to_dict()},
+        lambda: _table(report.performance) or "no predictions in this range",
+    )
     return 0
 
 
 def _history(cli: CliContext, text: str, as_json: bool) -> int:
     from keel.serving.explain import check_prediction_id
 
-    prediction_id = check_prediction_id(text)  # a malformed id fails before opening anything
-    labels = cli.project().metadata.feedback.history(prediction_id)
-    payload = {
-        "ok": True,
-        "prediction_id": prediction_id,
-        "labels": [label.to_dict() for label in labels],
-    }
-    emit(as_json, payload, lambda: _history_text(prediction_id, labels))
+    check_prediction_id(text)  # a malformed id fails before opening anything
+    history = cli.project().label_history(text)
+    emit(
+        as_json,
+        {"ok": True, **history.to_dict()},
+        lambda: _history_text(history.prediction_id, history.labels),
+    )
     return 0
 
 
@@ -183,19 +174,6 @@ def _history_text(prediction_id: str, labels: list[LabelRecord]) -> str:
         ).rstrip()
         for row in rows
     )
-
-
-def _performance(
-    project: Project,
-    model: str,
-    start: datetime,
-    end: datetime,
-    size: timedelta,
-    version: int | None,
-) -> list[WindowPerformance]:
-    from keel.monitoring.feedback import performance
-
-    return performance(project, model, start=start, end=end, window=size, version=version)
 
 
 def _ingest_text(

@@ -216,13 +216,8 @@ def show_alert(cli: CliContext, alert_id: str, as_json: bool) -> int:
 @pass_cli
 def resolve_alert(cli: CliContext, alert_id: str, reason: str, as_json: bool) -> int:
     """Resolve an open alert by hand (the next monitoring run reopens it if it still fires)."""
-    from datetime import UTC, datetime
-
-    project = cli.project()
-    alert = project.metadata.monitoring.resolve_alert(
-        alert_id, at=datetime.now(UTC), actor=project.settings.user, reason=reason
-    )
-    emit(as_json, {"ok": True, "alert": alert.to_dict()}, f"resolved: {alert.message}")
+    resolved = cli.project().resolve_alert(alert_id, reason=reason)
+    emit(as_json, {"ok": True, **resolved.to_dict()}, f"resolved: {resolved.alert.message}")
     return 0
 
 

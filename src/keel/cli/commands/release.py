@@ -14,7 +14,6 @@ from keel.cli.output import emit, json_option
 from keel.domain.audit import AuditEvent
 from keel.domain.release import GateResult, ReleaseRequest
 from keel.release import DecisionResult, PromotionResult
-from keel.release.service import with_release_owner
 
 __all__ = [
     "approve_command",
@@ -211,22 +210,16 @@ def requests() -> None:
 @pass_cli
 def requests_list(cli: CliContext, status: str, model: str | None, as_json: bool) -> int:
     """Release requests, newest first."""
-    project = cli.project()
-    found = [
-        with_release_owner(project, r)
-        for r in project.metadata.releases.requests(
-            status=None if status == "all" else status, model=model
-        )
-    ]
+    found = cli.project().requests(status=None if status == "all" else status, model=model)
     now = datetime.now(UTC)
 
     def text() -> str:
-        if not found:
+        if not found.requests:
             return f"no {'' if status == 'all' else status + ' '}release requests"
         header = f"{'ID':<16}  {'STATUS':<10}  {'MODEL -> ALIAS':<32}  {'OK':>5}  {'BY':<12}  AT"
-        return "\n".join([header, *(_request_line(r, now) for r in found)])
+        return "\n".join([header, *(_request_line(r, now) for r in found.requests)])
 
-    emit(as_json, {"ok": True, "requests": [r.to_dict() for r in found]}, text)
+    emit(as_json, {"ok": True, **found.to_dict()}, text)
     return EXIT_OK
 
 
@@ -236,10 +229,8 @@ def requests_list(cli: CliContext, status: str, model: str | None, as_json: bool
 @pass_cli
 def requests_show(cli: CliContext, request_id: str, as_json: bool) -> int:
     """One request with its gates, evidence and decisions."""
-    project = cli.project()
-    releases = project.metadata.releases
-    request = with_release_owner(project, releases.request(request_id))
-    gates = releases.evaluation(request.evaluation)
+    shown = cli.project().request(request_id)
+    request, gates = shown.request, shown.gates
 
     def text() -> str:
         lines = [
@@ -265,11 +256,7 @@ def requests_show(cli: CliContext, request_id: str, as_json: bool) -> int:
             lines.append(f"outcome   {request.outcome}")
         return "\n".join(lines)
 
-    emit(
-        as_json,
-        {"ok": True, "request": request.to_dict(), "gates": [g.to_dict() for g in gates]},
-        text,
-    )
+    emit(as_json, {"ok": True, **shown.to_dict()}, text)
     return EXIT_OK
 
 
