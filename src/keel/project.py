@@ -37,7 +37,9 @@ from keel.verbs.requests import request, requests
 from keel.verbs.resolve_alert import resolve_alert
 from keel.verbs.retrain import retrain
 from keel.verbs.rollback import rollback
+from keel.verbs.tokens import create_token, revoke_token
 from keel.verbs.train import train
+from keel.verbs.users import add_user, disable_user
 from keel.workspace import ProjectStatus, VerifyReport, Workspace
 
 if TYPE_CHECKING:
@@ -80,6 +82,10 @@ class Project(Workspace):
     performance = performance
     label_history = label_history
     resolve_alert = resolve_alert
+    add_user = add_user
+    disable_user = disable_user
+    create_token = create_token
+    revoke_token = revoke_token
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

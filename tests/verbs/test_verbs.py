@@ -27,6 +27,7 @@ import keel
 import keel.verbs
 from keel.cli.output import to_jsonable
 from keel.domain.monitoring import AlertDraft
+from keel.errors import ConfigError
 from keel.monitoring.model import MonitorReport
 from keel.pipeline.reproduce import ReproduceReport
 from keel.pipeline.train import TrainResult
@@ -39,13 +40,17 @@ from keel.verbs import (
     AuditEvents,
     AuditVerification,
     CanaryStatus,
+    DisabledUser,
     Explanation,
     FeedbackReport,
     LabelHistory,
+    NewToken,
     PerformanceReport,
     ReleaseRequestDetail,
     ReleaseRequests,
     ResolvedAlert,
+    RevokedToken,
+    UserChange,
 )
 from tests.fixtures.cli import Keel, Result
 from tests.fixtures.trained import AS_OF, MODEL, TrainedOnPostgres, write_spec
@@ -71,6 +76,10 @@ VERBS = [
     "performance",
     "label_history",
     "resolve_alert",
+    "add_user",
+    "disable_user",
+    "create_token",
+    "revoke_token",
 ]
 
 Calls = dict[str, list[Any]]
@@ -177,6 +186,10 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         PerformanceReport,
         LabelHistory,
         ResolvedAlert,
+        UserChange,
+        DisabledUser,
+        NewToken,
+        RevokedToken,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -401,3 +414,43 @@ def test_reading_verbs_and_resolving_an_alert_print_their_results(
     with _open(flights) as project:
         [event] = project.metadata.audit.events(after=seq)
         assert (event.kind, event.actor, event.reason) == ("alert.resolved", "ana", "fixed")
+
+
+def test_users_and_tokens_verbs_print_their_results(
+    keel: Keel, flights: Path, calls: Calls
+) -> None:
+    added = keel("-C", flights, "users", "add", "dee", "--role", "approver", "--json")
+    assert added.code == 0, added.err
+    assert _same(added, calls, "add_user", UserChange).change == "added"
+    again = keel("-C", flights, "users", "add", "dee", "--role", "approver", "--json")
+    assert _same(again, calls, "add_user", UserChange).change == "unchanged"
+    changed = keel(
+        "-C", flights, "users", "add", "dee", "--role", "approver", "--role", "deployer", "--json"
+    )
+    assert _same(changed, calls, "add_user", UserChange).user["roles"] == ["approver", "deployer"]
+
+    created = keel("-C", flights, "tokens", "create", "dee", "--label", "ci", "--json")
+    assert created.code == 0, created.err
+    token = _same(created, calls, "create_token", NewToken)
+    assert token.value.startswith("keel_") and token.token["label"] == "ci"
+    kept = keel("-C", flights, "tokens", "create", "dee", "--ttl", "never", "--json")
+    assert _same(kept, calls, "create_token", NewToken).token["expires_at"] is None
+    revoked = keel("-C", flights, "tokens", "revoke", token.token["id"], "--json")
+    assert revoked.code == 0, revoked.err
+    assert _same(revoked, calls, "revoke_token", RevokedToken).token["state"] == "revoked"
+
+    disabled = keel("-C", flights, "users", "disable", "dee", "--json")
+    assert disabled.code == 0, disabled.err
+    user = _same(disabled, calls, "disable_user", DisabledUser)
+    assert user.user["state"] == "disabled" and len(user.tokens_revoked) == 1
+
+    with _open(flights) as project:
+        seq, _hash = project.metadata.audit.head()
+        with pytest.raises(ConfigError):
+            project.add_user("bad name", roles=["approver"])
+        with pytest.raises(ConfigError):
+            project.add_user("eve", roles=["emperor"])  # type: ignore[list-item]
+        assert project.metadata.audit.head()[0] == seq
+        assert project.add_user("eve", roles=["approver"], actor="root").change == "added"
+        [event] = project.metadata.audit.events(after=seq)
+        assert event.actor == "root"

@@ -31,25 +31,34 @@ from keel.verbs.requests import ReleaseRequestDetail, ReleaseRequests, request, 
 from keel.verbs.resolve_alert import ResolvedAlert, resolve_alert
 from keel.verbs.retrain import retrain
 from keel.verbs.rollback import rollback
+from keel.verbs.tokens import NewToken, RevokedToken, create_token, revoke_token
 from keel.verbs.train import train
+from keel.verbs.users import DisabledUser, UserChange, add_user, disable_user
 
 __all__ = [
     "ActorLike",
     "AuditEvents",
     "AuditVerification",
     "CanaryStatus",
+    "DisabledUser",
     "Explanation",
     "FeedbackReport",
     "LabelHistory",
+    "NewToken",
     "PerformanceReport",
     "ReleaseRequestDetail",
     "ReleaseRequests",
     "ResolvedAlert",
+    "RevokedToken",
+    "UserChange",
+    "add_user",
     "approve",
     "audit",
     "audit_verify",
     "canary_check",
     "canary_status",
+    "create_token",
+    "disable_user",
     "explain",
     "feedback",
     "label_history",
@@ -63,6 +72,7 @@ __all__ = [
     "requests",
     "resolve_alert",
     "retrain",
+    "revoke_token",
     "rollback",
     "train",
 ]

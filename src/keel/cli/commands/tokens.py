@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Final
 
 import click
 
@@ -11,15 +10,10 @@ from keel.cli.commands.users import TRUSTED, when
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option
 from keel.domain.duration import parse_duration
-from keel.domain.identity import check_user_name, parse_token
+from keel.domain.identity import check_user_name
+from keel.verbs.tokens import NOT_SHOWN_AGAIN
 
 __all__ = ["tokens"]
-
-#: Printed with every new token: only its hash is stored.
-NOT_SHOWN_AGAIN: Final = (
-    "store this token now: it is not shown again (keel keeps only its hash); "
-    "anyone holding it acts as its user over HTTP"
-)
 
 
 @click.group(
@@ -53,14 +47,11 @@ def tokens() -> None:
 def create(cli: CliContext, user: str, label: str | None, ttl: str, as_json: bool) -> int:
     check_user_name(user)
     lifetime = _ttl(ttl)
-    project = cli.project()
-    identities = project.metadata.identities
-    token = identities.create_token(user, actor=project.settings.user, label=label, ttl=lifetime)
-    token_id, _ = parse_token(token)
-    record = next(t for t in identities.tokens(user) if t["id"] == token_id)
+    created = cli.project().create_token(user, label=label, ttl=lifetime)
+    token, record = created.value, created.token
+    token_id = record["id"]
     if as_json:
-        document = {"ok": True, "value": token, "token": record, "warning": NOT_SHOWN_AGAIN}
-        emit(True, document, "")
+        emit(True, {"ok": True, **created.to_dict()}, "")
         return 0
     expires = f"expires {when(record['expires_at'])} UTC" if lifetime else "never expires"
     click.echo(f"token {token_id} for {user} ({expires}):", err=True)
@@ -109,11 +100,8 @@ def list_(cli: CliContext, user: str | None, as_json: bool) -> int:
 @json_option
 @pass_cli
 def revoke(cli: CliContext, token_id: str, as_json: bool) -> int:
-    project = cli.project()
-    identities = project.metadata.identities
-    identities.revoke_token(token_id, actor=project.settings.user)
-    record = next(t for t in identities.tokens() if t["id"] == token_id)
-    emit(as_json, {"ok": True, "token": record}, f"token {token_id} revoked")
+    revoked = cli.project().revoke_token(token_id)
+    emit(as_json, {"ok": True, **revoked.to_dict()}, f"token {token_id} revoked")
     return 0
 
 

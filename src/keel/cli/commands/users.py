@@ -9,7 +9,6 @@ import click
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option
 from keel.domain.identity import ROLES, Role, check_roles, check_user_name
-from keel.errors import NotFound
 
 __all__ = ["TRUSTED", "users", "when"]
 
@@ -46,22 +45,12 @@ def users() -> None:
 def add(cli: CliContext, name: str, roles: tuple[Role, ...], as_json: bool) -> int:
     check_user_name(name)  # a bad name fails before opening anything
     check_roles(roles)
-    project = cli.project()
-    identities = project.metadata.identities
-    before = _find(identities.users(), name)
-    identities.add_user(name, roles, actor=project.settings.user)
-    user = _get(identities.users(), name)
-    if before is None:
-        change = "added"
-    elif before["roles"] == user["roles"] and before["state"] == user["state"]:
-        change = "unchanged"
-    else:
-        change = "changed"
+    added = cli.project().add_user(name, roles=roles)
 
     def text() -> str:
-        return f"user {name} {change}: roles {', '.join(_roles(user))}"
+        return f"user {name} {added.change}: roles {', '.join(_roles(added.user))}"
 
-    emit(as_json, {"ok": True, "change": change, "user": user}, text)
+    emit(as_json, {"ok": True, **added.to_dict()}, text)
     return 0
 
 
@@ -98,35 +87,20 @@ def list_(cli: CliContext, as_json: bool) -> int:
 @pass_cli
 def disable(cli: CliContext, name: str, as_json: bool) -> int:
     check_user_name(name)
-    project = cli.project()
-    identities = project.metadata.identities
-    # Disabling revokes every token not yet revoked (expired ones too).
-    revoked = [t["id"] for t in identities.tokens(name) if t["revoked_at"] is None]
-    identities.disable_user(name, actor=project.settings.user)
-    user = _get(identities.users(), name)
+    disabled = cli.project().disable_user(name)
 
     def text() -> str:
+        revoked = disabled.tokens_revoked
         tokens = f"; revoked {len(revoked)} token(s)" if revoked else ""
         return f"user {name} disabled{tokens}"
 
-    emit(as_json, {"ok": True, "user": user, "tokens_revoked": revoked}, text)
+    emit(as_json, {"ok": True, **disabled.to_dict()}, text)
     return 0
 
 
 def when(iso: object) -> str:
     """An ISO-8601 time as `YYYY-MM-DD HH:MM` for tables; `-` for none."""
     return "-" if iso is None else str(iso)[:16].replace("T", " ")
-
-
-def _find(found: list[dict[str, object]], name: str) -> dict[str, Any] | None:
-    return next((user for user in found if user["name"] == name), None)
-
-
-def _get(found: list[dict[str, object]], name: str) -> dict[str, Any]:
-    user = _find(found, name)
-    if user is None:  # users are never deleted, so only a foreign hand gets here
-        raise NotFound(f"user {name} vanished while it was being changed")
-    return user
 
 
 def _roles(user: dict[str, Any]) -> list[str]:
