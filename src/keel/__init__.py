@@ -36,9 +36,11 @@ from keel.verbs import (
     FeedbackReport,
     LabelHistory,
     NewToken,
+    NewWebhook,
     PerformanceReport,
     ReleaseRequestDetail,
     ReleaseRequests,
+    RemovedWebhook,
     ResolvedAlert,
     RevokedToken,
     UserChange,
@@ -46,6 +48,7 @@ from keel.verbs import (
 from keel.version import __version__
 
 if _typing.TYPE_CHECKING:
+    from keel.events.webhooks import DeliveryReport
     from keel.monitoring.model import MonitorReport
     from keel.pipeline.reproduce import ReproduceReport
     from keel.pipeline.train import TrainResult
@@ -68,6 +71,7 @@ __all__ = [
     "ContractViolation",
     "DataError",
     "DecisionResult",
+    "DeliveryReport",
     "DependencyMissing",
     "Digest",
     "DisabledUser",
@@ -79,6 +83,7 @@ __all__ = [
     "LabelHistory",
     "MonitorReport",
     "NewToken",
+    "NewWebhook",
     "NotFound",
     "PerformanceReport",
     "PermissionDenied",
@@ -88,6 +93,7 @@ __all__ = [
     "PromotionResult",
     "ReleaseRequestDetail",
     "ReleaseRequests",
+    "RemovedWebhook",
     "ReproduceReport",
     "ResolvedAlert",
     "RetrainOutcome",
@@ -108,6 +114,7 @@ _LAZY = {
     "BatchResult": "keel.serving.batch",
     "CanaryOutcome": "keel.retraining.canary",
     "DecisionResult": "keel.release.service",
+    "DeliveryReport": "keel.events.webhooks",
     "MonitorReport": "keel.monitoring.model",
     "PromotionResult": "keel.release.service",
     "ReproduceReport": "keel.pipeline.reproduce",

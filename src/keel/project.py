@@ -40,6 +40,7 @@ from keel.verbs.rollback import rollback
 from keel.verbs.tokens import create_token, revoke_token
 from keel.verbs.train import train
 from keel.verbs.users import add_user, disable_user
+from keel.verbs.webhooks import add_webhook, deliver_webhooks, remove_webhook
 from keel.workspace import ProjectStatus, VerifyReport, Workspace
 
 if TYPE_CHECKING:
@@ -86,6 +87,9 @@ class Project(Workspace):
     disable_user = disable_user
     create_token = create_token
     revoke_token = revoke_token
+    add_webhook = add_webhook
+    remove_webhook = remove_webhook
+    deliver_webhooks = deliver_webhooks
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

@@ -28,6 +28,7 @@ import keel.verbs
 from keel.cli.output import to_jsonable
 from keel.domain.monitoring import AlertDraft
 from keel.errors import ConfigError
+from keel.events.webhooks import DeliveryReport
 from keel.monitoring.model import MonitorReport
 from keel.pipeline.reproduce import ReproduceReport
 from keel.pipeline.train import TrainResult
@@ -45,15 +46,18 @@ from keel.verbs import (
     FeedbackReport,
     LabelHistory,
     NewToken,
+    NewWebhook,
     PerformanceReport,
     ReleaseRequestDetail,
     ReleaseRequests,
+    RemovedWebhook,
     ResolvedAlert,
     RevokedToken,
     UserChange,
 )
 from tests.fixtures.cli import Keel, Result
 from tests.fixtures.trained import AS_OF, MODEL, TrainedOnPostgres, write_spec
+from tests.fixtures.webhooks import Receiver
 
 VERBS = [
     "train",
@@ -80,6 +84,9 @@ VERBS = [
     "disable_user",
     "create_token",
     "revoke_token",
+    "add_webhook",
+    "remove_webhook",
+    "deliver_webhooks",
 ]
 
 Calls = dict[str, list[Any]]
@@ -190,6 +197,9 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         DisabledUser,
         NewToken,
         RevokedToken,
+        NewWebhook,
+        RemovedWebhook,
+        DeliveryReport,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -454,3 +464,30 @@ def test_users_and_tokens_verbs_print_their_results(
         assert project.add_user("eve", roles=["approver"], actor="root").change == "added"
         [event] = project.metadata.audit.events(after=seq)
         assert event.actor == "root"
+
+
+def test_webhook_verbs_print_their_results(
+    keel: Keel, flights: Path, calls: Calls, receiver: Receiver
+) -> None:
+    added = keel("-C", flights, "webhooks", "add", receiver.url, "--event", "user.added", "--json")
+    assert added.code == 0, added.err
+    hook = _same(added, calls, "add_webhook", NewWebhook)
+    assert hook.webhook.events == ("user.added",) and hook.secret
+    receiver.secret = hook.secret
+    with _open(flights) as project:
+        project.add_user("dee", roles=["approver"])
+    delivered = keel("-C", flights, "webhooks", "deliver", "--json")
+    assert delivered.code == 0, delivered.err
+    report = _same(delivered, calls, "deliver_webhooks", DeliveryReport)
+    assert report.ok and [item.delivered for item in report.webhooks] == [1]
+    assert [r.json()["kind"] for r in receiver.received] == ["user.added"]
+    assert all(r.signature_ok for r in receiver.received)
+
+    removed = keel("-C", flights, "webhooks", "remove", hook.webhook.id, "--json")
+    assert removed.code == 0, removed.err
+    assert _same(removed, calls, "remove_webhook", RemovedWebhook).removed == hook.webhook.id
+    with _open(flights) as project:
+        assert project.metadata.webhooks.list() == []
+        with pytest.raises(ConfigError):
+            project.add_webhook("ftp://example.com/hook")
+        assert project.metadata.webhooks.list() == []

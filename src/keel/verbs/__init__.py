@@ -34,6 +34,13 @@ from keel.verbs.rollback import rollback
 from keel.verbs.tokens import NewToken, RevokedToken, create_token, revoke_token
 from keel.verbs.train import train
 from keel.verbs.users import DisabledUser, UserChange, add_user, disable_user
+from keel.verbs.webhooks import (
+    NewWebhook,
+    RemovedWebhook,
+    add_webhook,
+    deliver_webhooks,
+    remove_webhook,
+)
 
 __all__ = [
     "ActorLike",
@@ -45,19 +52,23 @@ __all__ = [
     "FeedbackReport",
     "LabelHistory",
     "NewToken",
+    "NewWebhook",
     "PerformanceReport",
     "ReleaseRequestDetail",
     "ReleaseRequests",
+    "RemovedWebhook",
     "ResolvedAlert",
     "RevokedToken",
     "UserChange",
     "add_user",
+    "add_webhook",
     "approve",
     "audit",
     "audit_verify",
     "canary_check",
     "canary_status",
     "create_token",
+    "deliver_webhooks",
     "disable_user",
     "explain",
     "feedback",
@@ -67,6 +78,7 @@ __all__ = [
     "predict_batch",
     "promote",
     "reject",
+    "remove_webhook",
     "reproduce",
     "request",
     "requests",

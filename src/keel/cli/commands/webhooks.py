@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
-
 import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option
 from keel.metadata.base import Webhook
+from keel.verbs.webhooks import VERIFY_HINT, webhook_document
 
 __all__ = ["webhooks"]
-
-#: Shown with a new secret: the receiver's half of the contract.
-VERIFY_HINT: Final = (
-    "Each request carries X-Keel-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "
-    '"<t>." + raw body, keyed with this secret>. Check it before trusting the body, e.g. '
-    "keel.events.verify_signature(secret, header, raw_body); see docs/cli.md#webhooks."
-)
 
 
 @click.group()
@@ -39,10 +31,8 @@ def webhooks() -> None:
 @pass_cli
 def add(cli: CliContext, url: str, events: tuple[str, ...], as_json: bool) -> int:
     """Subscribe URL to audit events committed from now on; prints its secret once."""
-    project = cli.project()
-    webhook, secret = project.metadata.webhooks.add(
-        url, events=events or ("*",), actor=project.settings.user
-    )
+    added = cli.project().add_webhook(url, events=events)
+    webhook, secret = added.webhook, added.secret
 
     def text() -> str:
         return "\n".join(
@@ -55,11 +45,7 @@ def add(cli: CliContext, url: str, events: tuple[str, ...], as_json: bool) -> in
             ]
         )
 
-    emit(
-        as_json,
-        {"ok": True, "webhook": _document(webhook), "secret": secret, "verify": VERIFY_HINT},
-        text,
-    )
+    emit(as_json, {"ok": True, **added.to_dict()}, text)
     return EXIT_OK
 
 
@@ -83,7 +69,7 @@ def list_(cli: CliContext, as_json: bool) -> int:
                 lines.append(f"{'':<16}  last error: {hook.last_error}")
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "webhooks": [_document(hook) for hook in found]}, text)
+    emit(as_json, {"ok": True, "webhooks": [webhook_document(hook) for hook in found]}, text)
     return EXIT_OK
 
 
@@ -93,9 +79,8 @@ def list_(cli: CliContext, as_json: bool) -> int:
 @pass_cli
 def remove(cli: CliContext, webhook_id: str, as_json: bool) -> int:
     """Unsubscribe a webhook and delete its secret."""
-    project = cli.project()
-    project.metadata.webhooks.remove(webhook_id, actor=project.settings.user)
-    emit(as_json, {"ok": True, "removed": webhook_id}, f"removed webhook {webhook_id}")
+    removed = cli.project().remove_webhook(webhook_id)
+    emit(as_json, {"ok": True, **removed.to_dict()}, f"removed webhook {webhook_id}")
     return EXIT_OK
 
 
@@ -115,9 +100,7 @@ def deliver(cli: CliContext, timeout: float, as_json: bool) -> int:
     Events go in order, one request each; a failed one is retried, from the same event,
     on the next delivery.
     """
-    from keel.events import deliver_webhooks  # urllib and http.client only when delivering
-
-    report = deliver_webhooks(cli.project(), timeout=timeout)
+    report = cli.project().deliver_webhooks(timeout=timeout)
 
     def text() -> str:
         if not report.webhooks:
@@ -143,17 +126,3 @@ def deliver(cli: CliContext, timeout: float, as_json: bool) -> int:
 
 def _kinds(webhook: Webhook) -> str:
     return "*" if "*" in webhook.events else ", ".join(webhook.events)
-
-
-def _document(webhook: Webhook) -> dict[str, Any]:
-    return {
-        "id": webhook.id,
-        "url": webhook.url,
-        "events": list(webhook.events),
-        "created_at": webhook.created_at,
-        "created_by": webhook.created_by,
-        "cursor": webhook.cursor,
-        "failures": webhook.failures,
-        "last_error": webhook.last_error,
-        "disabled_at": webhook.disabled_at,
-    }
