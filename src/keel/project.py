@@ -24,6 +24,7 @@ from keel.verbs.approve import approve
 from keel.verbs.audit import audit, audit_verify
 from keel.verbs.canary_check import canary_check
 from keel.verbs.canary_status import canary_status
+from keel.verbs.dataset_diff import dataset_diff
 from keel.verbs.explain import explain
 from keel.verbs.feedback import feedback
 from keel.verbs.label_history import label_history
@@ -90,6 +91,7 @@ class Project(Workspace):
     add_webhook = add_webhook
     remove_webhook = remove_webhook
     deliver_webhooks = deliver_webhooks
+    dataset_diff = dataset_diff
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

@@ -41,6 +41,7 @@ from keel.verbs import (
     AuditEvents,
     AuditVerification,
     CanaryStatus,
+    DatasetComparison,
     DisabledUser,
     Explanation,
     FeedbackReport,
@@ -87,6 +88,7 @@ VERBS = [
     "add_webhook",
     "remove_webhook",
     "deliver_webhooks",
+    "dataset_diff",
 ]
 
 Calls = dict[str, list[Any]]
@@ -200,6 +202,7 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         NewWebhook,
         RemovedWebhook,
         DeliveryReport,
+        DatasetComparison,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -491,3 +494,22 @@ def test_webhook_verbs_print_their_results(
         with pytest.raises(ConfigError):
             project.add_webhook("ftp://example.com/hook")
         assert project.metadata.webhooks.list() == []
+
+
+def test_dataset_diff_prints_its_result(keel: Keel, flights: Path, calls: Calls) -> None:
+    rows = pq.read_table(flights / "raw.parquet")
+    pq.write_table(
+        rows.slice(0, 1000).drop_columns([rows.column_names[-1]]), flights / "less.parquet"
+    )
+    with _open(flights) as project:
+        first = project.metadata.datasets.resolve("latest")
+        second = project.snapshot(str(flights / "less.parquet")).version
+    compared = keel("-C", flights, "data", "diff", first.id.short, "latest", "--json")
+    assert compared.code == 0, compared.err
+    diff = _same(compared, calls, "dataset_diff", DatasetComparison).diff
+    assert (diff.old.id, diff.new.id) == (first.id, second.id)
+    assert diff.rows_delta == 1000 - first.rows and [n for n, _ in diff.removed] == [
+        rows.column_names[-1]
+    ]
+    same = keel("-C", flights, "data", "diff", "latest", "latest", "--json")
+    assert _same(same, calls, "dataset_diff", DatasetComparison).diff.identical

@@ -18,6 +18,7 @@ from keel.verbs.approve import approve
 from keel.verbs.audit import AuditEvents, AuditVerification, audit, audit_verify
 from keel.verbs.canary_check import canary_check
 from keel.verbs.canary_status import CanaryStatus, canary_status
+from keel.verbs.dataset_diff import DatasetComparison, dataset_diff
 from keel.verbs.explain import Explanation, explain
 from keel.verbs.feedback import FeedbackReport, feedback
 from keel.verbs.label_history import LabelHistory, label_history
@@ -47,6 +48,7 @@ __all__ = [
     "AuditEvents",
     "AuditVerification",
     "CanaryStatus",
+    "DatasetComparison",
     "DisabledUser",
     "Explanation",
     "FeedbackReport",
@@ -68,6 +70,7 @@ __all__ = [
     "canary_check",
     "canary_status",
     "create_token",
+    "dataset_diff",
     "deliver_webhooks",
     "disable_user",
     "explain",

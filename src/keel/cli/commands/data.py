@@ -167,13 +167,8 @@ def diff(cli: CliContext, old: str, new: str, as_json: bool) -> int:
 
     OLD and NEW are refs as for `keel data show`.
     """
-    from keel.data.diff import diff_versions
-    from keel.data.snapshot import load_profile
-
-    project = cli.project()
-    versions = [project.metadata.datasets.resolve(ref) for ref in (old, new)]
-    profiles = [load_profile(project, version) for version in versions]
-    result = diff_versions(versions[0], versions[1], profiles[0], profiles[1])
+    comparison = cli.project().dataset_diff(old, new)
+    result = comparison.diff
 
     def text() -> str:
         a, b = result.old, result.new
@@ -206,7 +201,7 @@ def diff(cli: CliContext, old: str, new: str, as_json: bool) -> int:
                 lines.append(f"  {change.name:<{width}}  " + "   ".join(parts))
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "diff": result.to_dict()}, text)
+    emit(as_json, {"ok": True, **comparison.to_dict()}, text)
     return 0
 
 
