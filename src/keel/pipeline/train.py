@@ -1,4 +1,8 @@
-"""`keel train`: snapshot -> contract -> features (after the split) -> train -> evaluate.
+"""`keel train`: snapshot -> contract -> features (after the split) -> train -> evaluate,
+in one module of about 800 lines on purpose: the steps, their cache keys and the run that
+records them are one sequence read top to bottom, and the order that keeps a crash safe (the
+run completed before its version is announced and may hold an alias) is checked by reading
+it in that order.
 
 Each step after the snapshot has a cache key: BLAKE3 over what determines its output (the
 dataset id, the code fingerprints of the entry points' project-local files, the split, params,
