@@ -53,6 +53,7 @@ if _typing.TYPE_CHECKING:
     from keel.monitoring.model import MonitorReport
     from keel.pipeline.reproduce import ReproduceReport
     from keel.pipeline.train import TrainResult
+    from keel.predlog.read import CompactionReport
     from keel.release.service import DecisionResult, PromotionResult, RollbackResult
     from keel.retraining.canary import CanaryOutcome
     from keel.retraining.service import RetrainOutcome
@@ -67,6 +68,7 @@ __all__ = [
     "BatchResult",
     "CanaryOutcome",
     "CanaryStatus",
+    "CompactionReport",
     "ConfigError",
     "Conflict",
     "ContractViolation",
@@ -115,6 +117,7 @@ __all__ = [
 _LAZY = {
     "BatchResult": "keel.serving.batch",
     "CanaryOutcome": "keel.retraining.canary",
+    "CompactionReport": "keel.predlog.read",
     "DecisionResult": "keel.release.service",
     "DeliveryReport": "keel.events.webhooks",
     "MonitorReport": "keel.monitoring.model",

@@ -24,6 +24,7 @@ from keel.verbs.approve import approve
 from keel.verbs.audit import audit, audit_verify
 from keel.verbs.canary_check import canary_check
 from keel.verbs.canary_status import canary_status
+from keel.verbs.compact_predictions import compact_predictions
 from keel.verbs.dataset_diff import dataset_diff
 from keel.verbs.explain import explain
 from keel.verbs.feedback import feedback
@@ -92,6 +93,7 @@ class Project(Workspace):
     remove_webhook = remove_webhook
     deliver_webhooks = deliver_webhooks
     dataset_diff = dataset_diff
+    compact_predictions = compact_predictions
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

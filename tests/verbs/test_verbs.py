@@ -32,6 +32,7 @@ from keel.events.webhooks import DeliveryReport
 from keel.monitoring.model import MonitorReport
 from keel.pipeline.reproduce import ReproduceReport
 from keel.pipeline.train import TrainResult
+from keel.predlog.read import CompactionReport
 from keel.project import Project
 from keel.release.service import DecisionResult, PromotionResult, RollbackResult
 from keel.retraining.canary import CanaryOutcome
@@ -89,6 +90,7 @@ VERBS = [
     "remove_webhook",
     "deliver_webhooks",
     "dataset_diff",
+    "compact_predictions",
 ]
 
 Calls = dict[str, list[Any]]
@@ -203,6 +205,7 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         RemovedWebhook,
         DeliveryReport,
         DatasetComparison,
+        CompactionReport,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -513,3 +516,20 @@ def test_dataset_diff_prints_its_result(keel: Keel, flights: Path, calls: Calls)
     ]
     same = keel("-C", flights, "data", "diff", "latest", "latest", "--json")
     assert _same(same, calls, "dataset_diff", DatasetComparison).diff.identical
+
+
+def test_compact_predictions_prints_its_report(keel: Keel, flights: Path, calls: Calls) -> None:
+    write_spec(flights, NO_APPROVALS)
+    with _open(flights) as project:
+        assert project.promote(f"{MODEL}@1", "production").outcome == "promoted"
+        scored = project.predict_batch(
+            flights / "raw.parquet", flights / "out.parquet", f"{MODEL}@production"
+        )
+    compacted = keel("-C", flights, "predictions", "compact", "--older-than", "1ms", "--json")
+    assert compacted.code == 0, compacted.err
+    report = _same(compacted, calls, "compact_predictions", CompactionReport)
+    assert report.rows == scored.rows and report.segments
+    again = keel("-C", flights, "predictions", "compact", "--older-than", "1ms", "--json")
+    assert _same(again, calls, "compact_predictions", CompactionReport).rows == 0
+    with _open(flights) as project:  # compacted rows stay readable
+        assert project.explain(scored.first_id).id == scored.first_id

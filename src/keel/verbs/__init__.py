@@ -18,6 +18,7 @@ from keel.verbs.approve import approve
 from keel.verbs.audit import AuditEvents, AuditVerification, audit, audit_verify
 from keel.verbs.canary_check import canary_check
 from keel.verbs.canary_status import CanaryStatus, canary_status
+from keel.verbs.compact_predictions import compact_predictions
 from keel.verbs.dataset_diff import DatasetComparison, dataset_diff
 from keel.verbs.explain import Explanation, explain
 from keel.verbs.feedback import FeedbackReport, feedback
@@ -69,6 +70,7 @@ __all__ = [
     "audit_verify",
     "canary_check",
     "canary_status",
+    "compact_predictions",
     "create_token",
     "dataset_diff",
     "deliver_webhooks",

@@ -78,9 +78,7 @@ def compact(cli: CliContext, older_than: timedelta, as_json: bool) -> int:
     Safe to run while `keel serve` logs, and to interrupt: rows are deleted only in the
     transaction that indexes the segment holding them.
     """
-    from keel.predlog.read import compact as run_compaction
-
-    report = run_compaction(cli.project(), older_than=older_than)
+    report = cli.project().compact_predictions(older_than=older_than)
 
     def text() -> str:
         if not report.segments:
