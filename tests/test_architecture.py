@@ -310,3 +310,18 @@ def test_no_module_imports_the_package_root() -> None:
             elif isinstance(node, ast.Import) and any(a.name == "keel" for a in node.names):
                 offenders.append(str(path.relative_to(SRC.parent)))
     assert offenders == []
+
+
+MODULE_LINES = 600
+
+
+def test_no_module_over_600_lines_without_a_reason_at_its_top() -> None:
+    """A module a person can hold in mind: one over about 600 lines says why, on purpose."""
+    unexplained = []
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n")
+        reason = ast.get_docstring(ast.parse(text)) or ""
+        if lines > MODULE_LINES and "on purpose" not in reason:
+            unexplained.append(f"{path.relative_to(SRC)} ({lines} lines)")
+    assert not unexplained, unexplained

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -124,24 +123,19 @@ def test_logged_finds_recent_predictions_by_id(store: SqlMetadataStore) -> None:
     }
 
 
-def test_100k_labels_are_recorded_and_replaced_in_a_few_seconds(
+def test_100k_labels_are_recorded_and_replaced_in_one_call(
     store: SqlMetadataStore,
 ) -> None:
     count = 100_000
     ids = _ids(count)
     rows = [FeedbackRow(i, "m", T0 + timedelta(seconds=n), n % 2) for n, i in enumerate(ids)]
-    started = time.perf_counter()
+    # One call of 100,000 rows: more than any statement's parameter limit on either database.
     receipt = store.feedback.record(rows, actor="ana")
-    first = time.perf_counter() - started
     assert (receipt.new, receipt.replaced) == (count, 0)
 
     flipped = [FeedbackRow(r.prediction_id, r.model, r.at, 1 - int(r.label)) for r in rows]
-    started = time.perf_counter()
     again = store.feedback.record(flipped, actor="ana")
-    second = time.perf_counter() - started
     assert (again.new, again.replaced, again.changed) == (0, count, count)
-    # Measured about 1-2 s each here; the bound leaves room for a busy two-core machine.
-    assert first < 15 and second < 15, (first, second)
 
     window = store.feedback.window("m", T0, T0 + timedelta(days=2))
     assert len(window) == count and window[0] == Labelled(ids[0], T0, 1)

@@ -17,6 +17,11 @@ A request is answered by the model's `production` holder, or its `canary` holder
 configured share of requests; shadow holders score it too, off the request path, and are
 logged but never returned. Every row gets a prediction id, returned to the caller and
 written with the prediction to the prediction log, off the request path.
+
+About 690 lines, one module on purpose: every handler is a method of `ServingApp` and works
+on the state it holds for the request path (the routes and their loaded versions, the
+prediction log, the model's thread, the shutdown drain); the codec (`keel.serving.codec`),
+routing (`slots`), bodies (`deadline`), auth and the log already live apart.
 """
 
 from __future__ import annotations
