@@ -28,6 +28,8 @@ from keel.project import Project, ProjectStatus
 from keel.settings import Settings
 from keel.spec import ProjectSpec, load_spec
 from keel.verbs import (
+    AlertDetail,
+    Alerts,
     AuditEvents,
     AuditVerification,
     CanaryStatus,
@@ -62,6 +64,8 @@ if _typing.TYPE_CHECKING:
 
 __all__ = [
     "Actor",
+    "AlertDetail",
+    "Alerts",
     "ApprovalRequired",
     "AuditEvents",
     "AuditVerification",

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
+from keel.verbs.alerts import alert, alerts
 from keel.verbs.approve import approve
 from keel.verbs.audit import audit, audit_verify
 from keel.verbs.canary_check import canary_check
@@ -84,6 +85,8 @@ class Project(Workspace):
     canary_status = canary_status
     performance = performance
     label_history = label_history
+    alerts = alerts
+    alert = alert
     resolve_alert = resolve_alert
     add_user = add_user
     disable_user = disable_user

@@ -39,6 +39,8 @@ from keel.retraining.canary import CanaryOutcome
 from keel.retraining.service import RetrainOutcome
 from keel.serving.batch import BatchResult
 from keel.verbs import (
+    AlertDetail,
+    Alerts,
     AuditEvents,
     AuditVerification,
     CanaryStatus,
@@ -91,6 +93,8 @@ VERBS = [
     "deliver_webhooks",
     "dataset_diff",
     "compact_predictions",
+    "alerts",
+    "alert",
 ]
 
 Calls = dict[str, list[Any]]
@@ -206,6 +210,8 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         DeliveryReport,
         DatasetComparison,
         CompactionReport,
+        Alerts,
+        AlertDetail,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -423,6 +429,11 @@ def test_reading_verbs_and_resolving_an_alert_print_their_results(
             actor="keel-monitor",
         )  # fmt: skip
         seq, _hash = project.metadata.audit.head()
+    listed = keel("-C", flights, "alerts", "list", "--json")
+    assert listed.code == 0, listed.err
+    assert [a.id for a in _same(listed, calls, "alerts", Alerts).alerts] == [alert.id]
+    shown = keel("-C", flights, "alerts", "show", alert.id, "--json")
+    assert _same(shown, calls, "alert", AlertDetail).alert.message == "distance drifted"
     resolved = keel("-C", flights, "alerts", "resolve", alert.id, "--reason", "fixed", "--json")
     assert resolved.code == 0, resolved.err
     closed = _same(resolved, calls, "resolve_alert", ResolvedAlert).alert
@@ -430,6 +441,11 @@ def test_reading_verbs_and_resolving_an_alert_print_their_results(
     with _open(flights) as project:
         [event] = project.metadata.audit.events(after=seq)
         assert (event.kind, event.actor, event.reason) == ("alert.resolved", "ana", "fixed")
+        assert project.alerts().alerts == []
+        assert [a.id for a in project.alerts(state=None, model=MODEL).alerts] == [alert.id]
+        with pytest.raises(ConfigError) as bad:
+            project.alerts(state="closed")
+        assert [field for field, _ in bad.value.problems] == ["state"]
 
 
 def test_users_and_tokens_verbs_print_their_results(

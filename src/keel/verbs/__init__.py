@@ -14,6 +14,7 @@ recorded roles), or None for the project's user (KEEL_USER, else the OS user).
 """
 
 from keel.verbs._actor import ActorLike
+from keel.verbs.alerts import AlertDetail, Alerts, alert, alerts
 from keel.verbs.approve import approve
 from keel.verbs.audit import AuditEvents, AuditVerification, audit, audit_verify
 from keel.verbs.canary_check import canary_check
@@ -46,6 +47,8 @@ from keel.verbs.webhooks import (
 
 __all__ = [
     "ActorLike",
+    "AlertDetail",
+    "Alerts",
     "AuditEvents",
     "AuditVerification",
     "CanaryStatus",
@@ -65,6 +68,8 @@ __all__ = [
     "UserChange",
     "add_user",
     "add_webhook",
+    "alert",
+    "alerts",
     "approve",
     "audit",
     "audit_verify",

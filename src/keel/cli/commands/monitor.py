@@ -161,9 +161,8 @@ def alerts() -> None:
 @pass_cli
 def list_alerts(cli: CliContext, model: str | None, state: str, limit: int, as_json: bool) -> int:
     """Alerts, newest first, with their owner."""
-    found = cli.project().metadata.monitoring.alerts(
-        model=model, state=None if state == "all" else state, limit=limit
-    )
+    listed = cli.project().alerts(model=model, state=None if state == "all" else state, limit=limit)
+    found = listed.alerts
 
     def text() -> str:
         if not found:
@@ -176,7 +175,7 @@ def list_alerts(cli: CliContext, model: str | None, state: str, limit: int, as_j
             )
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "alerts": [a.to_dict() for a in found]}, text)
+    emit(as_json, {"ok": True, **listed.to_dict()}, text)
     return 0
 
 
@@ -188,7 +187,8 @@ def show_alert(cli: CliContext, alert_id: str, as_json: bool) -> int:
     """One alert with its evidence."""
     import json
 
-    alert = cli.project().metadata.monitoring.alert(alert_id)
+    shown = cli.project().alert(alert_id)
+    alert = shown.alert
 
     def text() -> str:
         return "\n".join(
@@ -205,7 +205,7 @@ def show_alert(cli: CliContext, alert_id: str, as_json: bool) -> int:
             ]
         )
 
-    emit(as_json, {"ok": True, "alert": alert.to_dict()}, text)
+    emit(as_json, {"ok": True, **shown.to_dict()}, text)
     return 0
 
 
