@@ -31,6 +31,7 @@ from keel.verbs.explain import explain
 from keel.verbs.feedback import feedback
 from keel.verbs.label_history import label_history
 from keel.verbs.monitor import monitor
+from keel.verbs.owners import owners
 from keel.verbs.performance import performance
 from keel.verbs.predict_batch import predict_batch
 from keel.verbs.promote import promote
@@ -97,6 +98,7 @@ class Project(Workspace):
     deliver_webhooks = deliver_webhooks
     dataset_diff = dataset_diff
     compact_predictions = compact_predictions
+    owners = owners
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

@@ -51,6 +51,7 @@ from keel.verbs import (
     LabelHistory,
     NewToken,
     NewWebhook,
+    Ownership,
     PerformanceReport,
     ReleaseRequestDetail,
     ReleaseRequests,
@@ -95,6 +96,7 @@ VERBS = [
     "compact_predictions",
     "alerts",
     "alert",
+    "owners",
 ]
 
 Calls = dict[str, list[Any]]
@@ -212,6 +214,7 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         CompactionReport,
         Alerts,
         AlertDetail,
+        Ownership,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -549,3 +552,12 @@ def test_compact_predictions_prints_its_report(keel: Keel, flights: Path, calls:
     assert _same(again, calls, "compact_predictions", CompactionReport).rows == 0
     with _open(flights) as project:  # compacted rows stay readable
         assert project.explain(scored.first_id).id == scored.first_id
+
+
+def test_owners_prints_its_result(keel: Keel, flights: Path, calls: Calls) -> None:
+    owned = keel("-C", flights, "owners", "--json")
+    ownership = _same(owned, calls, "owners", Ownership)
+    assert owned.code == (0 if ownership.ok else 1)
+    assert owned.json()["ok"] is ownership.ok
+    assert ownership.stages and all(s["covers"] for s in ownership.stages)
+    assert ownership.unowned_rules == owned.json()["unowned_rules"]

@@ -25,6 +25,7 @@ from keel.verbs.explain import Explanation, explain
 from keel.verbs.feedback import FeedbackReport, feedback
 from keel.verbs.label_history import LabelHistory, label_history
 from keel.verbs.monitor import monitor
+from keel.verbs.owners import Ownership, owners
 from keel.verbs.performance import PerformanceReport, performance
 from keel.verbs.predict_batch import predict_batch
 from keel.verbs.promote import promote
@@ -59,6 +60,7 @@ __all__ = [
     "LabelHistory",
     "NewToken",
     "NewWebhook",
+    "Ownership",
     "PerformanceReport",
     "ReleaseRequestDetail",
     "ReleaseRequests",
@@ -84,6 +86,7 @@ __all__ = [
     "feedback",
     "label_history",
     "monitor",
+    "owners",
     "performance",
     "predict_batch",
     "promote",

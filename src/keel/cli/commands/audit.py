@@ -11,42 +11,10 @@ from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option
 from keel.maturity import LEVELS, Scorecard, scorecard
-from keel.spec import ProjectSpec
 
 __all__ = ["audit", "owners"]
 
 _MARKS = {"pass": "PASS", "partial": "PART", "fail": "FAIL", "n/a": "n/a"}
-
-
-def _owners_document(spec: ProjectSpec) -> dict[str, Any]:
-    from keel.monitoring.alerts import effective_rules, owner_of
-
-    owners = spec.owners
-    missing = owners.missing()
-    rules = []
-    for rule in effective_rules(spec):
-        named = rule.owner or "monitoring"
-        rules.append(
-            {
-                "rule": rule.name,
-                "signal": rule.signal,
-                "severity": rule.severity,
-                "owner": rule.owner,
-                "stage": named if named in owners.SCOPES else None,
-                "resolves_to": owner_of(spec, rule),
-            }
-        )
-    return {
-        "ok": not missing,
-        "stages": [
-            {"stage": stage, "owner": owners.of(stage), "covers": covers}
-            for stage, covers in owners.SCOPES.items()
-        ],
-        "unowned_stages": missing,
-        "alert_rules_from": "keel.yaml" if spec.monitoring.alerts is not None else "defaults",
-        "alert_rules": rules,
-        "unowned_rules": [r["rule"] for r in rules if r["resolves_to"] is None],
-    }
 
 
 def _owners_text(document: dict[str, Any]) -> str:
@@ -83,9 +51,10 @@ def owners(cli: CliContext, as_json: bool) -> int:
     Alerts, approval requests and failed gates name these owners, and the audit events
     webhooks receive carry them. Exits 1 when a stage has no owner, so CI can require one.
     """
-    document = _owners_document(cli.project().spec)
+    found = cli.project().owners()
+    document = {"ok": found.ok, **found.to_dict()}
     emit(as_json, document, lambda: _owners_text(document))
-    return EXIT_OK if document["ok"] else EXIT_CHECK_FAILED
+    return EXIT_OK if found.ok else EXIT_CHECK_FAILED
 
 
 def _audit_text(name: str, card: Scorecard, shortfall: list[str]) -> str:
