@@ -30,6 +30,7 @@ from keel.verbs.dataset_diff import dataset_diff
 from keel.verbs.explain import explain
 from keel.verbs.feedback import feedback
 from keel.verbs.label_history import label_history
+from keel.verbs.lineage import lineage
 from keel.verbs.monitor import monitor
 from keel.verbs.owners import owners
 from keel.verbs.performance import performance
@@ -99,6 +100,7 @@ class Project(Workspace):
     dataset_diff = dataset_diff
     compact_predictions = compact_predictions
     owners = owners
+    lineage = lineage
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

@@ -49,6 +49,7 @@ from keel.verbs import (
     Explanation,
     FeedbackReport,
     LabelHistory,
+    ModelLineage,
     NewToken,
     NewWebhook,
     Ownership,
@@ -97,6 +98,7 @@ VERBS = [
     "alerts",
     "alert",
     "owners",
+    "lineage",
 ]
 
 Calls = dict[str, list[Any]]
@@ -215,6 +217,7 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         Alerts,
         AlertDetail,
         Ownership,
+        ModelLineage,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -561,3 +564,13 @@ def test_owners_prints_its_result(keel: Keel, flights: Path, calls: Calls) -> No
     assert owned.json()["ok"] is ownership.ok
     assert ownership.stages and all(s["covers"] for s in ownership.stages)
     assert ownership.unowned_rules == owned.json()["unowned_rules"]
+
+
+def test_lineage_prints_its_result(keel: Keel, flights: Path, calls: Calls) -> None:
+    traced = keel("-C", flights, "lineage", f"{MODEL}@1", "--json")
+    assert traced.code == 0, traced.err
+    chain = _same(traced, calls, "lineage", ModelLineage)
+    assert chain.model["version"] == 1 and chain.run["id"] == chain.model["run_id"]
+    assert chain.dataset is not None and chain.environment is not None
+    with _open(flights) as project, pytest.raises(ConfigError):
+        project.lineage("no version")

@@ -24,6 +24,7 @@ from keel.verbs.dataset_diff import DatasetComparison, dataset_diff
 from keel.verbs.explain import Explanation, explain
 from keel.verbs.feedback import FeedbackReport, feedback
 from keel.verbs.label_history import LabelHistory, label_history
+from keel.verbs.lineage import ModelLineage, lineage
 from keel.verbs.monitor import monitor
 from keel.verbs.owners import Ownership, owners
 from keel.verbs.performance import PerformanceReport, performance
@@ -58,6 +59,7 @@ __all__ = [
     "Explanation",
     "FeedbackReport",
     "LabelHistory",
+    "ModelLineage",
     "NewToken",
     "NewWebhook",
     "Ownership",
@@ -85,6 +87,7 @@ __all__ = [
     "explain",
     "feedback",
     "label_history",
+    "lineage",
     "monitor",
     "owners",
     "performance",

@@ -93,9 +93,7 @@ def _render(chain: dict[str, Any]) -> str:
 @pass_cli
 def lineage(cli: CliContext, ref: str, as_json: bool) -> int:
     """The whole chain behind a model version: run, dataset, code, git, environment."""
-    from keel.lineage.chain import model_lineage
-
     parse_model_ref(ref)  # a malformed reference fails before opening anything
-    chain = model_lineage(cli.project(), ref)
+    chain = cli.project().lineage(ref).to_dict()
     emit(as_json, {"ok": True, **chain}, lambda: _render(chain))
     return 0
