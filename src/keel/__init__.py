@@ -48,6 +48,7 @@ from keel.verbs import (
     RemovedWebhook,
     ResolvedAlert,
     RevokedToken,
+    SkewCheck,
     UserChange,
 )
 from keel.version import __version__
@@ -112,6 +113,7 @@ __all__ = [
     "RevokedToken",
     "RollbackResult",
     "Settings",
+    "SkewCheck",
     "StoreError",
     "TrainResult",
     "UserChange",

@@ -42,6 +42,7 @@ from keel.verbs.requests import request, requests
 from keel.verbs.resolve_alert import resolve_alert
 from keel.verbs.retrain import retrain
 from keel.verbs.rollback import rollback
+from keel.verbs.skew import skew
 from keel.verbs.tokens import create_token, revoke_token
 from keel.verbs.train import train
 from keel.verbs.users import add_user, disable_user
@@ -101,6 +102,7 @@ class Project(Workspace):
     compact_predictions = compact_predictions
     owners = owners
     lineage = lineage
+    skew = skew
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

@@ -14,11 +14,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
@@ -27,7 +28,7 @@ import keel
 import keel.verbs
 from keel.cli.output import to_jsonable
 from keel.domain.monitoring import AlertDraft
-from keel.errors import ConfigError
+from keel.errors import ConfigError, NotFound
 from keel.events.webhooks import DeliveryReport
 from keel.monitoring.model import MonitorReport
 from keel.pipeline.reproduce import ReproduceReport
@@ -59,10 +60,11 @@ from keel.verbs import (
     RemovedWebhook,
     ResolvedAlert,
     RevokedToken,
+    SkewCheck,
     UserChange,
 )
 from tests.fixtures.cli import Keel, Result
-from tests.fixtures.trained import AS_OF, MODEL, TrainedOnPostgres, write_spec
+from tests.fixtures.trained import AS_OF, BASE, MODEL, TrainedOnPostgres, write_spec
 from tests.fixtures.webhooks import Receiver
 
 VERBS = [
@@ -99,6 +101,7 @@ VERBS = [
     "alert",
     "owners",
     "lineage",
+    "skew",
 ]
 
 Calls = dict[str, list[Any]]
@@ -218,6 +221,7 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         AlertDetail,
         Ownership,
         ModelLineage,
+        SkewCheck,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -574,3 +578,42 @@ def test_lineage_prints_its_result(keel: Keel, flights: Path, calls: Calls) -> N
     assert chain.dataset is not None and chain.environment is not None
     with _open(flights) as project, pytest.raises(ConfigError):
         project.lineage("no version")
+
+
+def test_skew_prints_its_result_and_verdict(keel: Keel, flights: Path, calls: Calls) -> None:
+    data = {**BASE["data"], "entity_key": ["carrier", "flight", "time_hour"]}  # type: ignore[dict-item]
+    write_spec(flights, data=data)
+    rows = pq.read_table(flights / "raw.parquet").slice(0, 200)  # training rows
+    broken = rows.slice(100).set_column(
+        rows.column_names.index("temp"), "temp", pc.add(rows.slice(100)["temp"], 10.0)
+    )
+    pq.write_table(rows.slice(0, 100), flights / "exact.parquet")
+    pq.write_table(broken, flights / "broken.parquet")
+    with _open(flights) as project:
+        for name in ("exact", "broken"):
+            project.predict_batch(
+                flights / f"{name}.parquet", flights / f"{name}-out.parquet", f"{MODEL}@1"
+            )
+
+    failed = keel("-C", flights, "skew", "--model", MODEL, "--since", "1h", "--json")
+    assert failed.code == 1, failed.out + failed.err
+    check = _same(failed, calls, "skew", SkewCheck)
+    assert failed.json()["ok"] is check.ok is False
+    assert "temp" in [f.feature for f in check.above] and check.report.row.compared == 200
+
+    passed = keel("-C", flights, "skew", "--model", f"{MODEL}@1", "--since", "1h",
+                  "--max-mismatch", "0.9", "--json")  # fmt: skip
+    assert passed.code == 0, passed.out + passed.err
+    assert _same(passed, calls, "skew", SkewCheck).ok
+
+    with _open(flights) as project:
+        hour = timedelta(hours=1)
+        assert project.skew(f"{MODEL}@1", since=hour, max_mismatch=0.9).ok
+        with pytest.raises(ConfigError) as conflict:
+            project.skew(MODEL, since=hour, start=datetime.now(UTC) - hour)
+        assert [field for field, _ in conflict.value.problems] == ["since"]
+        with pytest.raises(ConfigError) as twice:
+            project.skew(f"{MODEL}@1", version=1)
+        assert [field for field, _ in twice.value.problems] == ["version"]
+        with pytest.raises(NotFound, match="could be compared"):
+            project.skew(MODEL, since=hour, entity_key=["carrier"])  # shared keys

@@ -36,6 +36,7 @@ from keel.verbs.requests import ReleaseRequestDetail, ReleaseRequests, request, 
 from keel.verbs.resolve_alert import ResolvedAlert, resolve_alert
 from keel.verbs.retrain import retrain
 from keel.verbs.rollback import rollback
+from keel.verbs.skew import SkewCheck, skew
 from keel.verbs.tokens import NewToken, RevokedToken, create_token, revoke_token
 from keel.verbs.train import train
 from keel.verbs.users import DisabledUser, UserChange, add_user, disable_user
@@ -69,6 +70,7 @@ __all__ = [
     "RemovedWebhook",
     "ResolvedAlert",
     "RevokedToken",
+    "SkewCheck",
     "UserChange",
     "add_user",
     "add_webhook",
@@ -102,5 +104,6 @@ __all__ = [
     "retrain",
     "revoke_token",
     "rollback",
+    "skew",
     "train",
 ]

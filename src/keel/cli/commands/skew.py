@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -11,43 +11,27 @@ from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import duration_callback, emit, json_option, parse_time
 from keel.domain.digest import Digest
-from keel.domain.duration import format_duration
-from keel.errors import ConfigError, NotFound
+from keel.errors import ConfigError
 
 if TYPE_CHECKING:
     from keel.monitoring.skew import RowSkewReport, SkewReport
-    from keel.project import Project
 
 __all__ = ["skew"]
 
 
-def _window(
-    project: Project, since: timedelta | None, start: str | None, end: str | None
-) -> tuple[datetime, datetime]:
-    """`--start/--end`, or the last `--since` (default keel.yaml's monitoring.window)."""
-    if since is not None and start is not None:
+def _name_flags(exc: ConfigError, model: str, version: int | None) -> None:
+    """The verb's conflicts said in the command's flags."""
+    fields = [field for field, _rule in exc.problems]
+    if fields == ["since"]:
         raise ConfigError(
             "--since and --start both say where the window starts: pass one of them",
             problems=[("--since", "conflicts with --start")],
-        )
-    until = parse_time(end, "--end") or datetime.now(UTC)
-    begin = parse_time(start, "--start")
-    if begin is None:
-        begin = until - (since if since is not None else project.spec.monitoring.window)
-    return begin, until
-
-
-def _model(project: Project, model: str, version: int | None) -> tuple[str, int | None]:
-    """`--model NAME` with `--version N`, or `--model NAME@VERSION|ALIAS`."""
-    if "@" not in model:
-        return model, version
-    if version is not None:
+        ) from None
+    if fields == ["version"]:
         raise ConfigError(
             f"--model {model} names a version and --version {version} another: pass one",
             problems=[("--version", "conflicts with --model NAME@VERSION")],
-        )
-    resolved = project.metadata.models.resolve(model)
-    return resolved.model, resolved.version
+        ) from None
 
 
 def _short(digest: str) -> str:
@@ -248,49 +232,33 @@ def skew(
     entity key against its offline row, both through the version's packaged feature code
     (row-level skew: the mismatch rate per feature). Exits 1 when a feature's mismatch rate
     is above --max-mismatch."""
-    from keel.monitoring.skew import skew_report
-
     project = cli.project()
     key = None
     if entity_key is not None:
         key = [part.strip() for part in entity_key.split(",") if part.strip()]
-    window_start, window_end = _window(project, since, start, end)
-    name, number = _model(project, model, version)
-    report = skew_report(
-        project,
-        name,
-        start=window_start,
-        end=window_end,
-        version=number,
-        entity_key=key,
-        source=source,
-        tolerance=tolerance,
-        test=test,
-        threshold=threshold,
-        limit=limit,
-    )
-    rows = report.row
-    if rows.compared == 0:
-        raise NotFound(
-            f"no logged request of {rows.ref} could be compared with an offline row: of "
-            f"{rows.predictions:,} in the window, {rows.without_key:,} carry no entity key "
-            f"({', '.join(rows.entity_key)}), {rows.without_match:,} have a key dataset "
-            f"{_short(rows.source)} does not hold, {rows.ambiguous:,} a key it holds several "
-            "times",
-            hint="pass --source with a dataset version snapshotted after these requests "
-            "(`keel data snapshot`, then --source latest)",
+    window_end = parse_time(end, "--end")
+    window_start = parse_time(start, "--start")
+    try:
+        check = project.skew(
+            model,
+            version=version,
+            since=since,
+            start=window_start,
+            end=window_end,
+            source=source,
+            entity_key=key,
+            max_mismatch=max_mismatch,
+            test=test,
+            threshold=threshold,
+            tolerance=tolerance,
+            limit=limit,
         )
-    above = rows.above(max_mismatch)
-    window = format_duration(window_end - window_start)
+    except ConfigError as exc:
+        _name_flags(exc, model, version)
+        raise
     emit(
         as_json,
-        {
-            "ok": not above,
-            "window": window,
-            "max_mismatch": max_mismatch,
-            "above": [f.feature for f in above],
-            **report.to_dict(),
-        },
-        lambda: _render(report, max_mismatch),
+        {"ok": check.ok, **check.to_dict()},
+        lambda: _render(check.report, max_mismatch),
     )
-    return EXIT_CHECK_FAILED if above else EXIT_OK
+    return EXIT_OK if check.ok else EXIT_CHECK_FAILED
