@@ -42,6 +42,7 @@ from keel.verbs.requests import request, requests
 from keel.verbs.resolve_alert import resolve_alert
 from keel.verbs.retrain import retrain
 from keel.verbs.rollback import rollback
+from keel.verbs.scorecard import scorecard
 from keel.verbs.skew import skew
 from keel.verbs.tokens import create_token, revoke_token
 from keel.verbs.train import train
@@ -103,6 +104,7 @@ class Project(Workspace):
     owners = owners
     lineage = lineage
     skew = skew
+    scorecard = scorecard
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

@@ -50,6 +50,7 @@ from keel.verbs import (
     Explanation,
     FeedbackReport,
     LabelHistory,
+    MaturityScorecard,
     ModelLineage,
     NewToken,
     NewWebhook,
@@ -102,6 +103,7 @@ VERBS = [
     "owners",
     "lineage",
     "skew",
+    "scorecard",
 ]
 
 Calls = dict[str, list[Any]]
@@ -222,6 +224,7 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         Ownership,
         ModelLineage,
         SkewCheck,
+        MaturityScorecard,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -617,3 +620,24 @@ def test_skew_prints_its_result_and_verdict(keel: Keel, flights: Path, calls: Ca
         assert [field for field, _ in twice.value.problems] == ["version"]
         with pytest.raises(NotFound, match="could be compared"):
             project.skew(MODEL, since=hour, entity_key=["carrier"])  # shared keys
+
+
+def test_scorecard_prints_its_result_and_verdict(keel: Keel, flights: Path, calls: Calls) -> None:
+    scored = keel("-C", flights, "audit", "--json")
+    assert scored.code == 0, scored.err
+    found = _same(scored, calls, "scorecard", MaturityScorecard)
+    assert found.ok and found.shortfall == [] and found.card.items
+    assert scored.json()["level"] == found.card.level < 4
+
+    below = keel("-C", flights, "audit", "--min-level", "4", "--min-score", "1000", "--json")
+    assert below.code == 1, below.out + below.err
+    missed = _same(below, calls, "scorecard", MaturityScorecard)
+    assert below.json()["ok"] is missed.ok is False
+    assert [line.split()[1] for line in missed.shortfall] == ["--min-level", "--min-score"]
+
+    with _open(flights) as project:
+        assert project.scorecard(min_level=found.card.level).ok
+        assert not project.scorecard(min_score=found.card.score + 1).ok
+        with pytest.raises(ConfigError) as bad:
+            project.scorecard(min_level=5, min_score=-1)
+        assert [field for field, _ in bad.value.problems] == ["min_level", "min_score"]

@@ -36,6 +36,7 @@ from keel.verbs.requests import ReleaseRequestDetail, ReleaseRequests, request, 
 from keel.verbs.resolve_alert import ResolvedAlert, resolve_alert
 from keel.verbs.retrain import retrain
 from keel.verbs.rollback import rollback
+from keel.verbs.scorecard import MaturityScorecard, scorecard
 from keel.verbs.skew import SkewCheck, skew
 from keel.verbs.tokens import NewToken, RevokedToken, create_token, revoke_token
 from keel.verbs.train import train
@@ -60,6 +61,7 @@ __all__ = [
     "Explanation",
     "FeedbackReport",
     "LabelHistory",
+    "MaturityScorecard",
     "ModelLineage",
     "NewToken",
     "NewWebhook",
@@ -104,6 +106,7 @@ __all__ = [
     "retrain",
     "revoke_token",
     "rollback",
+    "scorecard",
     "skew",
     "train",
 ]

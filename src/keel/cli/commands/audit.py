@@ -10,7 +10,7 @@ import click
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option
-from keel.maturity import LEVELS, Scorecard, scorecard
+from keel.maturity import LEVELS, Scorecard
 
 __all__ = ["audit", "owners"]
 
@@ -101,21 +101,7 @@ def audit(cli: CliContext, min_level: int | None, min_score: int | None, as_json
 
     Exits 0 whatever the level, unless --min-level or --min-score is given and not met.
     """
-    project = cli.project()
-    card = scorecard(project)
-    shortfall = []
-    if min_level is not None and card.level < min_level:
-        shortfall.append(
-            f"BELOW --min-level {min_level} ({LEVELS[min_level].name}): "
-            f"level {card.level} ({card.level_name})"
-        )
-    if min_score is not None and card.score < min_score:
-        shortfall.append(f"BELOW --min-score {min_score}: score {card.score}")
-    document = {
-        "ok": not shortfall,
-        "project": project.spec.name,
-        **card.to_dict(),
-        "required": {"min_level": min_level, "min_score": min_score, "shortfall": shortfall},
-    }
-    emit(as_json, document, lambda: _audit_text(project.spec.name, card, shortfall))
-    return EXIT_CHECK_FAILED if shortfall else EXIT_OK
+    found = cli.project().scorecard(min_level=min_level, min_score=min_score)
+    document = {"ok": found.ok, **found.to_dict()}
+    emit(as_json, document, lambda: _audit_text(found.project, found.card, found.shortfall))
+    return EXIT_OK if found.ok else EXIT_CHECK_FAILED
