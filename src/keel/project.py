@@ -26,6 +26,7 @@ from keel.verbs.audit import audit, audit_verify
 from keel.verbs.canary_check import canary_check
 from keel.verbs.canary_status import canary_status
 from keel.verbs.compact_predictions import compact_predictions
+from keel.verbs.contract_check import contract_check
 from keel.verbs.dataset_diff import dataset_diff
 from keel.verbs.explain import explain
 from keel.verbs.feedback import feedback
@@ -105,6 +106,7 @@ class Project(Workspace):
     lineage = lineage
     skew = skew
     scorecard = scorecard
+    contract_check = contract_check
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

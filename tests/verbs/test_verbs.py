@@ -45,6 +45,7 @@ from keel.verbs import (
     AuditEvents,
     AuditVerification,
     CanaryStatus,
+    ContractCheck,
     DatasetComparison,
     DisabledUser,
     Explanation,
@@ -104,6 +105,7 @@ VERBS = [
     "lineage",
     "skew",
     "scorecard",
+    "contract_check",
 ]
 
 Calls = dict[str, list[Any]]
@@ -225,6 +227,7 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         ModelLineage,
         SkewCheck,
         MaturityScorecard,
+        ContractCheck,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -641,3 +644,36 @@ def test_scorecard_prints_its_result_and_verdict(keel: Keel, flights: Path, call
         with pytest.raises(ConfigError) as bad:
             project.scorecard(min_level=5, min_score=-1)
         assert [field for field, _ in bad.value.problems] == ["min_level", "min_score"]
+
+
+def test_contract_check_prints_its_result_and_verdict(
+    keel: Keel, flights: Path, calls: Calls, tmp_path: Path
+) -> None:
+    now = AS_OF.isoformat()
+    checked = keel("-C", flights, "contract", "check", "latest", "--now", now, "--json",
+                   "--junit", tmp_path / "junit.xml")  # fmt: skip
+    assert checked.code == 0, checked.out + checked.err
+    passed = _same(checked, calls, "contract_check", ContractCheck)
+    assert passed.ok and passed.source.startswith("dataset ")
+    assert passed.contract == flights / "contracts" / "raw.yaml"
+    assert (tmp_path / "junit.xml").read_text().startswith("<?xml")
+
+    rows = pq.read_table(flights / "raw.parquet").slice(0, 500)
+    pq.write_table(rows.drop_columns(["carrier"]), flights / "broken.parquet")
+    broken = keel("-C", flights, "contract", "check", flights / "broken.parquet", "--now", now,
+                  "--json")  # fmt: skip
+    assert broken.code == 1, broken.out + broken.err
+    failed = _same(broken, calls, "contract_check", ContractCheck)
+    assert broken.json()["ok"] is failed.ok is False and failed.report.errors
+
+    with _open(flights) as project:
+        assert project.contract_check("latest", now=AS_OF).ok
+    # Loose files need no project: the verb runs on its own, with a contract named.
+    from keel.verbs import contract_check
+
+    alone = contract_check(
+        None, str(flights / "broken.parquet"), contract=flights / "contracts" / "raw.yaml"
+    )
+    assert not alone.ok
+    with pytest.raises(ConfigError, match="no contract"):
+        contract_check(None, str(flights / "broken.parquet"))

@@ -20,6 +20,7 @@ from keel.verbs.audit import AuditEvents, AuditVerification, audit, audit_verify
 from keel.verbs.canary_check import canary_check
 from keel.verbs.canary_status import CanaryStatus, canary_status
 from keel.verbs.compact_predictions import compact_predictions
+from keel.verbs.contract_check import ContractCheck, contract_check
 from keel.verbs.dataset_diff import DatasetComparison, dataset_diff
 from keel.verbs.explain import Explanation, explain
 from keel.verbs.feedback import FeedbackReport, feedback
@@ -56,6 +57,7 @@ __all__ = [
     "AuditEvents",
     "AuditVerification",
     "CanaryStatus",
+    "ContractCheck",
     "DatasetComparison",
     "DisabledUser",
     "Explanation",
@@ -84,6 +86,7 @@ __all__ = [
     "canary_check",
     "canary_status",
     "compact_predictions",
+    "contract_check",
     "create_token",
     "dataset_diff",
     "deliver_webhooks",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,13 @@ from keel.contracts import (
     Contract,
     ContractReport,
     SchemaChange,
-    check_contract,
     diff_contracts,
     dump_contract,
     infer_contract,
     load_contract,
     read_contract,
-    report_to_junit,
 )
 from keel.contracts.report import to_plain
-from keel.errors import ConfigError, DataError
-from keel.project import Project
 
 __all__ = ["contract"]
 
@@ -34,42 +31,10 @@ __all__ = ["contract"]
 def _load_data(cli: CliContext, ref: str) -> tuple[Any, str, list[str]]:
     """A table from a file, glob or folder; or, inside a project, a dataset version ref; and
     notices of the source columns left out of it (row indexes)."""
-    from keel.data import read_data
+    from keel.verbs._data import load_data, looks_like_path
 
-    if _looks_like_path(ref):
-        read = read_data(ref)
-        return read.table, ref, read.notices()
-    project = cli.project_or_none()
-    if project is None:
-        read = read_data(ref)  # read_data names the missing file
-        return read.table, ref, read.notices()
-    try:
-        version = project.metadata.datasets.resolve(ref)
-    except ConfigError:
-        raise DataError(
-            f"{ref}: no such file or folder, and not a dataset version "
-            "('latest', a version id, or 6+ hex characters of one)",
-            path=ref,
-            hint="`keel data list` shows the recorded versions",
-        ) from None
-    notices = [f"left out {column.describe()}" for column in version.left_out]
-    return project.load_dataset(version.id), f"dataset {version.id.short}", notices
-
-
-def _looks_like_path(ref: str) -> bool:
-    return any(ch in ref for ch in "/\\*?[") or Path(ref).exists() or "." in ref
-
-
-def _contract_path(project: Project | None, given: Path | None) -> Path:
-    if given is not None:
-        return given
-    if project is not None and project.spec.data is not None and project.spec.data.contract:
-        return project.settings.project_dir / project.spec.data.contract
-    raise ConfigError(
-        "no contract to check against",
-        hint="pass --contract FILE, or set data.contract in keel.yaml "
-        "(`keel contract infer DATA -o FILE` writes one)",
-    )
+    # A path needs no project: a broken keel.yaml nearby must not stop reading a file.
+    return load_data(None if looks_like_path(ref) else cli.project_or_none(), ref)
 
 
 @click.group()
@@ -227,20 +192,19 @@ def check(
     as_json: bool,
 ) -> int:
     """Check DATA against its contract. Exits 1 on any violation."""
-    moment = parse_time(now, "--now") or datetime.now(UTC)
-    path = _contract_path(cli.project_or_none(), contract_file)
-    expected = read_contract(path)
-    table, source, _ = _load_data(cli, data)
-    report = check_contract(table, expected, now=moment)
-    if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        temp = junit.with_name(f".{junit.name}.tmp")
-        temp.write_text(report_to_junit(report, suite=f"keel contract {path.name}"), "utf-8")
-        temp.replace(junit)
-    failed = not report.ok or (strict and bool(report.warnings))
-    payload = {**report.to_dict(), "ok": not failed, "source": source, "contract": str(path)}
-    emit(as_json, payload, lambda: _render_report(report, source, path, expected))
-    return EXIT_CHECK_FAILED if failed else EXIT_OK
+    from keel.verbs import contract_check
+
+    moment = parse_time(now, "--now")
+    project = cli.project_or_none()
+    # Loose files need no project: the verb then runs on its own.
+    run = partial(contract_check, None) if project is None else project.contract_check
+    checked = run(data, contract=contract_file, now=moment, strict=strict, junit=junit)
+    emit(
+        as_json,
+        checked.to_dict(),
+        lambda: _render_report(checked.report, checked.source, checked.contract, checked.expected),
+    )
+    return EXIT_OK if checked.ok else EXIT_CHECK_FAILED
 
 
 def _contract_from(cli: CliContext, ref: str) -> tuple[Contract, str]:
