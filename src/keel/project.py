@@ -28,6 +28,7 @@ from keel.verbs.canary_status import canary_status
 from keel.verbs.compact_predictions import compact_predictions
 from keel.verbs.contract_check import contract_check
 from keel.verbs.dataset_diff import dataset_diff
+from keel.verbs.drift import drift
 from keel.verbs.explain import explain
 from keel.verbs.feedback import feedback
 from keel.verbs.label_history import label_history
@@ -107,6 +108,7 @@ class Project(Workspace):
     skew = skew
     scorecard = scorecard
     contract_check = contract_check
+    drift = drift
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

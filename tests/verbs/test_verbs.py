@@ -26,6 +26,7 @@ import pytest
 
 import keel
 import keel.verbs
+import keel.verbs as keel_verbs
 from keel.cli.output import to_jsonable
 from keel.domain.monitoring import AlertDraft
 from keel.errors import ConfigError, NotFound
@@ -48,6 +49,7 @@ from keel.verbs import (
     ContractCheck,
     DatasetComparison,
     DisabledUser,
+    DriftComparison,
     Explanation,
     FeedbackReport,
     LabelHistory,
@@ -106,6 +108,7 @@ VERBS = [
     "skew",
     "scorecard",
     "contract_check",
+    "drift",
 ]
 
 Calls = dict[str, list[Any]]
@@ -228,6 +231,7 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         SkewCheck,
         MaturityScorecard,
         ContractCheck,
+        DriftComparison,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__
@@ -677,3 +681,36 @@ def test_contract_check_prints_its_result_and_verdict(
     assert not alone.ok
     with pytest.raises(ConfigError, match="no contract"):
         contract_check(None, str(flights / "broken.parquet"))
+
+
+def test_drift_prints_its_result_and_verdict(keel: Keel, flights: Path, tmp_path: Path) -> None:
+    rows = pq.read_table(flights / "raw.parquet")
+    pq.write_table(rows.slice(0, 3000), tmp_path / "early.parquet")
+    pq.write_table(rows.slice(rows.num_rows - 3000), tmp_path / "late.parquet")
+    early, late = str(tmp_path / "early.parquet"), str(tmp_path / "late.parquet")
+
+    # `keel drift` reads files only and opens no project: it runs the verb on its own.
+    moved = keel("drift", early, late, "--json")
+    assert moved.code == 1, moved.out + moved.err
+    with _open(flights) as project:
+        compared = project.drift(early, late)
+    assert isinstance(compared, DriftComparison)
+    assert _document(moved.json()) == _document(compared.to_dict())
+    assert moved.json()["ok"] is compared.ok is False and "temp" in compared.drifted
+
+    same = keel("drift", early, early, "--test", "psi", "--columns", "temp", "--json")
+    assert same.code == 0, same.out + same.err
+    alone = keel_verbs.drift(None, early, early, test="psi", columns=["temp"])
+    assert alone.ok and _document(same.json()) == _document(alone.to_dict())
+
+    for options, field in (
+        ({"threshold": 0.1}, "threshold"),
+        ({"test": "ks", "threshold": 2.0}, "threshold"),
+        ({"columns": ["nope"]}, "columns"),
+        ({"test": "t-test"}, "test"),
+    ):
+        with pytest.raises(ConfigError) as bad:
+            keel_verbs.drift(None, early, late, **options)  # type: ignore[arg-type]
+        assert [name for name, _ in bad.value.problems] == [field]
+    refused = keel("drift", early, late, "--threshold", "0.1")
+    assert refused.code == 2 and "--threshold" in refused.err

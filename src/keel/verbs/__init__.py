@@ -22,6 +22,7 @@ from keel.verbs.canary_status import CanaryStatus, canary_status
 from keel.verbs.compact_predictions import compact_predictions
 from keel.verbs.contract_check import ContractCheck, contract_check
 from keel.verbs.dataset_diff import DatasetComparison, dataset_diff
+from keel.verbs.drift import DriftComparison, drift
 from keel.verbs.explain import Explanation, explain
 from keel.verbs.feedback import FeedbackReport, feedback
 from keel.verbs.label_history import LabelHistory, label_history
@@ -60,6 +61,7 @@ __all__ = [
     "ContractCheck",
     "DatasetComparison",
     "DisabledUser",
+    "DriftComparison",
     "Explanation",
     "FeedbackReport",
     "LabelHistory",
@@ -91,6 +93,7 @@ __all__ = [
     "dataset_diff",
     "deliver_webhooks",
     "disable_user",
+    "drift",
     "explain",
     "feedback",
     "label_history",
