@@ -305,9 +305,10 @@ def test_no_module_imports_the_package_root() -> None:
         if path.name == "__init__.py" and path.parent == SRC:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "keel":
-                offenders.append(str(path.relative_to(SRC.parent)))
-            elif isinstance(node, ast.Import) and any(a.name == "keel" for a in node.names):
+            root = (
+                isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "keel"
+            ) or (isinstance(node, ast.Import) and any(a.name == "keel" for a in node.names))
+            if root:
                 offenders.append(str(path.relative_to(SRC.parent)))
     assert offenders == []
 
