@@ -35,7 +35,7 @@ def kill_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import pyarrow.parquet as pq
 
     from keel.contracts import infer_contract, write_contract
-    from tests.train.test_train import EXAMPLE, _raw_sample
+    from tests.pipeline.test_train import EXAMPLE, _raw_sample
 
     folder = tmp_path_factory.mktemp("kills") / "flights"
     Project.init(folder, env={"KEEL_USER": "ana"}).close()

@@ -12,7 +12,7 @@ import yaml
 
 from keel.contracts import infer_contract, write_contract
 from keel.project import Project
-from tests.train.test_train import EXAMPLE, _raw_sample
+from tests.pipeline.test_train import EXAMPLE, _raw_sample
 
 ENV = {"KEEL_USER": "ana"}
 #: The example's data runs January to June 2013: its checks run as of the next morning.

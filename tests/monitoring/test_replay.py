@@ -30,9 +30,9 @@ from keel.contracts import infer_contract, write_contract
 from keel.monitoring.service import WindowPlan, monitor
 from keel.pipeline.train import train
 from keel.project import Project
+from tests.pipeline.test_train import EXAMPLE, _raw_sample
 from tests.serving.support import Client, serve
 from tests.test_events import Receiver
-from tests.train.test_train import EXAMPLE, _raw_sample
 
 MODEL = "flights-delay"
 ENV = {"KEEL_USER": "ana"}

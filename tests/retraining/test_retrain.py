@@ -32,7 +32,7 @@ from keel.project import Project
 from keel.retraining.service import compare_on_recent, retrain
 from keel.retraining.triggers import evaluate_triggers
 from keel.serving.batch import predict_batch
-from tests.train.test_train import EXAMPLE, _raw_sample
+from tests.pipeline.test_train import EXAMPLE, _raw_sample
 
 MODEL = "flights-delay"
 ENV = {"KEEL_USER": "ana"}

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from keel.project import Project
-from tests.datasets import workers
-from tests.datasets.conftest import make_project, write_sample
+from tests.data import workers
+from tests.data.conftest import make_project, write_sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.load]
 

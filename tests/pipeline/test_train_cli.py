@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.cli.conftest import Keel
-from tests.train.test_train import EXAMPLE, SPEC, _raw_sample
+from tests.pipeline.test_train import EXAMPLE, SPEC, _raw_sample
 
 
 @pytest.fixture(scope="module")

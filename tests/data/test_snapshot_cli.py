@@ -10,7 +10,7 @@ import pytest
 
 from keel.project import Project
 from tests.cli.conftest import Keel
-from tests.datasets.conftest import FLIGHTS, copy_real, make_project, write_sample
+from tests.data.conftest import FLIGHTS, copy_real, make_project, write_sample
 
 
 @pytest.fixture

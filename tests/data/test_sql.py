@@ -15,7 +15,7 @@ from keel.data.snapshot import SQL_BATCH_ROWS, load_table, snapshot
 from keel.errors import ConfigError, DataError
 from keel.project import Project
 from keel.spec import SqlSource
-from tests.datasets.conftest import make_project
+from tests.data.conftest import make_project
 
 ROWS = SQL_BATCH_ROWS + 1_000  # more than one batch: types must agree across batches
 QUERY = "SELECT * FROM flights ORDER BY rowid"

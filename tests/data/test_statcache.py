@@ -10,7 +10,7 @@ import pytest
 import keel.data.statcache as module
 from keel.artifacts.hashing import hash_bytes
 from keel.data.statcache import RACY_WINDOW_NS, StatCache, StatKey
-from tests.datasets.conftest import OLD_MTIME_NS, set_mtime
+from tests.data.conftest import OLD_MTIME_NS, set_mtime
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from keel.data.snapshot import dataset_id, load_profile, load_table, snapshot
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, Conflict, DataError
 from keel.project import Project
-from tests.datasets.conftest import (
+from tests.data.conftest import (
     FLIGHTS,
     OLD_MTIME_NS,
     WEATHER,
