@@ -26,9 +26,9 @@ line.
 
 Documents have the shapes of the CLI's `--json` output. Errors are
 `{"ok": false, "error": {"code", "message", "hint", "problems"?}}`, where `problems` lists
-`{"field", "rule"}`. Statuses are mapped here and nowhere else (`_STATUSES`). A promotion
-answers 200 when the alias moved, 202 when it waits for approval and 422 when the gates
-refused it, always with the whole result.
+`{"field", "rule"}`. Statuses come from `keel.errors.ERROR_CODES`, as the CLI's exit codes
+do. A promotion answers 200 when the alias moved, 202 when it waits for approval and 422
+when the gates refused it, always with the whole result.
 """
 
 from __future__ import annotations
