@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from keel.project import Project
+from tests.fixtures.copies import run_keel
 from tests.fixtures.trained import AS_OF, BASE, MODEL
 
 pytestmark = [pytest.mark.slow, pytest.mark.load]
@@ -68,16 +69,11 @@ def _env(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 def _keel(folder: Path, *args: str, user: str = "ana") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **json.loads((folder / ".env.json").read_text()), "KEEL_USER": user}
-    env.pop("KEEL_TEST_PAUSE_AT", None)
-    return subprocess.run(
-        [sys.executable, "-m", "keel", "-C", str(folder), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=600,
-    )
+    """`keel ARGS` run to its end, in this process (as `keel` in the folder would): only the
+    killed commands need a process of their own."""
+    env = {**json.loads((folder / ".env.json").read_text()), "KEEL_USER": user}
+    done = run_keel(folder, env, *args)
+    return subprocess.CompletedProcess(["keel", *args], done.code, done.out, done.err)
 
 
 def _kill_at(folder: Path, point: str, *args: str, user: str = "ana") -> None:

@@ -21,7 +21,7 @@ import pytest
 
 from keel.metadata import open_metadata_store
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load, pytest.mark.timed]
 
 ROOT = Path(__file__).parents[2]
 INTERVAL = 0.2  # serving.log.flush_interval's default

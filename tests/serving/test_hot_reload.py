@@ -104,6 +104,7 @@ def _switch_delay(replies: list[Reply], started: float, done: float, old: int, n
 
 
 @pytest.mark.load
+@pytest.mark.timed
 def test_promotion_and_rollback_under_load_fail_no_request(
     trained_template: Path, tmp_path: Path
 ) -> None:

@@ -30,7 +30,7 @@ from tests.serving.support import (
 )
 
 CANARY_SHARE = 0.2
-REQUESTS = 2_000
+REQUESTS = 1_000
 THREADS = 4
 
 
@@ -48,7 +48,7 @@ def _send(client: Client, row: dict[str, Any], oip: bool) -> tuple[str, str, int
     return "records", document["slot"], document["version"]
 
 
-@pytest.mark.slow  # 2,000 requests: about 40 s on two cores
+@pytest.mark.slow  # 1,000 requests: about 14 s on two cores
 def test_canary_share_holds_and_metrics_agree_with_clients(
     trained_template: Path, tmp_path: Path
 ) -> None:

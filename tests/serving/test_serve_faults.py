@@ -26,7 +26,7 @@ from tests.fixtures.postgres import ENV_URL, _newest_bin_dir
 from tests.fixtures.trained import TrainedOnPostgres, write_spec
 from tests.serving.support import KEEL, Client, free_port, records, wait_ready
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load, pytest.mark.timed]
 
 MODEL = "flights-delay"
 INTERVAL = 0.2  # serving.log.flush_interval's default
