@@ -28,15 +28,18 @@ from keel.verbs.canary_status import canary_status
 from keel.verbs.compact_predictions import compact_predictions
 from keel.verbs.contract_check import contract_check
 from keel.verbs.dataset_diff import dataset_diff
+from keel.verbs.datasets import dataset, datasets
 from keel.verbs.drift import drift
 from keel.verbs.explain import explain
 from keel.verbs.feedback import feedback
 from keel.verbs.label_history import label_history
 from keel.verbs.lineage import lineage
+from keel.verbs.models import model, models, sign_model
 from keel.verbs.monitor import monitor
 from keel.verbs.owners import owners
 from keel.verbs.performance import performance
 from keel.verbs.predict_batch import predict_batch
+from keel.verbs.prediction_stats import prediction_stats
 from keel.verbs.promote import promote
 from keel.verbs.reject import reject
 from keel.verbs.reproduce import reproduce
@@ -44,6 +47,7 @@ from keel.verbs.requests import request, requests
 from keel.verbs.resolve_alert import resolve_alert
 from keel.verbs.retrain import retrain
 from keel.verbs.rollback import rollback
+from keel.verbs.runs import run, runs
 from keel.verbs.scorecard import scorecard
 from keel.verbs.skew import skew
 from keel.verbs.tokens import create_token, revoke_token
@@ -109,6 +113,14 @@ class Project(Workspace):
     scorecard = scorecard
     contract_check = contract_check
     drift = drift
+    models = models
+    model = model
+    sign_model = sign_model
+    runs = runs
+    run = run
+    datasets = datasets
+    dataset = dataset
+    prediction_stats = prediction_stats
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

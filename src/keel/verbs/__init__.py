@@ -22,15 +22,18 @@ from keel.verbs.canary_status import CanaryStatus, canary_status
 from keel.verbs.compact_predictions import compact_predictions
 from keel.verbs.contract_check import ContractCheck, contract_check
 from keel.verbs.dataset_diff import DatasetComparison, dataset_diff
+from keel.verbs.datasets import DatasetDetail, Datasets, dataset, datasets
 from keel.verbs.drift import DriftComparison, drift
 from keel.verbs.explain import Explanation, explain
 from keel.verbs.feedback import FeedbackReport, feedback
 from keel.verbs.label_history import LabelHistory, label_history
 from keel.verbs.lineage import ModelLineage, lineage
+from keel.verbs.models import ModelDetail, Models, SignedModel, model, models, sign_model
 from keel.verbs.monitor import monitor
 from keel.verbs.owners import Ownership, owners
 from keel.verbs.performance import PerformanceReport, performance
 from keel.verbs.predict_batch import predict_batch
+from keel.verbs.prediction_stats import PredictionStats, prediction_stats
 from keel.verbs.promote import promote
 from keel.verbs.reject import reject
 from keel.verbs.reproduce import reproduce
@@ -38,6 +41,7 @@ from keel.verbs.requests import ReleaseRequestDetail, ReleaseRequests, request, 
 from keel.verbs.resolve_alert import ResolvedAlert, resolve_alert
 from keel.verbs.retrain import retrain
 from keel.verbs.rollback import rollback
+from keel.verbs.runs import RunDetail, Runs, run, runs
 from keel.verbs.scorecard import MaturityScorecard, scorecard
 from keel.verbs.skew import SkewCheck, skew
 from keel.verbs.tokens import NewToken, RevokedToken, create_token, revoke_token
@@ -60,22 +64,30 @@ __all__ = [
     "CanaryStatus",
     "ContractCheck",
     "DatasetComparison",
+    "DatasetDetail",
+    "Datasets",
     "DisabledUser",
     "DriftComparison",
     "Explanation",
     "FeedbackReport",
     "LabelHistory",
     "MaturityScorecard",
+    "ModelDetail",
     "ModelLineage",
+    "Models",
     "NewToken",
     "NewWebhook",
     "Ownership",
     "PerformanceReport",
+    "PredictionStats",
     "ReleaseRequestDetail",
     "ReleaseRequests",
     "RemovedWebhook",
     "ResolvedAlert",
     "RevokedToken",
+    "RunDetail",
+    "Runs",
+    "SignedModel",
     "SkewCheck",
     "UserChange",
     "add_user",
@@ -90,7 +102,9 @@ __all__ = [
     "compact_predictions",
     "contract_check",
     "create_token",
+    "dataset",
     "dataset_diff",
+    "datasets",
     "deliver_webhooks",
     "disable_user",
     "drift",
@@ -98,10 +112,13 @@ __all__ = [
     "feedback",
     "label_history",
     "lineage",
+    "model",
+    "models",
     "monitor",
     "owners",
     "performance",
     "predict_batch",
+    "prediction_stats",
     "promote",
     "reject",
     "remove_webhook",
@@ -112,7 +129,10 @@ __all__ = [
     "retrain",
     "revoke_token",
     "rollback",
+    "run",
+    "runs",
     "scorecard",
+    "sign_model",
     "skew",
     "train",
 ]

@@ -77,7 +77,8 @@ def snapshot(cli: CliContext, source: str | None, as_json: bool) -> int:
 @pass_cli
 def list_(cli: CliContext, limit: int | None, as_json: bool) -> int:
     """List dataset versions, newest first."""
-    versions = cli.project().metadata.datasets.list(limit=limit)
+    listed = cli.project().datasets(limit=limit)
+    versions = listed.versions
 
     def text() -> str:
         if not versions:
@@ -93,7 +94,7 @@ def list_(cli: CliContext, limit: int | None, as_json: bool) -> int:
             )
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "versions": [v.to_dict() for v in versions]}, text)
+    emit(as_json, {"ok": True, **listed.to_dict()}, text)
     return 0
 
 
@@ -106,12 +107,8 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
 
     REF is `latest`, a version id, or at least 6 leading hex characters of one.
     """
-    from keel.data.snapshot import load_profile
-
-    project = cli.project()
-    version = project.metadata.datasets.resolve(ref)
-    profile = load_profile(project, version)
-    parquet_size = project.metadata.artifacts.get(version.parquet).size
+    detail = cli.project().dataset(ref)
+    version, profile, parquet_size = detail.version, detail.profile, detail.parquet_size
 
     def text() -> str:
         lines = [
@@ -144,16 +141,7 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
             lines += [f"  {column.describe()}" for column in version.left_out]
         return "\n".join(lines)
 
-    emit(
-        as_json,
-        {
-            "ok": True,
-            "version": version.to_dict(),
-            "parquet_size": parquet_size,
-            "profile": profile.to_dict(),
-        },
-        text,
-    )
+    emit(as_json, {"ok": True, **detail.to_dict()}, text)
     return 0
 
 

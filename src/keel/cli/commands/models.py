@@ -31,30 +31,10 @@ def sign(cli: CliContext, ref: str, as_json: bool) -> int:
     after reviewing what the package holds. Needs the private key (KEEL_KEYS); recorded in
     the audit log as `model.signed`. A version whose signature verifies is left as it is.
     """
-    from keel.errors import IntegrityError
-    from keel.models.signing import verify_version
-
-    parsed = parse_model_ref(ref)
-    if parsed.kind == "model":
+    if parse_model_ref(ref).kind == "model":
         raise click.UsageError(f"name a version: {ref}@VERSION (or {ref}@ALIAS)")
-    project = cli.project()
-    version = project.metadata.models.resolve(parsed)
-    already = version.signature is not None
-    if already:
-        try:
-            verify_version(project.keys.verifier(), version)
-        except IntegrityError:
-            already = False  # a broken or foreign signature: replaced after review
-    if not already:
-        version = project.sign_version(version)
-    assert version.signature is not None
-    document = {
-        "ok": True,
-        "ref": version.ref,
-        "package": str(version.package),
-        "key_id": version.signature.get("key_id"),
-        "signed": not already,
-    }
+    signed = cli.project().sign_model(ref)
+    version, already = signed.version, not signed.signed
 
     def text() -> str:
         key = version.signature.get("key_id") if version.signature else "-"
@@ -62,7 +42,7 @@ def sign(cli: CliContext, ref: str, as_json: bool) -> int:
             return f"{version.ref} is already signed (key {key}); nothing changed"
         return f"signed {version.ref} (package {version.package.short}) with key {key}"
 
-    emit(as_json, document, text)
+    emit(as_json, {"ok": True, **signed.to_dict()}, text)
     return 0
 
 
@@ -72,9 +52,8 @@ def sign(cli: CliContext, ref: str, as_json: bool) -> int:
 def list_(cli: CliContext, as_json: bool) -> int:
     """List models by name, each with its newest version (and whether it is usable) and its
     aliases."""
-    from keel.release.documents import models_document
-
-    found = models_document(cli.project())
+    listed = cli.project().models()
+    found = listed.models
 
     def text() -> str:
         if not found:
@@ -90,7 +69,7 @@ def list_(cli: CliContext, as_json: bool) -> int:
                 lines.append(f"{'':<24}  ^ v{model['latest_version']} {model['latest_status']}")
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "models": found}, text)
+    emit(as_json, {"ok": True, **listed.to_dict()}, text)
     return 0
 
 
@@ -104,22 +83,20 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
     MODEL lists every version with its run, metrics and aliases. MODEL@VERSION,
     MODEL@ALIAS or MODEL@latest shows that version, with its inference contract.
     """
-    from keel.release.documents import model_document, version_document
-
     parsed = parse_model_ref(ref)  # a malformed reference fails before opening anything
-    project = cli.project()
-    if parsed.kind != "model":
-        version = project.metadata.models.resolve(parsed)
-        document = version_document(project, version)
+    detail = cli.project().model(ref)
+    if detail.registered is not None and detail.version is not None:
+        version, document = detail.registered, detail.version
         emit(
             as_json,
-            {"ok": True, "version": document},
+            {"ok": True, **detail.to_dict()},
             lambda: (
                 _version_text(version, document["aliases"]) + f"\nstatus      {document['status']}"
             ),
         )
         return 0
-    model = model_document(project, parsed.model)
+    model = detail.model
+    assert model is not None  # a model's name, not a version: its document
 
     def text() -> str:
         lines = [f"model     {parsed.model}", f"aliases   {_aliases_text(model['aliases']) or '-'}"]
@@ -139,7 +116,7 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
                 lines.append(f"{'':>7}  ^ {v['status']}")
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "model": model}, text)
+    emit(as_json, {"ok": True, **detail.to_dict()}, text)
     return 0
 
 

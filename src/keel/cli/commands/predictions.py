@@ -32,9 +32,8 @@ def predictions() -> None:
 @pass_cli
 def stats(cli: CliContext, as_json: bool) -> int:
     """Rows and segments per model version."""
-    from keel.predlog.read import stats as log_stats
-
-    found = log_stats(cli.project())
+    report = cli.project().prediction_stats()
+    found = report.models
 
     def text() -> str:
         if not found:
@@ -56,7 +55,7 @@ def stats(cli: CliContext, as_json: bool) -> int:
             )
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "models": [entry.to_dict() for entry in found]}, text)
+    emit(as_json, {"ok": True, **report.to_dict()}, text)
     return 0
 
 

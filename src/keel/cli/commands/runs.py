@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import click
 
@@ -34,11 +33,8 @@ def list_(cli: CliContext, limit: int | None, status: RunStatus | None, as_json:
 
     Runs whose process died without finishing them are marked failed first.
     """
-    from keel.tracking import reap_dead_runs
-
-    store = cli.project().metadata.runs
-    reaped = reap_dead_runs(store)
-    found = store.list(limit=limit, status=status)
+    listed = cli.project().runs(limit=limit, status=status)
+    found, reaped = listed.runs, listed.reaped
     now = datetime.now(UTC)
 
     def text() -> str:
@@ -54,11 +50,7 @@ def list_(cli: CliContext, limit: int | None, status: RunStatus | None, as_json:
             )
         return "\n".join(lines)
 
-    emit(
-        as_json,
-        {"ok": True, "runs": [r.to_dict() for r in found], "reaped": [r.id for r in reaped]},
-        text,
-    )
+    emit(as_json, {"ok": True, **listed.to_dict()}, text)
     return 0
 
 
@@ -71,35 +63,9 @@ def show(cli: CliContext, run_id: str, as_json: bool) -> int:
 
     RUN_ID is a run id, or at least 6 leading characters of one.
     """
-    from keel.tracking import reap_dead_runs
-
-    store = cli.project().metadata.runs
-    reap_dead_runs(store)
-    run = store.resolve(run_id)
-    params = store.params(run.id)
-    metrics = store.metric_summaries(run.id)
-    tags = store.tags(run.id)
-    artifacts = store.artifacts(run.id)
-    steps = store.steps(run.id)
-    document: dict[str, Any] = {
-        **run.to_dict(),
-        "params": params,
-        "metrics": [
-            {"key": m.key, "last": m.last, "step": m.step, "count": m.count} for m in metrics
-        ],
-        "tags": tags,
-        "artifacts": [{"name": a.name, "digest": str(a.digest), "size": a.size} for a in artifacts],
-        "steps": [
-            {
-                "step": s.step,
-                "outcome": s.outcome,
-                "cache_key": s.cache_key,
-                "output": None if s.output is None else str(s.output),
-                "seconds": s.seconds,
-            }
-            for s in steps
-        ],
-    }
+    detail = cli.project().run(run_id)
+    run, params, metrics, tags = detail.run, detail.params, detail.metrics, detail.tags
+    artifacts, steps = detail.artifacts, detail.steps
 
     def text() -> str:
         lines = [
@@ -137,7 +103,7 @@ def show(cli: CliContext, run_id: str, as_json: bool) -> int:
         )
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "run": document}, text)
+    emit(as_json, {"ok": True, **detail.to_dict()}, text)
     return 0
 
 
