@@ -27,6 +27,8 @@ from keel.verbs.canary_check import canary_check
 from keel.verbs.canary_status import canary_status
 from keel.verbs.compact_predictions import compact_predictions
 from keel.verbs.contract_check import contract_check
+from keel.verbs.contract_diff import contract_diff
+from keel.verbs.contract_infer import contract_infer
 from keel.verbs.dataset_diff import dataset_diff
 from keel.verbs.datasets import dataset, datasets
 from keel.verbs.drift import drift
@@ -121,6 +123,8 @@ class Project(Workspace):
     datasets = datasets
     dataset = dataset
     prediction_stats = prediction_stats
+    contract_infer = contract_infer
+    contract_diff = contract_diff
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

@@ -47,6 +47,7 @@ from keel.verbs import (
     AuditVerification,
     CanaryStatus,
     ContractCheck,
+    ContractDiff,
     DatasetComparison,
     DatasetDetail,
     Datasets,
@@ -54,6 +55,7 @@ from keel.verbs import (
     DriftComparison,
     Explanation,
     FeedbackReport,
+    InferredContract,
     LabelHistory,
     MaturityScorecard,
     ModelDetail,
@@ -125,6 +127,8 @@ VERBS = [
     "datasets",
     "dataset",
     "prediction_stats",
+    "contract_infer",
+    "contract_diff",
 ]
 
 Calls = dict[str, list[Any]]
@@ -256,6 +260,8 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         Datasets,
         DatasetDetail,
         PredictionStats,
+        InferredContract,
+        ContractDiff,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__

@@ -21,6 +21,8 @@ from keel.verbs.canary_check import canary_check
 from keel.verbs.canary_status import CanaryStatus, canary_status
 from keel.verbs.compact_predictions import compact_predictions
 from keel.verbs.contract_check import ContractCheck, contract_check
+from keel.verbs.contract_diff import ContractDiff, contract_diff
+from keel.verbs.contract_infer import InferredContract, contract_infer
 from keel.verbs.dataset_diff import DatasetComparison, dataset_diff
 from keel.verbs.datasets import DatasetDetail, Datasets, dataset, datasets
 from keel.verbs.drift import DriftComparison, drift
@@ -63,6 +65,7 @@ __all__ = [
     "AuditVerification",
     "CanaryStatus",
     "ContractCheck",
+    "ContractDiff",
     "DatasetComparison",
     "DatasetDetail",
     "Datasets",
@@ -70,6 +73,7 @@ __all__ = [
     "DriftComparison",
     "Explanation",
     "FeedbackReport",
+    "InferredContract",
     "LabelHistory",
     "MaturityScorecard",
     "ModelDetail",
@@ -101,6 +105,8 @@ __all__ = [
     "canary_status",
     "compact_predictions",
     "contract_check",
+    "contract_diff",
+    "contract_infer",
     "create_token",
     "dataset",
     "dataset_diff",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -13,28 +12,19 @@ import click
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option, parse_time
-from keel.contracts import (
-    Contract,
-    ContractReport,
-    SchemaChange,
-    diff_contracts,
-    dump_contract,
-    infer_contract,
-    load_contract,
-    read_contract,
-)
+from keel.contracts import Contract, ContractReport, SchemaChange
 from keel.contracts.report import to_plain
+from keel.project import Project
 
 __all__ = ["contract"]
 
 
-def _load_data(cli: CliContext, ref: str) -> tuple[Any, str, list[str]]:
-    """A table from a file, glob or folder; or, inside a project, a dataset version ref; and
-    notices of the source columns left out of it (row indexes)."""
-    from keel.verbs._data import load_data, looks_like_path
+def _project_for(cli: CliContext, *refs: str) -> Project | None:
+    """The project, when a ref may name a dataset version; None for paths alone."""
+    from keel.verbs._data import looks_like_path
 
     # A path needs no project: a broken keel.yaml nearby must not stop reading a file.
-    return load_data(None if looks_like_path(ref) else cli.project_or_none(), ref)
+    return None if all(looks_like_path(ref) for ref in refs) else cli.project_or_none()
 
 
 @click.group()
@@ -71,33 +61,16 @@ def infer(
     as_json: bool,
 ) -> int:
     """Infer a contract from reference DATA (a CSV/Parquet file, glob, folder or dataset)."""
-    project = cli.project_or_none()
-    if timestamp is None and project is not None and project.spec.data is not None:
-        timestamp = project.spec.data.timestamp
-    table, source, notices = _load_data(cli, data)
-    inferred = infer_contract(
-        table,
-        timestamp=timestamp,
-        key=list(key) or None,
-        max_categories=max_categories,
-        source=source,
-        inferred_at=datetime.now(UTC),
-    )
-    notices.extend(_stale_notice(table, inferred))
-    text = dump_contract(inferred)
-    if output is not None:
-        from keel.contracts import write_contract
+    from keel.verbs import contract_infer
 
-        write_contract(inferred, output)
-    payload = {
-        "ok": True,
-        "source": source,
-        "rows": table.num_rows,
-        "columns": len(inferred.columns),
-        "output": str(output) if output else None,
-        "contract": text,
-        "notices": notices,
-    }
+    project = cli.project_or_none()
+    # Loose files need no project: the verb then runs on its own.
+    infer_from = partial(contract_infer, None) if project is None else project.contract_infer
+    inferred = infer_from(
+        data, output=output, timestamp=timestamp, key=list(key), max_categories=max_categories
+    )
+    notices, text = inferred.notices, inferred.text
+    payload = {"ok": True, **inferred.to_dict()}
     if output is None and not as_json:
         # stdout is the contract itself; notices go beside it, not into it.
         for notice in notices:
@@ -105,32 +78,11 @@ def infer(
         sys.stdout.write(text)
         return EXIT_OK
     written = (
-        f"wrote {output}: {len(inferred.columns)} columns from {table.num_rows:,} rows of {source}"
+        f"wrote {output}: {len(inferred.contract.columns)} columns from {inferred.rows:,} rows "
+        f"of {inferred.source}"
     )
     emit(as_json, payload, "\n".join([written, *(f"  {notice}" for notice in notices)]))
     return EXIT_OK
-
-
-def _stale_notice(table: Any, contract: Any) -> list[str]:
-    """Data from the past (a public table, a backfill) breaks the freshness rule inferred for
-    it from the start: say so now, not at the first `keel train`."""
-    from keel.contracts import check_contract
-
-    if contract.timestamp is None:
-        return []
-    report = check_contract(table, contract, now=datetime.now(UTC))
-    for violation in report.errors:
-        if violation.rule == "stale" and isinstance(violation.observed, dict):
-            newest = violation.observed.get("newest")
-            if not isinstance(newest, datetime):
-                continue
-            moment = newest.astimezone(UTC).isoformat().replace("+00:00", "Z")
-            return [
-                f"the newest {contract.timestamp.column} is {violation.observed.get('age')} old, "
-                f"older than timestamp.freshness allows: this data is stale today, so train it "
-                f"as of its time (`keel train --as-of {moment}`), or loosen the rule"
-            ]
-    return []
 
 
 def _sample_text(sample: dict[str, Any], column: str | None, context: tuple[str, ...]) -> str:
@@ -207,19 +159,6 @@ def check(
     return EXIT_OK if checked.ok else EXIT_CHECK_FAILED
 
 
-def _contract_from(cli: CliContext, ref: str) -> tuple[Contract, str]:
-    """A contract file, or a contract inferred from data (a file or a dataset version)."""
-    path = Path(ref)
-    if path.suffix in {".yaml", ".yml"}:
-        return read_contract(path), ref
-    if path.is_file() and path.stat().st_size < 4 * 1024 * 1024:
-        head = path.read_bytes()[:4096]
-        if b"keel/contract" in head:
-            return load_contract(path.read_text("utf-8"), source=ref), ref
-    table, source, _ = _load_data(cli, ref)
-    return infer_contract(table, source=source), source
-
-
 def _render_changes(changes: list[SchemaChange], old: str, new: str) -> str:
     if not changes:
         return f"{old} -> {new}: no schema changes"
@@ -238,25 +177,14 @@ def _render_changes(changes: list[SchemaChange], old: str, new: str) -> str:
 @pass_cli
 def diff(cli: CliContext, old: str, new: str, as_json: bool) -> int:
     """Schema changes from OLD to NEW (contract files or data). Exits 1 if any is breaking."""
-    before, old_name = _contract_from(cli, old)
-    after, new_name = _contract_from(cli, new)
-    changes = diff_contracts(before, after)
-    breaking = any(change.breaking for change in changes)
-    payload = {
-        "ok": not breaking,
-        "old": old_name,
-        "new": new_name,
-        "changes": [
-            {
-                "kind": change.kind,
-                "column": change.column,
-                "breaking": change.breaking,
-                "reason": change.reason,
-                "old": to_plain(change.old),
-                "new": to_plain(change.new),
-            }
-            for change in changes
-        ],
-    }
-    emit(as_json, payload, lambda: _render_changes(changes, old_name, new_name))
-    return EXIT_CHECK_FAILED if breaking else EXIT_OK
+    from keel.verbs import contract_diff
+
+    project = _project_for(cli, old, new)
+    compare = partial(contract_diff, None) if project is None else project.contract_diff
+    compared = compare(old, new)
+    emit(
+        as_json,
+        compared.to_dict(),
+        lambda: _render_changes(compared.changes, compared.old, compared.new),
+    )
+    return EXIT_OK if compared.ok else EXIT_CHECK_FAILED
