@@ -33,6 +33,7 @@ from keel.verbs.dataset_diff import dataset_diff
 from keel.verbs.datasets import dataset, datasets
 from keel.verbs.drift import drift
 from keel.verbs.explain import explain
+from keel.verbs.exports import grafana_dashboard, prometheus_rules
 from keel.verbs.feedback import feedback
 from keel.verbs.label_history import label_history
 from keel.verbs.lineage import lineage
@@ -125,6 +126,8 @@ class Project(Workspace):
     prediction_stats = prediction_stats
     contract_infer = contract_infer
     contract_diff = contract_diff
+    prometheus_rules = prometheus_rules
+    grafana_dashboard = grafana_dashboard
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

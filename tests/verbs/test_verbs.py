@@ -55,6 +55,7 @@ from keel.verbs import (
     DriftComparison,
     Explanation,
     FeedbackReport,
+    GrafanaDashboard,
     InferredContract,
     LabelHistory,
     MaturityScorecard,
@@ -66,6 +67,7 @@ from keel.verbs import (
     Ownership,
     PerformanceReport,
     PredictionStats,
+    PrometheusRules,
     ReleaseRequestDetail,
     ReleaseRequests,
     RemovedWebhook,
@@ -129,6 +131,8 @@ VERBS = [
     "prediction_stats",
     "contract_infer",
     "contract_diff",
+    "prometheus_rules",
+    "grafana_dashboard",
 ]
 
 Calls = dict[str, list[Any]]
@@ -262,6 +266,8 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         PredictionStats,
         InferredContract,
         ContractDiff,
+        PrometheusRules,
+        GrafanaDashboard,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__

@@ -27,6 +27,12 @@ from keel.verbs.dataset_diff import DatasetComparison, dataset_diff
 from keel.verbs.datasets import DatasetDetail, Datasets, dataset, datasets
 from keel.verbs.drift import DriftComparison, drift
 from keel.verbs.explain import Explanation, explain
+from keel.verbs.exports import (
+    GrafanaDashboard,
+    PrometheusRules,
+    grafana_dashboard,
+    prometheus_rules,
+)
 from keel.verbs.feedback import FeedbackReport, feedback
 from keel.verbs.label_history import LabelHistory, label_history
 from keel.verbs.lineage import ModelLineage, lineage
@@ -73,6 +79,7 @@ __all__ = [
     "DriftComparison",
     "Explanation",
     "FeedbackReport",
+    "GrafanaDashboard",
     "InferredContract",
     "LabelHistory",
     "MaturityScorecard",
@@ -84,6 +91,7 @@ __all__ = [
     "Ownership",
     "PerformanceReport",
     "PredictionStats",
+    "PrometheusRules",
     "ReleaseRequestDetail",
     "ReleaseRequests",
     "RemovedWebhook",
@@ -116,6 +124,7 @@ __all__ = [
     "drift",
     "explain",
     "feedback",
+    "grafana_dashboard",
     "label_history",
     "lineage",
     "model",
@@ -125,6 +134,7 @@ __all__ = [
     "performance",
     "predict_batch",
     "prediction_stats",
+    "prometheus_rules",
     "promote",
     "reject",
     "remove_webhook",

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -21,16 +19,6 @@ _OUTPUT = click.option(
     default=None,
     help="Write here (atomically) instead of to stdout.",
 )
-
-
-def _write(output: Path | None, text: str) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(output)
 
 
 @click.group()
@@ -52,28 +40,16 @@ def prometheus_rules(cli: CliContext, output: Path | None, as_json: bool) -> int
 
     Check the file with `promtool check rules FILE`; load it with Prometheus's rule_files.
     """
-    from keel.monitoring.export import alert_rules, prometheus_rules, render_rules
-
-    spec = cli.project().spec
-    document = prometheus_rules(
-        alert_rules(spec), owners=spec.owners.model_dump(), window=spec.monitoring.window
-    )
-    text = render_rules(document)
-    groups = [
-        {"name": g["name"], "rules": [r["alert"] for r in g["rules"]]} for g in document["groups"]
-    ]
-    count = sum(len(g["rules"]) for g in groups)
+    written = cli.project().prometheus_rules(output=output)
     if as_json:
-        if output is not None:
-            _write(output, text)
-        payload: dict[str, Any] = {"ok": True, "output": output, "rules": count, "groups": groups}
-        if output is None:
-            payload["document"] = document
-        emit(True, payload, "")
-        return 0
-    _write(output, text)
-    if output is not None:
-        click.echo(f"wrote {count} alerting rules in {len(groups)} groups to {output}", err=True)
+        emit(True, {"ok": True, **written.to_dict()}, "")
+    elif output is None:
+        sys.stdout.write(written.text)
+    else:
+        click.echo(
+            f"wrote {written.rules} alerting rules in {len(written.groups)} groups to {output}",
+            err=True,
+        )
     return 0
 
 
@@ -88,19 +64,16 @@ def grafana(output: Path | None, title: str, as_json: bool) -> int:
     performance, label coverage, open alerts, prediction age. Import it in Grafana and pick
     the Prometheus that scrapes `keel serve` for its DS_PROMETHEUS input. Needs no project.
     """
-    from keel.monitoring.export import grafana_dashboard
+    from keel.verbs import grafana_dashboard
 
-    document = grafana_dashboard(title=title)
-    text = json.dumps(document, indent=2) + "\n"
+    made = grafana_dashboard(title=title, output=output)
     if as_json and output is None:
-        json_out().write(text)  # the dashboard is the JSON document
+        json_out().write(made.text)  # the dashboard is the JSON document
         return 0
-    _write(output, text)
-    panels = [p for p in document["panels"] if p["type"] != "row"]
-    if as_json:
-        emit(
-            True, {"ok": True, "output": output, "panels": len(panels), "uid": document["uid"]}, ""
-        )
-    elif output is not None:
-        click.echo(f"wrote a dashboard of {len(panels)} panels to {output}", err=True)
+    if output is None:
+        sys.stdout.write(made.text)
+    elif as_json:
+        emit(True, {"ok": True, **made.to_dict()}, "")
+    else:
+        click.echo(f"wrote a dashboard of {made.panels} panels to {output}", err=True)
     return 0
