@@ -64,7 +64,10 @@ from keel.verbs import (
     Runs,
     SignedModel,
     SkewCheck,
+    Tokens,
     UserChange,
+    Users,
+    Webhooks,
 )
 from keel.version import __version__
 
@@ -145,9 +148,12 @@ __all__ = [
     "SignedModel",
     "SkewCheck",
     "StoreError",
+    "Tokens",
     "TrainResult",
     "UserChange",
     "UserCodeError",
+    "Users",
+    "Webhooks",
     "__version__",
     "load_spec",
 ]

@@ -53,10 +53,10 @@ from keel.verbs.rollback import rollback
 from keel.verbs.runs import run, runs
 from keel.verbs.scorecard import scorecard
 from keel.verbs.skew import skew
-from keel.verbs.tokens import create_token, revoke_token
+from keel.verbs.tokens import create_token, revoke_token, tokens
 from keel.verbs.train import train
-from keel.verbs.users import add_user, disable_user
-from keel.verbs.webhooks import add_webhook, deliver_webhooks, remove_webhook
+from keel.verbs.users import add_user, disable_user, users
+from keel.verbs.webhooks import add_webhook, deliver_webhooks, remove_webhook, webhooks
 from keel.workspace import ProjectStatus, VerifyReport, Workspace
 
 if TYPE_CHECKING:
@@ -128,6 +128,9 @@ class Project(Workspace):
     contract_diff = contract_diff
     prometheus_rules = prometheus_rules
     grafana_dashboard = grafana_dashboard
+    users = users
+    tokens = tokens
+    webhooks = webhooks
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

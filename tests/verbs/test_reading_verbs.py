@@ -17,11 +17,14 @@ from keel import (
     RunDetail,
     Runs,
     SignedModel,
+    Tokens,
+    Users,
+    Webhooks,
 )
 from keel.errors import ConfigError, NotFound
 from tests.fixtures.cli import Keel
 from tests.fixtures.trained import MODEL, write_spec
-from tests.verbs.test_verbs import NO_APPROVALS, Calls, _open, _same, calls, flights
+from tests.verbs.test_verbs import NO_APPROVALS, Calls, _document, _open, _same, calls, flights
 
 __all__ = ["calls", "flights"]  # fixtures shared with test_verbs.py
 
@@ -131,3 +134,33 @@ def test_prediction_stats_prints_its_result(keel: Keel, flights: Path, calls: Ca
     assert (entry.model, entry.version, entry.rows) == (MODEL, 1, scored.rows)
     with _open(flights) as project:
         assert project.prediction_stats().to_dict() == {"models": [entry.to_dict()]}
+
+
+def test_user_token_and_webhook_lists_print_their_results(
+    keel: Keel, flights: Path, calls: Calls
+) -> None:
+    with _open(flights) as project:
+        project.add_user("dee", roles=["approver"])
+        made = project.create_token("dee", label="ci")
+        hook = project.add_webhook("https://ops.example.com/keel", events=["alias.moved"])
+    people = keel("-C", flights, "users", "list", "--json")
+    assert people.code == 0, people.err
+    assert "dee" in [u["name"] for u in _same(people, calls, "users", Users).users]
+    held = keel("-C", flights, "tokens", "list", "--user", "dee", "--json")
+    assert held.code == 0, held.err
+    assert [t["id"] for t in _same(held, calls, "tokens", Tokens).tokens] == [made.token["id"]]
+    hooks = keel("-C", flights, "webhooks", "list", "--json")
+    assert hooks.code == 0, hooks.err
+    listed = _same(hooks, calls, "webhooks", Webhooks).webhooks
+    assert [h.id for h in listed] == [hook.webhook.id]
+    assert "secret" not in hooks.json()["webhooks"][0]
+
+    with _open(flights) as project:
+        assert [t["label"] for t in project.tokens(user="dee").tokens] == ["ci"]
+        with pytest.raises(NotFound, match="nobody"):
+            project.tokens(user="nobody")
+        with pytest.raises(ConfigError) as bad:
+            project.tokens(user="bad name")
+        assert "bad name" in bad.value.message
+        assert _document(project.webhooks().to_dict()) == _document(hooks.json())
+        assert _document(project.users().to_dict()) == _document(people.json())

@@ -77,7 +77,10 @@ from keel.verbs import (
     Runs,
     SignedModel,
     SkewCheck,
+    Tokens,
     UserChange,
+    Users,
+    Webhooks,
 )
 from tests.fixtures.cli import Keel, Result
 from tests.fixtures.trained import AS_OF, BASE, MODEL, TrainedOnPostgres, write_spec
@@ -133,6 +136,9 @@ VERBS = [
     "contract_diff",
     "prometheus_rules",
     "grafana_dashboard",
+    "users",
+    "tokens",
+    "webhooks",
 ]
 
 Calls = dict[str, list[Any]]
@@ -268,6 +274,9 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         ContractDiff,
         PrometheusRules,
         GrafanaDashboard,
+        Users,
+        Tokens,
+        Webhooks,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__

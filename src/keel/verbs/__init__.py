@@ -52,15 +52,17 @@ from keel.verbs.rollback import rollback
 from keel.verbs.runs import RunDetail, Runs, run, runs
 from keel.verbs.scorecard import MaturityScorecard, scorecard
 from keel.verbs.skew import SkewCheck, skew
-from keel.verbs.tokens import NewToken, RevokedToken, create_token, revoke_token
+from keel.verbs.tokens import NewToken, RevokedToken, Tokens, create_token, revoke_token, tokens
 from keel.verbs.train import train
-from keel.verbs.users import DisabledUser, UserChange, add_user, disable_user
+from keel.verbs.users import DisabledUser, UserChange, Users, add_user, disable_user, users
 from keel.verbs.webhooks import (
     NewWebhook,
     RemovedWebhook,
+    Webhooks,
     add_webhook,
     deliver_webhooks,
     remove_webhook,
+    webhooks,
 )
 
 __all__ = [
@@ -101,7 +103,10 @@ __all__ = [
     "Runs",
     "SignedModel",
     "SkewCheck",
+    "Tokens",
     "UserChange",
+    "Users",
+    "Webhooks",
     "add_user",
     "add_webhook",
     "alert",
@@ -150,5 +155,8 @@ __all__ = [
     "scorecard",
     "sign_model",
     "skew",
+    "tokens",
     "train",
+    "users",
+    "webhooks",
 ]

@@ -11,7 +11,15 @@ from keel.verbs._actor import ActorLike, acting_name
 if TYPE_CHECKING:
     from keel.workspace import Workspace
 
-__all__ = ["NOT_SHOWN_AGAIN", "NewToken", "RevokedToken", "create_token", "revoke_token"]
+__all__ = [
+    "NOT_SHOWN_AGAIN",
+    "NewToken",
+    "RevokedToken",
+    "Tokens",
+    "create_token",
+    "revoke_token",
+    "tokens",
+]
 
 #: Said with every new token: only its hash is stored.
 NOT_SHOWN_AGAIN: Final = (
@@ -68,3 +76,20 @@ def revoke_token(project: Workspace, token_id: str, *, actor: ActorLike = None) 
     identities = project.metadata.identities
     identities.revoke_token(token_id, actor=acting_name(project, actor))
     return RevokedToken(next(t for t in identities.tokens() if t["id"] == token_id))
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """API tokens, oldest first, with their state; never their secrets."""
+
+    tokens: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tokens": self.tokens}
+
+
+def tokens(project: Workspace, *, user: str | None = None) -> Tokens:
+    """API tokens, oldest first, only `user`'s with a user (as `keel tokens list`). A
+    malformed user name is a `ConfigError`; a user keel does not know is `NotFound`, naming
+    the users it does."""
+    return Tokens([dict(token) for token in project.metadata.identities.tokens(user)])

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from keel.metadata.base import Identities
     from keel.workspace import Workspace
 
-__all__ = ["DisabledUser", "UserChange", "add_user", "disable_user"]
+__all__ = ["DisabledUser", "UserChange", "Users", "add_user", "disable_user", "users"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +82,18 @@ def _get(identities: Identities, name: str) -> dict[str, Any]:
     if user is None:  # users are never deleted, so only a foreign hand gets here
         raise NotFound(f"user {name} vanished while it was being changed")
     return user
+
+
+@dataclass(frozen=True)
+class Users:
+    """Every user by name, with roles, creation and state (`active` or `disabled`)."""
+
+    users: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"users": self.users}
+
+
+def users(project: Workspace) -> Users:
+    """Every user by name with roles and state (as `keel users list`)."""
+    return Users([dict(user) for user in project.metadata.identities.users()])

@@ -18,10 +18,12 @@ __all__ = [
     "VERIFY_HINT",
     "NewWebhook",
     "RemovedWebhook",
+    "Webhooks",
     "add_webhook",
     "deliver_webhooks",
     "remove_webhook",
     "webhook_document",
+    "webhooks",
 ]
 
 #: Said with a new secret: the receiver's half of the contract.
@@ -100,3 +102,18 @@ def deliver_webhooks(project: Workspace, *, timeout: float = 5.0) -> DeliveryRep
     from keel.events import deliver_webhooks as deliver  # urllib only when delivering
 
     return deliver(project, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """Every webhook with its delivery cursor and failures; never its secret."""
+
+    webhooks: list[Webhook]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"webhooks": [webhook_document(hook) for hook in self.webhooks]}
+
+
+def webhooks(project: Workspace) -> Webhooks:
+    """Every webhook, with its cursor, failures and last error (as `keel webhooks list`)."""
+    return Webhooks(project.metadata.webhooks.list())

@@ -68,7 +68,8 @@ def create(cli: CliContext, user: str, label: str | None, ttl: str, as_json: boo
 @json_option
 @pass_cli
 def list_(cli: CliContext, user: str | None, as_json: bool) -> int:
-    found = cli.project().metadata.identities.tokens(user)
+    listed = cli.project().tokens(user=user)
+    found = listed.tokens
 
     def text() -> str:
         if not found:
@@ -85,7 +86,7 @@ def list_(cli: CliContext, user: str | None, as_json: bool) -> int:
             )
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "tokens": found}, text)
+    emit(as_json, {"ok": True, **listed.to_dict()}, text)
     return 0
 
 

@@ -58,7 +58,8 @@ def add(cli: CliContext, name: str, roles: tuple[Role, ...], as_json: bool) -> i
 @json_option
 @pass_cli
 def list_(cli: CliContext, as_json: bool) -> int:
-    found = cli.project().metadata.identities.users()
+    listed = cli.project().users()
+    found = listed.users
 
     def text() -> str:
         if not found:
@@ -71,7 +72,7 @@ def list_(cli: CliContext, as_json: bool) -> int:
             )
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "users": found}, text)
+    emit(as_json, {"ok": True, **listed.to_dict()}, text)
     return 0
 
 

@@ -8,7 +8,7 @@ from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option
 from keel.metadata.base import Webhook
-from keel.verbs.webhooks import VERIFY_HINT, webhook_document
+from keel.verbs.webhooks import VERIFY_HINT
 
 __all__ = ["webhooks"]
 
@@ -54,7 +54,8 @@ def add(cli: CliContext, url: str, events: tuple[str, ...], as_json: bool) -> in
 @pass_cli
 def list_(cli: CliContext, as_json: bool) -> int:
     """List webhooks (never their secrets) with their delivery cursor and failures."""
-    found = cli.project().metadata.webhooks.list()
+    listed = cli.project().webhooks()
+    found = listed.webhooks
 
     def text() -> str:
         if not found:
@@ -69,7 +70,7 @@ def list_(cli: CliContext, as_json: bool) -> int:
                 lines.append(f"{'':<16}  last error: {hook.last_error}")
         return "\n".join(lines)
 
-    emit(as_json, {"ok": True, "webhooks": [webhook_document(hook) for hook in found]}, text)
+    emit(as_json, {"ok": True, **listed.to_dict()}, text)
     return EXIT_OK
 
 
