@@ -33,6 +33,8 @@ from keel.verbs import (
     AuditEvents,
     AuditVerification,
     CanaryStatus,
+    CiSummary,
+    CiWorkflow,
     ContractCheck,
     ContractDiff,
     DatasetComparison,
@@ -72,6 +74,10 @@ from keel.verbs import (
 from keel.version import __version__
 
 if _typing.TYPE_CHECKING:
+    from keel.ci.contract_test import ContractTestResult
+    from keel.ci.smoke import SmokeResult
+    from keel.deploy.envcheck import EnvironmentCheck
+    from keel.deploy.render import RenderResult
     from keel.events.webhooks import DeliveryReport
     from keel.monitoring.model import MonitorReport
     from keel.pipeline.reproduce import ReproduceReport
@@ -93,11 +99,14 @@ __all__ = [
     "BatchResult",
     "CanaryOutcome",
     "CanaryStatus",
+    "CiSummary",
+    "CiWorkflow",
     "CompactionReport",
     "ConfigError",
     "Conflict",
     "ContractCheck",
     "ContractDiff",
+    "ContractTestResult",
     "ContractViolation",
     "DataError",
     "DatasetComparison",
@@ -109,6 +118,7 @@ __all__ = [
     "Digest",
     "DisabledUser",
     "DriftComparison",
+    "EnvironmentCheck",
     "Explanation",
     "FeedbackReport",
     "GateFailed",
@@ -137,6 +147,7 @@ __all__ = [
     "ReleaseRequestDetail",
     "ReleaseRequests",
     "RemovedWebhook",
+    "RenderResult",
     "ReproduceReport",
     "ResolvedAlert",
     "RetrainOutcome",
@@ -147,6 +158,7 @@ __all__ = [
     "Settings",
     "SignedModel",
     "SkewCheck",
+    "SmokeResult",
     "StoreError",
     "Tokens",
     "TrainResult",
@@ -164,13 +176,17 @@ _LAZY = {
     "BatchResult": "keel.serving.batch",
     "CanaryOutcome": "keel.retraining.canary",
     "CompactionReport": "keel.predlog.read",
+    "ContractTestResult": "keel.ci.contract_test",
     "DecisionResult": "keel.release.service",
     "DeliveryReport": "keel.events.webhooks",
+    "EnvironmentCheck": "keel.deploy.envcheck",
     "MonitorReport": "keel.monitoring.model",
     "PromotionResult": "keel.release.service",
+    "RenderResult": "keel.deploy.render",
     "ReproduceReport": "keel.pipeline.reproduce",
     "RetrainOutcome": "keel.retraining.service",
     "RollbackResult": "keel.release.service",
+    "SmokeResult": "keel.ci.smoke",
     "TrainResult": "keel.pipeline.train",
 }
 

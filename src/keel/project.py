@@ -25,13 +25,18 @@ from keel.verbs.approve import approve
 from keel.verbs.audit import audit, audit_verify
 from keel.verbs.canary_check import canary_check
 from keel.verbs.canary_status import canary_status
+from keel.verbs.ci_summary import ci_summary
+from keel.verbs.ci_workflow import ci_workflow
 from keel.verbs.compact_predictions import compact_predictions
 from keel.verbs.contract_check import contract_check
 from keel.verbs.contract_diff import contract_diff
 from keel.verbs.contract_infer import contract_infer
+from keel.verbs.contract_test import contract_test
 from keel.verbs.dataset_diff import dataset_diff
 from keel.verbs.datasets import dataset, datasets
+from keel.verbs.deploy_render import deploy_render
 from keel.verbs.drift import drift
+from keel.verbs.env_check import env_check
 from keel.verbs.explain import explain
 from keel.verbs.exports import grafana_dashboard, prometheus_rules
 from keel.verbs.feedback import feedback
@@ -53,6 +58,7 @@ from keel.verbs.rollback import rollback
 from keel.verbs.runs import run, runs
 from keel.verbs.scorecard import scorecard
 from keel.verbs.skew import skew
+from keel.verbs.smoke_test import smoke_test
 from keel.verbs.tokens import create_token, revoke_token, tokens
 from keel.verbs.train import train
 from keel.verbs.users import add_user, disable_user, users
@@ -131,6 +137,12 @@ class Project(Workspace):
     users = users
     tokens = tokens
     webhooks = webhooks
+    smoke_test = smoke_test
+    contract_test = contract_test
+    ci_workflow = ci_workflow
+    ci_summary = ci_summary
+    deploy_render = deploy_render
+    env_check = env_check
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

@@ -27,7 +27,11 @@ import pytest
 import keel
 import keel.verbs
 import keel.verbs as keel_verbs
+from keel.ci.contract_test import ContractTestResult
+from keel.ci.smoke import SmokeResult
 from keel.cli.output import to_jsonable
+from keel.deploy.envcheck import EnvironmentCheck
+from keel.deploy.render import RenderResult
 from keel.domain.monitoring import AlertDraft
 from keel.errors import ConfigError, NotFound
 from keel.events.webhooks import DeliveryReport
@@ -46,6 +50,8 @@ from keel.verbs import (
     AuditEvents,
     AuditVerification,
     CanaryStatus,
+    CiSummary,
+    CiWorkflow,
     ContractCheck,
     ContractDiff,
     DatasetComparison,
@@ -139,6 +145,12 @@ VERBS = [
     "users",
     "tokens",
     "webhooks",
+    "smoke_test",
+    "contract_test",
+    "ci_workflow",
+    "ci_summary",
+    "deploy_render",
+    "env_check",
 ]
 
 Calls = dict[str, list[Any]]
@@ -277,6 +289,12 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         Users,
         Tokens,
         Webhooks,
+        CiWorkflow,
+        CiSummary,
+        SmokeResult,
+        ContractTestResult,
+        RenderResult,
+        EnvironmentCheck,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 from keel.deploy.container import resource_name
 from keel.deploy.docker import base_image, docker_files
@@ -13,6 +13,7 @@ from keel.deploy.folder import write_folder
 from keel.deploy.kserve import kserve_files
 from keel.deploy.kubernetes import kubernetes_files
 from keel.deploy.source import DeploySource, load_source
+from keel.domain.deploy import TARGETS, Target
 from keel.errors import ConfigError
 from keel.serial import dump
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MARKER_KIND", "TARGETS", "RenderResult", "Target", "default_image", "render"]
 
-Target = Literal["docker", "kubernetes", "kserve"]
-TARGETS: Final[tuple[Target, ...]] = ("docker", "kubernetes", "kserve")
 #: Document tag of the marker file a render leaves in its folder.
 MARKER_KIND: Final = "keel/deploy-render"
 

@@ -19,13 +19,18 @@ from keel.verbs.approve import approve
 from keel.verbs.audit import AuditEvents, AuditVerification, audit, audit_verify
 from keel.verbs.canary_check import canary_check
 from keel.verbs.canary_status import CanaryStatus, canary_status
+from keel.verbs.ci_summary import CiSummary, ci_summary
+from keel.verbs.ci_workflow import CiWorkflow, ci_workflow
 from keel.verbs.compact_predictions import compact_predictions
 from keel.verbs.contract_check import ContractCheck, contract_check
 from keel.verbs.contract_diff import ContractDiff, contract_diff
 from keel.verbs.contract_infer import InferredContract, contract_infer
+from keel.verbs.contract_test import contract_test
 from keel.verbs.dataset_diff import DatasetComparison, dataset_diff
 from keel.verbs.datasets import DatasetDetail, Datasets, dataset, datasets
+from keel.verbs.deploy_render import deploy_render
 from keel.verbs.drift import DriftComparison, drift
+from keel.verbs.env_check import env_check
 from keel.verbs.explain import Explanation, explain
 from keel.verbs.exports import (
     GrafanaDashboard,
@@ -52,6 +57,7 @@ from keel.verbs.rollback import rollback
 from keel.verbs.runs import RunDetail, Runs, run, runs
 from keel.verbs.scorecard import MaturityScorecard, scorecard
 from keel.verbs.skew import SkewCheck, skew
+from keel.verbs.smoke_test import smoke_test
 from keel.verbs.tokens import NewToken, RevokedToken, Tokens, create_token, revoke_token, tokens
 from keel.verbs.train import train
 from keel.verbs.users import DisabledUser, UserChange, Users, add_user, disable_user, users
@@ -72,6 +78,8 @@ __all__ = [
     "AuditEvents",
     "AuditVerification",
     "CanaryStatus",
+    "CiSummary",
+    "CiWorkflow",
     "ContractCheck",
     "ContractDiff",
     "DatasetComparison",
@@ -116,17 +124,22 @@ __all__ = [
     "audit_verify",
     "canary_check",
     "canary_status",
+    "ci_summary",
+    "ci_workflow",
     "compact_predictions",
     "contract_check",
     "contract_diff",
     "contract_infer",
+    "contract_test",
     "create_token",
     "dataset",
     "dataset_diff",
     "datasets",
     "deliver_webhooks",
+    "deploy_render",
     "disable_user",
     "drift",
+    "env_check",
     "explain",
     "feedback",
     "grafana_dashboard",
@@ -155,6 +168,7 @@ __all__ = [
     "scorecard",
     "sign_model",
     "skew",
+    "smoke_test",
     "tokens",
     "train",
     "users",

@@ -9,7 +9,6 @@ import click
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option, parse_time
-from keel.errors import DataError
 
 __all__ = ["ci", "contract_test", "smoke_test"]
 
@@ -75,31 +74,18 @@ def init(
     Every change: the data contract check and the smoke test, as JUnit reports. Pushes to
     --branch: train, test the new version's inference contract, request its promotion to
     production. Refuses to replace an existing file without --force (exit 4)."""
-    from keel.ci.workflows import options_for, render, write_workflow
-    from keel.version import __version__
-
     moment = parse_time(as_of, "--as-of")
-    project = cli.project()
-    options = options_for(
-        project,
-        keel_version=__version__,
+    written = cli.project().ci_workflow(
+        kind,  # type: ignore[arg-type]  # click.Choice checked the kind
+        force=force,
         branch=branch,
         model=model,
-        as_of=None if moment is None else moment.isoformat().replace("+00:00", "Z"),
+        as_of=moment,
         rows=rows,
     )
-    text = render(kind, options)  # type: ignore[arg-type]  # click.Choice checked the kind
-    path = write_workflow(project.settings.project_dir, kind, text, force=force)  # type: ignore[arg-type]
+    path, options = written.path, written
     secrets = "repository secrets" if kind == "github" else "CI/CD variables"
-    payload = {
-        "ok": True,
-        "kind": kind,
-        "path": path,
-        "model": options.model,
-        "branch": options.branch,
-        "keel_version": options.keel_version,
-        "secrets": ["KEEL_DB_URL", "KEEL_ARTIFACTS"],
-    }
+    payload = {"ok": True, **written.to_dict()}
     emit(
         as_json,
         payload,
@@ -119,52 +105,10 @@ def summary(reports: tuple[Path, ...], as_json: bool) -> int:
 
     REPORTS are files, or folders of *.xml. Exits 0 whatever the reports say: the steps that
     wrote them failed the job already."""
-    from keel.reports.junit import read_junit
+    from keel.verbs import ci_summary
 
-    files: list[Path] = []
-    for report in reports:
-        if report.is_dir():
-            files.extend(sorted(report.glob("*.xml")))
-        elif report.is_file():
-            files.append(report)
-        elif report.suffix != ".xml":
-            continue  # a reports folder no step got to create: nothing to summarise
-        else:
-            raise DataError(f"{report}: no such JUnit file", path=report)
-    suites = [suite for file in files for suite in read_junit(file)]
-    rows = [
-        {
-            "suite": suite.name,
-            "tests": len(suite.cases),
-            "failures": suite.failures,
-            "skipped": suite.skipped,
-            "failed": [
-                {"name": c.name, "message": c.failure} for c in suite.cases if c.failure is not None
-            ],
-        }
-        for suite in suites
-    ]
-
-    def markdown() -> str:
-        lines = ["### keel checks", ""]
-        if not rows:
-            return "\n".join([*lines, "no JUnit reports were written"])
-        lines += ["| | suite | passed | failed | skipped |", "| --- | --- | --- | --- | --- |"]
-        for row in rows:
-            passed = int(row["tests"]) - int(row["failures"]) - int(row["skipped"])  # type: ignore[call-overload]
-            mark = ":x:" if row["failures"] else ":white_check_mark:"
-            lines.append(
-                f"| {mark} | {row['suite']} | {passed} | {row['failures']} | {row['skipped']} |"
-            )
-        failed = [(row["suite"], case) for row in rows for case in row["failed"]]  # type: ignore[attr-defined]
-        if failed:
-            lines += ["", "Failed:"]
-            lines += [
-                f"- **{case['name']}** ({suite}): {case['message']}" for suite, case in failed
-            ]
-        return "\n".join(lines)
-
-    emit(as_json, {"ok": True, "suites": rows}, markdown)
+    summed = ci_summary(None, reports)
+    emit(as_json, {"ok": True, **summed.to_dict()}, summed.to_markdown)
     return EXIT_OK
 
 
@@ -183,13 +127,8 @@ def smoke_test(cli: CliContext, rows: int, junit: Path | None, as_json: bool) ->
     """Train the pipeline on a sample in a throwaway store, checking each step.
 
     Nothing is recorded in the project's stores. Exits 1 if any step fails."""
-    from keel.ci.smoke import smoke_test as run_smoke_test
-    from keel.reports.junit import write_junit
-
     project = cli.project()
-    result = run_smoke_test(project, rows=rows)
-    if junit is not None:
-        write_junit(junit, result.suite)
+    result = project.smoke_test(rows=rows, junit=junit)
     document = result.to_dict()
     failed = result.suite.failures
     verdict = (
@@ -227,15 +166,9 @@ def contract_test(
 ) -> int:
     """Test a version's inference contract: real rows answered in shape, type and range,
     bad requests refused naming the field. Exits 1 if any check fails."""
-    from keel.ci.contract_test import contract_test as run_contract_test
-    from keel.reports.junit import write_junit
-
     if url is not None and not url.startswith(("http://", "https://")):
         raise click.BadParameter(f"expected an http(s) URL, got {url!r}", param_hint="--url")
-    project = cli.project()
-    result = run_contract_test(project, ref, url=url, rows=rows)
-    if junit is not None:
-        write_junit(junit, result.suite)
+    result = cli.project().contract_test(ref, url=url, rows=rows, junit=junit)
     document = result.to_dict()
     cases = result.suite.cases
     verdict = (

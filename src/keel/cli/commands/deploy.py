@@ -10,7 +10,7 @@ import click
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option
-from keel.deploy.render import TARGETS
+from keel.domain.deploy import TARGETS
 from keel.domain.model import parse_model_ref
 
 __all__ = ["deploy", "env"]
@@ -76,13 +76,10 @@ def render_command(
     InferenceService with keel serve as its predictor. The same input gives the same bytes.
     See docs/deploy.md.
     """
-    from keel.deploy.render import render
-
     parse_model_ref(ref)  # a malformed reference fails before opening anything
-    result = render(
-        cli.project(),
-        ref,
+    result = cli.project().deploy_render(
         target,  # type: ignore[arg-type]  # click.Choice holds it to the targets
+        ref,
         output,
         image=image,
         replicas=replicas,
@@ -119,10 +116,8 @@ def check(cli: CliContext, ref: str, as_json: bool) -> int:
     """List every difference between this environment and the lock MODEL@VERSION's run
     recorded: Python version and implementation, platform, and every package missing,
     added or at another version. Exit 0 when identical, 1 when anything differs."""
-    from keel.deploy.envcheck import check_environment
-
     parse_model_ref(ref)
-    result = check_environment(cli.project(), ref)
+    result = cli.project().env_check(ref)
     recorded = result.recorded
 
     def text() -> str:
