@@ -121,6 +121,46 @@ def test_shared_services_import_no_service_above_them(shared: str) -> None:
     assert not offenders, sorted(offenders)
 
 
+#: What the CLI may import: the verbs it acts through, the interfaces beside it, the pure
+#: core (for option parsing and rendering). A Python user gets everything it does from
+#: keel.Project; pyproject.toml's contract says the same for lint-imports.
+CLI_MAY_IMPORT = (
+    "keel.cli",
+    "keel.verbs",
+    "keel.project",
+    "keel.workspace",
+    "keel.server",
+    "keel.demo",
+    "keel.domain",
+    "keel.errors",
+    "keel.version",
+    "keel.settings",
+    "keel.spec",
+    "keel.contracts",
+    "keel.stats",
+    "keel.reports",
+    "keel.serial",
+)
+#: Constants for option parsing and messages, no logic (pyproject.toml says why).
+CLI_CONSTANTS = {
+    ("cli/main.py", "keel.code.usercode"),
+    ("cli/commands/audit.py", "keel.maturity"),
+    ("cli/commands/init.py", "keel.examples"),
+}
+
+
+def test_the_cli_acts_through_the_verbs() -> None:
+    offenders = {
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in (SRC / "cli").rglob("*.py")
+        for name in _keel_imports(path)
+        if name != "keel"
+        and not any(name == a or name.startswith(f"{a}.") for a in CLI_MAY_IMPORT)
+        and (path.relative_to(SRC).as_posix(), name) not in CLI_CONSTANTS
+    }
+    assert not offenders, sorted(offenders)
+
+
 def test_the_metadata_store_is_reached_through_its_interface() -> None:
     # `keel.metadata` (the port, and the factory that picks the adapter) is the way in: code
     # that imports the SQL adapter's modules directly breaks when the adapter changes.

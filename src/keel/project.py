@@ -151,12 +151,9 @@ class Project(Workspace):
         any ASGI server; every prediction goes to the project's prediction log, which the
         app opens on start and flushes on shutdown. The project must stay open meanwhile.
         """
-        from keel.predlog.deadletter import dead_letter_alert
-        from keel.predlog.writer import open_prediction_log
-        from keel.server import create_app
+        from keel.server import create_app, open_log
 
-        log = open_prediction_log(self, on_dead_letter=dead_letter_alert(self))
-        app, _serving = create_app(self, log=log, api=api, ui=ui)
+        app, _serving = create_app(self, log=open_log(self), api=api, ui=ui)
         return app
 
     # --- a project's data, models and scaffolding, for its users --------------------------

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount
 from keel.serving.app import ServingApp
 from keel.serving.app import create_app as create_serving_app
 from keel.web.api import api_mount
+from keel.web.server import serve_until_stopped
 from keel.web.ui import create_ui
 
 if TYPE_CHECKING:
@@ -30,7 +31,16 @@ if TYPE_CHECKING:
     from keel.predlog.log import PredictionLog
     from keel.workspace import Workspace
 
-__all__ = ["create_app", "create_ui_app"]
+__all__ = ["create_app", "create_ui_app", "open_log", "serve_until_stopped"]
+
+
+def open_log(project: Workspace) -> PredictionLog:
+    """The project's prediction log as `keel serve` writes it: rows the store cannot take
+    are spilled to the dead-letter file, which raises an alert."""
+    from keel.predlog.deadletter import dead_letter_alert
+    from keel.predlog.writer import open_prediction_log
+
+    return open_prediction_log(project, on_dead_letter=dead_letter_alert(project))
 
 
 def create_app(

@@ -13,6 +13,8 @@ Every verb that acts takes one `actor`: an `Actor`, a user name (acting with tha
 recorded roles), or None for the project's user (KEEL_USER, else the OS user).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from keel.verbs._actor import ActorLike
 from keel.verbs.alerts import AlertDetail, Alerts, alert, alerts
 from keel.verbs.approve import approve
@@ -71,50 +73,92 @@ from keel.verbs.webhooks import (
     webhooks,
 )
 
+if TYPE_CHECKING:
+    from keel.ci.contract_test import ContractTestResult
+    from keel.ci.smoke import SmokeResult
+    from keel.deploy.envcheck import EnvironmentCheck
+    from keel.deploy.render import RenderResult
+    from keel.events.webhooks import DeliveryReport
+    from keel.maturity import Scorecard
+    from keel.metadata.base import LabelRecord, Webhook
+    from keel.monitoring.feedback import FeedbackResult, WindowPerformance
+    from keel.monitoring.model import MonitorReport
+    from keel.monitoring.skew import RowSkewReport, SkewReport
+    from keel.pipeline.reproduce import ReproduceReport
+    from keel.pipeline.train import TrainResult
+    from keel.predlog.read import CompactionReport
+    from keel.release.service import DecisionResult, PromotionResult, RollbackResult
+    from keel.retraining.canary import CanaryAnalysis, CanaryOutcome
+    from keel.retraining.service import RetrainOutcome
+    from keel.serving.batch import BatchResult
+
 __all__ = [
     "ActorLike",
     "AlertDetail",
     "Alerts",
     "AuditEvents",
     "AuditVerification",
+    "BatchResult",
+    "CanaryAnalysis",
+    "CanaryOutcome",
     "CanaryStatus",
     "CiSummary",
     "CiWorkflow",
+    "CompactionReport",
     "ContractCheck",
     "ContractDiff",
+    "ContractTestResult",
     "DatasetComparison",
     "DatasetDetail",
     "Datasets",
+    "DecisionResult",
+    "DeliveryReport",
     "DisabledUser",
     "DriftComparison",
+    "EnvironmentCheck",
     "Explanation",
     "FeedbackReport",
+    "FeedbackResult",
     "GrafanaDashboard",
     "InferredContract",
     "LabelHistory",
+    "LabelRecord",
     "MaturityScorecard",
     "ModelDetail",
     "ModelLineage",
     "Models",
+    "MonitorReport",
     "NewToken",
     "NewWebhook",
     "Ownership",
     "PerformanceReport",
     "PredictionStats",
     "PrometheusRules",
+    "PromotionResult",
     "ReleaseRequestDetail",
     "ReleaseRequests",
     "RemovedWebhook",
+    "RenderResult",
+    "ReproduceReport",
     "ResolvedAlert",
+    "RetrainOutcome",
     "RevokedToken",
+    "RollbackResult",
+    "RowSkewReport",
     "RunDetail",
     "Runs",
+    "Scorecard",
     "SignedModel",
     "SkewCheck",
+    "SkewReport",
+    "SmokeResult",
     "Tokens",
+    "TrainResult",
     "UserChange",
     "Users",
+    "Webhook",
     "Webhooks",
+    "WindowPerformance",
     "add_user",
     "add_webhook",
     "alert",
@@ -174,3 +218,43 @@ __all__ = [
     "users",
     "webhooks",
 ]
+
+#: The result types of the verbs that live with their services, and the types the CLI
+#: renders: importable from here, loaded on first use (their modules pull in numpy,
+#: pyarrow or the release machinery, which `import keel` must not).
+_LAZY = {
+    "BatchResult": "keel.serving.batch",
+    "CanaryAnalysis": "keel.retraining.canary",
+    "CanaryOutcome": "keel.retraining.canary",
+    "CompactionReport": "keel.predlog.read",
+    "ContractTestResult": "keel.ci.contract_test",
+    "DecisionResult": "keel.release.service",
+    "DeliveryReport": "keel.events.webhooks",
+    "EnvironmentCheck": "keel.deploy.envcheck",
+    "FeedbackResult": "keel.monitoring.feedback",
+    "LabelRecord": "keel.metadata.base",
+    "MonitorReport": "keel.monitoring.model",
+    "PromotionResult": "keel.release.service",
+    "RenderResult": "keel.deploy.render",
+    "ReproduceReport": "keel.pipeline.reproduce",
+    "RetrainOutcome": "keel.retraining.service",
+    "RollbackResult": "keel.release.service",
+    "RowSkewReport": "keel.monitoring.skew",
+    "Scorecard": "keel.maturity",
+    "SkewReport": "keel.monitoring.skew",
+    "SmokeResult": "keel.ci.smoke",
+    "TrainResult": "keel.pipeline.train",
+    "Webhook": "keel.metadata.base",
+    "WindowPerformance": "keel.monitoring.feedback",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel.verbs' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -10,7 +10,7 @@ from keel.serial import dump
 if TYPE_CHECKING:
     from keel.workspace import Workspace
 
-__all__ = ["Explanation", "explain"]
+__all__ = ["Explanation", "check_prediction_id", "explain"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,11 @@ def explain(project: Workspace, prediction_id: str) -> Explanation:
         environment=chain["environment"],
         release=chain["release"],
     )
+
+
+def check_prediction_id(text: str) -> str:
+    """`text` as a prediction id (trimmed, lowercase, UUID dashes dropped), checked without
+    opening a project; `ConfigError` naming the form when it is not 32 hex characters."""
+    from keel.serving.explain import check_prediction_id as check
+
+    return check(text)

@@ -3,14 +3,17 @@ scorecard (not to be confused with `keel audit-log`, the hash-chained event log)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option
-from keel.maturity import LEVELS, Scorecard
+from keel.maturity import LEVELS
+
+if TYPE_CHECKING:
+    from keel.verbs import Scorecard
 
 __all__ = ["audit", "owners"]
 

@@ -11,7 +11,7 @@ from keel.cli.output import emit, json_option, parse_time
 from keel.domain.duration import format_duration
 
 if TYPE_CHECKING:
-    from keel.retraining.canary import CanaryAnalysis, CanaryOutcome
+    from keel.verbs import CanaryAnalysis, CanaryOutcome
 
 __all__ = ["canary"]
 

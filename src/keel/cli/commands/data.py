@@ -36,9 +36,7 @@ def snapshot(cli: CliContext, source: str | None, as_json: bool) -> int:
     (a path or a SQL query). Unchanged data gives the version recorded before, without
     reading the files again.
     """
-    from keel.data.snapshot import snapshot as take_snapshot
-
-    result = take_snapshot(cli.project(), source)
+    result = cli.project().snapshot(source)
     version = result.version
 
     def text() -> str:

@@ -116,7 +116,7 @@ def explain(cli: CliContext, prediction_id: str, as_json: bool) -> int:
     """The whole lineage of one prediction: inputs and outputs, model version, run, dataset,
     code, git commit, environment, and the release and approvals that put the version in
     the alias that answered."""
-    from keel.serving.explain import check_prediction_id
+    from keel.verbs.explain import check_prediction_id
 
     check_prediction_id(prediction_id)  # a malformed id fails before opening anything
     chain = cli.project().explain(prediction_id).to_dict()

@@ -13,9 +13,8 @@ from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import duration_callback, emit, json_option, parse_time
 
 if TYPE_CHECKING:
-    from keel.metadata.base import LabelRecord
-    from keel.monitoring.feedback import FeedbackResult, WindowPerformance
     from keel.project import Project
+    from keel.verbs import FeedbackResult, LabelRecord, WindowPerformance
 
 __all__ = ["feedback"]
 
@@ -138,7 +137,7 @@ def _show(
 
 
 def _history(cli: CliContext, text: str, as_json: bool) -> int:
-    from keel.serving.explain import check_prediction_id
+    from keel.verbs.explain import check_prediction_id
 
     check_prediction_id(text)  # a malformed id fails before opening anything
     history = cli.project().label_history(text)

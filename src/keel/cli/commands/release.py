@@ -5,6 +5,7 @@ and failed gates name their owners (keel.yaml's `owners:`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,7 +14,9 @@ from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK, EXIT_PENDING
 from keel.cli.output import emit, json_option
 from keel.domain.audit import AuditEvent
 from keel.domain.release import GateResult, ReleaseRequest
-from keel.release import DecisionResult, PromotionResult
+
+if TYPE_CHECKING:
+    from keel.verbs import DecisionResult, PromotionResult
 
 __all__ = [
     "approve_command",

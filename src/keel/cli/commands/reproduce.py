@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option
 from keel.domain.model import parse_model_ref
-from keel.pipeline.reproduce import ReproduceReport
+
+if TYPE_CHECKING:
+    from keel.verbs import ReproduceReport
 
 __all__ = ["reproduce_command"]
 

@@ -39,14 +39,11 @@ def serve(
     local spool and written by the next start.
     --json prints the startup line as JSON (logs still go to stderr).
     """
-    from keel.predlog.deadletter import dead_letter_alert
-    from keel.predlog.writer import open_prediction_log
-    from keel.server import create_app
-    from keel.web.server import serve_until_stopped
+    from keel.server import create_app, open_log, serve_until_stopped
 
     project = cli.project()
     spec = project.spec.serving
-    log = open_prediction_log(project, on_dead_letter=dead_letter_alert(project))
+    log = open_log(project)
     app, serving = create_app(project, log=log, api=not no_api, ui=ui)
     # SIGTERM: a quarter of serving.shutdown_timeout (at most 5 s) to drain requests, the
     # rest to commit the prediction log and spill what the store did not take.

@@ -14,7 +14,7 @@ from keel.domain.digest import Digest
 from keel.errors import ConfigError
 
 if TYPE_CHECKING:
-    from keel.monitoring.skew import RowSkewReport, SkewReport
+    from keel.verbs import RowSkewReport, SkewReport
 
 __all__ = ["skew"]
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option, parse_time
-from keel.pipeline.train import TrainResult
+
+if TYPE_CHECKING:
+    from keel.verbs import TrainResult
 
 __all__ = ["StepBar", "bar_line", "train_command"]
 

@@ -25,8 +25,7 @@ def ui(cli: CliContext, host: str, port: int, access_log: bool, as_json: bool) -
     HTTPS before it leaves loopback. `keel serve --ui` serves the same pages at /ui.
     --json prints the startup line as JSON (logs still go to stderr).
     """
-    from keel.server import create_ui_app
-    from keel.web.server import serve_until_stopped
+    from keel.server import create_ui_app, serve_until_stopped
 
     app = create_ui_app(cli.project())
     serve_until_stopped(
