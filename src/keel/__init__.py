@@ -30,6 +30,7 @@ from keel.spec import ProjectSpec, load_spec
 from keel.verbs import (
     AlertDetail,
     Alerts,
+    ArtifactList,
     AuditEvents,
     AuditVerification,
     CanaryStatus,
@@ -94,6 +95,7 @@ __all__ = [
     "AlertDetail",
     "Alerts",
     "ApprovalRequired",
+    "ArtifactList",
     "AuditEvents",
     "AuditVerification",
     "BatchResult",

@@ -42,6 +42,7 @@ from keel.verbs.exports import grafana_dashboard, prometheus_rules
 from keel.verbs.feedback import feedback
 from keel.verbs.label_history import label_history
 from keel.verbs.lineage import lineage
+from keel.verbs.list_artifacts import list_artifacts
 from keel.verbs.models import model, models, sign_model
 from keel.verbs.monitor import monitor
 from keel.verbs.owners import owners
@@ -143,6 +144,7 @@ class Project(Workspace):
     ci_summary = ci_summary
     deploy_render = deploy_render
     env_check = env_check
+    list_artifacts = list_artifacts
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from keel import (
+    ArtifactList,
     DatasetDetail,
     Datasets,
     ModelDetail,
@@ -164,3 +165,19 @@ def test_user_token_and_webhook_lists_print_their_results(
         assert "bad name" in bad.value.message
         assert _document(project.webhooks().to_dict()) == _document(hooks.json())
         assert _document(project.users().to_dict()) == _document(people.json())
+
+
+def test_list_artifacts_prints_its_result(keel: Keel, flights: Path, calls: Calls) -> None:
+    listed = keel("-C", flights, "artifacts", "list", "--json")
+    assert listed.code == 0, listed.err
+    stored = _same(listed, calls, "list_artifacts", ArtifactList).artifacts
+    assert stored and any(row["holders"] for row in stored)
+    one = keel("-C", flights, "artifacts", "list", "--limit", "1", "--json")
+    assert [r["digest"] for r in _same(one, calls, "list_artifacts", ArtifactList).artifacts] == [
+        stored[0]["digest"]
+    ]
+    with _open(flights) as project:
+        assert project.list_artifacts().artifacts == stored
+        with pytest.raises(ConfigError) as bad:
+            project.list_artifacts(limit=0)
+        assert [field for field, _ in bad.value.problems] == ["limit"]

@@ -47,6 +47,7 @@ from keel.serving.batch import BatchResult
 from keel.verbs import (
     AlertDetail,
     Alerts,
+    ArtifactList,
     AuditEvents,
     AuditVerification,
     CanaryStatus,
@@ -151,6 +152,7 @@ VERBS = [
     "ci_summary",
     "deploy_render",
     "env_check",
+    "list_artifacts",
 ]
 
 Calls = dict[str, list[Any]]
@@ -295,6 +297,7 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         ContractTestResult,
         RenderResult,
         EnvironmentCheck,
+        ArtifactList,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__

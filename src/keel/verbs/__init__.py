@@ -43,6 +43,7 @@ from keel.verbs.exports import (
 from keel.verbs.feedback import FeedbackReport, feedback
 from keel.verbs.label_history import LabelHistory, label_history
 from keel.verbs.lineage import ModelLineage, lineage
+from keel.verbs.list_artifacts import ArtifactList, list_artifacts
 from keel.verbs.models import ModelDetail, Models, SignedModel, model, models, sign_model
 from keel.verbs.monitor import monitor
 from keel.verbs.owners import Ownership, owners
@@ -96,6 +97,7 @@ __all__ = [
     "ActorLike",
     "AlertDetail",
     "Alerts",
+    "ArtifactList",
     "AuditEvents",
     "AuditVerification",
     "BatchResult",
@@ -189,6 +191,7 @@ __all__ = [
     "grafana_dashboard",
     "label_history",
     "lineage",
+    "list_artifacts",
     "model",
     "models",
     "monitor",

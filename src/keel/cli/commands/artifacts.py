@@ -85,26 +85,15 @@ def get(cli: CliContext, digest: str, dest: Path, as_json: bool) -> int:
 @pass_cli
 def list_(cli: CliContext, limit: int | None, as_json: bool) -> int:
     """List recorded objects, oldest first."""
-    project = cli.project()
-    records = project.metadata.artifacts.list(limit=limit)
-    rows = [
-        {
-            "digest": record.digest,
-            "size": record.size,
-            "media_type": record.media_type,
-            "created_at": record.created_at,
-            "created_by": record.created_by,
-            "holders": project.metadata.artifacts.holders(record.digest),
-        }
-        for record in records
-    ]
+    listed = cli.project().list_artifacts(limit=limit)
+    rows = listed.artifacts
     emit(
         as_json,
-        {"ok": True, "artifacts": rows},
+        {"ok": True, **listed.to_dict()},
         lambda: (
             "\n".join(
                 f"{row['digest']}  {row['size']:>12}  {row['created_by']}  "
-                f"{','.join(row['holders']) or '-'}"  # type: ignore[arg-type]
+                f"{','.join(row['holders']) or '-'}"
                 for row in rows
             )
             or "no artifacts"
