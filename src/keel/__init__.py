@@ -70,6 +70,7 @@ from keel.verbs import (
     Tokens,
     UserChange,
     Users,
+    WatchPass,
     Webhooks,
 )
 from keel.version import __version__
@@ -167,6 +168,7 @@ __all__ = [
     "UserChange",
     "UserCodeError",
     "Users",
+    "WatchPass",
     "Webhooks",
     "__version__",
     "load_spec",

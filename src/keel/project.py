@@ -63,6 +63,7 @@ from keel.verbs.smoke_test import smoke_test
 from keel.verbs.tokens import create_token, revoke_token, tokens
 from keel.verbs.train import train
 from keel.verbs.users import add_user, disable_user, users
+from keel.verbs.watch_pass import watch_pass
 from keel.verbs.webhooks import add_webhook, deliver_webhooks, remove_webhook, webhooks
 from keel.workspace import ProjectStatus, VerifyReport, Workspace
 
@@ -145,6 +146,7 @@ class Project(Workspace):
     deploy_render = deploy_render
     env_check = env_check
     list_artifacts = list_artifacts
+    watch_pass = watch_pass
 
     def serve_app(self, *, api: bool = True, ui: bool = False) -> Starlette:
         """The ASGI app `keel serve` runs: the models whose `production` alias is set over

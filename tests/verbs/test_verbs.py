@@ -87,6 +87,7 @@ from keel.verbs import (
     Tokens,
     UserChange,
     Users,
+    WatchPass,
     Webhooks,
 )
 from tests.fixtures.cli import Keel, Result
@@ -153,6 +154,7 @@ VERBS = [
     "deploy_render",
     "env_check",
     "list_artifacts",
+    "watch_pass",
 ]
 
 Calls = dict[str, list[Any]]
@@ -298,6 +300,7 @@ def test_keel_exports_the_result_types_and_imports_no_heavy_library() -> None:
         RenderResult,
         EnvironmentCheck,
         ArtifactList,
+        WatchPass,
     ):
         assert getattr(keel, kind.__name__) is kind
         assert kind.__name__ in keel.__all__

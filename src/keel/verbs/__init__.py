@@ -64,6 +64,7 @@ from keel.verbs.smoke_test import smoke_test
 from keel.verbs.tokens import NewToken, RevokedToken, Tokens, create_token, revoke_token, tokens
 from keel.verbs.train import train
 from keel.verbs.users import DisabledUser, UserChange, Users, add_user, disable_user, users
+from keel.verbs.watch_pass import WatchPass, watch_pass
 from keel.verbs.webhooks import (
     NewWebhook,
     RemovedWebhook,
@@ -158,6 +159,7 @@ __all__ = [
     "TrainResult",
     "UserChange",
     "Users",
+    "WatchPass",
     "Webhook",
     "Webhooks",
     "WindowPerformance",
@@ -219,6 +221,7 @@ __all__ = [
     "tokens",
     "train",
     "users",
+    "watch_pass",
     "webhooks",
 ]
 

@@ -6,7 +6,7 @@ import signal
 import threading
 from datetime import timedelta
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -14,9 +14,6 @@ from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import duration_callback, emit, json_option, parse_time
 from keel.domain.identity import Actor
 from keel.domain.metric import direction_words
-
-if TYPE_CHECKING:
-    from keel.project import Project
 
 __all__ = ["retrain", "watch"]
 
@@ -147,6 +144,7 @@ def watch(
     """The closed loop: each pass monitors the newest windows (raising and resolving
     alerts), judges a canary if one is running (promote or roll back), and retrains when a
     trigger fired. Runs until SIGTERM or Ctrl-C, or one pass with --once."""
+    moment = parse_time(as_of, "--as-of")
     project = cli.project()
     stop = threading.Event()
 
@@ -157,34 +155,17 @@ def watch(
     passes: list[dict[str, Any]] = []
     try:
         while True:
-            report = project.monitor(model=model, actor=_WATCH)
-            entry: dict[str, Any] = {
-                "monitor": {
-                    "windows": len(report.windows),
-                    "opened": [a.to_dict() for a in report.opened],
-                    "resolved": [a.to_dict() for a in report.resolved],
-                    "open": len(report.open_alerts),
-                }
-            }
-            canary = _canary(project, model)
-            if canary is not None:
-                entry["canary"] = canary
-            outcome = project.retrain(
-                model=model,
-                if_triggered=True,
-                as_of=parse_time(as_of, "--as-of"),
-                actor=_WATCH,
-            )
-            entry["retrain"] = outcome.to_dict()
-            passes.append(entry)
+            done = project.watch_pass(model=model, as_of=moment, actor=_WATCH)
+            passes.append(done.to_dict())
             if not as_json:
+                report = done.monitor
                 click.echo(
                     f"monitor: {len(report.windows)} windows, {len(report.opened)} alerts "
                     f"opened, {len(report.resolved)} resolved, {len(report.open_alerts)} open"
                 )
-                if canary is not None:
-                    click.echo(f"canary: {canary.get('action', canary)}")
-                click.echo(_describe(outcome))
+                if done.canary is not None:
+                    click.echo(f"canary: {done.canary.action}")
+                click.echo(_describe(done.retrain))
             if once or stop.wait(interval.total_seconds()):
                 break
     except KeyboardInterrupt:
@@ -194,12 +175,3 @@ def watch(
     if as_json:
         emit(True, {"ok": True, "passes": passes}, "")
     return 0
-
-
-def _canary(project: Project, model: str | None) -> dict[str, Any] | None:
-    """Judge the canary, when one is running."""
-    name = model or project.spec.name
-    if project.metadata.releases.holder(name, "canary") is None:
-        return None
-    document: dict[str, Any] = project.canary_check(model=name, actor=_WATCH).to_dict()
-    return document
