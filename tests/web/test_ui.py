@@ -206,6 +206,11 @@ def test_requests_page_lists_the_pending_request_and_invites_sign_in(site: Site)
     page = get(site, "/requests")
     assert page.status == 200
     assert site.request[:12] in page.text
+    # Each names its owner, as `keel requests list` does (the project's release owner).
+    (pending,) = site.project.requests(status="pending").requests
+    assert pending.owner is not None
+    row = page.text.split(site.request[:12], 1)[1].split("</tr>", 1)[0]
+    assert f"owner {pending.owner}" in row
     detail = get(site, f"/requests/{site.request}")
     assert detail.status == 200
     assert "Sign in to approve or reject" in detail.text

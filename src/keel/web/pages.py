@@ -289,11 +289,11 @@ def _flatten(document: Mapping[str, Any], prefix: str = "") -> list[tuple[str, s
 
 
 def requests_page(project: Workspace, request: Request) -> tuple[str, Context]:
-    releases = project.metadata.releases
-    pending = releases.requests(status="pending")
-    closed = [
-        r for r in releases.requests(limit=MAX_CLOSED + len(pending)) if r.status != "pending"
-    ]
+    from keel.verbs.requests import requests
+
+    pending = requests(project, status="pending").requests
+    newest = requests(project, limit=MAX_CLOSED + len(pending)).requests
+    closed = [r for r in newest if r.status != "pending"]
     return "requests.html", {"pending": pending, "closed": closed[:MAX_CLOSED]}
 
 
@@ -362,9 +362,9 @@ def monitoring_page(project: Workspace, request: Request) -> tuple[str, Context]
 
 
 def scorecard_page(project: Workspace, request: Request) -> tuple[str, Context]:
-    from keel.maturity import scorecard
+    from keel.verbs.scorecard import scorecard
 
-    card = scorecard(project)
+    card = scorecard(project).card
     areas: dict[str, list[Any]] = {}
     for item in card.items:
         areas.setdefault(item.area, []).append(item)
