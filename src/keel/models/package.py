@@ -198,6 +198,12 @@ class LoadedModel:
     _features: Callable[[Any], Any] | None
     _predict: Callable[[Any], Any]
     _predict_proba: Callable[[Any], Any] | None
+    #: The classes in `predict_proba`'s column order once the predictions were seen to be the
+    #: most probable class (`score` then runs the estimator once); until then, and for ever
+    #: after a disagreement, None.
+    _classes: Any = None
+    #: Rows on which derived predictions agreed so far; -1 once decided (either way).
+    _agreed: int = 0
 
     def features(self, raw: Any) -> Any:
         """The features the packaged code computes from the raw input DataFrame.
@@ -233,17 +239,103 @@ class LoadedModel:
             raise ConfigError(f"the {self.flavor} model {self.digest.short} has no predict_proba")
         return self._predict_proba(self.features(raw))
 
+    @property
+    def one_pass(self) -> bool:
+        """Whether `score` derives predictions from the probabilities (one estimator pass)."""
+        return self._classes is not None
+
+    def check_one_pass(self, raw: Any) -> bool:
+        """Score `raw` (real rows) twice over, as `score` does until it has seen
+        `ONE_PASS_AFTER_ROWS` rows agree, and say whether it now runs the estimator once."""
+        if self._agreed >= 0 and self._predict_proba is not None:
+            features = self.features(raw)
+            self._observe(self._predict(features), self._predict_proba(features), at_once=True)
+        return self.one_pass
+
     def score(self, raw: Any) -> tuple[Any, Any | None]:
         """Predictions and class probabilities (None without `predict_proba`), computing the
-        features once: what serving calls on every request."""
-        features = self.features(raw)
-        predictions = self._predict(features)
-        if self._predict_proba is None:
-            return predictions, None
-        return predictions, self._predict_proba(features)
+        features once: what serving calls on every request.
 
+        A classifier whose `predict` is by construction the most probable class (gradient
+        boosting, forests, trees, logistic regression; see `_ARGMAX_CLASSIFIERS`) is called
+        twice only until its predictions have matched that class on `ONE_PASS_AFTER_ROWS`
+        real rows; from then on the prediction is derived from `predict_proba` (about a
+        fifth less time per row for gradient boosting). One disagreement keeps two calls for
+        good."""
+        features = self.features(raw)
+        if self._predict_proba is None:
+            return self._predict(features), None
+        classes = self._classes
+        if classes is not None:
+            import numpy as np
+
+            probabilities = self._predict_proba(features)
+            return classes[np.argmax(probabilities, axis=1)], probabilities
+        predictions, probabilities = self._predict(features), self._predict_proba(features)
+        if self._agreed >= 0:
+            self._observe(predictions, probabilities)
+        return predictions, probabilities
+
+    def _observe(self, predictions: Any, probabilities: Any, *, at_once: bool = False) -> None:
+        import numpy as np
+
+        classes = _argmax_classes(self.estimator)
+        predicted, matrix = np.asarray(predictions), np.asarray(probabilities)
+        if (
+            classes is None
+            or matrix.ndim != 2
+            or matrix.shape[1] != len(classes)
+            or predicted.shape != (matrix.shape[0],)
+            or not np.array_equal(classes[np.argmax(matrix, axis=1)], predicted)
+        ):
+            self._agreed = -1
+            return
+        self._agreed += len(predicted)
+        if at_once or self._agreed >= ONE_PASS_AFTER_ROWS:
+            self._classes, self._agreed = classes, -1
+
+
+#: Real rows on which a known classifier's predictions must match its most probable class
+#: before `LoadedModel.score` runs it once per call.
+ONE_PASS_AFTER_ROWS: Final = 64
 
 # -- internals ------------------------------------------------------------------------------------
+
+#: Classifiers whose `predict` is, by construction, the class of highest `predict_proba`
+#: (ties to the first class, as numpy's argmax): (module prefix, class name).
+_ARGMAX_CLASSIFIERS: Final = frozenset(
+    {
+        ("sklearn.", "HistGradientBoostingClassifier"),
+        ("sklearn.", "GradientBoostingClassifier"),
+        ("sklearn.", "RandomForestClassifier"),
+        ("sklearn.", "ExtraTreesClassifier"),
+        ("sklearn.", "DecisionTreeClassifier"),
+        ("sklearn.", "ExtraTreeClassifier"),
+        ("sklearn.", "LogisticRegression"),
+        ("xgboost.", "XGBClassifier"),
+        ("lightgbm.", "LGBMClassifier"),
+    }
+)
+
+
+def _argmax_classes(estimator: Any) -> Any:
+    """The classes (a numpy array) of an estimator, or of a Pipeline's last step, that
+    predicts the most probable class; None for any other."""
+    import numpy as np
+
+    final = estimator
+    steps = getattr(estimator, "steps", None)
+    if isinstance(steps, list) and steps:
+        final = steps[-1][1]
+    kind = type(final)
+    known = any(
+        kind.__module__.startswith(prefix) and kind.__name__ == name
+        for prefix, name in _ARGMAX_CLASSIFIERS
+    )
+    classes = getattr(final, "classes_", None)
+    if not known or classes is None:
+        return None
+    return np.asarray(classes)
 
 
 def _canonical(document: Mapping[str, Any]) -> bytes:

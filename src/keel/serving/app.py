@@ -30,6 +30,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -49,6 +50,7 @@ from keel.domain.model import MODEL_NAME_RULE, VERSION_RULE, is_model_name, pars
 from keel.errors import StoreError, UserCodeError, error_code
 from keel.predlog.ids import new_prediction_id
 from keel.predlog.log import NullPredictionLog, PredictionBatch, PredictionLog
+from keel.serving.batching import Batcher
 from keel.serving.binary import HEADER as BINARY_HEADER
 from keel.serving.binary import decode_binary_inputs, encode_binary_outputs, split_body
 from keel.serving.codec import (
@@ -174,6 +176,14 @@ class ServingApp:
         self._shadow_pool = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="keel-shadow", initializer=_single_threaded_math
         )
+        # One thread predicts small requests, gathered per version (serving.batching): the
+        # model's calls are GIL-bound, so more threads would only take turns.
+        self._model_pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="keel-model", initializer=_single_threaded_math
+        )
+        self._batchers: weakref.WeakKeyDictionary[ServedVersion, Batcher] = (
+            weakref.WeakKeyDictionary()
+        )
         self._shadow_slots = threading.BoundedSemaphore(_SHADOW_QUEUE)
         self._stopping = threading.Event()
         self._compactor: threading.Thread | None = None
@@ -224,6 +234,7 @@ class ServingApp:
         self.state.stop(timeout=left(0.2))
         # Shadow scorings still queued are dropped: they are never answered to anyone.
         self._shadow_pool.shutdown(wait=False, cancel_futures=True)
+        self._model_pool.shutdown(wait=False, cancel_futures=True)
         # Keep a margin for spilling to the spool and exiting.
         self.log.close(timeout=max(left() - _SPILL_MARGIN_S, 0.1))
 
@@ -333,10 +344,33 @@ class ServingApp:
                 more,
             )
 
+    def _batcher(self, served: ServedVersion) -> Batcher:
+        batcher = self._batchers.get(served)
+        if batcher is None:
+            settings = self.spec.batching
+            labels = (served.model, str(served.version))
+            requests = self.metrics.batch_requests.labels(*labels)
+            rows = self.metrics.batch_rows.labels(*labels)
+
+            def observe(count: int, size: int) -> None:
+                requests.observe(count)
+                rows.observe(size)
+
+            batcher = self._batchers[served] = Batcher(
+                served.predict,
+                self._model_pool,
+                max_batch_size=settings.max_batch_size,
+                max_delay_ms=settings.max_delay_ms,
+                on_call=observe,
+            )
+        return batcher
+
     async def _predict(self, served: ServedVersion, batch: Batch) -> dict[str, list[Any]]:
         try:
             if batch.rows > _INLINE_ROWS:
                 return await run_in_threadpool(served.predict, batch)
+            if self.spec.batching.enabled:
+                return await self._batcher(served).predict(batch)
             return served.predict(batch)
         except Exception as exc:  # noqa: BLE001 - the model's own code failed on valid input
             raise _model_failure(served, exc) from None

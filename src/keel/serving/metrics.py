@@ -21,6 +21,8 @@ CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 _BUCKETS: Final = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
+#: Buckets of requests and rows per model call (adaptive batching).
+_SIZES: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class ServingMetrics:
@@ -77,6 +79,21 @@ class ServingMetrics:
             "Values outside the ranges and domains a version was registered with, by input "
             "and mode (enforce: refused with 422; warn: answered).",
             ("model", "version", "input", "mode"),
+            registry=self.registry,
+        )
+        self.batch_requests = Histogram(
+            "keel_model_batch_requests",
+            "Requests per model call: above 1 when adaptive batching gathered requests that "
+            "waited while the model was busy.",
+            ("model", "version"),
+            buckets=_SIZES,
+            registry=self.registry,
+        )
+        self.batch_rows = Histogram(
+            "keel_model_batch_rows",
+            "Rows per model call (adaptive batching).",
+            ("model", "version"),
+            buckets=_SIZES,
             registry=self.registry,
         )
         self.shadow_dropped = Counter(

@@ -22,6 +22,7 @@ from keel.domain.digest import Digest
 from keel.domain.model import ModelVersion
 from keel.errors import ConfigError
 from keel.models.signature import InferenceContract
+from keel.serving.batching import join_batches
 from keel.serving.codec import Batch, to_frame
 
 if TYPE_CHECKING:
@@ -111,8 +112,10 @@ def load_version(
     if warm_with:
         for batch in warm_with:
             served.predict(batch)
+        loaded.check_one_pass(to_frame(join_batches(list(warm_with)), contract))
     else:
-        # Plain values may not suit the feature code; real requests warm it then.
+        # Plain values may not suit the feature code; real requests warm it then (and show
+        # whether its predictions are the most probable class: `LoadedModel.score`).
         with contextlib.suppress(Exception):
             served.predict(synthetic_batch(contract))
     return dataclasses.replace(served, load_seconds=time.perf_counter() - started)

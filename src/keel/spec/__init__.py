@@ -38,22 +38,20 @@ from keel.spec.retraining import (
     RetrainingSpec,
     RetrainingTriggers,
 )
-from keel.spec.serving import PredictionLogSpec, ServingSpec
+from keel.spec.serving import BatchingSpec, PredictionLogSpec, ServingSpec
 from keel.spec.sources import DataSpec, SqlSource, StorageSpec
 from keel.spec.training import FeaturesSpec, MetricSpec, SplitSpec, TrainingSpec
 
 __all__ = [
-    "DEFAULT_ALIASES",
-    "KNOWN_METRICS",
-    "SPEC_FILENAME",
-    "SPEC_VERSION",
     "AlertRule",
     "AlertSignal",
     "ApprovalPolicy",
+    "BatchingSpec",
     "BeatsChampionGate",
     "CanaryPolicy",
     "CanaryRollback",
     "ContractPassedGate",
+    "DEFAULT_ALIASES",
     "DataSpec",
     "DriftSpec",
     "Duration",
@@ -63,6 +61,7 @@ __all__ = [
     "FreshnessSpec",
     "Gate",
     "InferenceContractGate",
+    "KNOWN_METRICS",
     "MetricSpec",
     "MetricThresholdGate",
     "MonitoringSpec",
@@ -73,6 +72,8 @@ __all__ = [
     "ReleaseSpec",
     "RetrainingSpec",
     "RetrainingTriggers",
+    "SPEC_FILENAME",
+    "SPEC_VERSION",
     "ServingSpec",
     "SplitSpec",
     "SqlSource",

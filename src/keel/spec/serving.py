@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from keel.spec._base import Duration, _Section
 
-__all__ = ["PredictionLogSpec", "ServingSpec"]
+__all__ = ["BatchingSpec", "PredictionLogSpec", "ServingSpec"]
 
 
 class PredictionLogSpec(_Section):
@@ -37,6 +37,19 @@ class PredictionLogSpec(_Section):
         if value <= timedelta(0):
             raise ValueError("expected a positive duration like 200ms or 1s")
         return value
+
+
+class BatchingSpec(_Section):
+    """Adaptive batching: requests for one version that wait while its model is busy share
+    its next call (docs/serving.md, "Adaptive batching")."""
+
+    #: Off: every request is its own model call, on the event loop's thread.
+    enabled: bool = True
+    #: Most rows one gathered call carries; requests with more rows are called alone.
+    max_batch_size: int = Field(default=64, gt=0, le=10_000)
+    #: How long a call waits for more requests when fewer than `max_batch_size` rows wait.
+    #: 0 (the default): never; a call takes what waits when the model is free.
+    max_delay_ms: float = Field(default=0.0, ge=0, le=1_000)
 
 
 class ServingSpec(_Section):
@@ -66,6 +79,7 @@ class ServingSpec(_Section):
     #: generated manifests allow this plus 10 s).
     shutdown_timeout: Duration = timedelta(seconds=20)
     log: PredictionLogSpec = Field(default_factory=PredictionLogSpec)
+    batching: BatchingSpec = Field(default_factory=BatchingSpec)
 
     @field_validator("shutdown_timeout")
     @classmethod
