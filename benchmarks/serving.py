@@ -35,6 +35,8 @@ The servers, each alone on the machine, one process each, started and stopped in
   `orjson.dumps`. No validation, no ids, no metrics, no logging.
 - keel-nolog, only with `--servers ...,keel-nolog`: keel on a copy of the project whose
   keel.yaml sets `serving: {log: {enabled: false}}`, to show what the prediction log costs.
+- keel-unbatched, only when asked for: keel on a copy whose keel.yaml sets
+  `serving: {batching: {enabled: false}}`, each request its own model call.
 - keel-buffered and keel-durable, only when asked for: keel on copies whose keel.yaml sets
   `serving.log.durability`, to show what answering after the spool's fsync costs.
 
@@ -334,6 +336,7 @@ SERVERS = {
     "keel-nolog": Server("keel-nolog", "/predict", "records", "/v2/health/ready"),
     # Nor these: keel with `serving.log.durability` set, for the cost of durable logging.
     "keel-buffered": Server("keel-buffered", "/predict", "records", "/v2/health/ready"),
+    "keel-unbatched": Server("keel-unbatched", "/predict", "records", "/v2/health/ready"),
     "keel-durable": Server("keel-durable", "/predict", "records", "/v2/health/ready"),
 }
 
@@ -387,13 +390,18 @@ def unlogged(project_dir: Path) -> Path:
 
 def with_log(project_dir: Path, suffix: str, log: dict[str, object]) -> Path:
     """A copy of the project whose keel.yaml sets `serving.log` to `log`."""
+    return with_serving(project_dir, suffix, {"log": log})
+
+
+def with_serving(project_dir: Path, suffix: str, serving: dict[str, object]) -> Path:
+    """A copy of the project whose keel.yaml sets `serving:` to `serving`."""
     import yaml
 
     copy = project_dir.with_name(f"{project_dir.name}-{suffix}")
     if not copy.exists():
         shutil.copytree(project_dir, copy)
         spec = yaml.safe_load((copy / "keel.yaml").read_text())
-        spec["serving"] = {"log": log}
+        spec["serving"] = serving
         (copy / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     return copy
 
@@ -404,6 +412,9 @@ def server_command(name: str, project_dir: Path, mlflow_model: Path, port: int) 
         return [str(KEEL), "-C", str(project_dir), "serve", "--port", str(port)]
     if name == "keel-nolog":
         return [str(KEEL), "-C", str(unlogged(project_dir)), "serve", "--port", str(port)]
+    if name == "keel-unbatched":
+        copy = with_serving(project_dir, "unbatched", {"batching": {"enabled": False}})
+        return [str(KEEL), "-C", str(copy), "serve", "--port", str(port)]
     if name in ("keel-buffered", "keel-durable"):
         mode = name.removeprefix("keel-")
         copy = with_log(project_dir, mode, {"durability": mode})
@@ -630,7 +641,8 @@ def main(argv: list[str] | None = None) -> int:
         "--servers",
         default="floor,keel,mlflow",
         help="which servers, comma-separated; also keel-nolog (keel, prediction logging off), "
-        "keel-buffered and keel-durable (serving.log.durability set)",
+        "keel-unbatched (serving.batching off), keel-buffered and keel-durable "
+        "(serving.log.durability set)",
     )
     parser.add_argument(
         "--model",

@@ -188,6 +188,7 @@ class ServingApp:
         self._stopping = threading.Event()
         self._compactor: threading.Thread | None = None
         self.started = False
+        self._in_flight = 0  # prediction requests being answered (on the event loop)
         self._bounds_logged: dict[str, float] = {}  # version -> when last logged (monotonic)
         #: Seconds the lifespan's shutdown may take (None: serving.shutdown_timeout); `keel
         #: serve` sets it to what the timeout leaves after draining requests.
@@ -369,7 +370,10 @@ class ServingApp:
         try:
             if batch.rows > _INLINE_ROWS:
                 return await run_in_threadpool(served.predict, batch)
-            if self.spec.batching.enabled:
+            # Alone, a request is predicted at once on the event loop's thread (a hop to the
+            # model thread would only add latency); with others in flight, on the model
+            # thread, gathered with those waiting for the same version.
+            if self.spec.batching.enabled and self._in_flight > 1:
                 return await self._batcher(served).predict(batch)
             return served.predict(batch)
         except Exception as exc:  # noqa: BLE001 - the model's own code failed on valid input
@@ -533,10 +537,18 @@ class ServingApp:
 
     async def infer(self, request: Request) -> Response:
         params = request.path_params
-        return await self._answer(request, params["name"], params.get("version"), "oip")
+        self._in_flight += 1
+        try:
+            return await self._answer(request, params["name"], params.get("version"), "oip")
+        finally:
+            self._in_flight -= 1
 
     async def predict(self, request: Request) -> Response:
-        return await self._answer(request, request.path_params.get("name"), None, "records")
+        self._in_flight += 1
+        try:
+            return await self._answer(request, request.path_params.get("name"), None, "records")
+        finally:
+            self._in_flight -= 1
 
     async def live(self, request: Request) -> Response:
         return _json({"live": True})
