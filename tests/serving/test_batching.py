@@ -202,9 +202,11 @@ def test_concurrent_clients_get_their_own_rows_each_logged_once(
         labels = {"model": MODEL, "version": "2"}
         calls = metric(text, "keel_model_batch_requests_count", **labels)
         gathered = metric(text, "keel_model_batch_requests_sum", **labels)
-        assert gathered == len(rows)  # every request went through the batcher, once
-        assert calls < len(rows)  # and some calls carried several
-        assert metric(text, "keel_model_batch_rows_sum", **labels) == len(rows)
+        # A request that found no other in flight was predicted at once, on its own; the
+        # others went through the batcher, and some of its calls carried several.
+        assert len(rows) / 2 < gathered <= len(rows)
+        assert calls < gathered
+        assert metric(text, "keel_model_batch_rows_sum", **labels) == gathered  # a row each
         assert metric(text, "keel_predictions_total", **labels) == len(rows)
 
         # Each answer is its own row's: the same as predicting that row alone.
