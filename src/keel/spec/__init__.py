@@ -43,6 +43,10 @@ from keel.spec.sources import DataSpec, SqlSource, StorageSpec
 from keel.spec.training import FeaturesSpec, MetricSpec, SplitSpec, TrainingSpec
 
 __all__ = [
+    "DEFAULT_ALIASES",
+    "KNOWN_METRICS",
+    "SPEC_FILENAME",
+    "SPEC_VERSION",
     "AlertRule",
     "AlertSignal",
     "ApprovalPolicy",
@@ -51,7 +55,6 @@ __all__ = [
     "CanaryPolicy",
     "CanaryRollback",
     "ContractPassedGate",
-    "DEFAULT_ALIASES",
     "DataSpec",
     "DriftSpec",
     "Duration",
@@ -61,7 +64,6 @@ __all__ = [
     "FreshnessSpec",
     "Gate",
     "InferenceContractGate",
-    "KNOWN_METRICS",
     "MetricSpec",
     "MetricThresholdGate",
     "MonitoringSpec",
@@ -72,8 +74,6 @@ __all__ = [
     "ReleaseSpec",
     "RetrainingSpec",
     "RetrainingTriggers",
-    "SPEC_FILENAME",
-    "SPEC_VERSION",
     "ServingSpec",
     "SplitSpec",
     "SqlSource",
