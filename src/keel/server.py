@@ -15,6 +15,13 @@ serving's inference app (`keel.serving.app`) with, on the same port, the registr
 
 from __future__ import annotations
 
+import math
+import os
+import signal
+import tempfile
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute, Mount
@@ -22,7 +29,7 @@ from starlette.routing import BaseRoute, Mount
 from keel.serving.app import ServingApp
 from keel.serving.app import create_app as create_serving_app
 from keel.web.api import api_mount
-from keel.web.server import serve_until_stopped
+from keel.web.server import serve_until_stopped, serve_workers
 from keel.web.ui import create_ui
 
 if TYPE_CHECKING:
@@ -31,7 +38,16 @@ if TYPE_CHECKING:
     from keel.predlog.log import PredictionLog
     from keel.workspace import Workspace
 
-__all__ = ["create_app", "create_ui_app", "open_log", "serve_until_stopped"]
+__all__ = [
+    "WorkerOptions",
+    "available_cores",
+    "create_app",
+    "create_ui_app",
+    "open_log",
+    "serve_until_stopped",
+    "serve_workers",
+    "worker_app",
+]
 
 
 def open_log(project: Workspace) -> PredictionLog:
@@ -64,3 +80,65 @@ def create_app(
 def create_ui_app(project: Workspace) -> Starlette:
     """`keel ui`'s app: the web UI alone (with its own sign-in and API calls)."""
     return create_ui(project)
+
+
+def available_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a cgroup CPU quota
+    (a container's `resources.limits.cpu`), which `os.cpu_count()` does not see."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    cores = cores or os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What each `keel serve --workers` process needs to build its app (pickled to it)."""
+
+    project_dir: str
+    env: dict[str, str] = field(default_factory=dict)
+    api: bool = True
+    ui: bool = False
+    #: Seconds the lifespan's shutdown may take (what serving.shutdown_timeout leaves after
+    #: draining requests).
+    stop_budget: float | None = None
+
+
+def worker_app(options: WorkerOptions) -> Starlette:
+    """In a worker process: the project opened anew, its own prediction log (its own spool
+    files), and `keel serve`'s app. The worker stops (SIGTERM, so it drains) when the
+    process that started it dies, however it died."""
+    from keel.workspace import Workspace
+
+    _stop_with_parent()
+    project = Workspace.open(options.project_dir, env=options.env)
+    app, serving = create_app(project, log=open_log(project), api=options.api, ui=options.ui)
+    serving.stop_budget = options.stop_budget
+    return app
+
+
+def worker_factory(options: WorkerOptions) -> partial[Starlette]:
+    """`worker_app` bound to `options`: what `serve_workers` pickles to each worker."""
+    return partial(worker_app, options)
+
+
+def metrics_folder() -> str:
+    """A new folder for the workers' Prometheus counts (removed by the OS's temp cleaning;
+    each start uses a fresh one, so no stale count survives a restart)."""
+    return tempfile.mkdtemp(prefix="keel-metrics-")
+
+
+def _stop_with_parent() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the supervisor's own signals still work
+        pass

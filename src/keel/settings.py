@@ -40,6 +40,7 @@ KNOWN_VARIABLES: Final = frozenset(
         "KEEL_DEBUG",
         "KEEL_OPENLINEAGE_URL",
         "KEEL_KEYS",
+        "KEEL_SERVE_WORKERS",
     }
 )
 # Variables keel's own test suite reads; never a typo worth a warning.

@@ -37,7 +37,16 @@ ENV: Final = {"KEEL_USER": "ana"}
 #: The Kubernetes version the manifests are validated against (kubernetes-validate's schemas).
 K8S_VERSION: Final = "1.31.0"
 #: What the containers run, spelt out independently of keel.deploy.container.
-SERVE_ARGS: Final = ["serve", "--host", "0.0.0.0", "--port", "8080"]  # noqa: S104 - in a container
+#: In a container: every interface, the fixed port, a worker per core of its CPU limit.
+SERVE_ARGS: Final = [
+    "serve",
+    "--host",
+    "0.0.0.0",  # noqa: S104 - in a container
+    "--port",
+    "8080",
+    "--workers",
+    "2",
+]
 SCHEMA: Final = Path(__file__).parent / "schemas" / "inferenceservice-v1beta1.schema.json"
 
 

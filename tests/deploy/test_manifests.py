@@ -83,6 +83,9 @@ def test_the_deployment_runs_keel_serve_unprivileged_with_the_store_secret(
     (container,) = pod["containers"]
     assert container["image"] == "registry.example.com/ml/flights:v1"
     assert container["args"] == SERVE_ARGS
+    # A `keel serve` worker per core the container may use.
+    workers = container["args"][container["args"].index("--workers") + 1]
+    assert container["resources"]["limits"]["cpu"] == workers
     assert container["ports"] == [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
     assert container["envFrom"] == [{"secretRef": {"name": f"{MODEL}-store"}}]
     # Nothing secret is written into the manifests: only where the keys are mounted.
@@ -157,6 +160,9 @@ def test_the_predictor_is_keel_serve_on_kserve_port(kserve: dict[str, Any]) -> N
     assert container["name"] == "kserve-container"
     assert container["image"] == f"{MODEL}:v1"  # the default tag
     assert container["args"] == SERVE_ARGS
+    # A `keel serve` worker per core the container may use.
+    workers = container["args"][container["args"].index("--workers") + 1]
+    assert container["resources"]["limits"]["cpu"] == workers
     # Knative serves one port, named http1; the probes must use it.
     assert container["ports"] == [{"name": "http1", "containerPort": 8080, "protocol": "TCP"}]
     assert "startupProbe" not in container  # Knative refuses it

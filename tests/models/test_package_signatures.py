@@ -316,7 +316,8 @@ def test_keel_serve_with_only_the_public_key_serves_and_creates_no_key(
     environ = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
     environ.update(_env_of(project), KEEL_KEYS=str(public_only))
     url = f"http://127.0.0.1:{free_port()}"
-    command = [KEEL, "-C", project.settings.project_dir, "serve", "--port", url.rsplit(":", 1)[1]]
+    port = url.rsplit(":", 1)[1]
+    command = [KEEL, "-C", project.settings.project_dir, "serve", "--port", port, "--workers", "1"]
     with (tmp_path / "serve.err").open("wb") as stderr:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=environ)
         try:

@@ -482,3 +482,25 @@ def test_a_killed_compaction_process_loses_and_duplicates_nothing(
     assert _window(project) == before
     assert sum(s.segment_rows for s in reading.stats(project)) == 3000
     assert done.rows <= 3000
+
+
+def test_servers_sharing_a_store_compact_one_at_a_time(project: Project) -> None:
+    """`compact(exclusive=True)`, what each server runs every few minutes: while one holds
+    the store's compaction lease (a PostgreSQL advisory lock, a file lock beside a SQLite
+    database), another skips and says why; once it is released, the next one compacts."""
+    old, _ = _log_old_and_new(project)
+    env = {"KEEL_USER": "ana", "KEEL_DB_URL": project.settings.db_url}
+    other = Project.open(project.settings.project_dir, env=env)
+    try:
+        with other.metadata.predictions.compaction_lease() as held:
+            assert held
+            skipped = reading.compact(project, older_than=HOUR, exclusive=True)
+            assert skipped.rows == 0 and skipped.skipped == "another process holds the lease"
+            assert skipped.to_dict()["skipped"] == skipped.skipped
+            with project.metadata.predictions.compaction_lease() as again:
+                assert not again
+        done = reading.compact(project, older_than=HOUR, exclusive=True)
+    finally:
+        other.close()
+    assert done.skipped is None and "skipped" not in done.to_dict()
+    assert done.rows == sum(len(batch.ids) for batch in old)

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -155,21 +156,24 @@ def wait_ready(
 
 
 @contextmanager
-def serve_process(folder: Path, stderr_to: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`keel serve` as a user starts it, in its own process (so clients in the test process
-    do not share its interpreter lock), on a free loopback port; yields the base URL once
-    it is ready and the process. Leaving the block stops it with SIGTERM (SIGKILL after
-    30 s); its stderr is kept in `stderr_to`."""
+def serve_process(
+    folder: Path, stderr_to: Path, *, workers: int = 1, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`keel serve --workers N` as a user starts it, in its own process (so clients in the
+    test process do not share its interpreter lock), on a free loopback port, with `env`'s
+    KEEL_* settings (KEEL_USER ana by default); yields the base URL once it is ready and the
+    process. Leaving the block stops it with SIGTERM (SIGKILL after 30 s); its stderr is
+    kept in `stderr_to`."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
-    env["KEEL_USER"] = "ana"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    environ.update(env or {"KEEL_USER": "ana"})
     with stderr_to.open("wb") as stderr:
         process = subprocess.Popen(
-            [KEEL, "-C", folder, "serve", "--port", str(port)],
+            [KEEL, "-C", folder, "serve", "--port", str(port), "--workers", str(workers)],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            env=env,
+            env=environ,
         )
         try:
             wait_ready(url, process)
@@ -308,3 +312,67 @@ def eventually(check: Callable[[], T | None], timeout: float = 10.0, every: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s: {check}")
         time.sleep(every)
+
+
+class Probe:
+    """One-row requests on new connections (any worker may take each), counted."""
+
+    def __init__(self, url: str, row: dict[str, Any]) -> None:
+        self.url, self.row, self.sent = url, row, 0
+
+    def version(self) -> int:
+        with Client(self.url) as client:
+            answer = client.post("/predict", {"records": [self.row]})
+        self.sent += 1
+        assert answer.status == 200, answer.text
+        return int(answer.json()["version"])
+
+    def all_answer(self, version: int, times: int = 12) -> bool:
+        return all(self.version() == version for _ in range(times))
+
+
+class Load:
+    """Clients sending one-row `/predict` requests until stopped, client n to `urls[n %
+    len(urls)]`, on a new connection every 5 requests; what each answer was (prediction
+    id, version, slot) and the failures."""
+
+    def __init__(self, urls: str | list[str], rows: list[dict[str, Any]], clients: int) -> None:
+        urls = [urls] if isinstance(urls, str) else urls
+        self.answers: list[tuple[str, int, str]] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._client, args=(urls[n % len(urls)], rows, n))
+            for n in range(clients)
+        ]
+
+    def _client(self, url: str, rows: list[dict[str, Any]], number: int) -> None:
+        turn = number
+        while not self._stop.is_set():
+            try:
+                # A new connection now and then, so that every worker gets some.
+                with Client(url) as client:
+                    for _ in range(5):
+                        answer = client.post("/predict", {"records": [rows[turn % len(rows)]]})
+                        turn += 1
+                        if answer.status != 200:
+                            self.failures.append(f"{answer.status}: {answer.text[:200]}")
+                            continue
+                        document = answer.json()
+                        (prediction,) = document["predictions"]
+                        answered = (prediction["id"], int(document["version"]), document["slot"])
+                        with self._lock:
+                            self.answers.append(answered)
+            except Exception as exc:  # noqa: BLE001 - reported by the test
+                self.failures.append(repr(exc))
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)

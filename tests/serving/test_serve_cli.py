@@ -41,7 +41,7 @@ def test_keel_serve_is_ready_and_flushes_the_log_on_sigterm(
     env["KEEL_USER"] = "ana"
     stderr = (tmp_path / "serve.err").open("wb")
     process = subprocess.Popen(
-        [KEEL, "-C", folder, "serve", "--port", str(port)],
+        [KEEL, "-C", folder, "serve", "--port", str(port), "--workers", "1"],
         stdout=subprocess.DEVNULL,
         stderr=stderr,
         env=env,

@@ -87,7 +87,7 @@ def _serving(
         env["KEEL_DB_URL"] = db_url
     with stderr_to.open("ab") as stderr:
         process = subprocess.Popen(
-            [KEEL, "-C", folder, "serve", "--port", str(port)],
+            [KEEL, "-C", folder, "serve", "--port", str(port), "--workers", "1"],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             env=env,

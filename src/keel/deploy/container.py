@@ -15,6 +15,7 @@ __all__ = [
     "READY_PATH",
     "STATE_DIR",
     "UID",
+    "WORKERS",
     "keys_secret",
     "resource_name",
     "serve_args",
@@ -42,9 +43,16 @@ KEYS_DIR: Final = "/etc/keel/keys"
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 
 
+#: `keel serve --workers` in a container: one per core of its CPU limit (the manifests'
+#: `resources.limits.cpu`), written out rather than detected, so the file says it.
+WORKERS: Final = 2
+
+
 def serve_args() -> list[str]:
-    """`keel serve`'s arguments in a container: every interface, the fixed port."""
-    return ["serve", "--host", "0.0.0.0", "--port", str(PORT)]  # noqa: S104 - a container's port
+    """`keel serve`'s arguments in a container: every interface, the fixed port, a worker
+    per core of the container's CPU limit."""
+    every = "0.0.0.0"  # noqa: S104 - a container's port
+    return ["serve", "--host", every, "--port", str(PORT), "--workers", str(WORKERS)]
 
 
 def resource_name(model: str) -> str:

@@ -24,6 +24,7 @@ from keel.deploy.container import (
     READY_PATH,
     STATE_DIR,
     UID,
+    WORKERS,
     keys_secret,
     resource_name,
     serve_args,
@@ -110,7 +111,8 @@ def resources() -> dict[str, Any]:
     """A starting point for a tabular model: measure, then edit the rendered file."""
     return {
         "requests": {"cpu": "500m", "memory": "1Gi"},
-        "limits": {"cpu": "2", "memory": "2Gi"},
+        # A core per `keel serve` worker (`container.WORKERS`); each holds its own models.
+        "limits": {"cpu": str(WORKERS), "memory": "2Gi"},
     }
 
 

@@ -383,19 +383,24 @@ class CompactionReport:
 
     before: datetime
     segments: list[PredictionSegment] = field(default_factory=list)
+    #: Why nothing was compacted this time (another process held the lease), else None.
+    skipped: str | None = None
 
     @property
     def rows(self) -> int:
         return sum(s.rows for s in self.segments)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "ok": True,
             "before": self.before.isoformat(),
             "rows": self.rows,
             "bytes": sum(s.size for s in self.segments),
             "segments": [s.to_dict() for s in self.segments],
         }
+        if self.skipped is not None:
+            document["skipped"] = self.skipped
+        return document
 
 
 def segment_bytes(table: pa.Table) -> bytes:
@@ -437,16 +442,24 @@ def compact(
     older_than: timedelta = timedelta(hours=1),
     segment_rows: int = SEGMENT_ROWS,
     now: datetime | None = None,
+    exclusive: bool = False,
 ) -> CompactionReport:
     """Move every prediction older than `older_than` into segments, per model version.
 
     Safe to run while the server logs and while another compaction runs: a segment whose
     rows changed meanwhile is not indexed (its object is left for gc) and is redone.
+    `exclusive` (what servers do): compact only while holding the store's compaction lease,
+    and skip, saying so, when another process holds it, so replicas do not do it twice.
     """
     if segment_rows < 1:
         raise ConfigError("segment_rows must be at least 1")
     before = (now or datetime.now(UTC)) - older_than
     store = project.metadata.predictions
+    if exclusive:
+        with store.compaction_lease() as held:
+            if not held:
+                return CompactionReport(before, skipped="another process holds the lease")
+            return compact(project, older_than=older_than, segment_rows=segment_rows, now=now)
     report = CompactionReport(before)
     for model, version, _count in store.closed(before):
         types = _contract_types(project, model, version)

@@ -65,7 +65,12 @@ from keel.serving.codec import (
     parse_json,
 )
 from keel.serving.deadline import BodyDeadline
-from keel.serving.metrics import CONTENT_TYPE, PredictionLogCollector, ServingMetrics
+from keel.serving.metrics import (
+    CONTENT_TYPE,
+    PredictionLogCollector,
+    PredictionLogGauges,
+    ServingMetrics,
+)
 from keel.serving.slots import Route as ModelRoute
 from keel.serving.slots import ServedVersion
 from keel.serving.state import ServingState
@@ -172,7 +177,11 @@ class ServingApp:
             self.metrics.include(MonitoringCollector(project))
         self.state = ServingState(project, self.spec, self.metrics)
         self.log = log if log is not None else NullPredictionLog()
-        self.metrics.include(PredictionLogCollector(self.log))
+        self._log_gauges: PredictionLogGauges | None = None
+        if self.metrics.multiprocess_dir is None:
+            self.metrics.include(PredictionLogCollector(self.log))
+        else:
+            self._log_gauges = PredictionLogGauges(self.log, self.metrics.registry)
         self._shadow_pool = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="keel-shadow", initializer=_single_threaded_math
         )
@@ -205,7 +214,18 @@ class ServingApp:
                 target=self._compact_periodically, name="keel-compact", daemon=True
             )
             self._compactor.start()
+        if self._log_gauges is not None:
+            threading.Thread(
+                target=self._refresh_log_gauges, name="keel-log-gauges", daemon=True
+            ).start()
         self.started = True
+
+    def _refresh_log_gauges(self) -> None:
+        """Under --workers, each worker's log health goes to the shared series every second."""
+        assert self._log_gauges is not None
+        while not self._stopping.wait(1.0):
+            self.metrics.log_buffered.set(self.log.buffered)
+            self._log_gauges.refresh()
 
     def _compact_periodically(self) -> None:
         """Move logged predictions older than an hour into Parquet segments, every few
@@ -214,7 +234,7 @@ class ServingApp:
 
         while not self._stopping.wait(_COMPACT_EVERY_S):
             try:
-                report = compact(self.project)
+                report = compact(self.project, exclusive=True)  # one replica at a time
                 _log.info("compacted logged predictions: %s", report)
             except Exception:  # noqa: BLE001 - retried next time; rows stay in the table
                 _log.warning("could not compact the prediction log", exc_info=True)
@@ -624,6 +644,8 @@ class ServingApp:
 
     async def prometheus(self, request: Request) -> Response:
         self.metrics.log_buffered.set(self.log.buffered)
+        if self._log_gauges is not None:
+            self._log_gauges.refresh()
         # The monitoring collector may read the store: off the event loop.
         body = await run_in_threadpool(self.metrics.render)
         return Response(body, media_type=CONTENT_TYPE)

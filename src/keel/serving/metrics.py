@@ -1,8 +1,16 @@
-"""Prometheus metrics of a serving process, in a registry of its own (no global state)."""
+"""Prometheus metrics of a serving process, in a registry of its own (no global state).
+
+Under `keel serve --workers N` each worker counts in files of a folder the workers share
+(prometheus-client's multiprocess mode: `PROMETHEUS_MULTIPROC_DIR`, set by keel for its
+workers), and a scrape, whichever worker answers it, shows the sum over all of them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -13,7 +21,13 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from keel.predlog.log import PredictionLog
 
-__all__ = ["CONTENT_TYPE", "PredictionLogCollector", "ServingMetrics"]
+__all__ = [
+    "CONTENT_TYPE",
+    "MULTIPROCESS_ENV",
+    "PredictionLogCollector",
+    "PredictionLogGauges",
+    "ServingMetrics",
+]
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
@@ -25,10 +39,20 @@ _BUCKETS: Final = (
 _SIZES: Final = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
+#: Where workers keep their counts (prometheus-client reads it when it is first imported).
+MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+_LIVE_FILE: Final = re.compile(r"gauge_live\w+_(\d+)\.db")
+
+
 class ServingMetrics:
     """Requests, errors and latency per model, version and slot; model and reload state."""
 
     def __init__(self) -> None:
+        folder = os.environ.get(MULTIPROCESS_ENV)
+        #: The folder of every worker's counts, or None for a server of one process.
+        self.multiprocess_dir = Path(folder) if folder else None
+        self._extra: list[Collector] = []
+        self._published: set[tuple[str, str, str]] = set()
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("model", "version", "slot")
         self.requests = Counter(
@@ -56,7 +80,15 @@ class ServingMetrics:
             "1 for each version this process serves, by slot.",
             labels,
             registry=self.registry,
+            multiprocess_mode="livemax",
         )
+        self.workers = Gauge(
+            "keel_serving_workers",
+            "Worker processes serving on this port (keel serve --workers).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.workers.set(1)
         self.load_failures = Counter(
             "keel_model_load_failures",
             "Versions that failed to load or warm (the previous one kept serving).",
@@ -73,6 +105,7 @@ class ServingMetrics:
             "keel_prediction_log_buffered_rows",
             "Predictions accepted and not yet durable in the prediction log.",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.input_contract = Counter(
             "keel_input_contract_violations",
@@ -104,11 +137,109 @@ class ServingMetrics:
         )
 
     def include(self, collector: Collector) -> None:
-        """Expose another collector's series on this registry (monitoring's, from the store)."""
-        self.registry.register(collector)
+        """Expose another collector's series (monitoring's, read from the store) with these."""
+        if self.multiprocess_dir is None:
+            self.registry.register(collector)
+        else:
+            self._extra.append(collector)
+
+    def publish_served(self, serving: Iterable[tuple[str, str, str]]) -> None:
+        """`keel_model_served` is 1 for each (model, version, slot) in `serving`, and no
+        longer for what it was before."""
+        now = set(serving)
+        if self.multiprocess_dir is None:
+            self.served.clear()
+        else:  # another worker's files cannot be cleared: what stopped is set to 0
+            for labels in self._published - now:
+                self.served.labels(*labels).set(0)
+        for labels in now:
+            self.served.labels(*labels).set(1)
+        self._published = now
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        _forget_dead_workers(self.multiprocess_dir)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))  # type: ignore[no-untyped-call]
+        for collector in self._extra:
+            registry.register(collector)
+        return generate_latest(registry)
+
+
+def _forget_dead_workers(folder: Path) -> None:
+    """Drop the live gauges of workers that died without saying so (killed, crashed): a
+    replacement counts again from its start, and the dead one's values must not add up."""
+    from prometheus_client import multiprocess
+
+    for path in folder.glob("gauge_live*.db"):
+        found = _LIVE_FILE.fullmatch(path.name)
+        if found is None:
+            continue
+        pid = int(found.group(1))
+        if not _alive(pid):
+            multiprocess.mark_process_dead(pid, str(folder))  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs: a killed worker stays a zombie until the supervisor reaps it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's, alive
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (not Linux): os.kill said it exists
+        return True
+    return state != "Z"
+
+
+class PredictionLogGauges:
+    """The prediction log's health as series that add up over workers (multiprocess mode,
+    where a collector would show only the scraped worker's log): refreshed by the worker
+    every second and before a scrape."""
+
+    def __init__(self, log: PredictionLog, registry: CollectorRegistry) -> None:
+        self._log = log
+        self._dead_lettered = 0
+        self.dead_letter = Counter(
+            "keel_prediction_log_dead_letter_rows",
+            "Logged predictions the store refused (a value it cannot hold), written to the "
+            "dead-letter file instead.",
+            registry=registry,
+        )
+        self.spooled = Gauge(
+            "keel_prediction_log_spooled_rows",
+            "Logged predictions only the local spool holds, waiting for the store.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.store_up = Gauge(
+            "keel_prediction_log_store_up",
+            "1 while the store takes logged predictions, 0 during an outage.",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self.accepting = Gauge(
+            "keel_prediction_log_accepting",
+            "1 while the prediction log can take rows (memory or spool), else 0 (not ready).",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+
+    def refresh(self) -> None:
+        log = self._log
+        total = log.dead_lettered
+        if total > self._dead_lettered:
+            self.dead_letter.inc(total - self._dead_lettered)
+            self._dead_lettered = total
+        self.spooled.set(log.spooled)
+        self.store_up.set(0 if log.store_down else 1)
+        self.accepting.set(0 if log.refusing is not None else 1)
 
 
 class PredictionLogCollector(Collector):

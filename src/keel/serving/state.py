@@ -202,13 +202,14 @@ class ServingState:
             _log.warning("could not record the load failure in the audit log", exc_info=True)
 
     def _publish_metrics(self, routes: Mapping[str, Route]) -> None:
-        self._metrics.served.clear()
+        serving: list[tuple[str, str, str]] = []
         for route in routes.values():
             for slot, served in (("production", route.production), ("canary", route.canary)):
                 if served is not None:
-                    self._metrics.served.labels(route.model, str(served.version), slot).set(1)
+                    serving.append((route.model, str(served.version), slot))
             for served in route.shadows.values():
-                self._metrics.served.labels(route.model, str(served.version), "shadow").set(1)
+                serving.append((route.model, str(served.version), "shadow"))
+        self._metrics.publish_served(serving)
 
     def _forget_unused(self, routes: Mapping[str, Route]) -> None:
         used = {(r.model, v) for r in routes.values() for v in r.served()}

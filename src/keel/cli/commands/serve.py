@@ -17,6 +17,14 @@ __all__ = ["serve"]
 @click.option("--no-api", is_flag=True, help="Do not mount the registry API at /api/v1.")
 @click.option("--ui", is_flag=True, help="Also serve the web UI at /ui (as `keel ui` does).")
 @click.option("--access-log", is_flag=True, help="Log every request (off: /metrics counts them).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    envvar="KEEL_SERVE_WORKERS",
+    help="Processes serving on the port (default: the cores this process may use, a "
+    "container's CPU limit included; also KEEL_SERVE_WORKERS).",
+)
 @json_option
 @pass_cli
 def serve(
@@ -26,6 +34,7 @@ def serve(
     no_api: bool,
     ui: bool,
     access_log: bool,
+    workers: int | None,
     as_json: bool,
 ) -> int:
     """Serve every model whose `production` alias is set, until interrupted.
@@ -37,18 +46,61 @@ def serve(
     and goes to the prediction log. SIGTERM or Ctrl-C drains requests and flushes the log
     within `serving.shutdown_timeout`; what the store did not take by then is kept on the
     local spool and written by the next start.
+    With --workers N (by default one per core), N processes share the port, each with its
+    own models, prediction log writer and spool files; /metrics shows the sum over all of
+    them, and reload, canary shares and SIGTERM hold in each. A worker that dies is
+    replaced.
     --json prints the startup line as JSON (logs still go to stderr).
     """
-    from keel.server import create_app, open_log, serve_until_stopped
+    from keel.server import (
+        WorkerOptions,
+        available_cores,
+        create_app,
+        metrics_folder,
+        open_log,
+        serve_until_stopped,
+        serve_workers,
+        worker_factory,
+    )
 
     project = cli.project()
     spec = project.spec.serving
-    log = open_log(project)
-    app, serving = create_app(project, log=log, api=not no_api, ui=ui)
     # SIGTERM: a quarter of serving.shutdown_timeout (at most 5 s) to drain requests, the
     # rest to commit the prediction log and spill what the store did not take.
     timeout = spec.shutdown_timeout.total_seconds()
     drain = min(timeout / 4, 5.0)
+    detail = "(OIP at /v2, /predict, /metrics, /openapi.json" + (", UI at /ui)" if ui else ")")
+    count = available_cores() if workers is None else workers
+    if count > 1:
+        import shutil
+
+        project.metadata  # noqa: B018 - a store that cannot open fails here, once
+        options = WorkerOptions(
+            str(project.settings.project_dir),
+            env=dict(cli.env),
+            api=not no_api,
+            ui=ui,
+            stop_budget=timeout - drain,
+        )
+        folder = metrics_folder()
+        try:
+            serve_workers(
+                worker_factory(options),
+                workers=count,
+                host=host,
+                port=port,
+                access_log=access_log,
+                banner="keel serve",
+                as_json=as_json,
+                stdout=json_out(),
+                drain_timeout=drain,
+                detail=detail,
+                env={"PROMETHEUS_MULTIPROC_DIR": folder},
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return EXIT_OK
+    app, serving = create_app(project, log=open_log(project), api=not no_api, ui=ui)
     serving.stop_budget = timeout - drain
     serve_until_stopped(
         app,
@@ -59,6 +111,6 @@ def serve(
         as_json=as_json,
         stdout=json_out(),
         drain_timeout=drain,
-        detail="(OIP at /v2, /predict, /metrics, /openapi.json" + (", UI at /ui)" if ui else ")"),
+        detail=detail,
     )
     return EXIT_OK

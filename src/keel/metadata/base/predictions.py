@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from keel.domain.prediction import LoggedPrediction, PredictionLogStats, PredictionSegment
@@ -25,6 +26,12 @@ class Predictions(ABC):
     @abstractmethod
     def add(self, rows: Sequence[LoggedPrediction]) -> None:
         """Write rows in one transaction."""
+
+    @contextmanager
+    def compaction_lease(self) -> Iterator[bool]:
+        """Whether this process may compact now, held for the block: servers that share a
+        store compact one at a time (compaction is safe concurrently, but wasted twice)."""
+        yield True
 
     @abstractmethod
     def get(self, prediction_id: str) -> LoggedPrediction | None:

@@ -10,12 +10,14 @@ columns, and compaction types them once, into Parquet.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import orjson
-from sqlalchemy import Connection, Engine, Row, delete, func, insert, select
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, text
 from sqlalchemy import exc as sa_exc
 
 from keel.domain.digest import Digest
@@ -28,6 +30,10 @@ from keel.metadata.sql.statements import insert_ignoring_duplicates, lock_artifa
 
 __all__ = ["SqlPredictions", "segment_holder"]
 
+#: The advisory lock key of compaction (PostgreSQL's locks are named by a 64-bit integer).
+_LEASE: Final = int.from_bytes(
+    hashlib.blake2b(b"keel:prediction-log-compaction", digest_size=8).digest(), "big", signed=True
+)
 #: numpy scalars and arrays become JSON numbers and lists; anything else unknown, its text.
 _JSON_OPTIONS: Final = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -148,6 +154,37 @@ class SqlPredictions(Predictions):
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    @contextmanager
+    def compaction_lease(self) -> Iterator[bool]:
+        """PostgreSQL: a session advisory lock, released with the block or when the holder's
+        connection dies. SQLite (one machine): an exclusive lock on a file by the database."""
+        if self._engine.dialect.name == "postgresql":
+            with self._engine.connect() as conn:
+                held = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": _LEASE}))
+                try:
+                    yield held
+                finally:
+                    if held:
+                        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LEASE})
+                    conn.rollback()
+            return
+        database = self._engine.url.database
+        if not database or database == ":memory:":
+            yield True
+            return
+        import fcntl
+
+        with open(f"{database}.compaction.lock", "a") as lock:  # noqa: PTH123
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     # --- rows -----------------------------------------------------------------------------
 
