@@ -2,7 +2,8 @@
 minimal Starlette endpoint (the floor), with the same model, in one run.
 
     python benchmarks/serving.py [--model flights|light] [--seconds 8] [--rounds 2]
-                                 [--warmup 3] [--clients 1,8] [--servers floor,keel,mlflow]
+                                 [--warmup 3] [--clients 1,8,32]
+                                 [--servers floor,keel,keel-workers,mlflow]
                                  [--keep DIR] [--json]
 
 One model for all three servers: the flights example (`Project.init(example="flights")`, its
@@ -13,16 +14,19 @@ selection of the 16 numeric raw columns cast to float, and 20 iterations.
 Requests are complete raw rows of May 2013 (no missing weather: a null cannot travel in every
 protocol here), one row per request, sent in turn from a pool of 2,000.
 
-The servers, each alone on the machine, one process each, started and stopped in turn:
+The servers, each alone on the machine, started and stopped in turn:
 
-- keel: `keel -C PROJECT serve --port N` as a user runs it, prediction logging on (the
+- keel: `keel -C PROJECT serve --port N --workers 1` as a user runs it, prediction logging on (the
   default), POST /predict {"records": [row]}. Per request keel checks the row against the
   version's inference contract (every input present, known, of its type), converts it to a
   typed DataFrame, computes the features once for predict and predict_proba, assigns a
   prediction id, updates its Prometheus metrics, keeps the row for warming a reloaded
   version, and hands the row, outputs and id to the prediction log (written by a background
   thread to the project's SQLite store, every 200 ms). It also polls the audit log head for
-  alias moves once a second. It limits OpenMP/BLAS to one thread itself.
+  alias moves once a second. It limits OpenMP/BLAS to one thread itself. Requests that wait
+  while the model is busy share its next call (adaptive batching, serving.batching), and the
+  classifier is called once per call (its prediction is the most probable class).
+- keel-workers: the same with `--workers N`, N the machine's cores: N processes on one port.
 - MLflow: `mlflow models serve -m DIR --env-manager local --port N` (uvicorn with one worker and
   MLflow's FastAPI scoring app; its access log on, as by default), POST /invocations
   {"dataframe_records": [row]}. DIR holds a pyfunc saved by `mlflow.pyfunc.save_model`: a
@@ -337,6 +341,7 @@ SERVERS = {
     # Nor these: keel with `serving.log.durability` set, for the cost of durable logging.
     "keel-buffered": Server("keel-buffered", "/predict", "records", "/v2/health/ready"),
     "keel-unbatched": Server("keel-unbatched", "/predict", "records", "/v2/health/ready"),
+    "keel-workers": Server("keel-workers", "/predict", "records", "/v2/health/ready"),
     "keel-durable": Server("keel-durable", "/predict", "records", "/v2/health/ready"),
 }
 
@@ -409,16 +414,22 @@ def with_serving(project_dir: Path, suffix: str, serving: dict[str, object]) -> 
 def server_command(name: str, project_dir: Path, mlflow_model: Path, port: int) -> list[str]:
     """Each server as its user starts it."""
     if name == "keel":
-        return [str(KEEL), "-C", str(project_dir), "serve", "--port", str(port)]
+        return [str(KEEL), "-C", str(project_dir), "serve", "--port", str(port), "--workers", "1"]
+    if name == "keel-workers":
+        command = [str(KEEL), "-C", str(project_dir), "serve", "--port", str(port)]
+        from keel.server import available_cores
+
+        return [*command, "--workers", str(available_cores())]
     if name == "keel-nolog":
-        return [str(KEEL), "-C", str(unlogged(project_dir)), "serve", "--port", str(port)]
+        command = [str(KEEL), "-C", str(unlogged(project_dir)), "serve", "--port", str(port)]
+        return [*command, "--workers", "1"]
     if name == "keel-unbatched":
         copy = with_serving(project_dir, "unbatched", {"batching": {"enabled": False}})
-        return [str(KEEL), "-C", str(copy), "serve", "--port", str(port)]
+        return [str(KEEL), "-C", str(copy), "serve", "--port", str(port), "--workers", "1"]
     if name in ("keel-buffered", "keel-durable"):
         mode = name.removeprefix("keel-")
         copy = with_log(project_dir, mode, {"durability": mode})
-        return [str(KEEL), "-C", str(copy), "serve", "--port", str(port)]
+        return [str(KEEL), "-C", str(copy), "serve", "--port", str(port), "--workers", "1"]
     if name == "mlflow":
         serve = [str(MLFLOW), "models", "serve", "-m", str(mlflow_model)]
         return [*serve, "--env-manager", "local", "--port", str(port)]
@@ -634,15 +645,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clients",
         type=lambda text: [int(x) for x in text.split(",")],
-        default=[1, 8],
-        help="concurrent clients, comma-separated (default 1,8)",
+        default=[1, 8, 32],
+        help="concurrent clients, comma-separated (default 1,8,32)",
     )
     parser.add_argument(
         "--servers",
-        default="floor,keel,mlflow",
-        help="which servers, comma-separated; also keel-nolog (keel, prediction logging off), "
-        "keel-unbatched (serving.batching off), keel-buffered and keel-durable "
-        "(serving.log.durability set)",
+        default="floor,keel,keel-workers,mlflow",
+        help="which servers, comma-separated: keel is one process (--workers 1), keel-workers "
+        "one worker per core; also keel-nolog (keel, prediction logging off), keel-unbatched "
+        "(serving.batching off), keel-buffered and keel-durable (serving.log.durability set)",
     )
     parser.add_argument(
         "--model",
