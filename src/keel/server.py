@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Mount
 from keel.serving.app import ServingApp
 from keel.serving.app import create_app as create_serving_app
 from keel.web.api import api_mount
-from keel.web.server import serve_until_stopped, serve_workers
+from keel.web.server import Listen, serve_until_stopped, serve_workers
 from keel.web.ui import create_ui
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from keel.workspace import Workspace
 
 __all__ = [
+    "Listen",
     "WorkerOptions",
     "available_cores",
     "create_app",

@@ -127,3 +127,45 @@ def test_a_nul_in_a_binary_text_element_is_refused_naming_the_input(project: Pro
     assert answer.status == 400, answer.text
     [problem] = answer.json()["problems"]
     assert problem["field"].endswith(".data") and "NUL" in problem["rule"]
+
+
+def test_a_body_that_is_not_json_says_what_it_looks_like(project: Project) -> None:
+    # Binary tensors sent without the header that says where the JSON part ends.
+    values = struct.pack("<2d", 1.5, 2.5)
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "dep_delay",
+                    "shape": [2],
+                    "datatype": "FP64",
+                    "parameters": {"binary_data_size": len(values)},
+                }
+            ]
+        }
+    ).encode()
+    form = b"records=%5B%7B%22dep_delay%22%3A1%7D%5D"
+    with serve(project) as (url, _), Client(url) as http:
+        binary = http.request("POST", f"/v2/models/{MODEL}/infer", head + values)
+        posted = http.request(
+            "POST", "/predict", form, {"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        plain = http.request("POST", "/predict", b"records=1", {"Content-Type": "text/plain"})
+
+    assert binary.status == 400, binary.text
+    assert binary.json()["error"].startswith(
+        f"the body is {len(head)} bytes of JSON followed by 16 bytes of binary data, "
+        "without the Inference-Header-Content-Length header"
+    )
+    assert binary.json()["problems"][0]["field"] == "Inference-Header-Content-Length"
+
+    assert posted.status == 400, posted.text
+    assert "Content-Type: application/x-www-form-urlencoded" in posted.json()["error"]
+    assert "send Content-Type: application/json" in posted.json()["error"]
+    assert posted.json()["problems"][0] == {
+        "field": "Content-Type",
+        "rule": "application/json",
+        "detail": "application/x-www-form-urlencoded",
+    }
+    # A JSON content type (or none of note) keeps the plain JSON error.
+    assert plain.status == 400 and plain.json()["error"].startswith("malformed JSON")

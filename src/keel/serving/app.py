@@ -18,7 +18,7 @@ configured share of requests; shadow holders score it too, off the request path,
 logged but never returned. Every row gets a prediction id, returned to the caller and
 written with the prediction to the prediction log, off the request path.
 
-About 690 lines, one module on purpose: every handler is a method of `ServingApp` and works
+About 770 lines, one module on purpose: every handler is a method of `ServingApp` and works
 on the state it holds for the request path (the routes and their loaded versions, the
 prediction log, the model's thread, the shutdown drain); the codec (`keel.serving.codec`),
 routing (`slots`), bodies (`deadline`), auth and the log already live apart.
@@ -63,6 +63,7 @@ from keel.serving.codec import (
     encode_oip,
     oip_datatype,
     parse_json,
+    unparsable,
 )
 from keel.serving.deadline import BodyDeadline
 from keel.serving.metrics import (
@@ -489,7 +490,12 @@ class ServingApp:
             body, blob = await self._body(request), b""
             if protocol == "oip":
                 body, blob = split_body(body, request.headers.get(BINARY_HEADER))
-            document = parse_json(body)
+            try:
+                document = parse_json(body)
+            except BadRequest as exc:
+                missing = protocol == "oip" and BINARY_HEADER not in request.headers
+                kind = request.headers.get("content-type", "")
+                raise unparsable(exc, body, kind, binary_header_missing=missing) from None
             if protocol == "oip":
                 document = decode_binary_inputs(document, blob)
                 batch = decode_oip(document, served.contract, max_rows=self.spec.max_rows)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Final, TextIO
 
 import click
@@ -18,12 +19,29 @@ import uvicorn
 
 from keel.errors import ConfigError, KeelError
 
-__all__ = ["run_in_thread", "serve_until_stopped", "serve_workers"]
+__all__ = ["Listen", "run_in_thread", "serve_until_stopped", "serve_workers"]
 
 #: How long the server may take to start (its lifespan may load models first).
 STARTUP_TIMEOUT_S: Final = 120.0
 #: How long a stopping server may take to drain.
 SHUTDOWN_TIMEOUT_S: Final = 15.0
+#: How `keel serve` and `keel ui` log their own lines, to stderr.
+_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: How `keel serve --workers` logs: keel's lines as in one process, to stderr (a dictConfig,
+#: so that worker processes, started anew, log the same).
+_LOGGING: Final = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"keel": {"format": _FORMAT}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "keel",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+}
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -75,71 +93,67 @@ def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[
         sock.close()
 
 
-def serve_until_stopped(
-    app: Any,
-    *,
-    host: str,
-    port: int,
-    access_log: bool,
-    banner: str,
-    as_json: bool,
-    detail: str = "",
-    stdout: TextIO | None = None,
-    drain_timeout: float = 10.0,
-) -> None:
-    """Log to stderr, print where the app listens ("banner: URL detail", or one JSON line),
-    and serve until SIGTERM or Ctrl-C. uvicorn drains requests, runs the lifespan's shutdown
-    (where `keel serve` flushes the prediction log), then raises the signal again to the
-    previous handler: a handler that does nothing makes that a clean exit 0. Requests still
-    in flight after `drain_timeout` seconds are cut. The JSON line goes to `stdout` (the
-    CLI's real stdout while it sends everything else to stderr)."""
-    import json
+@dataclass(frozen=True)
+class Listen:
+    """Where a foreground server listens, and what it prints once it does: "banner: URL
+    detail", or one JSON line (`as_json`) on `stdout` (the CLI's real stdout while it sends
+    everything else to stderr). Requests still in flight `drain_timeout` seconds after
+    SIGTERM are cut."""
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    where = f"http://{host}:{port}"
-    line = f"{banner}: {where}{' ' + detail if detail else ''}"
-    click.echo(json.dumps({"ok": True, "url": where}) if as_json else line, file=stdout)
+    host: str
+    port: int
+    banner: str
+    as_json: bool = False
+    detail: str = ""
+    access_log: bool = False
+    drain_timeout: float = 10.0
+    stdout: TextIO | None = None
+
+    def announce(self, port: int, workers: int = 1) -> None:
+        import json
+
+        where = f"http://{self.host}:{port}"
+        if self.as_json:
+            document: dict[str, Any] = {"ok": True, "url": where}
+            click.echo(
+                json.dumps(document | ({"workers": workers} if workers > 1 else {})),
+                file=self.stdout,
+            )
+            return
+        many = f" ({workers} workers)" if workers > 1 else ""
+        click.echo(
+            f"{self.banner}: {where}{many}{' ' + self.detail if self.detail else ''}",
+            file=self.stdout,
+        )
+
+    @property
+    def graceful_seconds(self) -> int:
+        return max(1, round(self.drain_timeout))
+
+
+def serve_until_stopped(app: Any, listen: Listen) -> None:
+    """Log to stderr, print where the app listens (`listen.announce`), and serve until
+    SIGTERM or Ctrl-C. uvicorn drains requests, runs the lifespan's shutdown (where `keel
+    serve` flushes the prediction log), then raises the signal again to the previous
+    handler: a handler that does nothing makes that a clean exit 0."""
+    logging.basicConfig(level=logging.INFO, format=_FORMAT)
+    listen.announce(listen.port)
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(
         app,
-        host=host,
-        port=port,
-        access_log=access_log,
+        host=listen.host,
+        port=listen.port,
+        access_log=listen.access_log,
         log_level="info",
-        timeout_graceful_shutdown=max(1, round(drain_timeout)),
+        timeout_graceful_shutdown=listen.graceful_seconds,
     )
-
-
-#: Workers log as `keel serve` does, each to its stderr (a dictConfig: they are new processes).
-_WORKER_LOGGING: Final = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"keel": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {
-        "stderr": {
-            "class": "logging.StreamHandler",
-            "formatter": "keel",
-            "stream": "ext://sys.stderr",
-        }
-    },
-    "root": {"level": "INFO", "handlers": ["stderr"]},
-}
 
 
 def serve_workers(
     factory: Callable[[], Any],
+    listen: Listen,
     *,
     workers: int,
-    host: str,
-    port: int,
-    access_log: bool,
-    banner: str,
-    as_json: bool,
-    detail: str = "",
-    stdout: TextIO | None = None,
-    drain_timeout: float = 10.0,
     env: dict[str, str] | None = None,
 ) -> None:
     """As `serve_until_stopped`, with `workers` processes sharing one listening socket, each
@@ -148,26 +162,22 @@ def serve_workers(
     workers start with it. uvicorn's supervisor replaces a worker that dies; SIGTERM or
     Ctrl-C reaches every worker, each drains its requests and runs its lifespan's shutdown,
     and this process exits once all have."""
-    import json
     import os
 
     from uvicorn.supervisors import Multiprocess
 
-    logging.config.dictConfig(_WORKER_LOGGING)
-    sock = _bind(host, port)
+    logging.config.dictConfig(_LOGGING)
+    sock = _bind(listen.host, listen.port)
     os.environ.update(env or {})
     config = uvicorn.Config(
         factory,
         factory=True,
         workers=workers,
-        log_config=_WORKER_LOGGING,
-        access_log=access_log,
-        timeout_graceful_shutdown=max(1, round(drain_timeout)),
+        log_config=_LOGGING,
+        access_log=listen.access_log,
+        timeout_graceful_shutdown=listen.graceful_seconds,
     )
-    where = f"http://{host}:{sock.getsockname()[1]}"
-    line = f"{banner}: {where} ({workers} workers){' ' + detail if detail else ''}"
-    document = {"ok": True, "url": where, "workers": workers}
-    click.echo(json.dumps(document) if as_json else line, file=stdout)
+    listen.announce(sock.getsockname()[1], workers)
     try:
         Multiprocess(config, sockets=[sock]).run()
     finally:

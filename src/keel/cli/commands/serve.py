@@ -53,6 +53,7 @@ def serve(
     --json prints the startup line as JSON (logs still go to stderr).
     """
     from keel.server import (
+        Listen,
         WorkerOptions,
         available_cores,
         create_app,
@@ -69,48 +70,36 @@ def serve(
     # rest to commit the prediction log and spill what the store did not take.
     timeout = spec.shutdown_timeout.total_seconds()
     drain = min(timeout / 4, 5.0)
-    detail = "(OIP at /v2, /predict, /metrics, /openapi.json" + (", UI at /ui)" if ui else ")")
-    count = available_cores() if workers is None else workers
-    if count > 1:
-        import shutil
-
-        project.metadata  # noqa: B018 - a store that cannot open fails here, once
-        options = WorkerOptions(
-            str(project.settings.project_dir),
-            env=dict(cli.env),
-            api=not no_api,
-            ui=ui,
-            stop_budget=timeout - drain,
-        )
-        folder = metrics_folder()
-        try:
-            serve_workers(
-                worker_factory(options),
-                workers=count,
-                host=host,
-                port=port,
-                access_log=access_log,
-                banner="keel serve",
-                as_json=as_json,
-                stdout=json_out(),
-                drain_timeout=drain,
-                detail=detail,
-                env={"PROMETHEUS_MULTIPROC_DIR": folder},
-            )
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return EXIT_OK
-    app, serving = create_app(project, log=open_log(project), api=not no_api, ui=ui)
-    serving.stop_budget = timeout - drain
-    serve_until_stopped(
-        app,
-        host=host,
-        port=port,
-        access_log=access_log,
-        banner="keel serve",
+    listen = Listen(
+        host,
+        port,
+        "keel serve",
         as_json=as_json,
-        stdout=json_out(),
+        detail="(OIP at /v2, /predict, /metrics, /openapi.json" + (", UI at /ui)" if ui else ")"),
+        access_log=access_log,
         drain_timeout=drain,
-        detail=detail,
+        stdout=json_out(),
     )
+    count = available_cores() if workers is None else workers
+    if count == 1:
+        app, serving = create_app(project, log=open_log(project), api=not no_api, ui=ui)
+        serving.stop_budget = timeout - drain
+        serve_until_stopped(app, listen)
+        return EXIT_OK
+    import shutil
+
+    project.metadata  # noqa: B018 - a store that cannot open fails here, once
+    options = WorkerOptions(
+        str(project.settings.project_dir),
+        env=dict(cli.env),
+        api=not no_api,
+        ui=ui,
+        stop_budget=timeout - drain,
+    )
+    folder = metrics_folder()
+    try:
+        factory = worker_factory(options)
+        serve_workers(factory, listen, workers=count, env={"PROMETHEUS_MULTIPROC_DIR": folder})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return EXIT_OK

@@ -25,16 +25,11 @@ def ui(cli: CliContext, host: str, port: int, access_log: bool, as_json: bool) -
     HTTPS before it leaves loopback. `keel serve --ui` serves the same pages at /ui.
     --json prints the startup line as JSON (logs still go to stderr).
     """
-    from keel.server import create_ui_app, serve_until_stopped
+    from keel.server import Listen, create_ui_app, serve_until_stopped
 
     app = create_ui_app(cli.project())
-    serve_until_stopped(
-        app,
-        host=host,
-        port=port,
-        access_log=access_log,
-        banner="keel ui",
-        as_json=as_json,
-        stdout=json_out(),
+    listen = Listen(
+        host, port, "keel ui", as_json=as_json, access_log=access_log, stdout=json_out()
     )
+    serve_until_stopped(app, listen)
     return EXIT_OK

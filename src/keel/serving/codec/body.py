@@ -10,7 +10,7 @@ import orjson
 
 from keel.serving.codec.problems import BadRequest, Problem
 
-__all__ = ["parse_json"]
+__all__ = ["parse_json", "unparsable"]
 
 
 #: How deeply a request document may nest (a tabular request needs 4 levels, feedback 3).
@@ -147,3 +147,53 @@ def _check_depth(document: Any) -> None:
         elif isinstance(value, list):
             # Scalars need no visit; only containers can nest further.
             stack.extend((item, depth + 1) for item in value if isinstance(item, dict | list))
+
+
+#: Content types a JSON request body may come as (the binary extension's included).
+_JSON_TYPES: Final = ("application/json", "application/octet-stream", "text/plain", "")
+#: The binary tensor extension's header (`keel.serving.binary.HEADER`), as clients write it.
+_BINARY_HEADER: Final = "Inference-Header-Content-Length"
+
+
+def unparsable(
+    exc: BadRequest, body: bytes, content_type: str, *, binary_header_missing: bool
+) -> BadRequest:
+    """`exc` (`parse_json` refusing `body`) saying what the body looks like instead: JSON
+    followed by binary tensors, sent without the header that says where the JSON ends
+    (`binary_header_missing`: an OIP request without it), or a body of another content
+    type than JSON."""
+    if exc.status != 400 or not exc.problems or exc.problems[0].field != "body":
+        return exc
+    if binary_header_missing:
+        end = _json_prefix(body)
+        if end is not None and end < len(body.rstrip()):
+            return BadRequest(
+                400,
+                f"the body is {end:,} bytes of JSON followed by {len(body) - end:,} bytes of "
+                f"binary data, without the {_BINARY_HEADER} header: set it to the JSON "
+                "part's length to send binary tensors (tritonclient does)",
+                [Problem(_BINARY_HEADER, "the JSON part's length in bytes", "missing")],
+            )
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind not in _JSON_TYPES and not kind.endswith("+json"):
+        return BadRequest(
+            400,
+            f"{exc.message}; the request says Content-Type: {kind}, and keel reads JSON "
+            "(send Content-Type: application/json)",
+            [Problem("Content-Type", "application/json", kind), *exc.problems],
+        )
+    return exc
+
+
+def _json_prefix(body: bytes) -> int | None:
+    """The length in bytes of the JSON object `body` starts with, or None if it starts
+    with none."""
+    text = body.decode("utf-8", errors="replace")
+    start = len(text) - len(text.lstrip())
+    if not text.startswith("{", start):
+        return None
+    try:
+        _, end = json.JSONDecoder().raw_decode(text, start)
+    except ValueError:
+        return None
+    return len(text[:end].encode("utf-8", errors="replace"))
