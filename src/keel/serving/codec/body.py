@@ -162,7 +162,8 @@ def unparsable(
     followed by binary tensors, sent without the header that says where the JSON ends
     (`binary_header_missing`: an OIP request without it), or a body of another content
     type than JSON."""
-    if exc.status != 400 or not exc.problems or exc.problems[0].field != "body":
+    # Only a body that is not JSON at all (not one too deep, empty or non-finite).
+    if exc.status != 400 or not exc.problems or exc.problems[0].rule != "valid JSON":
         return exc
     if binary_header_missing:
         end = _json_prefix(body)
@@ -194,6 +195,6 @@ def _json_prefix(body: bytes) -> int | None:
         return None
     try:
         _, end = json.JSONDecoder().raw_decode(text, start)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's own limit
         return None
     return len(text[:end].encode("utf-8", errors="replace"))
