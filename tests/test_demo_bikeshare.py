@@ -23,6 +23,8 @@ from keel.project import Project
 from keel.serving.explain import explain_prediction
 from tests.fixtures.postgres import _admin
 
+pytestmark = pytest.mark.slow  # keel demo --example bikeshare on both databases
+
 MODEL = BIKESHARE.model
 #: The policy's limit on rmse (rentals an hour): the first release passes under it, 2012's
 #: traffic breaches it.

@@ -13,7 +13,7 @@ from keel.demo import MODEL, OWNER
 from keel.project import Project
 from tests.fixtures.cli import Keel
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # keel demo on PostgreSQL: ~17 s
 
 
 def test_keel_demo_records_its_story_in_the_database_keel_db_url_names(

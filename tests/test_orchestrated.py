@@ -17,6 +17,8 @@ import pytest
 from keel.project import Project
 from tests.fixtures.trained import AS_OF, MODEL, TrainedOnPostgres, write_spec
 
+pytestmark = pytest.mark.slow  # the example pipeline end to end: ~5 s a database
+
 EXAMPLE = Path(__file__).parents[1] / "examples" / "orchestrated.py"
 POLICY = {
     "gates": [{"type": "metric_threshold", "metric": "roc_auc", "min": 0.5}],

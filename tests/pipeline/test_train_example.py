@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Keel
 
 
+@pytest.mark.slow  # trains the flights example: ~10 s
 def test_example_project_trains_end_to_end(keel: Keel, tmp_path: Path) -> None:
     created = keel("init", "--example", "flights", "demo", "--json")
     assert created.code == 0, created.err
