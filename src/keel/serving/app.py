@@ -21,7 +21,8 @@ written with the prediction to the prediction log, off the request path.
 About 770 lines, one module on purpose: every handler is a method of `ServingApp` and works
 on the state it holds for the request path (the routes and their loaded versions, the
 prediction log, the model's thread, the shutdown drain); the codec (`keel.serving.codec`),
-routing (`slots`), bodies (`deadline`), auth and the log already live apart.
+routing (`slots`), adaptive batching (`batching`), bodies (`deadline`), auth and the log
+already live apart.
 """
 
 from __future__ import annotations
