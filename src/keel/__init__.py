@@ -174,33 +174,35 @@ __all__ = [
     "load_spec",
 ]
 
-#: The verbs' result types that live with their services, imported on first use: their
-#: modules pull in numpy, pyarrow or the release machinery, which `import keel` must not.
-_LAZY = {
-    "BatchResult": "keel.serving.batch",
-    "CanaryOutcome": "keel.retraining.canary",
-    "CompactionReport": "keel.predlog.read",
-    "ContractTestResult": "keel.ci.contract_test",
-    "DecisionResult": "keel.release.service",
-    "DeliveryReport": "keel.events.webhooks",
-    "EnvironmentCheck": "keel.deploy.envcheck",
-    "MonitorReport": "keel.monitoring.model",
-    "PromotionResult": "keel.release.service",
-    "RenderResult": "keel.deploy.render",
-    "ReproduceReport": "keel.pipeline.reproduce",
-    "RetrainOutcome": "keel.retraining.service",
-    "RollbackResult": "keel.release.service",
-    "SmokeResult": "keel.ci.smoke",
-    "TrainResult": "keel.pipeline.train",
-}
+#: The verbs' result types that live with their services, loaded on first use through
+#: `keel.verbs` (which knows where each lives): their modules pull in numpy, pyarrow or the
+#: release machinery, which `import keel` must not.
+_FROM_VERBS = frozenset(
+    {
+        "BatchResult",
+        "CanaryOutcome",
+        "CompactionReport",
+        "ContractTestResult",
+        "DecisionResult",
+        "DeliveryReport",
+        "EnvironmentCheck",
+        "MonitorReport",
+        "PromotionResult",
+        "RenderResult",
+        "ReproduceReport",
+        "RetrainOutcome",
+        "RollbackResult",
+        "SmokeResult",
+        "TrainResult",
+    }
+)
 
 
 def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _FROM_VERBS:
         raise AttributeError(f"module 'keel' has no attribute {name!r}")
-    import importlib
+    import keel.verbs
 
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(keel.verbs, name)
     globals()[name] = value
     return value

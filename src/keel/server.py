@@ -45,8 +45,8 @@ __all__ = [
     "create_app",
     "create_ui_app",
     "open_log",
+    "serve_project_workers",
     "serve_until_stopped",
-    "serve_workers",
     "worker_app",
 ]
 
@@ -123,15 +123,22 @@ def worker_app(options: WorkerOptions) -> Starlette:
     return app
 
 
-def worker_factory(options: WorkerOptions) -> partial[Starlette]:
-    """`worker_app` bound to `options`: what `serve_workers` pickles to each worker."""
-    return partial(worker_app, options)
+def serve_project_workers(options: WorkerOptions, listen: Listen, *, workers: int) -> None:
+    """`keel serve --workers N`: `workers` processes, each running `worker_app(options)`,
+    on one socket until SIGTERM or Ctrl-C. They count their Prometheus series in a folder
+    of their own (`PROMETHEUS_MULTIPROC_DIR`), new at each start so that no stale count
+    survives a restart, and removed when they have all stopped."""
+    import shutil
 
+    from keel.serving.metrics import MULTIPROCESS_ENV
 
-def metrics_folder() -> str:
-    """A new folder for the workers' Prometheus counts (removed by the OS's temp cleaning;
-    each start uses a fresh one, so no stale count survives a restart)."""
-    return tempfile.mkdtemp(prefix="keel-metrics-")
+    folder = tempfile.mkdtemp(prefix="keel-metrics-")
+    try:
+        serve_workers(
+            partial(worker_app, options), listen, workers=workers, env={MULTIPROCESS_ENV: folder}
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _stop_with_parent() -> None:

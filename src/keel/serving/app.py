@@ -475,6 +475,17 @@ class ServingApp:
             self._shadow_slots.release()
 
     async def _answer(
+        self, request: Request, model: str | None, version: str | None, protocol: str
+    ) -> Response:
+        """A prediction request's response, counted in flight while it is answered (a
+        request alone is predicted without the batcher: `_predict`)."""
+        self._in_flight += 1
+        try:
+            return await self._respond(request, model, version, protocol)
+        finally:
+            self._in_flight -= 1
+
+    async def _respond(
         self,
         request: Request,
         model: str | None,
@@ -494,9 +505,10 @@ class ServingApp:
             try:
                 document = parse_json(body)
             except BadRequest as exc:
-                missing = protocol == "oip" and BINARY_HEADER not in request.headers
+                headless = protocol == "oip" and BINARY_HEADER not in request.headers
+                missing = BINARY_HEADER.title() if headless else None
                 kind = request.headers.get("content-type", "")
-                raise unparsable(exc, body, kind, binary_header_missing=missing) from None
+                raise unparsable(exc, body, kind, missing_header=missing) from None
             if protocol == "oip":
                 document = decode_binary_inputs(document, blob)
                 batch = decode_oip(document, served.contract, max_rows=self.spec.max_rows)
@@ -564,18 +576,10 @@ class ServingApp:
 
     async def infer(self, request: Request) -> Response:
         params = request.path_params
-        self._in_flight += 1
-        try:
-            return await self._answer(request, params["name"], params.get("version"), "oip")
-        finally:
-            self._in_flight -= 1
+        return await self._answer(request, params["name"], params.get("version"), "oip")
 
     async def predict(self, request: Request) -> Response:
-        self._in_flight += 1
-        try:
-            return await self._answer(request, request.path_params.get("name"), None, "records")
-        finally:
-            self._in_flight -= 1
+        return await self._answer(request, request.path_params.get("name"), None, "records")
 
     async def live(self, request: Request) -> Response:
         return _json({"live": True})

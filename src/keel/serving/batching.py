@@ -74,8 +74,8 @@ class Batcher:
         self._on_call = on_call
         self._waiting: deque[tuple[Batch, asyncio.Future[Outputs]]] = deque()
         self._arrived: asyncio.Event | None = None
-        self._running = False
-        self._task: asyncio.Task[None] | None = None  # the drain, held until it ends
+        #: The task taking waiting requests to the model, while it runs.
+        self._task: asyncio.Task[None] | None = None
 
     async def predict(self, batch: Batch) -> Outputs:
         """The outputs for `batch`'s rows, predicted with whatever else waits for the model;
@@ -85,37 +85,33 @@ class Batcher:
         self._waiting.append((batch, future))
         if self._arrived is not None:
             self._arrived.set()
-        if not self._running:
-            self._running = True
+        if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            while self._waiting:
-                if self.max_delay > 0:
-                    await self._hold()
-                taken = self._take()
-                if not taken:
+        while self._waiting:
+            if self.max_delay > 0:
+                await self._hold()
+            taken = self._take()
+            if not taken:
+                continue
+            batches = [batch for batch, _ in taken]
+            try:
+                answers = await loop.run_in_executor(self._executor, self._call, batches)
+            except BaseException as exc:  # the executor is gone: tell every waiter
+                for _, future in taken:
+                    if not future.done():
+                        future.set_exception(exc)
+                raise
+            for (_, future), answer in zip(taken, answers, strict=True):
+                if future.done():  # cancelled: its client went away
                     continue
-                batches = [batch for batch, _ in taken]
-                try:
-                    answers = await loop.run_in_executor(self._executor, self._call, batches)
-                except BaseException as exc:  # the executor is gone: tell every waiter
-                    for _, future in taken:
-                        if not future.done():
-                            future.set_exception(exc)
-                    raise
-                for (_, future), answer in zip(taken, answers, strict=True):
-                    if future.done():  # cancelled: its client went away
-                        continue
-                    if isinstance(answer, BaseException):
-                        future.set_exception(answer)
-                    else:
-                        future.set_result(answer)
-        finally:
-            self._running = False
+                if isinstance(answer, BaseException):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
 
     async def _hold(self) -> None:
         """Hold the call until `max_delay` after now, or until `max_batch_size` rows wait."""

@@ -22,7 +22,6 @@ from keel.domain.digest import Digest
 from keel.domain.model import ModelVersion
 from keel.errors import ConfigError
 from keel.models.signature import InferenceContract
-from keel.serving.batching import join_batches
 from keel.serving.codec import Batch, to_frame
 
 if TYPE_CHECKING:
@@ -109,13 +108,12 @@ def load_version(
         loaded_at=datetime.now(UTC),
         load_seconds=0.0,
     )
+    # Warming scores real rows, which count towards one pass (`LoadedModel.score`).
     if warm_with:
         for batch in warm_with:
             served.predict(batch)
-        loaded.check_one_pass(to_frame(join_batches(list(warm_with)), contract))
     else:
-        # Plain values may not suit the feature code; real requests warm it then (and show
-        # whether its predictions are the most probable class: `LoadedModel.score`).
+        # Plain values may not suit the feature code; real requests warm it then.
         with contextlib.suppress(Exception):
             served.predict(synthetic_batch(contract))
     return dataclasses.replace(served, load_seconds=time.perf_counter() - started)

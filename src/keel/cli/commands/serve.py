@@ -57,11 +57,9 @@ def serve(
         WorkerOptions,
         available_cores,
         create_app,
-        metrics_folder,
         open_log,
+        serve_project_workers,
         serve_until_stopped,
-        serve_workers,
-        worker_factory,
     )
 
     project = cli.project()
@@ -86,8 +84,6 @@ def serve(
         serving.stop_budget = timeout - drain
         serve_until_stopped(app, listen)
         return EXIT_OK
-    import shutil
-
     project.metadata  # noqa: B018 - a store that cannot open fails here, once
     options = WorkerOptions(
         str(project.settings.project_dir),
@@ -96,10 +92,5 @@ def serve(
         ui=ui,
         stop_budget=timeout - drain,
     )
-    folder = metrics_folder()
-    try:
-        factory = worker_factory(options)
-        serve_workers(factory, listen, workers=count, env={"PROMETHEUS_MULTIPROC_DIR": folder})
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    serve_project_workers(options, listen, workers=count)
     return EXIT_OK

@@ -151,29 +151,27 @@ def _check_depth(document: Any) -> None:
 
 #: Content types a JSON request body may come as (the binary extension's included).
 _JSON_TYPES: Final = ("application/json", "application/octet-stream", "text/plain", "")
-#: The binary tensor extension's header (`keel.serving.binary.HEADER`), as clients write it.
-_BINARY_HEADER: Final = "Inference-Header-Content-Length"
 
 
 def unparsable(
-    exc: BadRequest, body: bytes, content_type: str, *, binary_header_missing: bool
+    exc: BadRequest, body: bytes, content_type: str, *, missing_header: str | None
 ) -> BadRequest:
     """`exc` (`parse_json` refusing `body`) saying what the body looks like instead: JSON
-    followed by binary tensors, sent without the header that says where the JSON ends
-    (`binary_header_missing`: an OIP request without it), or a body of another content
-    type than JSON."""
+    followed by binary tensors, sent without `missing_header` (the binary extension's, which
+    says where the JSON ends; None when the request has it or is not OIP), or a body of
+    another content type than JSON."""
     # Only a body that is not JSON at all (not one too deep, empty or non-finite).
     if exc.status != 400 or not exc.problems or exc.problems[0].rule != "valid JSON":
         return exc
-    if binary_header_missing:
+    if missing_header is not None:
         end = _json_prefix(body)
         if end is not None and end < len(body.rstrip()):
             return BadRequest(
                 400,
                 f"the body is {end:,} bytes of JSON followed by {len(body) - end:,} bytes of "
-                f"binary data, without the {_BINARY_HEADER} header: set it to the JSON "
+                f"binary data, without the {missing_header} header: set it to the JSON "
                 "part's length to send binary tensors (tritonclient does)",
-                [Problem(_BINARY_HEADER, "the JSON part's length in bytes", "missing")],
+                [Problem(missing_header, "the JSON part's length in bytes", "missing")],
             )
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind not in _JSON_TYPES and not kind.endswith("+json"):
