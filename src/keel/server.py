@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,7 +27,8 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute, Mount
 
-from keel.serving.app import ServingApp
+from keel.errors import ConfigError, DependencyMissing
+from keel.serving.app import Service, ServingApp
 from keel.serving.app import create_app as create_serving_app
 from keel.web.api import api_mount
 from keel.web.server import Listen, serve_until_stopped, serve_workers
@@ -39,9 +41,11 @@ if TYPE_CHECKING:
     from keel.workspace import Workspace
 
 __all__ = [
+    "GrpcListen",
     "Listen",
     "WorkerOptions",
     "available_cores",
+    "check_grpc_port",
     "create_app",
     "create_ui_app",
     "open_log",
@@ -66,16 +70,58 @@ def create_app(
     log: PredictionLog | None = None,
     api: bool = True,
     ui: bool = False,
+    grpc: GrpcListen | None = None,
 ) -> tuple[Starlette, ServingApp]:
     """`keel serve`'s app and its serving state (the lifespan starts and stops both):
-    inference, with the registry API at /api/v1 unless `api` is false, and the web UI at
-    /ui if `ui` is true."""
+    inference, with the registry API at /api/v1 unless `api` is false, the web UI at /ui if
+    `ui` is true, and the Open Inference Protocol over gRPC where `grpc` says (the `grpc`
+    extra)."""
     mounts: list[BaseRoute] = []
     if api:
         mounts.append(api_mount(project))
     if ui:
         mounts.append(Mount("/ui", app=create_ui(project)))
-    return create_serving_app(project, log=log, mounts=mounts)
+    services: list[Service] = []
+    if grpc is not None:
+        services.append(_grpc_service(grpc))
+    return create_serving_app(project, log=log, mounts=mounts, services=services)
+
+
+@dataclass(frozen=True)
+class GrpcListen:
+    """Where `keel serve --grpc-port` listens: see `keel.serving.grpc.GrpcListen` (this
+    copy imports nothing of grpc, so that it can be pickled to workers and checked without
+    the extra)."""
+
+    host: str
+    port: int
+    reuse_port: bool = False
+    grace: float = 5.0
+
+
+def _grpc_service(listen: GrpcListen) -> Service:
+    try:
+        from keel.serving.grpc import GrpcListen as Listening
+        from keel.serving.grpc import grpc_service
+    except ImportError as exc:
+        raise DependencyMissing("grpcio", "grpc", "serving gRPC (--grpc-port)") from exc
+    return grpc_service(Listening(listen.host, listen.port, listen.reuse_port, listen.grace))
+
+
+def check_grpc_port(listen: GrpcListen) -> None:
+    """`ConfigError` naming --grpc-port if the port is taken (checked before workers start,
+    which bind it together), `DependencyMissing` without the grpc extra."""
+    _grpc_service(listen)
+    family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((listen.host, listen.port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen for gRPC on {listen.host}:{listen.port} (--grpc-port): "
+                f"{exc.strerror or exc}",
+                problems=[("grpc-port", "must be free to listen on")],
+            ) from exc
 
 
 def create_ui_app(project: Workspace) -> Starlette:
@@ -108,6 +154,8 @@ class WorkerOptions:
     #: Seconds the lifespan's shutdown may take (what serving.shutdown_timeout leaves after
     #: draining requests).
     stop_budget: float | None = None
+    #: The gRPC endpoint, bound by every worker (SO_REUSEPORT).
+    grpc: GrpcListen | None = None
 
 
 def worker_app(options: WorkerOptions) -> Starlette:
@@ -118,7 +166,9 @@ def worker_app(options: WorkerOptions) -> Starlette:
 
     _stop_with_parent()
     project = Workspace.open(options.project_dir, env=options.env)
-    app, serving = create_app(project, log=open_log(project), api=options.api, ui=options.ui)
+    app, serving = create_app(
+        project, log=open_log(project), api=options.api, ui=options.ui, grpc=options.grpc
+    )
     serving.stop_budget = options.stop_budget
     return app
 

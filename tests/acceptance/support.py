@@ -81,12 +81,15 @@ def _free_port() -> int:
 
 
 class Server:
-    """A running `keel serve`: its base URL and JSON over HTTP."""
+    """A running `keel serve`: its base URL and JSON over HTTP, and its gRPC address."""
 
-    def __init__(self, url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(
+        self, url: str, process: subprocess.Popen[bytes], log: Path, grpc: str = ""
+    ) -> None:
         self.url = url
         self.process = process
         self.log = log
+        self.grpc = grpc
 
     def call(
         self,
@@ -122,18 +125,18 @@ class Server:
 
 @contextmanager
 def serve(folder: Path, log: Path) -> Iterator[Server]:
-    """`keel serve` as a user starts it, in its own process, with this test's KEEL_* settings
-    (its database included); stopped with SIGTERM on leaving."""
-    port = _free_port()
+    """`keel serve --grpc-port` as a user starts it, in its own process, with this test's
+    KEEL_* settings (its database included); stopped with SIGTERM on leaving."""
+    port, grpc_port = _free_port(), _free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [KEEL, "-C", folder, "serve", "--port", str(port)],
+            [KEEL, "-C", folder, "serve", "--port", str(port), "--grpc-port", str(grpc_port)],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             env=dict(os.environ),
         )
-        server = Server(url, process, log)
+        server = Server(url, process, log, f"127.0.0.1:{grpc_port}")
         try:
             deadline = time.monotonic() + 120
             while True:
@@ -174,16 +177,23 @@ def request_records(rows: Any, drop: tuple[str, ...] = ()) -> list[dict[str, Any
     return [{k: _plain(v) for k, v in row.items() if k not in drop} for row in listed]
 
 
-def triton_infer(url: str, model: str, records: list[dict[str, Any]]) -> dict[str, list[Any]]:
+def triton_infer(
+    url: str, model: str, records: list[dict[str, Any]], *, grpc: bool = False
+) -> dict[str, list[Any]]:
     """The outputs NVIDIA's tritonclient gets for `records` with its defaults (binary tensors
-    both ways), its inputs typed as the served model's metadata declares them; every record
-    must have every input non-null."""
-    import tritonclient.http as triton
+    both ways over HTTP, raw contents over gRPC: `url` is then the gRPC address), its inputs
+    typed as the served model's metadata declares them; every record must have every input
+    non-null."""
+    if grpc:
+        import tritonclient.grpc as triton
+    else:
+        import tritonclient.http as triton  # type: ignore[no-redef]
 
     client = triton.InferenceServerClient(url=url.removeprefix("http://"))
     try:
         assert client.is_server_ready() and client.is_model_ready(model)
-        metadata = client.get_model_metadata(model)
+        metadata = client.get_model_metadata(model, as_json=True) if grpc else None
+        metadata = metadata or client.get_model_metadata(model)
         inputs = []
         for spec in metadata["inputs"]:
             values = [row[spec["name"]] for row in records]

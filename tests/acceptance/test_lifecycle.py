@@ -262,7 +262,7 @@ def test_the_whole_lifecycle(
         )
         assert status == 400 and "NUL" in json.dumps(answer), answer
 
-        # -- serving: /predict and an Open Inference Protocol client agree ------------------
+        # -- serving: /predict and Open Inference Protocol clients (HTTP, gRPC) agree -------
         # (every prediction below must reach the log: `keel feedback` finds them all)
         served, ids, labels = _labels(server, traffic[first], target, left_out)
         assert {(a["version"], a["slot"]) for a in served} == {(1, "production")}
@@ -272,7 +272,9 @@ def test_the_whole_lifecycle(
         assert complete, "no request row has every input"
         by_json = server.post("/predict", {"records": complete})["predictions"]
         by_triton = triton_infer(server.url, model, complete)
-        for output, values in by_triton.items():
+        by_grpc = triton_infer(server.grpc, model, complete, grpc=True)
+        assert by_grpc.keys() == by_triton.keys()
+        for output, values in [*by_triton.items(), *by_grpc.items()]:
             expected = [p[output] for p in by_json]
             np.testing.assert_allclose(np.asarray(values, dtype=float), expected, rtol=1e-12)
 

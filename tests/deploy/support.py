@@ -22,6 +22,7 @@ from tests.fixtures.trained import MODEL
 
 __all__ = [
     "ENV",
+    "GRPC_ARGS",
     "K8S_VERSION",
     "MODEL",
     "SERVE_ARGS",
@@ -47,6 +48,9 @@ SERVE_ARGS: Final = [
     "--workers",
     "2",
 ]
+#: With the gRPC port too, where the recorded environment has the grpc extra (as the test
+#: environment, and so the trained template's lock, does).
+GRPC_ARGS: Final = [*SERVE_ARGS, "--grpc-port", "8081"]
 SCHEMA: Final = Path(__file__).parent / "schemas" / "inferenceservice-v1beta1.schema.json"
 
 

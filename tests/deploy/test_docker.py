@@ -3,16 +3,19 @@ from a complete context, passing hadolint."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from keel.deploy.container import KEYS_DIR, PORT, READY_PATH, UID
-from tests.deploy.support import MODEL, SERVE_ARGS, lock_of
+from tests.deploy.support import GRPC_ARGS, MODEL, SERVE_ARGS, lock_of, replace_recorded_lock
 from tests.fixtures.cli import Keel
 from tests.serving.support import open_project, set_alias
 
@@ -81,13 +84,45 @@ def test_both_images_install_the_lock_on_the_recorded_python(
         assert f'keel.model="{MODEL}@2"' in labels
 
 
-def test_serving_image_runs_keel_serve_as_a_user_with_a_healthcheck(rendered: Path) -> None:
+def test_serving_image_runs_keel_serve_as_a_user_with_a_healthcheck(
+    rendered: Path, trained_template: Path
+) -> None:
     steps = dict(_instructions(rendered / "Dockerfile.serve"))
     assert steps["USER"] == f"{UID}:{UID}"
     assert json.loads(steps["ENTRYPOINT"]) == ["keel"]
-    assert json.loads(steps["CMD"]) == SERVE_ARGS
-    assert steps["EXPOSE"] == str(PORT)
+    # The run's environment had the grpc extra: the image serves gRPC on 8081 too.
+    assert {"grpcio", "protobuf"} <= lock_of(trained_template, f"{MODEL}@2").package_versions.keys()
+    assert json.loads(steps["CMD"]) == GRPC_ARGS
+    assert steps["EXPOSE"] == f"{PORT} 8081"
     assert f"http://127.0.0.1:{PORT}{READY_PATH}" in steps["HEALTHCHECK"]
+
+
+def test_an_environment_without_grpc_serves_http_only(
+    keel: Keel, trained_template: Path, tmp_path: Path
+) -> None:
+    # The image installs the recorded environment and nothing else: without grpcio,
+    # `--grpc-port` would fail to start, so neither the image nor the manifests ask for it.
+    folder = tmp_path / "flights"
+    shutil.copytree(trained_template, folder)
+    replace_recorded_lock(
+        folder,
+        f"{MODEL}@2",
+        lambda lock: dataclasses.replace(
+            lock, packages=tuple(p for p in lock.packages if p[0] != "grpcio")
+        ),
+    )
+    for target in ("docker", "kubernetes"):
+        out = tmp_path / target
+        result = keel("-C", folder, "deploy", "render", target, "--model", f"{MODEL}@2", "-o", out)
+        assert result.code == 0, result.err
+    steps = dict(_instructions(tmp_path / "docker" / "Dockerfile.serve"))
+    assert json.loads(steps["CMD"]) == SERVE_ARGS and steps["EXPOSE"] == str(PORT)
+    deployment = yaml.safe_load((tmp_path / "kubernetes" / "deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == SERVE_ARGS
+    assert [p["name"] for p in container["ports"]] == ["http"]
+    service = yaml.safe_load((tmp_path / "kubernetes" / "service.yaml").read_text())
+    assert [p["name"] for p in service["spec"]["ports"]] == ["http"]
 
 
 def test_training_image_reproduces_the_version_as_a_user(rendered: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from keel.deploy.container import GID, KEYS_DIR, PORT, UID
 from tests.deploy.support import (
+    GRPC_ARGS,
     K8S_VERSION,
     MODEL,
     SERVE_ARGS,
@@ -82,11 +83,15 @@ def test_the_deployment_runs_keel_serve_unprivileged_with_the_store_secret(
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == "registry.example.com/ml/flights:v1"
-    assert container["args"] == SERVE_ARGS
+    # gRPC on 8081 too: the recorded environment has the grpc extra.
+    assert container["args"] == GRPC_ARGS
     # A `keel serve` worker per core the container may use.
     workers = container["args"][container["args"].index("--workers") + 1]
     assert container["resources"]["limits"]["cpu"] == workers
-    assert container["ports"] == [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": PORT, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8081, "protocol": "TCP"},
+    ]
     assert container["envFrom"] == [{"secretRef": {"name": f"{MODEL}-store"}}]
     # Nothing secret is written into the manifests: only where the keys are mounted.
     assert container["env"] == [{"name": "KEEL_KEYS", "value": KEYS_DIR}]
@@ -122,7 +127,10 @@ def test_replicas_reach_the_deployment_autoscaler_and_budget(kubernetes: Path) -
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert selector.items() <= pod_labels.items()
     assert service["spec"]["selector"] == selector == pdb["spec"]["selector"]["matchLabels"]
-    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        (80, "http"),
+        (8081, "grpc"),
+    ]
     assert deployment["metadata"]["annotations"]["keel/model"] == f"{MODEL}@1"
 
 
@@ -159,6 +167,7 @@ def test_the_predictor_is_keel_serve_on_kserve_port(kserve: dict[str, Any]) -> N
     (container,) = predictor["containers"]
     assert container["name"] == "kserve-container"
     assert container["image"] == f"{MODEL}:v1"  # the default tag
+    # Knative routes one port: HTTP, which every OIP client also speaks.
     assert container["args"] == SERVE_ARGS
     # A `keel serve` worker per core the container may use.
     workers = container["args"][container["args"].index("--workers") + 1]

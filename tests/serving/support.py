@@ -32,7 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from keel.predlog.writer import open_prediction_log
 from keel.project import Project
-from keel.server import create_app
+from keel.server import GrpcListen, create_app
 from keel.serving.app import ServingApp
 from keel.web.server import run_in_thread
 from tests.fixtures.trained import MODEL, write_spec
@@ -119,11 +119,13 @@ def set_alias(project: Project, alias: str, version: int) -> None:
 
 
 @contextmanager
-def serve(project: Project) -> Iterator[tuple[str, ServingApp]]:
+def serve(project: Project, *, grpc: bool = False) -> Iterator[tuple[str, ServingApp]]:
     """The project's serving app, with its real prediction log, on a real uvicorn server on
     loopback: yields the base URL and the app's state. Leaving the block shuts the server
-    down, which closes (flushes) the prediction log."""
-    app, serving = create_app(project, log=open_prediction_log(project))
+    down, which closes (flushes) the prediction log. With `grpc`, the gRPC endpoint listens
+    too, on a free port: `serving.listening["grpc"]`."""
+    listen = GrpcListen("127.0.0.1", 0) if grpc else None
+    app, serving = create_app(project, log=open_prediction_log(project), grpc=listen)
     with run_in_thread(app) as url:
         yield url, serving
 

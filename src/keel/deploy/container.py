@@ -4,11 +4,14 @@ the user and the store secret, so the Dockerfiles and the manifests cannot disag
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Final
 
 __all__ = [
     "APP_DIR",
     "GID",
+    "GRPC_PACKAGES",
+    "GRPC_PORT",
     "KEYS_DIR",
     "LIVE_PATH",
     "PORT",
@@ -19,11 +22,17 @@ __all__ = [
     "keys_secret",
     "resource_name",
     "serve_args",
+    "serves_grpc",
     "store_secret",
 ]
 
 #: The port `keel serve` listens on in a container; KServe's custom predictors expect 8080.
 PORT: Final = 8080
+#: The port of the Open Inference Protocol over gRPC (`keel serve --grpc-port`), KServe's.
+GRPC_PORT: Final = 8081
+#: The distributions `--grpc-port` needs (keel's `grpc` extra). An image holds the recorded
+#: environment and nothing else, so it serves gRPC only if the run's environment had them.
+GRPC_PACKAGES: Final = ("grpcio", "protobuf")
 #: keel serve's liveness route: answers as soon as the server accepts connections.
 LIVE_PATH: Final = "/v2/health/live"
 #: keel serve's readiness route: 503 until every served model is loaded.
@@ -48,11 +57,18 @@ _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 WORKERS: Final = 2
 
 
-def serve_args() -> list[str]:
-    """`keel serve`'s arguments in a container: every interface, the fixed port, a worker
-    per core of the container's CPU limit."""
+def serves_grpc(packages: Mapping[str, str]) -> bool:
+    """Whether an image of this recorded environment (`{distribution: version}`) can serve
+    gRPC: it has the `grpc` extra's packages."""
+    return all(name in packages for name in GRPC_PACKAGES)
+
+
+def serve_args(*, grpc: bool = False) -> list[str]:
+    """`keel serve`'s arguments in a container: every interface, the fixed port (and the
+    gRPC port with `grpc`), a worker per core of the container's CPU limit."""
     every = "0.0.0.0"  # noqa: S104 - a container's port
-    return ["serve", "--host", every, "--port", str(PORT), "--workers", str(WORKERS)]
+    args = ["serve", "--host", every, "--port", str(PORT), "--workers", str(WORKERS)]
+    return [*args, "--grpc-port", str(GRPC_PORT)] if grpc else args
 
 
 def resource_name(model: str) -> str:

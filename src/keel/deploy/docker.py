@@ -17,12 +17,14 @@ from keel.code.environment import EnvironmentLock
 from keel.deploy.container import (
     APP_DIR,
     GID,
+    GRPC_PORT,
     KEYS_DIR,
     PORT,
     READY_PATH,
     STATE_DIR,
     UID,
     serve_args,
+    serves_grpc,
 )
 from keel.deploy.source import DeploySource
 from keel.errors import ConfigError
@@ -138,6 +140,8 @@ def _exec(words: list[str]) -> str:
 
 
 def serve_dockerfile(source: DeploySource) -> str:
+    # gRPC too where the recorded environment has the grpc extra (the image has nothing else).
+    grpc = serves_grpc(source.lock.package_versions)
     lines = [
         *_header(source, "Dockerfile.serve", "the serving image"),
         f"FROM {base_image(source.lock)}",
@@ -150,11 +154,11 @@ def serve_dockerfile(source: DeploySource) -> str:
         f"COPY {PROJECT_DIR}/keel.yaml {APP_DIR}/keel.yaml",
         "",
         f"USER {UID}:{GID}",
-        f"EXPOSE {PORT}",
+        f"EXPOSE {PORT} {GRPC_PORT}" if grpc else f"EXPOSE {PORT}",
         "HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \\",
         f"    CMD {_exec(['python', '-c', _HEALTHCHECK_SCRIPT])}",
         f"ENTRYPOINT {_exec(['keel'])}",
-        f"CMD {_exec(serve_args())}",
+        f"CMD {_exec(serve_args(grpc=grpc))}",
     ]
     return "\n".join(lines) + "\n"
 

@@ -18,6 +18,7 @@ import yaml
 
 from keel.deploy.container import (
     GID,
+    GRPC_PORT,
     KEYS_DIR,
     LIVE_PATH,
     PORT,
@@ -28,6 +29,7 @@ from keel.deploy.container import (
     keys_secret,
     resource_name,
     serve_args,
+    serves_grpc,
     store_secret,
 )
 from keel.deploy.source import DeploySource
@@ -116,12 +118,15 @@ def resources() -> dict[str, Any]:
     }
 
 
-def serve_container(source: DeploySource, image: str, *, read_only: bool) -> dict[str, Any]:
-    """The keel serve container, shared by the Deployment and the KServe predictor."""
+def serve_container(
+    source: DeploySource, image: str, *, read_only: bool, grpc: bool = False
+) -> dict[str, Any]:
+    """The keel serve container, shared by the Deployment and the KServe predictor; with
+    `grpc`, serving gRPC on GRPC_PORT too."""
     return {
         "image": image,
         "imagePullPolicy": "IfNotPresent",
-        "args": serve_args(),
+        "args": serve_args(grpc=grpc),
         "envFrom": [{"secretRef": {"name": store_secret(source.version.model)}}],
         # A path, not a secret: the keys themselves come from the mounted Secret.
         "env": [{"name": "KEEL_KEYS", "value": KEYS_DIR}],
@@ -166,10 +171,14 @@ def grace_period(source: DeploySource) -> int:
 
 def deployment(source: DeploySource, image: str, replicas: int) -> dict[str, Any]:
     name = resource_name(source.version.model)
+    grpc = serves_grpc(source.lock.package_versions)
+    ports = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
+    if grpc:
+        ports.append({"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"})
     container = {
         "name": CONTAINER_NAME,
-        **serve_container(source, image, read_only=True),
-        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        **serve_container(source, image, read_only=True, grpc=grpc),
+        "ports": ports,
         **probes("http"),
         "volumeMounts": [
             *serve_container(source, image, read_only=True)["volumeMounts"],
@@ -223,7 +232,15 @@ def service(source: DeploySource) -> dict[str, Any]:
         "spec": {
             "type": "ClusterIP",
             "selector": _selector(source),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                # The Open Inference Protocol over gRPC, where the image has the grpc extra.
+                *(
+                    [{"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc", "protocol": "TCP"}]
+                    if serves_grpc(source.lock.package_versions)
+                    else []
+                ),
+            ],
         },
     }
 

@@ -34,7 +34,8 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -81,7 +82,7 @@ from keel.version import __version__
 if TYPE_CHECKING:
     from keel.workspace import Workspace
 
-__all__ = ["ServingApp", "create_app"]
+__all__ = ["SERVER_METADATA", "Scored", "Service", "ServingApp", "create_app"]
 
 _log = logging.getLogger(__name__)
 
@@ -97,6 +98,37 @@ _BOUNDS_LOG_EVERY_S: Final = 60.0
 _COMPACT_EVERY_S: Final = 600.0
 #: Of serving.shutdown_timeout, what is kept for spilling the log to the spool (seconds).
 _SPILL_MARGIN_S: Final = 1.0
+
+
+#: What the server says it is, over HTTP (`GET /v2`) and gRPC (ServerMetadata).
+SERVER_METADATA: Final = {"name": "keel", "version": __version__, "extensions": ["keel-predict"]}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A request answered: the version and slot that answered it, its rows, and for each
+    row its prediction id and outputs (already logged and counted)."""
+
+    model: str
+    served: ServedVersion
+    slot: str
+    batch: Batch
+    ids: list[str]
+    outputs: dict[str, list[Any]]
+
+    def oip(self) -> dict[str, Any]:
+        """The Open Inference Protocol's response document: the outputs the request named
+        (or all), the first prediction id as `id` and every id in `parameters`."""
+        return encode_oip(
+            model=self.model,
+            version=self.served.version,
+            prediction_ids=self.ids,
+            outputs=self.outputs,
+            contract=self.served.contract,
+            wanted=self.batch.outputs,
+            parameters={"slot": self.slot}
+            | ({"client_id": self.batch.client_id} if self.batch.client_id else {}),
+        )
 
 
 def _json(document: Any, status: int = 200) -> Response:
@@ -201,6 +233,8 @@ class ServingApp:
         self.started = False
         self._in_flight = 0  # prediction requests being answered (on the event loop)
         self._bounds_logged: dict[str, float] = {}  # version -> when last logged (monotonic)
+        #: Where the app's services listen once started, by protocol ("grpc": "host:port").
+        self.listening: dict[str, str] = {}
         #: Seconds the lifespan's shutdown may take (None: serving.shutdown_timeout); `keel
         #: serve` sets it to what the timeout leaves after draining requests.
         self.stop_budget: float | None = None
@@ -474,24 +508,22 @@ class ServingApp:
         finally:
             self._shadow_slots.release()
 
-    async def _answer(
-        self, request: Request, model: str | None, version: str | None, protocol: str
-    ) -> Response:
-        """A prediction request's response, counted in flight while it is answered (a
-        request alone is predicted without the batcher: `_predict`)."""
-        self._in_flight += 1
-        try:
-            return await self._respond(request, model, version, protocol)
-        finally:
-            self._in_flight -= 1
-
-    async def _respond(
+    async def score(
         self,
-        request: Request,
         model: str | None,
         version: str | None,
         protocol: str,
-    ) -> Response:
+        decode: Callable[[ServedVersion], Awaitable[Batch]],
+    ) -> Scored:
+        """One prediction request, whatever its protocol: the version that answers it (the
+        named one, or production or canary by the configured share), its rows as `decode`
+        reads them for that version, held to the input contract, predicted (gathered with
+        concurrent requests for the same version), logged with their ids and counted.
+
+        A refused request raises `BadRequest`, counted by status and rule. While it is
+        answered, the request is counted in flight: a request alone is predicted without
+        the batcher (`_predict`)."""
+        self._in_flight += 1
         started = time.perf_counter()
         at = datetime.now(UTC)
         name = model or "?"
@@ -499,21 +531,7 @@ class ServingApp:
             name = model or self._default_model()
             route = self._route_of(name)
             served, slot = self._version_of(route, version)
-            body, blob = await self._body(request), b""
-            if protocol == "oip":
-                body, blob = split_body(body, request.headers.get(BINARY_HEADER))
-            try:
-                document = parse_json(body)
-            except BadRequest as exc:
-                headless = protocol == "oip" and BINARY_HEADER not in request.headers
-                missing = BINARY_HEADER.title() if headless else None
-                kind = request.headers.get("content-type", "")
-                raise unparsable(exc, body, kind, missing_header=missing) from None
-            if protocol == "oip":
-                document = decode_binary_inputs(document, blob)
-                batch = decode_oip(document, served.contract, max_rows=self.spec.max_rows)
-            else:
-                batch = decode_records(document, served.contract, max_rows=self.spec.max_rows)
+            batch = await decode(served)
             self._check_bounds(served, batch)
             outputs = await self._predict(served, batch)
             ids = [new_prediction_id() for _ in range(batch.rows)]
@@ -532,24 +550,51 @@ class ServingApp:
                 )
             )
             self._record(route, served, slot, batch, ids, outputs, at, seconds, protocol)
+            return Scored(route.model, served, slot, batch, ids, outputs)
         except BadRequest as exc:
             rule = exc.problems[0].rule if exc.problems else str(exc.status)
             self.metrics.errors.labels(name, str(exc.status), rule).inc()
+            raise
+        finally:
+            self._in_flight -= 1
+
+    async def _answer(
+        self, request: Request, model: str | None, version: str | None, protocol: str
+    ) -> Response:
+        """An HTTP prediction request's response: OIP v2 (`protocol` "oip", binary tensors
+        included) or records (`/predict`)."""
+        document: Any = None
+
+        async def decode(served: ServedVersion) -> Batch:
+            nonlocal document
+            try:
+                body, blob = await self._body(request), b""
+            except ClientDisconnect:
+                raise BadRequest(
+                    499, "client disconnected", [Problem("client", "client disconnected", "")]
+                ) from None
+            if protocol == "oip":
+                body, blob = split_body(body, request.headers.get(BINARY_HEADER))
+            try:
+                document = parse_json(body)
+            except BadRequest as exc:
+                headless = protocol == "oip" and BINARY_HEADER not in request.headers
+                missing = BINARY_HEADER.title() if headless else None
+                kind = request.headers.get("content-type", "")
+                raise unparsable(exc, body, kind, missing_header=missing) from None
+            if protocol == "oip":
+                document = decode_binary_inputs(document, blob)
+                return decode_oip(document, served.contract, max_rows=self.spec.max_rows)
+            return decode_records(document, served.contract, max_rows=self.spec.max_rows)
+
+        try:
+            scored = await self.score(model, version, protocol, decode)
+        except BadRequest as exc:
+            if exc.status == 499:
+                return Response(status_code=499)
             return _error(exc.status, exc.message, exc.problems, exc.details)
-        except ClientDisconnect:
-            self.metrics.errors.labels(name, "499", "client disconnected").inc()
-            return Response(status_code=499)
         if protocol == "oip":
-            response = encode_oip(
-                model=route.model,
-                version=served.version,
-                prediction_ids=ids,
-                outputs=outputs,
-                contract=served.contract,
-                wanted=batch.outputs,
-                parameters={"slot": slot}
-                | ({"client_id": batch.client_id} if batch.client_id else {}),
-            )
+            response = scored.oip()
             binary = encode_binary_outputs(response, document)
             if binary is None:
                 return _json(response)
@@ -559,18 +604,79 @@ class ServingApp:
                 media_type="application/octet-stream",
                 headers={BINARY_HEADER: str(len(head))},
             )
-        names = list(outputs)
+        outputs, names = scored.outputs, list(scored.outputs)
         predictions = [
-            {"id": ids[row], **{n: outputs[n][row] for n in names}} for row in range(batch.rows)
+            {"id": scored.ids[row], **{n: outputs[n][row] for n in names}}
+            for row in range(scored.batch.rows)
         ]
         return _json(
             {
-                "model": route.model,
-                "version": served.version,
-                "slot": slot,
+                "model": scored.model,
+                "version": scored.served.version,
+                "slot": scored.slot,
                 "predictions": predictions,
             }
         )
+
+    # --- what every protocol asks ---------------------------------------------------------
+
+    async def readiness(self) -> dict[str, Any]:
+        """Ready while every model is loaded and the prediction log can take rows. A store
+        outage alone leaves the server ready: the spool carries the rows meanwhile."""
+        routes = self.state.routes
+        refusing = await self._log_refusing()
+        ready = (
+            self.started
+            and bool(routes)
+            and all(r.ready for r in routes.values())
+            and refusing is None
+        )
+        return {
+            "ready": ready,
+            "models": {name: r.describe() for name, r in sorted(routes.items())},
+            # Names only: this endpoint is unauthenticated; the details are in the server's
+            # log, on /metrics and in the audit log (`serving.load_failed`).
+            "load_failures": self.state.failed_versions,
+            "prediction_log": "accepting" if refusing is None else "refusing",
+        }
+
+    def model_metadata_document(self, name: str, version: str | None) -> dict[str, Any]:
+        """A served model's OIP metadata (its production version's, or the named
+        version's); `BadRequest` (404) if it is not served."""
+        route = self._route_of(name)
+        if version is not None:
+            served, _ = self._version_of(route, version)
+        else:
+            assert route.production is not None
+            served = route.production
+        contract = served.contract
+        return {
+            "name": route.model,
+            "versions": [str(v) for v in sorted(route.served())],
+            "platform": f"keel-{served.flavor}",
+            "inputs": [
+                {"name": f.name, "datatype": oip_datatype(f.type), "shape": [-1]}
+                for f in contract.inputs
+            ],
+            "outputs": [
+                {"name": f.name, "datatype": oip_datatype(f.type), "shape": [-1]}
+                for f in contract.outputs
+            ],
+            "parameters": {"served": route.describe(), "version": str(served.version)},
+        }
+
+    async def model_is_ready(self, name: str, version: str | None) -> tuple[str, bool]:
+        """The model's name and whether it (or the named version) answers requests;
+        `BadRequest` (404) if it is not served."""
+        route = self._route_of(name)
+        if version is not None:
+            self._version_of(route, version)
+        refusing = await self._log_refusing()
+        return route.model, route.ready and refusing is None
+
+    async def _log_refusing(self) -> str | None:
+        # Off the event loop: a spool that failed is probed with a write and an fsync.
+        return await run_in_threadpool(lambda: self.log.refusing)
 
     # --- endpoints ------------------------------------------------------------------------
 
@@ -584,74 +690,29 @@ class ServingApp:
     async def live(self, request: Request) -> Response:
         return _json({"live": True})
 
-    async def _log_refusing(self) -> str | None:
-        # Off the event loop: a spool that failed is probed with a write and an fsync.
-        return await run_in_threadpool(lambda: self.log.refusing)
-
     async def ready(self, request: Request) -> Response:
-        """Ready while every model is loaded and the prediction log can take rows. A store
-        outage alone leaves the server ready: the spool carries the rows meanwhile."""
-        routes = self.state.routes
-        refusing = await self._log_refusing()
-        ready = (
-            self.started
-            and bool(routes)
-            and all(r.ready for r in routes.values())
-            and refusing is None
-        )
-        document = {
-            "ready": ready,
-            "models": {name: r.describe() for name, r in sorted(routes.items())},
-            # Names only: this endpoint is unauthenticated; the details are in the server's
-            # log, on /metrics and in the audit log (`serving.load_failed`).
-            "load_failures": self.state.failed_versions,
-            "prediction_log": "accepting" if refusing is None else "refusing",
-        }
-        return _json(document, 200 if ready else 503)
+        document = await self.readiness()
+        return _json(document, 200 if document["ready"] else 503)
 
     async def server_metadata(self, request: Request) -> Response:
-        return _json({"name": "keel", "version": __version__, "extensions": ["keel-predict"]})
+        return _json(SERVER_METADATA)
 
     async def model_metadata(self, request: Request) -> Response:
         params = request.path_params
         try:
-            route = self._route_of(params["name"])
-            if params.get("version") is not None:
-                served, _ = self._version_of(route, params["version"])
-            else:
-                assert route.production is not None
-                served = route.production
+            document = self.model_metadata_document(params["name"], params.get("version"))
         except BadRequest as exc:
             return _error(exc.status, exc.message, exc.problems)
-        contract = served.contract
-        return _json(
-            {
-                "name": route.model,
-                "versions": [str(v) for v in sorted(route.served())],
-                "platform": f"keel-{served.flavor}",
-                "inputs": [
-                    {"name": f.name, "datatype": oip_datatype(f.type), "shape": [-1]}
-                    for f in contract.inputs
-                ],
-                "outputs": [
-                    {"name": f.name, "datatype": oip_datatype(f.type), "shape": [-1]}
-                    for f in contract.outputs
-                ],
-                "parameters": {"served": route.describe(), "version": str(served.version)},
-            }
-        )
+        return _json(document)
 
     async def model_ready(self, request: Request) -> Response:
         params = request.path_params
         try:
-            route = self._route_of(params["name"])
-            if params.get("version") is not None:
-                self._version_of(route, params["version"])
+            name, ready = await self.model_is_ready(params["name"], params.get("version"))
         except BadRequest as exc:
             document = {"name": params["name"], "ready": False, "error": exc.message}
             return _json(document | {"problems": [p.to_dict() for p in exc.problems]}, 404)
-        refusing = await self._log_refusing()
-        return _json({"name": route.model, "ready": route.ready and refusing is None})
+        return _json({"name": name, "ready": ready})
 
     async def prometheus(self, request: Request) -> Response:
         self.metrics.log_buffered.set(self.log.buffered)
@@ -707,15 +768,23 @@ class ServingApp:
         return _json({"ok": True, **result.to_dict()})
 
 
+#: A service run alongside the HTTP routes for the app's lifetime, on its event loop (the
+#: gRPC endpoint, `keel.serving.grpc`): entered once the models are loaded, left before the
+#: prediction log closes.
+Service = Callable[["ServingApp"], AbstractAsyncContextManager[None]]
+
+
 def create_app(
     project: Workspace,
     *,
     log: PredictionLog | None = None,
     mounts: Sequence[BaseRoute] = (),
+    services: Sequence[Service] = (),
 ) -> tuple[Starlette, ServingApp]:
-    """The serving app and its state object; the lifespan starts and stops both. `mounts`
-    are served after the inference routes, under the same error handlers and body deadline
-    (`keel.server.create_app` mounts the registry API and the web UI this way)."""
+    """The serving app and its state object; the lifespan starts and stops both, and runs
+    `services` in between. `mounts` are served after the inference routes, under the same
+    error handlers and body deadline (`keel.server.create_app` mounts the registry API and
+    the web UI this way)."""
     serving = ServingApp(project, log)
     endpoint = Callable[[Request], Awaitable[Response]]
     routes: list[BaseRoute] = []
@@ -741,14 +810,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await asyncio.get_running_loop().run_in_executor(None, serving.start)
-        _single_threaded_math()  # small requests are predicted on the event loop's thread
-        try:
+        loop = asyncio.get_running_loop()
+
+        async def stop() -> None:
+            await loop.run_in_executor(None, serving.stop, serving.stop_budget)
+
+        async with AsyncExitStack() as stack:
+            await loop.run_in_executor(None, serving.start)
+            stack.push_async_callback(stop)
+            _single_threaded_math()  # small requests are predicted on the event loop's thread
+            for service in services:
+                await stack.enter_async_context(service(serving))
             yield
-        finally:
-            await asyncio.get_running_loop().run_in_executor(
-                None, serving.stop, serving.stop_budget
-            )
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

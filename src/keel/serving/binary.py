@@ -19,7 +19,15 @@ import numpy as np
 
 from keel.serving.codec import BadRequest, Problem
 
-__all__ = ["HEADER", "decode_binary_inputs", "encode_binary_outputs", "split_body"]
+__all__ = [
+    "HEADER",
+    "decode_binary_inputs",
+    "encode_binary_outputs",
+    "split_body",
+    "tensor_bytes",
+    "tensor_values",
+    "text_element",
+]
 
 HEADER: Final = "inference-header-content-length"
 
@@ -84,7 +92,7 @@ def decode_binary_inputs(document: Any, blob: bytes) -> Any:
             raise _bad(f"{where}.data", "absent for a binary tensor", "both given")
         chunk = blob[offset : offset + size]
         offset += size
-        tensor["data"] = _values(chunk, tensor.get("datatype"), where)
+        tensor["data"] = tensor_values(chunk, tensor.get("datatype"), where)
         del parameters["binary_data_size"]
     if offset != len(blob):
         raise _bad(
@@ -105,7 +113,7 @@ def encode_binary_outputs(
     for tensor in response["outputs"]:
         if tensor["name"] not in wanted and "*" not in wanted:
             continue
-        data = _bytes(tensor.pop("data"), tensor["datatype"])
+        data = tensor_bytes(tensor.pop("data"), tensor["datatype"])
         tensor["parameters"] = {**tensor.get("parameters", {}), "binary_data_size": len(data)}
         tail += data
     return response, bytes(tail)
@@ -127,7 +135,9 @@ def _binary_outputs(request: Any) -> set[str]:
     return names
 
 
-def _values(chunk: bytes, datatype: object, where: str) -> list[Any]:
+def tensor_values(chunk: bytes, datatype: object, where: str) -> list[Any]:
+    """The values of a binary tensor `where` (`inputs[i]`) of `datatype`; refused naming
+    `where`'s data, datatype or size when they do not fit."""
     if datatype == "BYTES":
         values: list[Any] = []
         offset = 0
@@ -138,14 +148,7 @@ def _values(chunk: bytes, datatype: object, where: str) -> list[Any]:
             offset += 4
             if offset + length > len(chunk):
                 raise _bad(f"{where}.data", "BYTES elements within their size", "cut")
-            element = chunk[offset : offset + length]
-            if b"\x00" in element:
-                # No store keeps a NUL in text (PostgreSQL refuses it): refused here, at the edge.
-                raise _bad(f"{where}.data", "text without NUL characters", "a NUL byte")
-            try:
-                values.append(element.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise _bad(f"{where}.data", "UTF-8 text", "invalid bytes") from None
+            values.append(text_element(chunk[offset : offset + length], f"{where}.data"))
             offset += length
         return values
     dtype = _NUMPY.get(str(datatype))
@@ -161,7 +164,19 @@ def _values(chunk: bytes, datatype: object, where: str) -> list[Any]:
     return list(np.frombuffer(chunk, dtype=dtype).tolist())
 
 
-def _bytes(values: Sequence[Any], datatype: str) -> bytes:
+def text_element(element: bytes, where: str) -> str:
+    """A BYTES element as the text it must be; refused naming `where` otherwise."""
+    if b"\x00" in element:
+        # No store keeps a NUL in text (PostgreSQL refuses it): refused here, at the edge.
+        raise _bad(where, "text without NUL characters", "a NUL byte")
+    try:
+        return element.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad(where, "UTF-8 text", "invalid bytes") from None
+
+
+def tensor_bytes(values: Sequence[Any], datatype: str) -> bytes:
+    """A tensor's values as raw bytes: little-endian numbers, BYTES length-prefixed."""
     if datatype == "BYTES":
         out = bytearray()
         for value in values:

@@ -108,6 +108,8 @@ class Listen:
     access_log: bool = False
     drain_timeout: float = 10.0
     stdout: TextIO | None = None
+    #: The gRPC port served beside HTTP, for the JSON line (None: none).
+    grpc_port: int | None = None
 
     def announce(self, port: int, workers: int = 1) -> None:
         import json
@@ -115,6 +117,8 @@ class Listen:
         where = f"http://{self.host}:{port}"
         if self.as_json:
             document: dict[str, Any] = {"ok": True, "url": where}
+            if self.grpc_port is not None:
+                document["grpc"] = f"{self.host}:{self.grpc_port}"
             click.echo(
                 json.dumps(document | ({"workers": workers} if workers > 1 else {})),
                 file=self.stdout,

@@ -25,6 +25,14 @@ __all__ = ["serve"]
     help="Processes serving on the port (default: the cores this process may use, a "
     "container's CPU limit included; also KEEL_SERVE_WORKERS).",
 )
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    envvar="KEEL_SERVE_GRPC_PORT",
+    help="Also answer the Open Inference Protocol over gRPC on this port (the `grpc` extra; "
+    "8081 in the generated manifests; also KEEL_SERVE_GRPC_PORT).",
+)
 @json_option
 @pass_cli
 def serve(
@@ -35,6 +43,7 @@ def serve(
     ui: bool,
     access_log: bool,
     workers: int | None,
+    grpc_port: int | None,
     as_json: bool,
 ) -> int:
     """Serve every model whose `production` alias is set, until interrupted.
@@ -50,12 +59,17 @@ def serve(
     own models, prediction log writer and spool files; /metrics shows the sum over all of
     them, and reload, canary shares and SIGTERM hold in each. A worker that dies is
     replaced.
+    With --grpc-port, the same models answer the Open Inference Protocol's gRPC service
+    (inference.GRPCInferenceService, as KServe and Triton define it) on that port too, with
+    the same routing, validation, prediction ids, log and metrics; every worker serves it.
     --json prints the startup line as JSON (logs still go to stderr).
     """
     from keel.server import (
+        GrpcListen,
         Listen,
         WorkerOptions,
         available_cores,
+        check_grpc_port,
         create_app,
         open_log,
         serve_project_workers,
@@ -68,19 +82,26 @@ def serve(
     # rest to commit the prediction log and spill what the store did not take.
     timeout = spec.shutdown_timeout.total_seconds()
     drain = min(timeout / 4, 5.0)
+    count = available_cores() if workers is None else workers
+    grpc = None
+    if grpc_port is not None:
+        grpc = GrpcListen(host, grpc_port, reuse_port=count > 1, grace=drain)
+        check_grpc_port(grpc)
+    detail = "(OIP at /v2, /predict, /metrics, /openapi.json"
+    detail += (", UI at /ui" if ui else "") + (f", gRPC on port {grpc_port}" if grpc else "") + ")"
     listen = Listen(
         host,
         port,
         "keel serve",
         as_json=as_json,
-        detail="(OIP at /v2, /predict, /metrics, /openapi.json" + (", UI at /ui)" if ui else ")"),
+        detail=detail,
+        grpc_port=grpc_port,
         access_log=access_log,
         drain_timeout=drain,
         stdout=json_out(),
     )
-    count = available_cores() if workers is None else workers
     if count == 1:
-        app, serving = create_app(project, log=open_log(project), api=not no_api, ui=ui)
+        app, serving = create_app(project, log=open_log(project), api=not no_api, ui=ui, grpc=grpc)
         serving.stop_budget = timeout - drain
         serve_until_stopped(app, listen)
         return EXIT_OK
@@ -91,6 +112,7 @@ def serve(
         api=not no_api,
         ui=ui,
         stop_budget=timeout - drain,
+        grpc=grpc,
     )
     serve_project_workers(options, listen, workers=count)
     return EXIT_OK

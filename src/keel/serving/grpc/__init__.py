@@ -1,0 +1,9 @@
+"""The Open Inference Protocol over gRPC (`keel serve --grpc-port`): the same models, routing,
+validation, prediction ids, logging and metrics as the HTTP endpoints, on a port of its own.
+Needs the `grpc` extra (`pip install 'keelml[grpc]'`)."""
+
+from __future__ import annotations
+
+from keel.serving.grpc.service import GrpcListen, InferenceService, grpc_service
+
+__all__ = ["GrpcListen", "InferenceService", "grpc_service"]
