@@ -14,7 +14,7 @@ import pytest
 
 from keel.predlog.writer import open_prediction_log
 from keel.server import create_app
-from keel.web.server import run_in_thread
+from keel.web.server import MAX_HEAD_BYTES, run_in_thread
 from keel.web.ui import create_ui
 from tests.serving.support import Client, open_project, records, served_copy, set_alias
 
@@ -94,3 +94,40 @@ def test_half_sent_bodies_are_answered_408_and_their_connections_closed(
         with Client(url) as client:
             row = records(folder, 1)[0]
             assert client.post("/predict", {"records": [row]}).status == 200
+
+
+@pytest.mark.parametrize("how", ["one write", "a header at a time"])
+def test_headers_beyond_the_bound_are_refused_431_and_the_server_keeps_serving(
+    server: tuple[str, str, str], folder: Path, how: str
+) -> None:
+    url, path, _ = server
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=SLACK_S)
+    try:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n".encode())
+        headers = [f"X-Filler-{n}: {'a' * 1000}\r\n".encode() for n in range(MAX_HEAD_BYTES // 900)]
+        try:
+            if how == "one write":
+                sock.sendall(b"".join(headers) + b"\r\n")
+            else:
+                for header in headers:
+                    sock.sendall(header)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused while still sending: the answer is already there
+        answer = _read_all(sock)
+    finally:
+        sock.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 431 Request Header Fields Too Large", answer[:300]
+    problem = json.loads(rest.partition(b"\r\n\r\n")[2])["problems"][0]
+    assert problem["field"] == "headers" and f"{MAX_HEAD_BYTES:,}" in problem["rule"]
+    # Headers within the bound still pass, and the server answers a complete request.
+    with Client(url) as client:
+        padding = {"X-Filler": "a" * (MAX_HEAD_BYTES // 2)}
+        if path == "/predict":
+            row = records(folder, 1)[0]
+            body = json.dumps({"records": [row]}).encode()
+            assert client.request("POST", "/predict", body, padding).status == 200
+        else:
+            assert client.request("GET", "/", b"", padding).status < 500

@@ -15,11 +15,20 @@ from dataclasses import dataclass
 from typing import Any, Final, TextIO
 
 import click
+import orjson
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from keel.errors import ConfigError, KeelError
 
-__all__ = ["Listen", "run_in_thread", "serve_until_stopped", "serve_workers"]
+__all__ = [
+    "MAX_HEAD_BYTES",
+    "BoundedHead",
+    "Listen",
+    "run_in_thread",
+    "serve_until_stopped",
+    "serve_workers",
+]
 
 #: How long the server may take to start (its lifespan may load models first).
 STARTUP_TIMEOUT_S: Final = 120.0
@@ -42,6 +51,82 @@ _LOGGING: Final = {
     },
     "root": {"level": "INFO", "handlers": ["stderr"]},
 }
+
+
+#: The most a request line and its headers may take, in bytes: larger ones are refused
+#: with 431 before they are read further (uvicorn's httptools parser sets no bound).
+MAX_HEAD_BYTES: Final = 16 * 1024
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop parsing a request whose head is too large."""
+
+
+class BoundedHead(HttpToolsProtocol):
+    """uvicorn's HTTP protocol on httptools (a C parser: much cheaper per request than h11),
+    refusing a request whose line and headers exceed `MAX_HEAD_BYTES` (431), as h11's
+    `h11_max_incomplete_event_size` did, so that a client cannot make the server hold
+    megabytes of headers: counted exactly as the parser hands them over, and, for a head
+    still arriving, as raw bytes read since the previous message ended."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_head = True
+        self._read = 0  # bytes read while in a head
+        self._head = 0  # bytes of the request line and headers parsed
+        self._too_large = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._read += len(data)
+        super().data_received(data)
+        if self._in_head and self._read > MAX_HEAD_BYTES and not self.transport.is_closing():
+            self._refuse_head()
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
+
+    def _count(self, size: int) -> None:
+        self._head += size
+        if self._head > MAX_HEAD_BYTES:
+            self._too_large = True
+            raise _HeadTooLarge  # httptools stops and raises a parser error: 431, below
+
+    def send_400_response(self, msg: str) -> None:
+        if self._too_large:
+            self._refuse_head()
+        else:
+            super().send_400_response(msg)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._read = self._head = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
+
+    def _refuse_head(self) -> None:
+        rule = f"at most {MAX_HEAD_BYTES:,} bytes"
+        body = orjson.dumps(
+            {
+                "error": f"the request line and headers exceed {MAX_HEAD_BYTES:,} bytes",
+                "problems": [{"field": "headers", "rule": rule, "detail": "larger"}],
+            }
+        )
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/json\r\n"
+            b"connection: close\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        self.transport.close()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -72,7 +157,9 @@ def run_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[
     """
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app, log_config=None, access_log=False, timeout_graceful_shutdown=5, http=BoundedHead
+    )
     # uvicorn leaves signals alone outside the main thread: they stay the host's.
     server = uvicorn.Server(config)
     thread = threading.Thread(
@@ -150,6 +237,7 @@ def serve_until_stopped(app: Any, listen: Listen) -> None:
         access_log=listen.access_log,
         log_level="info",
         timeout_graceful_shutdown=listen.graceful_seconds,
+        http=BoundedHead,
     )
 
 
@@ -180,6 +268,7 @@ def serve_workers(
         log_config=_LOGGING,
         access_log=listen.access_log,
         timeout_graceful_shutdown=listen.graceful_seconds,
+        http=BoundedHead,
     )
     listen.announce(sock.getsockname()[1], workers)
     try:
