@@ -345,6 +345,11 @@ SERVERS = {
     "keel-workers": Server("keel-workers", "/predict", "records", "/v2/health/ready"),
     "keel-durable": Server("keel-durable", "/predict", "records", "/v2/health/ready"),
 }
+# Each keel variant on every core too: `keel-nolog-workers` and so on.
+SERVERS |= {
+    f"{name}-workers": Server(f"{name}-workers", "/predict", "records", "/v2/health/ready")
+    for name in ("keel-nolog", "keel-buffered", "keel-unbatched", "keel-durable")
+}
 
 
 def free_port() -> int:
@@ -414,6 +419,11 @@ def with_serving(project_dir: Path, suffix: str, serving: dict[str, object]) -> 
 
 def server_command(name: str, project_dir: Path, mlflow_model: Path, port: int) -> list[str]:
     """Each server as its user starts it."""
+    if name.startswith("keel-") and name.endswith("-workers") and name != "keel-workers":
+        from keel.server import available_cores
+
+        command = server_command(name.removesuffix("-workers"), project_dir, mlflow_model, port)
+        return [*command[:-1], str(available_cores())]
     if name == "keel":
         return [str(KEEL), "-C", str(project_dir), "serve", "--port", str(port), "--workers", "1"]
     if name == "keel-workers":
@@ -513,6 +523,8 @@ class Load:
     #: CPU seconds the load generator (this process) used meanwhile: on a machine it shares
     #: with the server, what the server could not have.
     generator_cpu: float = 0.0
+    #: CPU seconds the server's processes (all of them: workers, MLflow's uvicorn) used.
+    server_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -522,12 +534,17 @@ class Load:
     def generator_cores(self) -> float:
         return self.generator_cpu / self.seconds
 
+    @property
+    def server_cores(self) -> float:
+        return self.server_cpu / self.seconds
+
     def merge(self, other: Load) -> None:
         """Pool another round's answers into this one."""
         self.seconds += other.seconds
         self.latencies += other.latencies
         self.errors += other.errors
         self.generator_cpu += other.generator_cpu
+        self.server_cpu += other.server_cpu
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -580,6 +597,29 @@ def load(port: int, requests: list[bytes], clients: int, seconds: float) -> Load
     return result
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user and system) used so far by `pid` and every process below it."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, up in parents.items() if up == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(used.get(member, 0.0) for member in tree)
+
+
 def probabilities(name: str, port: int, requests: list[bytes]) -> list[float]:
     """The probability each of `requests` (one row each) gets."""
     connection = Connection(port)
@@ -613,7 +653,7 @@ def bench_server(
     were answered in all (sanity, warm-up and timed)."""
     print(f"{server.name}: starting...", file=sys.stderr, flush=True)
     requests = encode_requests(server, port, rows)
-    with running(argv, env, port, server.ready, logs / f"{server.name}.log"):
+    with running(argv, env, port, server.ready, logs / f"{server.name}.log") as process:
         answers = probabilities(server.name, port, requests[:SANITY_ROWS]) if sanity else []
         warm = load(port, requests, max(args.clients), args.warmup)
         if warm.errors:
@@ -621,7 +661,9 @@ def bench_server(
         runs = []
         for clients in args.clients:
             print(f"{server.name}: {clients} client(s)...", file=sys.stderr, flush=True)
+            cpu = tree_cpu(process.pid)
             result = load(port, requests, clients, args.seconds)
+            result.server_cpu = tree_cpu(process.pid) - cpu
             if result.errors:
                 raise RuntimeError(f"{server.name}: {result.errors[:3]}")
             runs.append(result)
@@ -664,7 +706,8 @@ def main(argv: list[str] | None = None) -> int:
         default="floor,keel,keel-workers,mlflow",
         help="which servers, comma-separated: keel is one process (--workers 1), keel-workers "
         "one worker per core; also keel-nolog (keel, prediction logging off), keel-unbatched "
-        "(serving.batching off), keel-buffered and keel-durable (serving.log.durability set)",
+        "(serving.batching off), keel-buffered and keel-durable (serving.log.durability set), "
+        "and each of these with -workers (every core)",
     )
     parser.add_argument(
         "--model",
@@ -783,8 +826,8 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{part} {milliseconds(seconds)}" for part, seconds in cost.items())
         + "\n"
     )
-    print("| server | clients | requests | req/s | p50 | p99 | load generator |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| server | clients | requests | req/s | p50 | p99 | server CPU | load generator |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     table: list[dict[str, Any]] = []
     for name, runs in results.items():
         for run in runs:
@@ -795,13 +838,14 @@ def main(argv: list[str] | None = None) -> int:
                 "rate": run.rate,
                 "p50": run.percentile(50),
                 "p99": run.percentile(99),
+                "server_cores": run.server_cores,
                 "generator_cores": run.generator_cores,
             }
             table.append(row)
             print(
                 f"| {name} | {run.clients} | {row['requests']:,} | {run.rate:,.0f} "
                 f"| {milliseconds(row['p50'])} | {milliseconds(row['p99'])} "
-                f"| {run.generator_cores:.2f} cores |"
+                f"| {run.server_cores:.2f} cores | {run.generator_cores:.2f} cores |"
             )
     figures = {(r["server"], r["clients"]): r for r in table}
     ratios = {}
