@@ -183,11 +183,19 @@ class Project(Workspace):
         write_example(example, folder, user=cls._owner(folder, environ), force=force)
         return cls._open_new(folder, environ)
 
-    def snapshot(self, source: str | SqlSource | None = None) -> SnapshotResult:
-        """Snapshot `source` (default: keel.yaml's data.source) into a dataset version."""
+    def snapshot(
+        self,
+        source: str | SqlSource | None = None,
+        *,
+        manifest: bool | None = None,
+        delta_version: int | None = None,
+    ) -> SnapshotResult:
+        """Snapshot `source` (default: keel.yaml's data.source) into a dataset version:
+        a copy, or with `manifest` (default: keel.yaml's data.snapshot) a manifest of a lake
+        table's files; `delta_version` picks a version of a Delta table."""
         from keel.data.snapshot import snapshot  # keeps `import keel` free of pyarrow
 
-        return snapshot(self, source)
+        return snapshot(self, source, manifest=manifest, delta_version=delta_version)
 
     def load_dataset(self, ref: str | Digest) -> pa.Table:
         """The data of a dataset version (`latest`, an id or a unique prefix), verified."""

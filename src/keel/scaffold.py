@@ -37,6 +37,7 @@ storage: {{}}
 # data:
 #   source: data/*.csv.gz
 #   format: auto            # auto | csv | parquet
+#   snapshot: copy          # copy | manifest: record a lake table's files, not a copy
 #   timestamp: event_time   # orders rows; the newest form the holdout
 #   target: label
 #   entity_key: [id]        # joins feedback and recomputes features for skew checks

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ from keel.contracts.columns import split_index_columns
 from keel.domain.dataset import LeftOutColumn
 from keel.errors import DataError
 
-__all__ = ["Format", "ReadResult", "read_data", "read_table", "resolve_source"]
+__all__ = ["Format", "ReadResult", "combine_tables", "read_data", "read_table", "resolve_source"]
 
 Format = Literal["auto", "csv", "parquet"]
 
@@ -336,7 +336,13 @@ def _check_unique_names(path: Path, names: list[str]) -> None:
         seen.add(name)
 
 
-def _concat(tables: list[tuple[Path, pa.Table]]) -> pa.Table:
+def combine_tables(tables: Sequence[tuple[str | Path, pa.Table]]) -> pa.Table:
+    """Concatenate the tables of several files (named for errors) as `read_data` does: the
+    same columns, types widened only where no value changes; DataError naming the file."""
+    return _concat(tables)
+
+
+def _concat(tables: Sequence[tuple[str | Path, pa.Table]]) -> pa.Table:
     """Concatenate files whose schemas agree, widening types only where no value changes."""
     first_path, first = tables[0]
     names: list[str] = first.column_names

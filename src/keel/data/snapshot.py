@@ -10,20 +10,31 @@ The version id is BLAKE3 over a canonical JSON description of the content:
      "timestamp": <data.timestamp or null>,
      "files": [[<name relative to the source>, <file digest>], ...]}       (file sources)
      "result": <digest of the Arrow IPC stream of the query result>         (SQL sources)
+     "manifest": {"location", "table", "delta_version", "partition_types",
+                  "files": [[<name>, <size>, <identity>, <partition values>], ...]}
+                                                                   (lake tables, --manifest)
 
 So the same bytes under the same names, read the same way, are the same version wherever they
 sit; file digests come from the stat cache, so unchanged files are never read again. The source
 location and the query text are recorded but are not part of the id.
 
+A manifest version (`snapshot(..., manifest=True)`, keel.yaml `data.snapshot: manifest`)
+copies nothing: it records the files of a lake table where they are (`keel.data.manifest`),
+and its id covers their location too, because reading it back reads them there. Changing
+one file makes a new version; an unchanged table is the version recorded before.
+`load_table` checks every file against the manifest before reading any.
+
 A new version is read with `keel.data.read_data` (a row index pandas wrote is left out, and
-recorded with the version as `left_out`), written as Parquet (zstd), profiled, and
-both objects are stored before the version is recorded: the record and the holders that keep
-the objects alive are written in one transaction, so a failure part-way leaves no version and
-only unheld objects that `keel artifacts gc` reclaims.
+recorded with the version as `left_out`), written as Parquet (zstd), profiled, and both
+objects are stored before the version is recorded (for a manifest version: the manifest
+document, and the profile, exact, of the files read one at a time and combined in memory).
+The record and the holders that keep the objects alive are written in one transaction, so a
+failure part-way leaves no version and only unheld objects that `keel artifacts gc` reclaims.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -45,7 +56,7 @@ from keel.contracts.columns import split_index_columns
 from keel.data.read import Format, read_data, resolve_source
 from keel.data.statcache import StatCache, StatKey
 from keel.domain import times
-from keel.domain.dataset import DatasetVersion, LeftOutColumn, SourceFile, TimeRange
+from keel.domain.dataset import DatasetVersion, LeftOutColumn, Manifest, SourceFile, TimeRange
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, Conflict, DataError, StoreError
 from keel.spec import SqlSource
@@ -61,6 +72,7 @@ __all__ = [
     "PROFILE_MEDIA_TYPE",
     "SnapshotResult",
     "dataset_id",
+    "load_manifest",
     "load_profile",
     "load_table",
     "snapshot",
@@ -78,11 +90,13 @@ SQL_BATCH_ROWS: Final = 65_536
 
 @dataclass(frozen=True, slots=True)
 class SnapshotResult:
-    """The version, whether it was recorded before this call, and how many files were hashed."""
+    """The version, whether it was recorded before this call, and how many files were hashed;
+    for a manifest version, its manifest."""
 
     version: DatasetVersion
     reused: bool
     files_read: int
+    manifest: Manifest | None = None
 
 
 def dataset_id(
@@ -91,6 +105,7 @@ def dataset_id(
     timestamp: str | None,
     files: Sequence[tuple[str, Digest]] = (),
     result: Digest | None = None,
+    manifest: Manifest | None = None,
 ) -> Digest:
     """The version id: BLAKE3 of the canonical description (see the module docstring)."""
     description: dict[str, Any] = {
@@ -99,7 +114,9 @@ def dataset_id(
         "format": format,
         "timestamp": timestamp,
     }
-    if result is None:
+    if manifest is not None:
+        description["manifest"] = manifest.describe()
+    elif result is None:
         description["files"] = [[name, str(digest)] for name, digest in sorted(files)]
     else:
         description["result"] = str(result)
@@ -107,13 +124,33 @@ def dataset_id(
     return hash_bytes(text.encode("utf-8"))
 
 
-def snapshot(project: Workspace, source: str | SqlSource | None = None) -> SnapshotResult:
+def snapshot(
+    project: Workspace,
+    source: str | SqlSource | None = None,
+    *,
+    manifest: bool | None = None,
+    delta_version: int | None = None,
+) -> SnapshotResult:
     """Snapshot `source` (default: keel.yaml's `data.source`) into a dataset version.
 
     A relative `source` is taken from the current folder; keel.yaml's from the project folder.
+    `manifest` records the files where they are instead of a copy (default: keel.yaml's
+    `data.snapshot`); `delta_version` picks a version of a Delta table (manifest only).
     Raises ConfigError without a source, DataError for data that cannot be read.
     """
     spec = project.spec.data
+    if manifest is None:
+        manifest = spec is not None and spec.snapshot == "manifest"
+    if delta_version is not None and not manifest:
+        raise ConfigError(
+            "a Delta table version is read only into a manifest version",
+            problems=[("delta_version", "needs --manifest (or data.snapshot: manifest)")],
+        )
+    if delta_version is not None and delta_version < 0:
+        raise ConfigError(
+            f"Delta table version {delta_version} is below 0",
+            problems=[("delta_version", "a Delta table version is 0 or more")],
+        )
     if source is None:
         if spec is None:
             raise ConfigError(
@@ -128,14 +165,33 @@ def snapshot(project: Workspace, source: str | SqlSource | None = None) -> Snaps
     format = spec.format if spec is not None else "auto"
     timestamp = spec.timestamp if spec is not None else None
     if isinstance(source, SqlSource):
+        if manifest:
+            raise ConfigError(
+                "a SQL source cannot be snapshotted as a manifest: a query result has no files",
+                problems=[("data.snapshot", "use copy for a SQL source")],
+            )
         return _snapshot_sql(project, _sqlite_absolute(source, base), timestamp)
+    if manifest:
+        if format == "csv":
+            raise ConfigError(
+                "data.format is csv, and a manifest version covers Parquet files or a Delta table",
+                problems=[("data.snapshot", "manifest needs Parquet files or a Delta table")],
+            )
+        location = source if "://" in source else _absolute(source, base)
+        return _snapshot_manifest(project, location, timestamp, delta_version)
     return _snapshot_files(project, _absolute(source, base), format, timestamp)
 
 
 def load_table(project: Workspace, ref: str | Digest) -> pa.Table:
-    """The data of a dataset version (`latest`, an id or a unique prefix), verified by hash."""
+    """The data of a dataset version (`latest`, an id or a unique prefix), verified by hash.
+
+    A manifest version's files are checked against the manifest (size and identity) before
+    any is read: DataError naming the first file that changed."""
     datasets = project.metadata.datasets
     version = datasets.get(ref) if isinstance(ref, Digest) else datasets.resolve(ref)
+    if version.manifest is not None:
+        return _load_manifest_table(project, version)
+    assert version.parquet is not None
     with _temp_file(project, ".parquet") as path:
         project.artifacts.get_file(version.parquet, path)
         table = pq.read_table(str(path))
@@ -143,6 +199,20 @@ def load_table(project: Workspace, ref: str | Digest) -> pa.Table:
         # Recorded before keel left row indexes out: the same rule applies on the way out.
         table, _ = split_index_columns(table, f"dataset {version.short}")
     return table
+
+
+def load_manifest(project: Workspace, version: DatasetVersion) -> Manifest | None:
+    """The manifest of a manifest version, verified by hash; None for a copy."""
+    if version.manifest is None:
+        return None
+    document = project.artifacts.read_bytes(version.manifest)
+    try:
+        return Manifest.from_dict(json.loads(document))
+    except ValueError as exc:
+        raise StoreError(
+            f"the manifest of dataset {version.short} cannot be read: {exc}",
+            hint="a newer keel may have written it; upgrade keelml",
+        ) from None
 
 
 def load_profile(project: Workspace, version: DatasetVersion) -> Profile:
@@ -247,6 +317,65 @@ def _format_of(paths: list[Path], format: str) -> str:
             with path.open("rb") as handle:
                 found.add("parquet" if handle.read(4) == b"PAR1" else "csv")
     return "+".join(sorted(found))
+
+
+# --- lake tables (manifests) -------------------------------------------------------------------
+
+
+def _snapshot_manifest(
+    project: Workspace, source: str, timestamp: str | None, delta_version: int | None
+) -> SnapshotResult:
+    from keel.data.manifest import MANIFEST_MEDIA_TYPE, build_manifest, read_manifest
+
+    manifest, where = build_manifest(source, stat_db=_stat_db(project), delta_version=delta_version)
+    with contextlib.closing(where):
+        files_read = where.files_hashed
+        version_id = dataset_id(format=manifest.table, timestamp=timestamp, manifest=manifest)
+        existing = project.metadata.datasets.find(version_id)
+        if existing is not None:
+            return SnapshotResult(existing, reused=True, files_read=files_read, manifest=manifest)
+        read = read_manifest(where, manifest)
+    document = json.dumps(manifest.to_dict(), sort_keys=True, separators=(",", ":"))
+    stored = project.artifacts.put_bytes(document.encode("utf-8"))
+    project.metadata.artifacts.record(
+        stored.digest,
+        size=stored.size,
+        media_type=MANIFEST_MEDIA_TYPE,
+        actor=project.settings.user,
+    )
+    result = _record(
+        project,
+        read.table,
+        version_id=version_id,
+        source=manifest.location,
+        format=manifest.table,
+        timestamp=timestamp,
+        files_read=files_read,
+        left_out=read.left_out,
+        manifest=stored.digest,
+    )
+    return SnapshotResult(
+        result.version, reused=result.reused, files_read=files_read, manifest=manifest
+    )
+
+
+def _load_manifest_table(project: Workspace, version: DatasetVersion) -> pa.Table:
+    from keel.data.lake import location
+    from keel.data.manifest import check_manifest, read_manifest
+
+    manifest = load_manifest(project, version)
+    assert manifest is not None
+    with contextlib.closing(location(manifest.location, stat_db=_stat_db(project))) as where:
+        check_manifest(where, manifest, version=version.short)
+        table = read_manifest(where, manifest).table
+    # What the snapshot recorded (a text timestamp column parsed, Parquet's own types).
+    if version.time_range is not None:
+        table, _ = _timestamps(table, version.time_range.column, version.source)
+    return _as_stored(table)
+
+
+def _stat_db(project: Workspace) -> Path:
+    return project.settings.state_dir / "cache" / "stat.db"
 
 
 # --- SQL sources -----------------------------------------------------------------------------
@@ -390,21 +519,29 @@ def _record(
     files_read: int = 0,
     query: str | None = None,
     left_out: tuple[LeftOutColumn, ...] = (),
+    manifest: Digest | None = None,
 ) -> SnapshotResult:
+    """Store the profile (and, without a `manifest`, the Parquet copy), then record the version
+    and the holders of its objects in one transaction."""
     table, time_range = _timestamps(table, timestamp, source)
     table = _as_stored(table)
     actor = project.settings.user
-    # Profiling and writing Parquet are both Arrow C++ work that releases the GIL: side by
-    # side they take little more than the slower of the two.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-profile") as pool:
-        profiling = pool.submit(profile_table, table)
-        with _temp_file(project, ".parquet") as path:
-            pq.write_table(table, str(path), compression="zstd")
-            parquet = project.artifacts.put_file(path)
-        profile = profiling.result()
-    project.metadata.artifacts.record(
-        parquet.digest, size=parquet.size, media_type=PARQUET_MEDIA_TYPE, actor=actor
-    )
+    parquet: Digest | None = None
+    if manifest is None:
+        # Profiling and writing Parquet are both Arrow C++ work that releases the GIL: side
+        # by side they take little more than the slower of the two.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-profile") as pool:
+            profiling = pool.submit(profile_table, table)
+            with _temp_file(project, ".parquet") as path:
+                pq.write_table(table, str(path), compression="zstd")
+                copy = project.artifacts.put_file(path)
+            profile = profiling.result()
+        project.metadata.artifacts.record(
+            copy.digest, size=copy.size, media_type=PARQUET_MEDIA_TYPE, actor=actor
+        )
+        parquet = copy.digest
+    else:
+        profile = profile_table(table)
     stored_profile = project.artifacts.put_bytes(profile.to_json())
     project.metadata.artifacts.record(
         stored_profile.digest,
@@ -420,7 +557,8 @@ def _record(
         rows=table.num_rows,
         columns=tuple((f.name, str(f.type)) for f in table.schema),
         time_range=time_range,
-        parquet=parquet.digest,
+        parquet=parquet,
+        manifest=manifest,
         profile=stored_profile.digest,
         created_at=datetime.now(UTC),
         created_by=actor,

@@ -1,8 +1,9 @@
 """Dataset versions: immutable snapshots of input data, named by a digest of their content.
 
 A `DatasetVersion` is what `keel data snapshot` records: where the data came from, what it
-holds (rows, schema, time range) and the two stored objects that make it reusable, the
-data as Parquet and its statistics profile. Pure: no storage, no I/O.
+holds (rows, schema, time range) and the two stored objects that make it reusable: the data
+(a Parquet copy, or for a table that stays in a lake a `Manifest` of its files) and its
+statistics profile. Pure: no storage, no I/O.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ __all__ = [
     "DatasetRef",
     "DatasetVersion",
     "LeftOutColumn",
+    "Manifest",
+    "ManifestFile",
     "SourceFile",
     "TimeRange",
     "parse_dataset_ref",
@@ -29,6 +32,8 @@ __all__ = [
 LATEST: Final = "latest"
 #: Fewer hex characters than this would too often name several versions at once.
 MIN_PREFIX: Final = 6
+MANIFEST_KIND: Final = "keel/dataset-manifest"
+MANIFEST_VERSION: Final = 1
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 
@@ -46,6 +51,116 @@ class SourceFile:
             raise ValueError(f"source file path must be relative and non-empty, got {self.path!r}")
         if self.size < 0:
             raise ValueError(f"source file size must be zero or more, got {self.size}")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ManifestFile:
+    """One file of a manifest: its name under the table's location, size and identity.
+
+    `identity` is `blake3:<hex>` for a local file (its content digest) or `etag:<etag>` for an
+    object in S3 (what S3 says about its content without it being read). `partition` holds a
+    Delta table's partition values for the file (column, value as the log writes it, or None),
+    which Delta keeps in its log rather than in the file.
+    """
+
+    path: str
+    size: int
+    identity: str
+    partition: tuple[tuple[str, str | None], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.path or self.path.startswith("/") or "://" in self.path:
+            raise ValueError(f"manifest file path must be relative, got {self.path!r}")
+        if ".." in self.path.split("/"):
+            raise ValueError(f"manifest file path must stay under the table, got {self.path!r}")
+        if self.size < 0:
+            raise ValueError(f"manifest file size must be zero or more, got {self.size}")
+        if not self.identity.startswith(("blake3:", "etag:")):
+            raise ValueError(
+                f"manifest file identity must be blake3:... or etag:..., got {self.identity!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The files a version of a lake table is made of, recorded instead of a copy.
+
+    `location` is where the files are (an absolute folder or `s3://bucket/prefix`), `table` how
+    they form a table (`parquet`: every Parquet file under the location; `delta`: the files of
+    Delta table version `delta_version`), and `partition_types` the Arrow types of a Delta
+    table's partition columns. Files are kept sorted by path.
+    """
+
+    location: str
+    table: Literal["parquet", "delta"]
+    files: tuple[ManifestFile, ...]
+    delta_version: int | None = None
+    partition_types: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.files:
+            raise ValueError("a manifest lists at least one file")
+        if (self.table == "delta") != (self.delta_version is not None):
+            raise ValueError("a Delta manifest has a table version, and only a Delta manifest")
+        object.__setattr__(self, "files", tuple(sorted(self.files)))
+        paths = [file.path for file in self.files]
+        if len(set(paths)) != len(paths):
+            raise ValueError("manifest file paths must be unique")
+
+    @property
+    def bytes(self) -> int:
+        return sum(file.size for file in self.files)
+
+    def describe(self) -> dict[str, Any]:
+        """What the version id covers (see `keel.data.snapshot`): everything but nothing else."""
+        return {
+            "location": self.location,
+            "table": self.table,
+            "delta_version": self.delta_version,
+            "partition_types": [list(pair) for pair in self.partition_types],
+            "files": [
+                [f.path, f.size, f.identity, [list(pair) for pair in f.partition]]
+                for f in self.files
+            ],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "table": self.table,
+            "files": len(self.files),
+            "bytes": self.bytes,
+            "delta_version": self.delta_version,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": MANIFEST_KIND, "version": MANIFEST_VERSION, **self.describe()}
+
+    @classmethod
+    def from_dict(cls, document: Any) -> Manifest:
+        """Read `to_dict`'s document; `ValueError` saying what is wrong."""
+        if not isinstance(document, dict) or document.get("kind") != MANIFEST_KIND:
+            raise ValueError(f"not a keel dataset manifest (expected kind {MANIFEST_KIND})")
+        if document.get("version") != MANIFEST_VERSION:
+            raise ValueError(f"dataset manifest version {document.get('version')!r} is not known")
+        try:
+            return cls(
+                location=str(document["location"]),
+                table=document["table"],
+                delta_version=document["delta_version"],
+                partition_types=tuple((str(k), str(v)) for k, v in document["partition_types"]),
+                files=tuple(
+                    ManifestFile(
+                        str(path),
+                        int(size),
+                        str(identity),
+                        tuple((str(k), None if v is None else str(v)) for k, v in partition),
+                    )
+                    for path, size, identity, partition in document["files"]
+                ),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed dataset manifest: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +212,8 @@ class DatasetVersion:
     `time_range` is None when no timestamp column is configured or it holds only nulls.
     `files` (sorted by path) is empty for a SQL source, whose `query` is recorded instead.
     `left_out` lists the source's columns that are not in the data (row indexes, see
-    `keel.contracts.columns`).
+    `keel.contracts.columns`). The data is stored as one of two objects: `parquet`, a copy,
+    or `manifest`, a `Manifest` document naming the files where they stay; the other is None.
     """
 
     id: Digest
@@ -106,15 +222,18 @@ class DatasetVersion:
     rows: int
     columns: tuple[tuple[str, str], ...]
     time_range: TimeRange | None
-    parquet: Digest
+    parquet: Digest | None
     profile: Digest
     created_at: datetime
     created_by: str
     files: tuple[SourceFile, ...] = ()
     query: str | None = None
     left_out: tuple[LeftOutColumn, ...] = ()
+    manifest: Digest | None = None
 
     def __post_init__(self) -> None:
+        if (self.parquet is None) == (self.manifest is None):
+            raise ValueError("a dataset version has a Parquet copy or a manifest, one of the two")
         if self.rows < 0:
             raise ValueError(f"rows must be zero or more, got {self.rows}")
         if self.created_at.tzinfo is None:
@@ -139,6 +258,13 @@ class DatasetVersion:
         return f"dataset:{self.id.hex}"
 
     @property
+    def data(self) -> Digest:
+        """The stored object the data is read through: the Parquet copy or the manifest."""
+        stored = self.parquet if self.parquet is not None else self.manifest
+        assert stored is not None  # __post_init__ holds one of the two
+        return stored
+
+    @property
     def column_names(self) -> list[str]:
         return [name for name, _ in self.columns]
 
@@ -159,7 +285,8 @@ class DatasetVersion:
                 "start": time_range.start.isoformat(),
                 "end": time_range.end.isoformat(),
             },
-            "parquet": str(self.parquet),
+            "parquet": None if self.parquet is None else str(self.parquet),
+            "manifest": None if self.manifest is None else str(self.manifest),
             "profile": str(self.profile),
             "created_at": self.created_at.isoformat(),
             "created_by": self.created_by,

@@ -34,10 +34,16 @@ class DataSpec(_Section):
     but are never passed to `features.build`, required in requests, or profiled for drift
     (e.g. bike rentals' `casual` and `registered`, which add up to the target). The target,
     the timestamp and the entity key cannot be excluded.
+
+    `snapshot` says how `keel data snapshot` (and `keel train`) record a version: `copy`
+    stores the data as Parquet in keel's artifact store; `manifest` records a lake table's
+    Parquet files (a folder, an `s3://` prefix or a Delta table) where they are, with their
+    sizes and identities, and reads them back from there (docs/data.md).
     """
 
     source: str | SqlSource
     format: Literal["auto", "csv", "parquet"] = "auto"
+    snapshot: Literal["copy", "manifest"] = "copy"
     timestamp: str | None = None
     target: str | None = None
     entity_key: list[str] = Field(default_factory=list)

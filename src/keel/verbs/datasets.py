@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from keel.domain.dataset import DatasetVersion
+    from keel.domain.dataset import DatasetVersion, Manifest
     from keel.stats.profile import Profile
     from keel.workspace import Workspace
 
@@ -25,16 +25,19 @@ class Datasets:
 
 @dataclass(frozen=True)
 class DatasetDetail:
-    """One dataset version, the size of its Parquet copy and its statistics profile."""
+    """One dataset version, the size of its Parquet copy (None for a manifest version), its
+    manifest (None for a copy) and its statistics profile."""
 
     version: DatasetVersion
-    parquet_size: int
+    parquet_size: int | None
     profile: Profile
+    manifest: Manifest | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": self.version.to_dict(),
             "parquet_size": self.parquet_size,
+            "manifest": None if self.manifest is None else self.manifest.summary(),
             "profile": self.profile.to_dict(),
         }
 
@@ -52,8 +55,10 @@ def datasets(project: Workspace, *, limit: int | None = None) -> Datasets:
 def dataset(project: Workspace, ref: str) -> DatasetDetail:
     """A dataset version (`latest`, an id or at least 6 leading hex characters of one) with
     its statistics profile, verified by hash (as `keel data show`); `NotFound` otherwise."""
-    from keel.data.snapshot import load_profile
+    from keel.data.snapshot import load_manifest, load_profile
 
     version = project.metadata.datasets.resolve(ref)
     profile = load_profile(project, version)
+    if version.parquet is None:
+        return DatasetDetail(version, None, profile, load_manifest(project, version))
     return DatasetDetail(version, project.metadata.artifacts.get(version.parquet).size, profile)

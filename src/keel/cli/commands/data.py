@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,17 +27,38 @@ def data() -> None:
 
 @data.command()
 @click.argument("source", required=False)
+@click.option(
+    "--manifest/--copy",
+    "manifest",
+    default=None,
+    help="Record the files of a lake table where they are (Parquet folder or glob, "
+    "s3://bucket/prefix, Delta table) instead of a copy. Default: data.snapshot in keel.yaml.",
+)
+@click.option(
+    "--delta-version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --manifest: this version of a Delta table (default: the newest).",
+)
 @json_option
 @pass_cli
-def snapshot(cli: CliContext, source: str | None, as_json: bool) -> int:
+def snapshot(
+    cli: CliContext,
+    source: str | None,
+    manifest: bool | None,
+    delta_version: int | None,
+    as_json: bool,
+) -> int:
     """Snapshot data into an immutable dataset version.
 
     SOURCE is a CSV or Parquet file, a glob or a folder; without it, data.source in keel.yaml
     (a path or a SQL query). Unchanged data gives the version recorded before, without
-    reading the files again.
+    reading the files again. With --manifest, SOURCE may also be s3://bucket/prefix or a
+    Delta table, and nothing is copied.
     """
-    result = cli.project().snapshot(source)
+    result = cli.project().snapshot(source, manifest=manifest, delta_version=delta_version)
     version = result.version
+    listed = result.manifest
 
     def text() -> str:
         if result.reused:
@@ -52,6 +73,8 @@ def snapshot(cli: CliContext, source: str | None, as_json: bool) -> int:
             detail += f", {_span(version)}"
         read = result.files_read
         lines = [head, f"  {detail}", f"  {_count(read)} file{'' if read == 1 else 's'} read"]
+        if listed is not None:
+            lines.append(f"  manifest of {listed.location}: {_manifest_line(listed.summary())}")
         lines += [f"  left out {column.describe()}" for column in version.left_out]
         return "\n".join(lines)
 
@@ -61,6 +84,7 @@ def snapshot(cli: CliContext, source: str | None, as_json: bool) -> int:
             "ok": True,
             "reused": result.reused,
             "files_read": result.files_read,
+            "manifest": None if listed is None else listed.summary(),
             "version": version.to_dict(),
             "notices": [f"left out {column.describe()}" for column in version.left_out],
         },
@@ -119,9 +143,14 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
             f"created   {_when(version.created_at)} UTC by {version.created_by}",
             f"rows      {_count(version.rows)}",
             f"time      {_span(version)}",
-            f"parquet   {version.parquet.short}  ({_count(parquet_size)} bytes)",
-            f"files     {len(version.files)}",
         ]
+        manifest = detail.manifest
+        if version.parquet is not None:
+            lines.append(f"parquet   {version.parquet.short}  ({_count(parquet_size)} bytes)")
+        elif manifest is not None:
+            lines.append(f"manifest  {version.data.short}  ({_manifest_line(manifest.summary())})")
+            lines += [f"  {f.path}  {_count(f.size)} bytes  {f.identity}" for f in manifest.files]
+        lines.append(f"files     {len(version.files)}")
         lines += [f"  {f.path}  {_count(f.size)} bytes  {f.digest.short}" for f in version.files]
         lines.append(f"columns   {len(version.columns)}")
         width = max((len(name) for name, _ in version.columns), default=4)
@@ -192,6 +221,14 @@ def diff(cli: CliContext, old: str, new: str, as_json: bool) -> int:
 
 
 # --- rendering -------------------------------------------------------------------------------
+
+
+def _manifest_line(summary: dict[str, Any]) -> str:
+    files = summary["files"]
+    text = f"{files:,} file{'' if files == 1 else 's'}, {summary['bytes']:,} bytes"
+    if summary["delta_version"] is not None:
+        text += f", Delta table version {summary['delta_version']}"
+    return text
 
 
 def _count(value: int | None) -> str:

@@ -54,12 +54,13 @@ class SqlDatasetVersions(DatasetVersions):
         """Record the version and hold its objects; the earlier record if the id exists."""
         now = datetime.now(UTC)
         with write_transaction(self._engine) as conn:
-            for digest in sorted({version.parquet, version.profile}):
+            for digest in sorted({version.data, version.profile}):
                 if not lock_artifact(conn, digest):
                     raise NotFound(
                         f"cannot record dataset {version.short}: its object {digest} "
                         "is not recorded as an artifact",
-                        hint="record the Parquet and profile objects before the version",
+                        hint="record the data (Parquet or manifest) and profile objects "
+                        "before the version",
                     )
             # RETURNING, not rowcount: drivers disagree on rowcount for a skipped insert.
             insert_row = insert_ignoring_duplicates(conn, datasets, _row_of(version), "id")
@@ -88,7 +89,7 @@ class SqlDatasetVersions(DatasetVersions):
                         for file in version.files
                     ],
                 )
-            for digest in sorted({version.parquet, version.profile}):
+            for digest in sorted({version.data, version.profile}):
                 holder = {"digest": str(digest), "holder": version.holder, "created_at": now}
                 conn.execute(
                     insert_ignoring_duplicates(conn, artifact_holders, holder, "digest", "holder")
@@ -186,7 +187,9 @@ def _row_of(version: DatasetVersion) -> dict[str, Any]:
         "timestamp_column": None if time_range is None else time_range.column,
         "time_start": None if time_range is None else time_range.start,
         "time_end": None if time_range is None else time_range.end,
-        "parquet": str(version.parquet),
+        # One column for the stored data object, so its foreign key guards either kind.
+        "parquet": str(version.data),
+        "storage": None if version.manifest is None else "manifest",
         "profile": str(version.profile),
         "created_at": version.created_at,
         "created_by": version.created_by,
@@ -227,6 +230,7 @@ def _to_version(
     time_range = None
     if row.timestamp_column is not None and row.time_start is not None:
         time_range = TimeRange(row.timestamp_column, row.time_start, row.time_end)
+    manifest = row.storage == "manifest"
     return DatasetVersion(
         id=Digest.parse(row.id),
         source=row.source,
@@ -235,7 +239,8 @@ def _to_version(
         rows=row.row_count,
         columns=tuple(columns),
         time_range=time_range,
-        parquet=Digest.parse(row.parquet),
+        parquet=None if manifest else Digest.parse(row.parquet),
+        manifest=Digest.parse(row.parquet) if manifest else None,
         profile=Digest.parse(row.profile),
         created_at=row.created_at,
         created_by=row.created_by,

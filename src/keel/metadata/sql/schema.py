@@ -179,6 +179,9 @@ datasets = Table(
     Column("created_by", Text, nullable=False),
     # JSON list of {position, name, reason}: source columns not in the data (row indexes).
     Column("left_out", Text, nullable=True),
+    # "manifest" when `parquet` holds the digest of a manifest of a lake table's files
+    # (migration 0011); NULL for a Parquet copy.
+    Column("storage", Text, nullable=True),
     CheckConstraint("row_count >= 0", name="row_count_not_negative"),
     Index(None, "created_at"),
 )
