@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from keel.data.snapshot import PARQUET_MEDIA_TYPE, load_manifest, load_table
-from keel.errors import ConfigError, DataError
+from keel.errors import ConfigError, Conflict, DataError
 from keel.project import Project
 from tests.cli.conftest import Keel
 from tests.data.conftest import OLD_MTIME_NS, set_mtime
@@ -206,6 +206,34 @@ def test_a_failure_while_profiling_leaves_no_version(
     monkeypatch.undo()
     assert project.metadata.datasets.count() == 0
     assert project.snapshot(str(lake), manifest=True).reused is False
+
+
+def test_a_file_changing_during_the_snapshot_is_a_conflict(
+    project: Project, tmp_path: Path, parts: list[pa.Table], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keel.data.manifest
+
+    lake = tmp_path / "lake"
+    single = write_part(lake / "part-0.parquet", parts[0])
+    read_manifest = keel.data.manifest.read_manifest
+
+    def read_then_rewrite(*args: object) -> object:
+        read = read_manifest(*args)  # type: ignore[arg-type]
+        write_part(single, parts[1])
+        return read
+
+    monkeypatch.setattr(keel.data.manifest, "read_manifest", read_then_rewrite)
+    with pytest.raises(Conflict, match="files changed while they were being snapshotted"):
+        project.snapshot(str(single), manifest=True)  # one file: its folder is the location
+    monkeypatch.undo()
+    assert project.metadata.datasets.count() == 0
+    result = project.snapshot(str(single), manifest=True)
+    assert result.manifest is not None
+    assert (result.manifest.location, [f.path for f in result.manifest.files]) == (
+        str(lake),
+        ["part-0.parquet"],
+    )
+    assert load_table(project, result.version.id).equals(parts[1])
 
 
 def test_copy_stays_the_default(project: Project, tmp_path: Path, parts: list[pa.Table]) -> None:

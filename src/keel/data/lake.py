@@ -74,11 +74,14 @@ class Location(ABC):
         """A (small) file's bytes: a Delta log entry."""
 
     @abstractmethod
-    def read_parquet(self, path: str) -> pa.Table:
-        """One Parquet file as a table."""
+    def read_parquet(self, path: str, identity: str | None = None) -> pa.Table:
+        """One Parquet file as a table; with `identity`, DataError if the file opened is
+        not that one any more (where the store can tell without reading it twice)."""
 
-    def exists(self, path: str) -> bool:
-        return bool(self.listing(path))
+    def find(self, paths: Sequence[str]) -> dict[str, LakeFile]:
+        """The named files that exist, by path (one listing; a local folder stats each)."""
+        listed = self.listing()
+        return {path: listed[path] for path in paths if path in listed}
 
     @property
     def files_hashed(self) -> int:
@@ -129,6 +132,20 @@ class LocalLocation(Location):
                 found[name] = LakeFile(name, path.stat().st_size)
         return found
 
+    def find(self, paths: Sequence[str]) -> dict[str, LakeFile]:
+        # A stat per file: the folder may hold far more than the table (a file's parent).
+        found = {}
+        for path in paths:
+            try:
+                info = (self.root / path).stat()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                raise DataError(f"{self.root / path}: cannot read: {reason}", path=path) from None
+            found[path] = LakeFile(path, info.st_size)
+        return found
+
     def identities(self, files: Sequence[LakeFile]) -> list[str]:
         cache = self._stat_cache()
         result = []
@@ -153,7 +170,9 @@ class LocalLocation(Location):
             reason = exc.strerror or type(exc).__name__
             raise DataError(f"{target}: cannot read: {reason}", path=target) from None
 
-    def read_parquet(self, path: str) -> pa.Table:
+    def read_parquet(self, path: str, identity: str | None = None) -> pa.Table:
+        # The digest was checked through the stat cache just before; hashing the bytes read
+        # again would double the reading for a race the snapshot checks for afterwards.
         target = self.root / path
         try:
             return pq.read_table(str(target))
@@ -244,12 +263,21 @@ class S3Location(Location):
             data: bytes = self._fs.cat_file(self._key(path))
         return data
 
-    def read_parquet(self, path: str) -> pa.Table:
+    def read_parquet(self, path: str, identity: str | None = None) -> pa.Table:
         where = f"s3://{self._key(path)}"
         with self._errors(where):
             handle = self._fs.open(self._key(path), "rb")
         try:
             with handle:
+                # The object as opened (its HEAD): rewritten since it was checked, it is
+                # another object, whose bytes the manifest does not name.
+                etag = str(handle.details.get("ETag", "")).strip('"')
+                if identity is not None and etag and f"etag:{etag}" != identity:
+                    raise DataError(
+                        f"{where} changed content while it was being read: {identity} -> "
+                        f"etag:{etag}",
+                        path=where,
+                    )
                 return pq.read_table(handle)
         except pa.ArrowException as exc:
             raise DataError(

@@ -53,7 +53,7 @@ def build_manifest(
                     f"{where.url}: Delta table version {table.version} holds no files",
                     path=where.url,
                 )
-            listed = where.listing()
+            listed = where.find([f.path for f in table.files])
             missing = [f.path for f in table.files if f.path not in listed]
             if missing:
                 raise DataError(
@@ -110,7 +110,7 @@ def build_manifest(
 
 def check_manifest(where: Location, manifest: Manifest, *, version: str) -> None:
     """Every file of the manifest is still there with its size and identity, or DataError."""
-    listed = where.listing()
+    listed = where.find([f.path for f in manifest.files])
     now = [listed.get(f.path) or LakeFile(f.path, -1) for f in manifest.files]
     problems: list[tuple[ManifestFile, str]] = []
     present: list[tuple[ManifestFile, LakeFile]] = []
@@ -146,7 +146,7 @@ def read_manifest(where: Location, manifest: Manifest) -> ReadResult:
     left_out: dict[LeftOutColumn, None] = {}
     for file in manifest.files:
         name = f"{where.url}/{file.path}"
-        table, dropped = split_index_columns(where.read_parquet(file.path), name)
+        table, dropped = split_index_columns(where.read_parquet(file.path, file.identity), name)
         left_out.update(dict.fromkeys(dropped))
         for column, text in file.partition:
             values = pa.array([text] * table.num_rows, type=pa.string())

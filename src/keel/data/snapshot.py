@@ -325,7 +325,12 @@ def _format_of(paths: list[Path], format: str) -> str:
 def _snapshot_manifest(
     project: Workspace, source: str, timestamp: str | None, delta_version: int | None
 ) -> SnapshotResult:
-    from keel.data.manifest import MANIFEST_MEDIA_TYPE, build_manifest, read_manifest
+    from keel.data.manifest import (
+        MANIFEST_MEDIA_TYPE,
+        build_manifest,
+        check_manifest,
+        read_manifest,
+    )
 
     manifest, where = build_manifest(source, stat_db=_stat_db(project), delta_version=delta_version)
     with contextlib.closing(where):
@@ -335,6 +340,15 @@ def _snapshot_manifest(
         if existing is not None:
             return SnapshotResult(existing, reused=True, files_read=files_read, manifest=manifest)
         read = read_manifest(where, manifest)
+        # What was read must be what the manifest names, or the profile would describe
+        # other data than the id.
+        try:
+            check_manifest(where, manifest, version=version_id.short)
+        except DataError:
+            raise Conflict(
+                f"{manifest.location}: files changed while they were being snapshotted",
+                hint="run the snapshot again once the data has stopped changing",
+            ) from None
     document = json.dumps(manifest.to_dict(), sort_keys=True, separators=(",", ":"))
     stored = project.artifacts.put_bytes(document.encode("utf-8"))
     project.metadata.artifacts.record(
