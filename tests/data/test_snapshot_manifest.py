@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from keel.data.snapshot import PARQUET_MEDIA_TYPE, load_manifest, load_table
+from keel.data.snapshot import PARQUET_MEDIA_TYPE, load_manifest, load_profile, load_table
 from keel.errors import ConfigError, Conflict, DataError
 from keel.project import Project
 from tests.cli.conftest import Keel
@@ -234,6 +235,84 @@ def test_a_file_changing_during_the_snapshot_is_a_conflict(
         ["part-0.parquet"],
     )
     assert load_table(project, result.version.id).equals(parts[1])
+
+
+def test_a_table_above_the_exact_bound_is_profiled_file_by_file_from_sketches(
+    tmp_path: Path, flights_table: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keel.data.snapshot
+
+    columns = ["month", "carrier", "tailnum", "distance", "dep_delay", "air_time", "time_hour"]
+    table = flights_table.select(columns)
+    table = table.set_column(6, "time_hour", table.column(6).cast(pa.timestamp("ms", "UTC")))
+    lake = tmp_path / "lake"
+    months = [table.filter(pc.equal(table.column("month"), month)) for month in range(1, 13)]
+    for month, rows in enumerate(months, start=1):
+        write_part(lake / f"month={month:02d}.parquet", rows)
+    table = pa.concat_tables(months)  # in the files' order
+    results = {}
+    for bound in ("exact", "streamed"):
+        if bound == "streamed":
+            monkeypatch.setattr(keel.data.snapshot, "EXACT_PROFILE_BYTES", 0)
+        Project.init(tmp_path / bound, env=ENV).close()
+        with Project.open(tmp_path / bound, env=ENV) as project:
+            result = project.snapshot(str(lake), manifest=True)
+            results[bound] = (result.version, load_profile(project, result.version))
+            assert load_table(project, result.version.id).equals(table)
+    (exact, whole), (streamed, sketched) = results["exact"], results["streamed"]
+    # The same version either way: the id, the schema, the time range are the data's.
+    assert streamed.id == exact.id
+    assert (streamed.rows, streamed.columns, streamed.time_range) == (
+        exact.rows,
+        exact.columns,
+        exact.time_range,
+    )
+    assert sketched.rows == whole.rows == 336_776
+    for name in ("month", "distance", "dep_delay", "air_time"):
+        one, other = whole.column(name), sketched.column(name)
+        assert (other.count, other.nulls, other.type) == (one.count, one.nulls, one.type)
+        assert one.numeric is not None and other.numeric is not None
+        assert (other.numeric.min, other.numeric.max) == (one.numeric.min, one.numeric.max)
+        assert other.numeric.mean == pytest.approx(one.numeric.mean, rel=1e-9)
+        assert other.numeric.std == pytest.approx(one.numeric.std, rel=1e-9)
+        assert sum(other.numeric.histogram.counts) == one.numeric.count
+        assert len(other.numeric.histogram.edges) == len(one.numeric.histogram.edges)
+        for key, value in one.numeric.quantiles.items():
+            # Within the number sketch's relative accuracy (0.5%) or one unit of the data.
+            assert other.numeric.quantiles[key] == pytest.approx(value, rel=0.01, abs=1.0)
+    # Month has 12 values: one bin per month, exact counts.
+    assert sketched.column("month").numeric.histogram == whole.column("month").numeric.histogram  # type: ignore[union-attr]
+    assert sketched.column("carrier").categorical == whole.column("carrier").categorical
+    tails = sketched.column("tailnum").categorical
+    assert tails is not None and whole.column("tailnum").categorical is not None
+    assert tails.distinct <= whole.column("tailnum").categorical.distinct  # a lower bound
+    assert sketched.column("time_hour").temporal == whole.column("time_hour").temporal
+
+
+def test_files_whose_types_widen_are_combined_alike_exact_or_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keel.data.snapshot
+
+    lake = tmp_path / "lake"
+    write_part(lake / "a.parquet", pa.table({"x": pa.array([1, 2], pa.int64()), "y": ["a", "b"]}))
+    write_part(lake / "b.parquet", pa.table({"x": pa.array([2.5, None]), "y": ["c", None]}))
+    write_part(lake / "c.parquet", pa.table({"x": pa.array([7], pa.int32()), "y": ["d"]}))
+    Project.init(tmp_path / "project", env=ENV).close()
+    with Project.open(tmp_path / "project", env=ENV) as project:
+        monkeypatch.setattr(keel.data.snapshot, "EXACT_PROFILE_BYTES", 0)
+        version = project.snapshot(str(lake), manifest=True).version
+        assert version.columns == (("x", "double"), ("y", "string"))
+        profile = load_profile(project, version)
+        assert (profile.column("x").count, profile.column("x").nulls) == (4, 1)
+        assert profile.column("x").numeric is not None
+        assert profile.column("x").numeric.mean == pytest.approx(12.5 / 4)
+        assert load_table(project, version.id).column("x").to_pylist() == [1, 2, 2.5, None, 7]
+
+        write_part(lake / "d.parquet", pa.table({"x": ["eight"], "y": ["e"]}))
+        with pytest.raises(DataError, match=r"d\.parquet: column 'x' is string here but double"):
+            project.snapshot(str(lake), manifest=True)
+        assert project.metadata.datasets.count() == 1
 
 
 def test_copy_stays_the_default(project: Project, tmp_path: Path, parts: list[pa.Table]) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,7 +31,13 @@ from keel.data.read import ReadResult, combine_tables, resolve_source
 from keel.domain.dataset import LeftOutColumn, Manifest, ManifestFile
 from keel.errors import DataError
 
-__all__ = ["MANIFEST_MEDIA_TYPE", "build_manifest", "check_manifest", "read_manifest"]
+__all__ = [
+    "MANIFEST_MEDIA_TYPE",
+    "build_manifest",
+    "check_manifest",
+    "read_files",
+    "read_manifest",
+]
 
 MANIFEST_MEDIA_TYPE: Final = "application/vnd.keel.dataset-manifest+json"
 
@@ -141,18 +147,27 @@ def check_manifest(where: Location, manifest: Manifest, *, version: str) -> None
 def read_manifest(where: Location, manifest: Manifest) -> ReadResult:
     """The manifest's files read one at a time and combined (checked by `check_manifest`
     first, by the caller), with Delta partition columns added from the log."""
-    types = {name: arrow_type(kind) for name, kind in manifest.partition_types}
     tables: list[tuple[str, pa.Table]] = []
     left_out: dict[LeftOutColumn, None] = {}
+    for name, table, dropped in read_files(where, manifest):
+        left_out.update(dict.fromkeys(dropped))
+        tables.append((name, table))
+    return ReadResult(combine_tables(tables), tuple(left_out))
+
+
+def read_files(
+    where: Location, manifest: Manifest
+) -> Iterator[tuple[str, pa.Table, tuple[LeftOutColumn, ...]]]:
+    """Each file of the manifest in turn: its full name, its table (row index left out,
+    Delta partition columns added) and the columns left out, one file in memory at a time."""
+    types = {name: arrow_type(kind) for name, kind in manifest.partition_types}
     for file in manifest.files:
         name = f"{where.url}/{file.path}"
         table, dropped = split_index_columns(where.read_parquet(file.path, file.identity), name)
-        left_out.update(dict.fromkeys(dropped))
         for column, text in file.partition:
             values = pa.array([text] * table.num_rows, type=pa.string())
             table = table.append_column(column, _typed(values, types.get(column), name, column))
-        tables.append((name, table))
-    return ReadResult(combine_tables(tables), tuple(left_out))
+        yield name, table, dropped
 
 
 def _typed(values: pa.Array, target: Any, where: str, column: str) -> pa.Array:

@@ -27,7 +27,8 @@ one file makes a new version; an unchanged table is the version recorded before.
 A new version is read with `keel.data.read_data` (a row index pandas wrote is left out, and
 recorded with the version as `left_out`), written as Parquet (zstd), profiled, and both
 objects are stored before the version is recorded (for a manifest version: the manifest
-document, and the profile, exact, of the files read one at a time and combined in memory).
+document and the profile, exact up to `EXACT_PROFILE_BYTES` of Parquet, above that built file
+by file from mergeable sketches, `keel.data.profiling`).
 The record and the holders that keep the objects alive are written in one transaction, so a
 failure part-way leaves no version and only unheld objects that `keel artifacts gc` reclaims.
 """
@@ -53,7 +54,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
 from keel.artifacts.hashing import hash_bytes, new_hasher
 from keel.contracts.columns import split_index_columns
-from keel.data.read import Format, read_data, resolve_source
+from keel.data.read import Format, combine_tables, read_data, resolve_source
 from keel.data.statcache import StatCache, StatKey
 from keel.domain import times
 from keel.domain.dataset import DatasetVersion, LeftOutColumn, Manifest, SourceFile, TimeRange
@@ -63,9 +64,11 @@ from keel.spec import SqlSource
 from keel.stats.profile import Profile, profile_table
 
 if TYPE_CHECKING:
+    from keel.data.lake import Location
     from keel.workspace import Workspace
 
 __all__ = [
+    "EXACT_PROFILE_BYTES",
     "ID_KIND",
     "ID_VERSION",
     "PARQUET_MEDIA_TYPE",
@@ -83,6 +86,10 @@ ID_KIND: Final = "keel/dataset-id"
 ID_VERSION: Final = 1
 PARQUET_MEDIA_TYPE: Final = "application/vnd.apache.parquet"
 PROFILE_MEDIA_TYPE: Final = "application/vnd.keel.profile+json"
+#: Up to this many bytes of Parquet, a manifest version's files are combined in memory and
+#: profiled exactly, as a copy is; above, they are read one at a time into mergeable
+#: sketches (`keel.data.profiling`), so memory holds one file whatever the table's size.
+EXACT_PROFILE_BYTES: Final = 256 * 1024 * 1024
 #: Rows fetched from a SQL cursor at a time: bounded memory per step, and a fixed batch
 #: size keeps the IPC stream (and so the id) the same for the same result.
 SQL_BATCH_ROWS: Final = 65_536
@@ -325,12 +332,7 @@ def _format_of(paths: list[Path], format: str) -> str:
 def _snapshot_manifest(
     project: Workspace, source: str, timestamp: str | None, delta_version: int | None
 ) -> SnapshotResult:
-    from keel.data.manifest import (
-        MANIFEST_MEDIA_TYPE,
-        build_manifest,
-        check_manifest,
-        read_manifest,
-    )
+    from keel.data.manifest import MANIFEST_MEDIA_TYPE, build_manifest, check_manifest
 
     manifest, where = build_manifest(source, stat_db=_stat_db(project), delta_version=delta_version)
     with contextlib.closing(where):
@@ -339,7 +341,10 @@ def _snapshot_manifest(
         existing = project.metadata.datasets.find(version_id)
         if existing is not None:
             return SnapshotResult(existing, reused=True, files_read=files_read, manifest=manifest)
-        read = read_manifest(where, manifest)
+        if manifest.bytes <= EXACT_PROFILE_BYTES:
+            scanned = _scan_whole(where, manifest, timestamp)
+        else:
+            scanned = _scan_streamed(where, manifest, timestamp)
         # What was read must be what the manifest names, or the profile would describe
         # other data than the id.
         try:
@@ -349,27 +354,91 @@ def _snapshot_manifest(
                 f"{manifest.location}: files changed while they were being snapshotted",
                 hint="run the snapshot again once the data has stopped changing",
             ) from None
+    actor = project.settings.user
     document = json.dumps(manifest.to_dict(), sort_keys=True, separators=(",", ":"))
     stored = project.artifacts.put_bytes(document.encode("utf-8"))
     project.metadata.artifacts.record(
-        stored.digest,
-        size=stored.size,
-        media_type=MANIFEST_MEDIA_TYPE,
-        actor=project.settings.user,
+        stored.digest, size=stored.size, media_type=MANIFEST_MEDIA_TYPE, actor=actor
     )
-    result = _record(
-        project,
-        read.table,
-        version_id=version_id,
+    stored_profile = _store_profile(project, scanned.profile)
+    version = DatasetVersion(
+        id=version_id,
         source=manifest.location,
         format=manifest.table,
-        timestamp=timestamp,
-        files_read=files_read,
-        left_out=read.left_out,
+        rows=scanned.profile.rows,
+        columns=scanned.columns,
+        time_range=scanned.time_range,
+        parquet=None,
         manifest=stored.digest,
+        profile=stored_profile,
+        created_at=datetime.now(UTC),
+        created_by=actor,
+        left_out=scanned.left_out,
     )
+    recorded = project.metadata.datasets.add(version)
     return SnapshotResult(
-        result.version, reused=result.reused, files_read=files_read, manifest=manifest
+        recorded, reused=recorded != version, files_read=files_read, manifest=manifest
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Scanned:
+    """What a manifest version records of its data, read from its files."""
+
+    profile: Profile
+    columns: tuple[tuple[str, str], ...]
+    time_range: TimeRange | None
+    left_out: tuple[LeftOutColumn, ...]
+
+
+def _scan_whole(where: Location, manifest: Manifest, timestamp: str | None) -> _Scanned:
+    """The files combined in memory and profiled exactly, as a copy is."""
+    from keel.data.manifest import read_manifest
+
+    read = read_manifest(where, manifest)
+    table, time_range = _timestamps(read.table, timestamp, manifest.location)
+    table = _as_stored(table)
+    return _Scanned(
+        profile_table(table),
+        tuple((f.name, str(f.type)) for f in table.schema),
+        time_range,
+        read.left_out,
+    )
+
+
+def _scan_streamed(where: Location, manifest: Manifest, timestamp: str | None) -> _Scanned:
+    """The files read one at a time into mergeable sketches (`keel.data.profiling`): memory
+    holds one file, whatever the table's size."""
+    from keel.data.manifest import read_files
+    from keel.data.profiling import StreamedProfile
+
+    streamed = StreamedProfile()
+    shape: tuple[str, pa.Table] | None = None  # the first file's name, and the types so far
+    ranges: list[TimeRange] = []
+    left_out: dict[LeftOutColumn, None] = {}
+    for name, table, dropped in read_files(where, manifest):
+        left_out.update(dict.fromkeys(dropped))
+        table, time_range = _timestamps(table, timestamp, name)
+        table = _as_stored(table)
+        if shape is not None:
+            # The rules of combining files in one table: same columns, types widened only
+            # where no value changes (an empty table carries the types so far).
+            table = combine_tables([shape, (name, table)])
+        shape = (shape[0] if shape else name, table.slice(0, 0))
+        if time_range is not None:
+            ranges.append(time_range)
+        streamed.update(table)
+        del table
+    assert shape is not None  # a manifest lists at least one file
+    time_range = None
+    if ranges:
+        start = min(r.start for r in ranges)
+        time_range = TimeRange(ranges[0].column, start, max(r.end for r in ranges))
+    return _Scanned(
+        streamed.profile(),
+        tuple((f.name, str(f.type)) for f in shape[1].schema),
+        time_range,
+        tuple(left_out),
     )
 
 
@@ -533,36 +602,22 @@ def _record(
     files_read: int = 0,
     query: str | None = None,
     left_out: tuple[LeftOutColumn, ...] = (),
-    manifest: Digest | None = None,
 ) -> SnapshotResult:
-    """Store the profile (and, without a `manifest`, the Parquet copy), then record the version
-    and the holders of its objects in one transaction."""
     table, time_range = _timestamps(table, timestamp, source)
     table = _as_stored(table)
     actor = project.settings.user
-    parquet: Digest | None = None
-    if manifest is None:
-        # Profiling and writing Parquet are both Arrow C++ work that releases the GIL: side
-        # by side they take little more than the slower of the two.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-profile") as pool:
-            profiling = pool.submit(profile_table, table)
-            with _temp_file(project, ".parquet") as path:
-                pq.write_table(table, str(path), compression="zstd")
-                copy = project.artifacts.put_file(path)
-            profile = profiling.result()
-        project.metadata.artifacts.record(
-            copy.digest, size=copy.size, media_type=PARQUET_MEDIA_TYPE, actor=actor
-        )
-        parquet = copy.digest
-    else:
-        profile = profile_table(table)
-    stored_profile = project.artifacts.put_bytes(profile.to_json())
+    # Profiling and writing Parquet are both Arrow C++ work that releases the GIL: side by
+    # side they take little more than the slower of the two.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keel-profile") as pool:
+        profiling = pool.submit(profile_table, table)
+        with _temp_file(project, ".parquet") as path:
+            pq.write_table(table, str(path), compression="zstd")
+            parquet = project.artifacts.put_file(path)
+        profile = profiling.result()
     project.metadata.artifacts.record(
-        stored_profile.digest,
-        size=stored_profile.size,
-        media_type=PROFILE_MEDIA_TYPE,
-        actor=actor,
+        parquet.digest, size=parquet.size, media_type=PARQUET_MEDIA_TYPE, actor=actor
     )
+    stored_profile = _store_profile(project, profile)
     version = DatasetVersion(
         id=version_id,
         source=source,
@@ -571,9 +626,8 @@ def _record(
         rows=table.num_rows,
         columns=tuple((f.name, str(f.type)) for f in table.schema),
         time_range=time_range,
-        parquet=parquet,
-        manifest=manifest,
-        profile=stored_profile.digest,
+        parquet=parquet.digest,
+        profile=stored_profile,
         created_at=datetime.now(UTC),
         created_by=actor,
         files=files,
@@ -582,6 +636,14 @@ def _record(
     recorded = project.metadata.datasets.add(version)
     # Another process may have recorded the same content while we converted it.
     return SnapshotResult(recorded, reused=recorded != version, files_read=files_read)
+
+
+def _store_profile(project: Workspace, profile: Profile) -> Digest:
+    stored = project.artifacts.put_bytes(profile.to_json())
+    project.metadata.artifacts.record(
+        stored.digest, size=stored.size, media_type=PROFILE_MEDIA_TYPE, actor=project.settings.user
+    )
+    return stored.digest
 
 
 def _as_stored(table: pa.Table) -> pa.Table:
