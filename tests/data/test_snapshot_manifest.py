@@ -190,7 +190,7 @@ def test_a_glob_of_parquet_files_and_csv_refused(
     assert project.metadata.datasets.count() == 1
 
 
-def test_a_failure_while_profiling_leaves_no_version(
+def test_a_failure_while_profiling_or_recording_leaves_no_version(
     project: Project, tmp_path: Path, parts: list[pa.Table], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import keel.data.snapshot
@@ -206,7 +206,20 @@ def test_a_failure_while_profiling_leaves_no_version(
         project.snapshot(str(lake), manifest=True)
     monkeypatch.undo()
     assert project.metadata.datasets.count() == 0
+
+    def broken_add(version: object) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(project.metadata.datasets, "add", broken_add)
+    with pytest.raises(RuntimeError, match="went away"):
+        project.snapshot(str(lake), manifest=True)
+    monkeypatch.undo()
+    assert project.metadata.datasets.count() == 0
+    # The manifest and the profile were stored, and nothing holds them: gc reclaims them.
+    assert project.metadata.artifacts.count() == 2
+    assert project.metadata.artifacts.referenced() == set()
     assert project.snapshot(str(lake), manifest=True).reused is False
+    assert len(project.metadata.artifacts.referenced()) == 2
 
 
 def test_a_file_changing_during_the_snapshot_is_a_conflict(
