@@ -51,6 +51,10 @@ of the `predictions` table every 0.25 s (`SELECT count(*)`, one psycopg connecti
 - rows/s durable is the least-squares slope of that count over the same time;
 - the lag is how long after the last answer the count reached every row answered so far
   (polled every 20 ms then).
+Also per load, from /proc over the load's time: the cores the replicas used (every process
+of theirs), and PostgreSQL's (the postmaster and its backends, this script's counting
+included); and for keel the requests per model call (adaptive batching: the replicas'
+`keel_model_batch_requests` in /metrics).
 After the replicas have stopped, the table must hold exactly the prediction ids the servers
 answered with: each once (COUNT(DISTINCT id) = COUNT(*) = rows answered), none missing.
 
@@ -76,6 +80,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -128,6 +133,11 @@ class Postgres:
     started: bool = False
     bin_dir: Path = Path()
     version: str = ""
+
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id."""
+        return int((self.root / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
 
     @property
     def url(self) -> str:
@@ -370,6 +380,37 @@ def prediction_ids(bodies: Sequence[bytes]) -> list[str]:
     return [p["id"] for body in bodies for p in json.loads(body)["predictions"]]
 
 
+def cpu_seconds(groups: Sequence[int] = (), parent: int | None = None) -> float:
+    """CPU seconds used so far by every process of these process groups (the replicas and
+    the processes they started: `mlflow models serve` runs uvicorn as a child), or by
+    `parent` and its children (PostgreSQL's postmaster and its backends)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            text = stat.read_text()
+            pid = int(text.split(" ", 1)[0])
+            # After "pid (comm) ": state, ppid, pgrp, ... utime and stime are the 12th and 13th.
+            fields = text[text.rindex(")") + 2 :].split()
+            if int(fields[2]) in groups or parent in (pid, int(fields[1])):
+                total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def model_calls(ports: Sequence[int]) -> tuple[float, float]:
+    """Requests answered and model calls made so far by keel's replicas, from their
+    /metrics (`keel_model_batch_requests`: requests per model call)."""
+    requests = calls = 0.0
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        for line in text.splitlines():
+            if line.startswith("keel_model_batch_requests_sum"):
+                requests += float(line.rsplit(" ", 1)[1])
+            elif line.startswith("keel_model_batch_requests_count"):
+                calls += float(line.rsplit(" ", 1)[1])
+    return requests, calls
+
+
 # --- the prediction log, watched --------------------------------------------------------------
 
 
@@ -377,6 +418,7 @@ class RowCounter:
     """Counts the `predictions` table's rows every POLL_EVERY seconds while running."""
 
     def __init__(self, database: Postgres) -> None:
+        self.database = database
         self.conn = database.connect()
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
@@ -440,6 +482,9 @@ class Measured:
     load: Load
     durable: float | None = None  # rows/s into PostgreSQL over the load's time
     lag: float | None = None  # seconds from the last answer until every row was there
+    server_cores: float = 0.0  # CPU seconds of every replica over the load's time
+    per_call: float | None = None  # requests per model call (keel's adaptive batching)
+    database_cores: float | None = None  # PostgreSQL's CPU over the load's time
 
     def row(self) -> dict[str, Any]:
         load = self.load
@@ -455,6 +500,9 @@ class Measured:
             "rows_served_per_s": load.rate,
             "rows_durable_per_s": self.durable,
             "log_lag_s": self.lag,
+            "server_cores": self.server_cores,
+            "requests_per_model_call": self.per_call,
+            "postgresql_cores": self.database_cores,
             "generator_cores": load.generator_cores,
         }
 
@@ -482,15 +530,19 @@ def bench(
 ) -> None:
     """Start `count` replicas of `name`, check their answers, load them at each client count."""
     label = f"{name} x{count}"
+    database = counter.database if counter is not None else None
     one, five, _ = os.getloadavg()
     run.loads[label] = f"{one:.2f} (5 min {five:.2f})"
     print(f"{label}: starting...", file=sys.stderr, flush=True)
     server = SERVERS[name]
     ports = [int(command[command.index("--port") + 1]) for command in commands]
     with ExitStack() as stack:
+        groups = []  # each replica is its own process group (running's start_new_session)
         for n, command in enumerate(commands):
             log = logs / f"{name}-r{count}-{n}.log"
-            stack.enter_context(running(command, env, ports[n], server.ready, log))
+            groups.append(
+                stack.enter_context(running(command, env, ports[n], server.ready, log)).pid
+            )
         replicas = Replicas(name, ports, [encode_requests(server, p, rows) for p in ports])
         found, bodies = answer_rows(replicas, SANITY_ROWS)
         for n, probabilities in enumerate(found):
@@ -508,13 +560,26 @@ def bench(
             counter.wait_for(len(run.answered_ids), warm.ended)
         for clients in args.clients:
             print(f"{label}: {clients} clients...", file=sys.stderr, flush=True)
+            calls_before = model_calls(ports) if name == "keel" else (0.0, 0.0)
+            cpu_before = cpu_seconds(groups)
+            database_before = cpu_seconds(parent=database.pid) if database else 0.0
             with counter if counter is not None else contextlib.nullcontext():
                 timed = run_load(replicas, clients, args.seconds, keep=counter is not None)
-            measured = Measured(name, count, clients, timed.load)
+            cpu = cpu_seconds(groups) - cpu_before
+            measured = Measured(
+                name, count, clients, timed.load, server_cores=cpu / timed.load.seconds
+            )
+            if database is not None:
+                database_cpu = cpu_seconds(parent=database.pid) - database_before
+                measured.database_cores = database_cpu / timed.load.seconds
             if counter is not None:
-                run.answered_ids += prediction_ids(timed.bodies)
+                expected = len(run.answered_ids) + len(timed.bodies)  # one row each
+                measured.lag = counter.wait_for(expected, timed.ended)
                 measured.durable = counter.slope(timed.began, timed.ended)
-                measured.lag = counter.wait_for(len(run.answered_ids), timed.ended)
+                run.answered_ids += prediction_ids(timed.bodies)
+            if name == "keel":  # after the lag: asking the replicas takes their time
+                after = model_calls(ports)
+                measured.per_call = (after[0] - calls_before[0]) / (after[1] - calls_before[1])
             run.measured.append(measured)
 
 
@@ -672,11 +737,19 @@ def report(
     )
     print(
         "| server | replicas | clients | requests | req/s | p50 | p99 | failures "
-        "| rows/s durable | durable / served | log lag |"
+        "| rows/s durable | durable / served | log lag | server cores | PostgreSQL cores "
+        "| requests / call |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- |" + " ---: |" * 13)
     table = [m.row() for m in run.measured]
     for row in table:
+        per_call = (
+            "-"
+            if row["requests_per_model_call"] is None
+            else f"{row['requests_per_model_call']:.1f}"
+        )
+        cores = row["postgresql_cores"]
+        database = "-" if cores is None else f"{cores:.2f}"
         if row["rows_durable_per_s"] is None:
             log = "not logged | - | -"
         else:
@@ -687,7 +760,7 @@ def report(
         print(
             f"| {row['server']} | {row['replicas']} | {row['clients']} | {row['requests']:,} "
             f"| {row['rate']:,.0f} | {milliseconds(row['p50'])} | {milliseconds(row['p99'])} "
-            f"| {row['failures']} | {log} |"
+            f"| {row['failures']} | {log} | {row['server_cores']:.2f} | {database} | {per_call} |"
         )
     figures = {(r["server"], r["replicas"], r["clients"]): r for r in table}
     ratios: dict[str, float] = {}
