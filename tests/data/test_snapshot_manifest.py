@@ -352,6 +352,31 @@ def test_a_delta_version_or_a_sql_source_without_a_manifest_is_refused(
     assert project.metadata.datasets.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"source": {"query": "SELECT 1 AS a", "url": "sqlite:///rows.db"}},
+            "a SQL source cannot be snapshotted as a manifest",
+        ),
+        ({"source": "lake", "format": "csv"}, "data.format is csv, and a manifest version"),
+    ],
+)
+def test_sources_a_manifest_cannot_cover_are_config_errors_naming_the_setting(
+    tmp_path: Path, data: dict[str, object], message: str
+) -> None:
+    folder = tmp_path / "project"
+    Project.init(folder, env=ENV).close()
+    spec = folder / "keel.yaml"
+    extra = yaml.safe_dump({"data": {**data, "snapshot": "manifest"}})
+    spec.write_text(spec.read_text(encoding="utf-8") + "\n" + extra, encoding="utf-8")
+    with Project.open(folder, env=ENV) as project:
+        with pytest.raises(ConfigError, match=message) as refused:
+            project.snapshot()
+        assert [field for field, _ in refused.value.problems] == ["data.snapshot"]
+        assert project.metadata.datasets.count() == 0
+
+
 # --- Delta tables -------------------------------------------------------------------------
 
 
@@ -496,12 +521,13 @@ def test_delta_a_new_commit_is_a_new_version_and_an_older_version_reads_its_file
     )
     assert project.snapshot(str(delta.root), manifest=True).reused is True
 
-    delta.commit(add={"part-2.parquet": parts[2]}, remove=("part-0.parquet",))
+    # The log names files as URIs: a space is written %20.
+    delta.commit(add={"part 2.parquet": parts[2]}, remove=("part-0.parquet",))
     second = project.snapshot(str(delta.root), manifest=True)
     assert second.reused is False and second.version.id != first.version.id
     assert second.manifest is not None and second.manifest.delta_version == 1
-    assert [f.path for f in second.manifest.files] == ["part-1.parquet", "part-2.parquet"]
-    assert load_table(project, second.version.id).equals(pa.concat_tables(parts[1:3]))
+    assert [f.path for f in second.manifest.files] == ["part 2.parquet", "part-1.parquet"]
+    assert load_table(project, second.version.id).equals(pa.concat_tables([parts[2], parts[1]]))
     # The files removed from the table stay on disk (until VACUUM): version 0 still reads.
     older = project.snapshot(str(delta.root), manifest=True, delta_version=0)
     assert older.reused is True and older.version.id == first.version.id
