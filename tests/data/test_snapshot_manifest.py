@@ -187,6 +187,11 @@ def test_a_glob_of_parquet_files_and_csv_refused(
     csv.write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(DataError, match="a manifest covers Parquet files"):
         project.snapshot(str(csv), manifest=True)
+    # CSV beside Parquet: a copy would read it, so a manifest refuses rather than skip it.
+    (lake / "2013-03").mkdir()
+    (lake / "2013-03" / "b.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"2013-03/b\.csv is CSV"):
+        project.snapshot(str(lake), manifest=True)
     assert project.metadata.datasets.count() == 1
 
 

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 MANIFEST_MEDIA_TYPE: Final = "application/vnd.keel.dataset-manifest+json"
+_CSV_SUFFIXES: Final = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst")
 
 
 def build_manifest(
@@ -175,9 +176,8 @@ def _typed(values: pa.Array, target: Any, where: str, column: str) -> pa.Array:
         return values
     try:
         if pa.types.is_timestamp(target) and target.tz is not None:
+            # Delta writes a timestamp partition value without its zone, which is UTC.
             return values.cast(pa.timestamp(target.unit)).cast(target)
-        if pa.types.is_boolean(target):
-            return values.cast(target)
         return values.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise DataError(
@@ -207,19 +207,20 @@ def _resolve(source: str, stat_db: Path) -> tuple[Location, list[str] | None]:
 
 
 def _parquet_files(where: Location, names: Sequence[str] | None) -> list[LakeFile]:
-    listed = where.listing()
     if names is None:
-        candidates = [f for name, f in listed.items() if not is_hidden(name)]
+        candidates = [f for name, f in where.listing().items() if not is_hidden(name)]
         found = [f for f in candidates if is_parquet_name(f.path)]
-        others = [f.path for f in candidates if not is_parquet_name(f.path)]
-        if others and not found:
+        # CSV beside Parquet would be data a copy reads and the manifest leaves out; any
+        # other file (a README, Spark's checksums) is not data to either.
+        csv = [f.path for f in candidates if f.path.lower().endswith(_CSV_SUFFIXES)]
+        if csv:
             raise DataError(
-                f"{where.url}: a manifest covers Parquet files; {where.url}/{others[0]} is not "
-                "one (.parquet, .pq, .parq)",
+                f"{where.url}: a manifest covers Parquet files; {where.url}/{csv[0]} is CSV",
                 path=where.url,
                 hint="snapshot CSV files as a copy (without --manifest)",
             )
     else:
+        listed = where.find(names)
         found = [listed[name] for name in names if name in listed]
         others = [name for name in names if not is_parquet_name(name)]
         if others:
