@@ -250,7 +250,8 @@ class S3Location(Location):
         listed = self.listing() if missing else {}
         result = []
         for file in files:
-            identity = file.identity or (listed.get(file.path) or LakeFile("", 0)).identity
+            found = listed.get(file.path)
+            identity = file.identity or (found.identity if found is not None else None)
             if identity is None:
                 raise DataError(
                     f"{self.url}/{file.path}: S3 gives no ETag for this object", path=file.path
