@@ -13,7 +13,12 @@ For every drift test that takes the column (numbers: ks, wasserstein, psi, jense
 categories: psi, jensenshannon, chi2), the exact value (`compare_tables`) against the value
 each sketch gives:
 
-- keel: `TableSketch.of` of each frame's column, then `compare_sketches`;
+- keel: `TableSketch.of` of each frame's column, then `compare_sketches` (version 2: numbers
+  on the finer for the pair of a log grid and a linear grid, folded categories in 4,096
+  hashed tail buckets);
+- keel v1: the same sketches as version 1 stored them (log grid only; every category beyond
+  the 1,000 kept in one `other`), read back from such a document: what a reference sketch
+  recorded before version 2 compares as;
 - KLL: `datasketches.kll_doubles_sketch(k=200)` of each column (rank error ~1.3%, the
   default k), its retained items with their weights as the sample the test sees;
 - REQ: `datasketches.req_floats_sketch(k=12, high rank accuracy)` (float32 items), likewise;
@@ -93,7 +98,9 @@ def _timed(action: Callable[[], Any], repeats: int = 1) -> tuple[float, Any]:
 # --- keel -------------------------------------------------------------------------------------
 
 
-def keel_column(reference: pa.Table, current: pa.Table, name: str) -> dict[str, Any]:
+def keel_column(
+    reference: pa.Table, current: pa.Table, name: str, version: int = 2
+) -> dict[str, Any]:
     from keel.stats.drift import compare_sketches
     from keel.stats.sketch import ColumnSketch, TableSketch
 
@@ -106,6 +113,11 @@ def keel_column(reference: pa.Table, current: pa.Table, name: str) -> dict[str, 
 
     seconds, ref_column = _timed(sketch_reference)
     cur_column = TableSketch.of(current, [name]).columns[name]
+    if version == 1:
+        # Read back from version 1 documents; this keel no longer sketches that way, so
+        # there is no sketching time to show.
+        ref_column, cur_column = _version_one(ref_column), _version_one(cur_column)
+        seconds = None
     merge_seconds, _ = _timed(lambda: ref_column.merge(cur_column), REPEATS)
     ref_table = TableSketch(columns={name: ref_column}, rows=reference.num_rows)
     cur_table = TableSketch(columns={name: cur_column}, rows=current.num_rows)
@@ -121,6 +133,21 @@ def keel_column(reference: pa.Table, current: pa.Table, name: str) -> dict[str, 
         "sketch_seconds": seconds,
         "merge_seconds": merge_seconds,
     }
+
+
+def keel_v1(reference: pa.Table, current: pa.Table, name: str) -> dict[str, Any]:
+    return keel_column(reference, current, name, version=1)
+
+
+def _version_one(column: Any) -> Any:
+    """The column's sketch as a version 1 document held it, read back as such."""
+    from keel.stats.sketch import ColumnSketch
+
+    document = column.to_dict()
+    document.pop("tail", None)
+    if "sketch" in document:
+        document["sketch"].pop("linear")
+    return ColumnSketch.from_dict(document, version=1)
 
 
 # --- Apache DataSketches ------------------------------------------------------------------------
@@ -262,6 +289,7 @@ def frequent(reference: pa.Table, current: pa.Table, name: str) -> dict[str, Any
 
 SKETCHES: dict[str, tuple[str, Callable[[pa.Table, pa.Table, str], dict[str, Any]], list[str]]] = {
     "keel": ("keel", keel_column, NUMERIC + CATEGORICAL),
+    "keel_v1": ("keel v1", keel_v1, NUMERIC + CATEGORICAL),
     "kll": (f"KLL k={KLL_K}", kll, NUMERIC),
     "req": (f"REQ k={REQ_K}", req, NUMERIC),
     "frequent": (f"frequent items 2^{FREQUENT_LG_MAP}", frequent, CATEGORICAL),
@@ -303,7 +331,9 @@ def _size(n: int) -> str:
     return f"{n / 1024:.1f} KB" if n >= 1024 else f"{n} B"
 
 
-def _ms(seconds: float) -> str:
+def _ms(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
     if seconds < 0.001:
         return f"{seconds * 1e6:.0f} us"
     return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"

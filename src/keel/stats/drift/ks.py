@@ -14,8 +14,9 @@ both samples hold at most 10,000 values, and there keel calls ks_2samp itself on
 `kstwo.sf(D, round(n1 n2 / (n1 + n2)))`, with D computed without rebuilding the samples: the
 CDFs are evaluated once on the merged distinct values. As scipy, the asymptotic value stands
 in where the exact computation fails. From sketches the same
-statistic is taken on the buckets' representatives: both sketches share one bucket grid, so
-D is the exact D at bucket resolution (equal, for values no two of which share a bucket).
+statistic is taken on the buckets' representatives: both sketches are read on one grid
+(`paired_supports`), so D is the exact D at bucket resolution (equal, for values no two of
+which share a bucket; off by at most the largest share of values one bucket holds).
 """
 
 from __future__ import annotations

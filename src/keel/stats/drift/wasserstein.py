@@ -12,8 +12,9 @@ The statistic is `scipy.stats.wasserstein_distance(reference, current)`: the int
 |F_ref - F_cur| over the merged distinct values (one sorted merge, no call to scipy). From
 sketches it is the same integral over the buckets' representatives, which equals
 `wasserstein_distance(values, values, u_weights=counts, v_weights=counts)` on the sketches'
-supports; every value moves by at most RELATIVE_ACCURACY of itself, so it differs from the
-exact distance by at most 0.005 (E|x_ref| + E|x_cur|).
+supports (one grid for both, `paired_supports`). On the log grid every value moves by at most
+RELATIVE_ACCURACY of itself, so the distance differs from the exact one by at most 0.005
+(E|x_ref| + E|x_cur|); on the linear grid of width w, by at most w.
 """
 
 from __future__ import annotations

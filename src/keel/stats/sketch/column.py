@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any, Final
 
 import numpy as np
@@ -23,10 +25,12 @@ from keel.stats.sketch.arrow import (
 from keel.stats.sketch.documents import _integer, _moment, _optional_float
 from keel.stats.sketch.numeric import NumericSketch, _extreme
 
-__all__ = ["MAX_CATEGORIES", "ColumnSketch"]
+__all__ = ["MAX_CATEGORIES", "TAIL_BUCKETS", "ColumnSketch", "tail_bucket"]
 
 
 MAX_CATEGORIES: Final = 1000
+#: Buckets the values beyond MAX_CATEGORIES are counted in, by a hash of the value.
+TAIL_BUCKETS: Final = 4096
 
 
 @dataclass(eq=True)
@@ -35,7 +39,15 @@ class ColumnSketch:
 
     `mean` and `m2` (sum of squared deviations from the mean) describe the non-missing values
     of a numeric column; `min` and `max` those of numeric and temporal columns (temporal as
-    epoch seconds). `categories` and `other` are for categorical and boolean columns.
+    epoch seconds). `categories`, `other` and `tail` are for categorical and boolean columns:
+    the MAX_CATEGORIES most frequent values counted one by one, the count of the rest in
+    `other`, and `other` split by `tail_bucket` into TAIL_BUCKETS counts (`tail`: bucket ->
+    count, the non-zero ones; None where the split is unknown, for sketches of version 1 and
+    merges with them).
+
+    For every tail bucket, its count plus the counts of the listed values that hash to it is
+    exactly how many values hash to it, whatever was folded when: merges add both sides, and
+    folding moves a value's count into its own bucket. The drift tests rely on it.
     """
 
     name: str
@@ -50,6 +62,7 @@ class ColumnSketch:
     numeric: NumericSketch | None = None
     categories: dict[str, int] = field(default_factory=dict)
     other: int = 0
+    tail: dict[int, int] | None = field(default_factory=dict)
 
     @classmethod
     def empty(cls, name: str, arrow_type: Any) -> ColumnSketch:
@@ -62,6 +75,16 @@ class ColumnSketch:
     @property
     def values(self) -> int:
         return self.count - self.nulls
+
+    def tail_counts(self) -> npt.NDArray[np.int64] | None:
+        """`other` split into TAIL_BUCKETS counts; None where the split is unknown."""
+        counts = np.zeros(TAIL_BUCKETS, dtype=np.int64)
+        if not self.other:
+            return counts
+        if not self.tail:
+            return None
+        counts[list(self.tail)] = list(self.tail.values())
+        return counts
 
     @property
     def null_rate(self) -> float:
@@ -103,8 +126,8 @@ class ColumnSketch:
         else:
             self.count += rows
             self.nulls += values.null_count
-            self.categories, self.other = _fold(
-                _add_counts(self.categories, value_counts(values)), self.other
+            self.categories, self.other, self.tail = _fold(
+                _add_counts(self.categories, value_counts(values)), self.other, self.tail_counts()
             )
 
     def merge(self, other: ColumnSketch) -> ColumnSketch:
@@ -129,14 +152,18 @@ class ColumnSketch:
             numeric=self.numeric,
             categories=dict(self.categories),
             other=self.other,
+            tail=None if self.tail is None else dict(self.tail),
         )
         if self.kind == "numeric":
             merged._add_values(other)
         else:
             merged.min = _extreme(min, self.min, other.min)
             merged.max = _extreme(max, self.max, other.max)
-            merged.categories, merged.other = _fold(
-                _add_counts(self.categories, other.categories), self.other + other.other
+            mine, theirs = self.tail_counts(), other.tail_counts()
+            merged.categories, merged.other, merged.tail = _fold(
+                _add_counts(self.categories, other.categories),
+                self.other + other.other,
+                None if mine is None or theirs is None else mine + theirs,
             )
         merged.count += other.count
         merged.nulls += other.nulls
@@ -182,10 +209,15 @@ class ColumnSketch:
         if self.kind in ("categorical", "boolean"):
             document["categories"] = dict(self.categories)
             document["other"] = self.other
+            document["tail"] = None if self.tail is None else _tail_document(self.tail)
         return document
 
     @classmethod
-    def from_dict(cls, document: Mapping[str, Any], where: str = "column") -> ColumnSketch:
+    def from_dict(
+        cls, document: Mapping[str, Any], where: str = "column", version: int = 2
+    ) -> ColumnSketch:
+        """Read a stored column sketch of that document `version` (1 has no tails, no linear
+        grid)."""
         if not isinstance(document, Mapping):
             raise ValueError(f"{where}: expected an object")
         name = document.get("name")
@@ -215,7 +247,7 @@ class ColumnSketch:
             raw_sketch = document.get("sketch")
             if not isinstance(raw_sketch, Mapping):
                 raise ValueError(f"{where}.sketch: expected an object")
-            sketch.numeric = NumericSketch.from_dict(raw_sketch, f"{where}.sketch")
+            sketch.numeric = NumericSketch.from_dict(raw_sketch, f"{where}.sketch", version)
             if sketch.numeric.count != sketch.values:
                 raise ValueError(
                     f"{where}.sketch.count: must equal count - nulls ({sketch.values}), "
@@ -241,7 +273,58 @@ class ColumnSketch:
                     f"{where}.categories: counts and other must add up to count - nulls "
                     f"({sketch.values})"
                 )
+            sketch.tail = _tail_of(document, where, version, sketch.other)
         return sketch
+
+
+def tail_bucket(value: str) -> int:
+    """The tail bucket of a category: CRC-32 of its UTF-8 bytes, modulo TAIL_BUCKETS. Fixed by
+    the value alone, so every sketch, on any machine, counts a value in the same bucket."""
+    return zlib.crc32(value.encode("utf-8")) % TAIL_BUCKETS
+
+
+def _tail_document(tail: Mapping[int, int]) -> dict[str, list[int]]:
+    # Gaps between the non-zero buckets rather than their numbers: shorter in JSON.
+    buckets = sorted(tail)
+    gaps = [b - a for a, b in zip([0, *buckets], buckets, strict=False)]
+    return {"buckets": gaps, "counts": [tail[b] for b in buckets]}
+
+
+def _tail_of(
+    document: Mapping[str, Any], where: str, version: int, other: int
+) -> dict[int, int] | None:
+    if version < 2:
+        return None if other else {}
+    if "tail" not in document:
+        raise ValueError(f"{where}.tail: required (an object, or null where unknown)")
+    raw = document["tail"]
+    if raw is None:
+        return None if other else {}
+    where = f"{where}.tail"
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{where}: expected an object with buckets and counts, or null")
+    gaps, counts = raw.get("buckets"), raw.get("counts")
+    if not isinstance(gaps, list) or not all(
+        isinstance(g, int) and not isinstance(g, bool) for g in gaps
+    ):
+        raise ValueError(f"{where}.buckets: expected a list of integers")
+    if not isinstance(counts, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in counts
+    ):
+        raise ValueError(f"{where}.counts: expected a list of positive integers")
+    if len(gaps) != len(counts):
+        raise ValueError(f"{where}.buckets: one per count ({len(counts)}), got {len(gaps)}")
+    buckets = list(accumulate(gaps))
+    if any(g <= 0 for g in gaps[1:]) or (
+        buckets and not 0 <= buckets[0] <= buckets[-1] < TAIL_BUCKETS
+    ):
+        raise ValueError(
+            f"{where}.buckets: ascending buckets from 0 to {TAIL_BUCKETS - 1}, "
+            "each written as its gap from the one before"
+        )
+    if sum(counts) != other:
+        raise ValueError(f"{where}.counts: must add up to other ({other}), got {sum(counts)}")
+    return dict(zip(buckets, counts, strict=True))
 
 
 def _numeric_batch(name: str, arrow_type: str, numbers: npt.NDArray[Any]) -> ColumnSketch:
@@ -284,13 +367,28 @@ def _add_counts(a: Mapping[str, int], b: Mapping[str, int]) -> dict[str, int]:
     return total
 
 
-def _fold(categories: dict[str, int], other: int) -> tuple[dict[str, int], int]:
-    """Keep the MAX_CATEGORIES most frequent values (ties by value); count the rest as other."""
-    if len(categories) <= MAX_CATEGORIES:
-        return categories, other
-    ranked = sorted(categories.items(), key=lambda item: (-item[1], item[0]))
-    kept = dict(ranked[:MAX_CATEGORIES])
-    return kept, other + sum(amount for _, amount in ranked[MAX_CATEGORIES:])
+def _fold(
+    categories: dict[str, int], other: int, tail: npt.NDArray[np.int64] | None
+) -> tuple[dict[str, int], int, dict[int, int] | None]:
+    """Keep the MAX_CATEGORIES most frequent values (ties by value); count the rest as other,
+    each in its tail bucket (where the tail is known)."""
+    if len(categories) > MAX_CATEGORIES:
+        ranked = sorted(categories.items(), key=lambda item: (-item[1], item[0]))
+        categories = dict(ranked[:MAX_CATEGORIES])
+        folded = ranked[MAX_CATEGORIES:]
+        amounts = np.fromiter((n for _, n in folded), dtype=np.int64, count=len(folded))
+        other += int(amounts.sum())
+        if tail is not None:
+            buckets = np.fromiter(
+                (tail_bucket(key) for key, _ in folded), dtype=np.int64, count=len(folded)
+            )
+            tail = tail + np.bincount(buckets, weights=amounts, minlength=TAIL_BUCKETS).astype(
+                np.int64
+            )
+    if tail is None:
+        return categories, other, None
+    present = np.flatnonzero(tail)
+    return categories, other, dict(zip(present.tolist(), tail[present].tolist(), strict=True))
 
 
 _SECONDS: Final = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}

@@ -1,4 +1,5 @@
-"""The number sketch: a DDSketch-style histogram with count, mean and M2 beside it."""
+"""The number sketch: two exactly mergeable histograms of the same values, one whose bins are
+relative to each value (DDSketch-style) and one whose bins are relative to the column's spread."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import numpy.typing as npt
 
 from keel.stats.sketch.arrow import Counts, Floats
 from keel.stats.sketch.documents import _integer, _optional_float
+from keel.stats.sketch.linear import LinearGrid
 
-__all__ = ["MAX_BUCKETS", "RELATIVE_ACCURACY", "NumericSketch"]
+__all__ = ["MAX_BUCKETS", "RELATIVE_ACCURACY", "NumericSketch", "paired_supports"]
 
 
 #: Every value a numeric sketch reports is within this relative error of a true value.
@@ -119,14 +121,22 @@ class _Buckets:
 
 
 class NumericSketch:
-    """A log-bucketed histogram of numbers: bounded size, exactly mergeable.
+    """Two histograms of the same numbers, both of bounded size and exactly mergeable.
 
-    `merge` and `update` give the same buckets as sketching all the values at once, in any
-    order; `quantiles` are within RELATIVE_ACCURACY (relative) of the exact lower quantile,
-    for values within the MAX_BUCKETS range of the largest magnitude.
+    The log grid (DDSketch-style buckets) knows every value to RELATIVE_ACCURACY of itself:
+    right for long tails, coarse for values far from zero relative to their spread. The linear
+    grid (`LinearGrid`) knows every value to a width set by where the values are: right for such
+    offset columns, coarse for long tails. Drift tests compare two sketches on the grid finer
+    for the pair (`paired_supports`); `support`, `cdf` and `quantiles` read the log grid.
+
+    `merge` and `update` give the same buckets and bins as sketching all the values at once,
+    in any order; `quantiles` are within RELATIVE_ACCURACY (relative) of the exact lower
+    quantile, for values within the MAX_BUCKETS range of the largest magnitude. A sketch read
+    from a version 1 document has no linear grid (`has_linear` is False), nor has a merge
+    with one.
     """
 
-    __slots__ = ("_count", "_max", "_min", "_negative", "_positive", "_zero")
+    __slots__ = ("_count", "_linear", "_max", "_min", "_negative", "_positive", "_zero")
 
     def __init__(
         self,
@@ -136,10 +146,12 @@ class NumericSketch:
         zero: int,
         low: float | None,
         high: float | None,
+        linear: LinearGrid | None,
     ) -> None:
         self._positive = positive
         self._negative = negative
         self._zero = zero
+        self._linear = linear
         self._count = positive.total + negative.total + zero
         self._min = low
         self._max = high
@@ -147,7 +159,12 @@ class NumericSketch:
     @classmethod
     def empty(cls) -> NumericSketch:
         return cls(
-            positive=_Buckets.empty(), negative=_Buckets.empty(), zero=0, low=None, high=None
+            positive=_Buckets.empty(),
+            negative=_Buckets.empty(),
+            zero=0,
+            low=None,
+            high=None,
+            linear=LinearGrid.empty(),
         )
 
     @classmethod
@@ -182,6 +199,8 @@ class NumericSketch:
             self._negative = self._negative.add(_Buckets.of(-values[negative], counts[negative]))
             total = int(counts.sum())
             zero = int(counts[values == 0].sum())
+        if self._linear is not None:
+            self._linear = self._linear.add(LinearGrid.of(values, counts))
         self._zero += zero
         self._count += total
         self._min = low if self._min is None else min(self._min, low)
@@ -195,6 +214,11 @@ class NumericSketch:
             zero=self._zero + other._zero,
             low=_extreme(min, self._min, other._min),
             high=_extreme(max, self._max, other._max),
+            linear=(
+                self._linear.add(other._linear)
+                if self._linear is not None and other._linear is not None
+                else None
+            ),
         )
 
     @property
@@ -208,6 +232,10 @@ class NumericSketch:
     @property
     def max(self) -> float | None:
         return self._max
+
+    @property
+    def has_linear(self) -> bool:
+        return self._linear is not None
 
     def support(self) -> tuple[Floats, Counts]:
         """Ascending representative values (negatives, zero, positives) and their counts.
@@ -264,10 +292,14 @@ class NumericSketch:
             "max": self._max,
             "positive": self._positive.to_dict(),
             "negative": self._negative.to_dict(),
+            "linear": None if self._linear is None else self._linear.to_dict(),
         }
 
     @classmethod
-    def from_dict(cls, document: Mapping[str, Any], where: str = "numeric") -> NumericSketch:
+    def from_dict(
+        cls, document: Mapping[str, Any], where: str = "numeric", version: int = 2
+    ) -> NumericSketch:
+        """Read a stored sketch; version 1 documents have no linear grid."""
         if not isinstance(document, Mapping):
             raise ValueError(f"{where}: expected an object")
         if document.get("relative_accuracy") != RELATIVE_ACCURACY:
@@ -281,6 +313,7 @@ class NumericSketch:
             zero=_integer(document, "zero", where),
             low=_optional_float(document, "min", where),
             high=_optional_float(document, "max", where),
+            linear=_linear_of(document, where, version),
         )
         count = _integer(document, "count", where)
         if count != sketch.count:
@@ -289,6 +322,10 @@ class NumericSketch:
             )
         if (sketch.min is None) != (count == 0) or (sketch.max is None) != (count == 0):
             raise ValueError(f"{where}.min, max: required exactly when count is positive")
+        if sketch._linear is not None and sketch._linear.total != count:
+            raise ValueError(
+                f"{where}.linear.counts: must add up to count ({count}), got {sketch._linear.total}"
+            )
         return sketch
 
     def __eq__(self, other: object) -> bool:
@@ -298,6 +335,55 @@ class NumericSketch:
 
     def __repr__(self) -> str:
         return f"NumericSketch(count={self._count}, min={self._min}, max={self._max})"
+
+
+def _linear_of(document: Mapping[str, Any], where: str, version: int) -> LinearGrid | None:
+    if version < 2:
+        return None
+    if "linear" not in document:
+        raise ValueError(f"{where}.linear: required (an object, or null where unknown)")
+    raw = document["linear"]
+    return None if raw is None else LinearGrid.from_dict(raw, f"{where}.linear")
+
+
+def paired_supports(
+    a: NumericSketch, b: NumericSketch
+) -> tuple[tuple[Floats, Counts], tuple[Floats, Counts]]:
+    """Both sketches' values on one grid, the finer for this pair: each value at its bucket's
+    or bin's representative, ascending, with the counts (no zero count).
+
+    The linear grid at the coarser of the two widths w (so both share its bins), each value at
+    its bin's middle, moves every value by at most w / 2; the log grid moves a value x by at
+    most RELATIVE_ACCURACY |x|. The grid that moves the values less on average (w / 2 against
+    RELATIVE_ACCURACY times the mean |x| of both) is taken; the log grid where either sketch
+    has no linear one. Ties go to the linear grid, whose bins hold integers one by one.
+    """
+    linear_a, linear_b = a._linear, b._linear
+    if linear_a is None or linear_b is None or not (linear_a.total and linear_b.total):
+        return _log_support(a), _log_support(b)
+    exponent = max(linear_a.exponent, linear_b.exponent)
+    log_a, log_b = _log_support(a), _log_support(b)
+    magnitude = (np.dot(np.abs(log_a[0]), log_a[1]) + np.dot(np.abs(log_b[0]), log_b[1])) / (
+        a.count + b.count
+    )
+    if math.ldexp(0.5, exponent) > RELATIVE_ACCURACY * magnitude:
+        return log_a, log_b
+    return _linear_support(linear_a, exponent), _linear_support(linear_b, exponent)
+
+
+def _log_support(sketch: NumericSketch) -> tuple[Floats, Counts]:
+    values, counts = sketch.support()
+    keep = counts > 0
+    return values[keep], counts[keep]
+
+
+def _linear_support(linear: LinearGrid, exponent: int) -> tuple[Floats, Counts]:
+    bins, counts = linear.at(exponent)
+    with np.errstate(over="ignore"):
+        middles = np.ldexp(bins.astype(np.float64) + 0.5, exponent)
+    # The top bins of float64's range stand partly above its largest value.
+    values: Floats = np.clip(middles, -np.finfo(np.float64).max, np.finfo(np.float64).max)
+    return values, counts
 
 
 def _extreme(pick: Any, a: float | None, b: float | None) -> float | None:

@@ -10,15 +10,19 @@ from typing import Any, Final
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
 from keel.stats.sketch.arrow import column_kind
-from keel.stats.sketch.column import MAX_CATEGORIES, ColumnSketch
+from keel.stats.sketch.column import MAX_CATEGORIES, TAIL_BUCKETS, ColumnSketch
 from keel.stats.sketch.documents import _integer
+from keel.stats.sketch.linear import LINEAR_BINS
 from keel.stats.sketch.numeric import MAX_BUCKETS, NumericSketch
 
 __all__ = ["SKETCH_KIND", "SKETCH_VERSION", "TableSketch"]
 
 
 SKETCH_KIND: Final = "keel/sketch"
-SKETCH_VERSION: Final = 1
+#: 2 added the numbers' linear grid and the categories' tail buckets. Version 1 documents
+#: (reference sketches of models registered before) still read, without either.
+SKETCH_VERSION: Final = 2
+_READABLE: Final = (1, 2)
 
 
 @dataclass(eq=True)
@@ -85,6 +89,8 @@ class TableSketch:
             "rows": self.rows,
             "max_buckets": MAX_BUCKETS,
             "max_categories": MAX_CATEGORIES,
+            "linear_bins": LINEAR_BINS,
+            "tail_buckets": TAIL_BUCKETS,
             "columns": [column.to_dict() for column in self.columns.values()],
         }
 
@@ -100,12 +106,19 @@ class TableSketch:
             raise ValueError("not a keel sketch: expected an object")
         if document.get("kind") != SKETCH_KIND:
             raise ValueError(f"kind: not a keel sketch, kind is {document.get('kind')!r}")
-        if document.get("version") != SKETCH_VERSION:
+        version = document.get("version")
+        if version not in _READABLE or isinstance(version, bool):
             raise ValueError(
-                f"version: this keel reads sketch version {SKETCH_VERSION}, "
-                f"got {document.get('version')!r}; upgrade keelml"
+                f"version: this keel reads sketch versions "
+                f"{', '.join(map(str, _READABLE))}, got {version!r}; upgrade keelml"
             )
-        for key, expected in (("max_buckets", MAX_BUCKETS), ("max_categories", MAX_CATEGORIES)):
+        limits: list[tuple[str, int]] = [
+            ("max_buckets", MAX_BUCKETS),
+            ("max_categories", MAX_CATEGORIES),
+        ]
+        if version >= 2:
+            limits += [("linear_bins", LINEAR_BINS), ("tail_buckets", TAIL_BUCKETS)]
+        for key, expected in limits:
             if document.get(key) != expected:
                 raise ValueError(f"{key}: this keel uses {expected}, got {document.get(key)!r}")
         rows = _integer(document, "rows", "sketch")
@@ -115,7 +128,7 @@ class TableSketch:
         columns: dict[str, ColumnSketch] = {}
         for position, raw in enumerate(raw_columns):
             where = f"columns[{position}]"
-            column = ColumnSketch.from_dict(raw, where)
+            column = ColumnSketch.from_dict(raw, where, version)
             if column.name in columns:
                 raise ValueError(f"{where}.name: column {column.name!r} appears twice")
             if column.count != rows:
