@@ -198,7 +198,7 @@ def test_a_glob_of_parquet_files_and_csv_refused(
 def test_a_failure_while_profiling_or_recording_leaves_no_version(
     project: Project, tmp_path: Path, parts: list[pa.Table], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import keel.data.snapshot
+    import keel.data.manifest
 
     lake = tmp_path / "lake"
     write_part(lake / "part-0.parquet", parts[0])
@@ -206,7 +206,7 @@ def test_a_failure_while_profiling_or_recording_leaves_no_version(
     def broken(table: pa.Table) -> None:
         raise MemoryError("out of memory while profiling")
 
-    monkeypatch.setattr(keel.data.snapshot, "profile_table", broken)
+    monkeypatch.setattr(keel.data.manifest, "profile_table", broken)
     with pytest.raises(MemoryError):
         project.snapshot(str(lake), manifest=True)
     monkeypatch.undo()
@@ -258,7 +258,7 @@ def test_a_file_changing_during_the_snapshot_is_a_conflict(
 def test_a_table_above_the_exact_bound_is_profiled_file_by_file_from_sketches(
     tmp_path: Path, flights_table: pa.Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import keel.data.snapshot
+    import keel.data.manifest
 
     columns = ["month", "carrier", "tailnum", "distance", "dep_delay", "air_time", "time_hour"]
     table = flights_table.select(columns)
@@ -271,7 +271,7 @@ def test_a_table_above_the_exact_bound_is_profiled_file_by_file_from_sketches(
     results = {}
     for bound in ("exact", "streamed"):
         if bound == "streamed":
-            monkeypatch.setattr(keel.data.snapshot, "EXACT_PROFILE_BYTES", 0)
+            monkeypatch.setattr(keel.data.manifest, "EXACT_PROFILE_BYTES", 0)
         Project.init(tmp_path / bound, env=ENV).close()
         with Project.open(tmp_path / bound, env=ENV) as project:
             result = project.snapshot(str(lake), manifest=True)
@@ -310,7 +310,7 @@ def test_a_table_above_the_exact_bound_is_profiled_file_by_file_from_sketches(
 def test_files_whose_types_widen_are_combined_alike_exact_or_streamed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import keel.data.snapshot
+    import keel.data.manifest
 
     lake = tmp_path / "lake"
     write_part(lake / "a.parquet", pa.table({"x": pa.array([1, 2], pa.int64()), "y": ["a", "b"]}))
@@ -318,7 +318,7 @@ def test_files_whose_types_widen_are_combined_alike_exact_or_streamed(
     write_part(lake / "c.parquet", pa.table({"x": pa.array([7], pa.int32()), "y": ["d"]}))
     Project.init(tmp_path / "project", env=ENV).close()
     with Project.open(tmp_path / "project", env=ENV) as project:
-        monkeypatch.setattr(keel.data.snapshot, "EXACT_PROFILE_BYTES", 0)
+        monkeypatch.setattr(keel.data.manifest, "EXACT_PROFILE_BYTES", 0)
         version = project.snapshot(str(lake), manifest=True).version
         assert version.columns == (("x", "double"), ("y", "string"))
         profile = load_profile(project, version)

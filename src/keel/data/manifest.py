@@ -19,6 +19,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,19 +28,29 @@ import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 from keel.contracts.columns import split_index_columns
 from keel.data.delta import LOG_FOLDER, arrow_type, is_delta, read_delta_log
 from keel.data.lake import LakeFile, Location, is_hidden, is_parquet_name, location
+from keel.data.profiling import StreamedProfile
 from keel.data.read import ReadResult, combine_tables, resolve_source
-from keel.domain.dataset import LeftOutColumn, Manifest, ManifestFile
+from keel.data.stored import as_stored, typed_timestamps
+from keel.domain.dataset import LeftOutColumn, Manifest, ManifestFile, TimeRange
 from keel.errors import DataError
+from keel.stats.profile import Profile, profile_table
 
 __all__ = [
+    "EXACT_PROFILE_BYTES",
     "MANIFEST_MEDIA_TYPE",
+    "Scanned",
     "build_manifest",
     "check_manifest",
     "read_files",
     "read_manifest",
+    "scan_manifest",
 ]
 
 MANIFEST_MEDIA_TYPE: Final = "application/vnd.keel.dataset-manifest+json"
+#: Up to this many bytes of Parquet, a manifest version's files are combined in memory and
+#: profiled exactly, as a copy is; above, they are read one at a time into mergeable
+#: sketches (`keel.data.profiling`), so memory holds one file whatever the table's size.
+EXACT_PROFILE_BYTES: Final = 256 * 1024 * 1024
 _CSV_SUFFIXES: Final = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst")
 
 
@@ -169,6 +180,70 @@ def read_files(
             values = pa.array([text] * table.num_rows, type=pa.string())
             table = table.append_column(column, _typed(values, types.get(column), name, column))
         yield name, table, dropped
+
+
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """What a manifest version records of its data, read from its files."""
+
+    profile: Profile
+    columns: tuple[tuple[str, str], ...]
+    time_range: TimeRange | None
+    left_out: tuple[LeftOutColumn, ...]
+
+
+def scan_manifest(where: Location, manifest: Manifest, timestamp: str | None) -> Scanned:
+    """What a version records of the manifest's data: the files combined and profiled
+    exactly up to `EXACT_PROFILE_BYTES`, above that read one at a time into sketches."""
+    if manifest.bytes <= EXACT_PROFILE_BYTES:
+        return _scan_whole(where, manifest, timestamp)
+    return _scan_streamed(where, manifest, timestamp)
+
+
+def _scan_whole(where: Location, manifest: Manifest, timestamp: str | None) -> Scanned:
+    """The files combined in memory and profiled exactly, as a copy is."""
+    read = read_manifest(where, manifest)
+    table, time_range = typed_timestamps(read.table, timestamp, manifest.location)
+    table = as_stored(table)
+    return Scanned(
+        profile_table(table),
+        tuple((f.name, str(f.type)) for f in table.schema),
+        time_range,
+        read.left_out,
+    )
+
+
+def _scan_streamed(where: Location, manifest: Manifest, timestamp: str | None) -> Scanned:
+    """The files read one at a time into mergeable sketches (`keel.data.profiling`): memory
+    holds one file, whatever the table's size."""
+    streamed = StreamedProfile()
+    shape: tuple[str, pa.Table] | None = None  # the first file's name, and the types so far
+    ranges: list[TimeRange] = []
+    left_out: dict[LeftOutColumn, None] = {}
+    for name, table, dropped in read_files(where, manifest):
+        left_out.update(dict.fromkeys(dropped))
+        table, time_range = typed_timestamps(table, timestamp, name)
+        table = as_stored(table)
+        if shape is not None:
+            # The rules of combining files in one table: same columns, types widened only
+            # where no value changes (an empty table carries the types so far).
+            table = combine_tables([shape, (name, table)])
+        shape = (shape[0] if shape else name, table.slice(0, 0))
+        if time_range is not None:
+            ranges.append(time_range)
+        streamed.update(table)
+        del table
+    assert shape is not None  # a manifest lists at least one file
+    time_range = None
+    if ranges:
+        start = min(r.start for r in ranges)
+        time_range = TimeRange(ranges[0].column, start, max(r.end for r in ranges))
+    return Scanned(
+        streamed.profile(),
+        tuple((f.name, str(f.type)) for f in shape[1].schema),
+        time_range,
+        tuple(left_out),
+    )
 
 
 def _typed(values: pa.Array, target: Any, where: str, column: str) -> pa.Array:

@@ -27,8 +27,8 @@ one file makes a new version; an unchanged table is the version recorded before.
 A new version is read with `keel.data.read_data` (a row index pandas wrote is left out, and
 recorded with the version as `left_out`), written as Parquet (zstd), profiled, and both
 objects are stored before the version is recorded (for a manifest version: the manifest
-document and the profile, exact up to `EXACT_PROFILE_BYTES` of Parquet, above that built file
-by file from mergeable sketches, `keel.data.profiling`).
+document and the profile, exact up to `keel.data.manifest.EXACT_PROFILE_BYTES` of Parquet,
+above that built file by file from mergeable sketches, `keel.data.profiling`).
 The record and the holders that keep the objects alive are written in one transaction, so a
 failure part-way leaves no version and only unheld objects that `keel artifacts gc` reclaims.
 """
@@ -49,26 +49,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
-import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
 from keel.artifacts.hashing import hash_bytes, new_hasher
 from keel.contracts.columns import split_index_columns
-from keel.data.read import Format, combine_tables, read_data, resolve_source
+from keel.data.read import Format, read_data, resolve_source
 from keel.data.statcache import StatCache, StatKey
-from keel.domain import times
-from keel.domain.dataset import DatasetVersion, LeftOutColumn, Manifest, SourceFile, TimeRange
+from keel.data.stored import as_stored, typed_timestamps
+from keel.domain.dataset import DatasetVersion, LeftOutColumn, Manifest, SourceFile
 from keel.domain.digest import Digest
 from keel.errors import ConfigError, Conflict, DataError, StoreError
 from keel.spec import SqlSource
 from keel.stats.profile import Profile, profile_table
 
 if TYPE_CHECKING:
-    from keel.data.lake import Location
     from keel.workspace import Workspace
 
 __all__ = [
-    "EXACT_PROFILE_BYTES",
     "ID_KIND",
     "ID_VERSION",
     "PARQUET_MEDIA_TYPE",
@@ -86,10 +83,6 @@ ID_KIND: Final = "keel/dataset-id"
 ID_VERSION: Final = 1
 PARQUET_MEDIA_TYPE: Final = "application/vnd.apache.parquet"
 PROFILE_MEDIA_TYPE: Final = "application/vnd.keel.profile+json"
-#: Up to this many bytes of Parquet, a manifest version's files are combined in memory and
-#: profiled exactly, as a copy is; above, they are read one at a time into mergeable
-#: sketches (`keel.data.profiling`), so memory holds one file whatever the table's size.
-EXACT_PROFILE_BYTES: Final = 256 * 1024 * 1024
 #: Rows fetched from a SQL cursor at a time: bounded memory per step, and a fixed batch
 #: size keeps the IPC stream (and so the id) the same for the same result.
 SQL_BATCH_ROWS: Final = 65_536
@@ -332,7 +325,12 @@ def _format_of(paths: list[Path], format: str) -> str:
 def _snapshot_manifest(
     project: Workspace, source: str, timestamp: str | None, delta_version: int | None
 ) -> SnapshotResult:
-    from keel.data.manifest import MANIFEST_MEDIA_TYPE, build_manifest, check_manifest
+    from keel.data.manifest import (
+        MANIFEST_MEDIA_TYPE,
+        build_manifest,
+        check_manifest,
+        scan_manifest,
+    )
 
     manifest, where = build_manifest(source, stat_db=_stat_db(project), delta_version=delta_version)
     with contextlib.closing(where):
@@ -341,10 +339,7 @@ def _snapshot_manifest(
         existing = project.metadata.datasets.find(version_id)
         if existing is not None:
             return SnapshotResult(existing, reused=True, files_read=files_read, manifest=manifest)
-        if manifest.bytes <= EXACT_PROFILE_BYTES:
-            scanned = _scan_whole(where, manifest, timestamp)
-        else:
-            scanned = _scan_streamed(where, manifest, timestamp)
+        scanned = scan_manifest(where, manifest, timestamp)
         # What was read must be what the manifest names, or the profile would describe
         # other data than the id.
         try:
@@ -381,67 +376,6 @@ def _snapshot_manifest(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Scanned:
-    """What a manifest version records of its data, read from its files."""
-
-    profile: Profile
-    columns: tuple[tuple[str, str], ...]
-    time_range: TimeRange | None
-    left_out: tuple[LeftOutColumn, ...]
-
-
-def _scan_whole(where: Location, manifest: Manifest, timestamp: str | None) -> _Scanned:
-    """The files combined in memory and profiled exactly, as a copy is."""
-    from keel.data.manifest import read_manifest
-
-    read = read_manifest(where, manifest)
-    table, time_range = _timestamps(read.table, timestamp, manifest.location)
-    table = _as_stored(table)
-    return _Scanned(
-        profile_table(table),
-        tuple((f.name, str(f.type)) for f in table.schema),
-        time_range,
-        read.left_out,
-    )
-
-
-def _scan_streamed(where: Location, manifest: Manifest, timestamp: str | None) -> _Scanned:
-    """The files read one at a time into mergeable sketches (`keel.data.profiling`): memory
-    holds one file, whatever the table's size."""
-    from keel.data.manifest import read_files
-    from keel.data.profiling import StreamedProfile
-
-    streamed = StreamedProfile()
-    shape: tuple[str, pa.Table] | None = None  # the first file's name, and the types so far
-    ranges: list[TimeRange] = []
-    left_out: dict[LeftOutColumn, None] = {}
-    for name, table, dropped in read_files(where, manifest):
-        left_out.update(dict.fromkeys(dropped))
-        table, time_range = _timestamps(table, timestamp, name)
-        table = _as_stored(table)
-        if shape is not None:
-            # The rules of combining files in one table: same columns, types widened only
-            # where no value changes (an empty table carries the types so far).
-            table = combine_tables([shape, (name, table)])
-        shape = (shape[0] if shape else name, table.slice(0, 0))
-        if time_range is not None:
-            ranges.append(time_range)
-        streamed.update(table)
-        del table
-    assert shape is not None  # a manifest lists at least one file
-    time_range = None
-    if ranges:
-        start = min(r.start for r in ranges)
-        time_range = TimeRange(ranges[0].column, start, max(r.end for r in ranges))
-    return _Scanned(
-        streamed.profile(),
-        tuple((f.name, str(f.type)) for f in shape[1].schema),
-        time_range,
-        tuple(left_out),
-    )
-
-
 def _load_manifest_table(project: Workspace, version: DatasetVersion) -> pa.Table:
     from keel.data.lake import location
     from keel.data.manifest import check_manifest, read_manifest
@@ -452,9 +386,8 @@ def _load_manifest_table(project: Workspace, version: DatasetVersion) -> pa.Tabl
         check_manifest(where, manifest, version=version.short)
         table = read_manifest(where, manifest).table
     # What the snapshot recorded (a text timestamp column parsed, Parquet's own types).
-    if version.time_range is not None:
-        table, _ = _timestamps(table, version.time_range.column, version.source)
-    return _as_stored(table)
+    column = None if version.time_range is None else version.time_range.column
+    return as_stored(typed_timestamps(table, column, version.source)[0])
 
 
 def _stat_db(project: Workspace) -> Path:
@@ -603,8 +536,8 @@ def _record(
     query: str | None = None,
     left_out: tuple[LeftOutColumn, ...] = (),
 ) -> SnapshotResult:
-    table, time_range = _timestamps(table, timestamp, source)
-    table = _as_stored(table)
+    table, time_range = typed_timestamps(table, timestamp, source)
+    table = as_stored(table)
     actor = project.settings.user
     # Profiling and writing Parquet are both Arrow C++ work that releases the GIL: side by
     # side they take little more than the slower of the two.
@@ -644,70 +577,6 @@ def _store_profile(project: Workspace, profile: Profile) -> Digest:
         stored.digest, size=stored.size, media_type=PROFILE_MEDIA_TYPE, actor=project.settings.user
     )
     return stored.digest
-
-
-def _as_stored(table: pa.Table) -> pa.Table:
-    """The table with the types Parquet gives back, so that the recorded schema and profile
-    describe what `load_table` returns: e.g. Parquet has no second-resolution timestamps, so
-    timestamp[s] comes back as timestamp[ms] (the same values)."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(table.slice(0, 0), sink)
-    stored = pq.read_schema(pa.BufferReader(sink.getvalue()))
-    types = pa.schema([pa.field(f.name, f.type) for f in stored])
-    if types == pa.schema([pa.field(f.name, f.type) for f in table.schema]):
-        return table
-    return table.cast(types)
-
-
-def _timestamps(
-    table: pa.Table, column: str | None, source: str
-) -> tuple[pa.Table, TimeRange | None]:
-    """The table with its timestamp column typed, and that column's time range."""
-    if column is None:
-        return table, None
-    if column not in table.column_names:
-        raise DataError(
-            f"{source}: the timestamp column '{column}' (data.timestamp in keel.yaml) is not "
-            f"in the data; its columns are {', '.join(table.column_names)}",
-            path=source,
-        )
-    values = table.column(column)
-    if pa.types.is_dictionary(values.type):
-        values = values.cast(values.type.value_type)
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        # Databases without a timestamp type (SQLite) hand back ISO-8601 text.
-        values = _parse_timestamps(values, column, source)
-        table = table.set_column(table.column_names.index(column), column, values)
-    elif not times.is_temporal(values.type):
-        raise DataError(
-            f"{source}: the timestamp column '{column}' holds {values.type}, "
-            "expected timestamps or dates",
-            path=source,
-        )
-    if values.null_count == len(values):
-        return table, None
-    bounds = pc.min_max(times.to_utc(values))
-    start, end = (times.as_utc(bounds[key].as_py()) for key in ("min", "max"))
-    return table, TimeRange(column, start, end)
-
-
-def _parse_timestamps(values: pa.ChunkedArray, column: str, source: str) -> pa.ChunkedArray:
-    # Dates alone (YYYY-MM-DD) stay dates, as a CSV reader types them.
-    for target in (pa.date32(), pa.timestamp("us", "UTC"), pa.timestamp("us")):
-        try:
-            return values.cast(target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-    try:
-        # Text mixing offsets and none, or dates and timestamps: each value on its own.
-        parsed: pa.ChunkedArray = times.to_utc(values)
-    except times.NotATime as exc:
-        raise DataError(
-            f"{source}: the timestamp column '{column}' {exc}",
-            path=source,
-            hint="convert the column to a timestamp type, or fix the values that do not parse",
-        ) from None
-    return parsed
 
 
 @contextmanager
