@@ -743,3 +743,35 @@ def test_cli_manifest_json_and_the_keel_yaml_setting(
     spec.write_text(original, encoding="utf-8")
     # Two Delta versions as manifests and one copy; the refused command recorded nothing.
     assert len(keel("-C", folder, "data", "list", "--json").json()["versions"]) == 3
+
+
+@pytest.mark.slow  # trains the flights example: ~10 s
+def test_training_reads_a_manifest_version_of_the_example_lake(keel: Keel, tmp_path: Path) -> None:
+    assert keel("init", "--example", "flights", "demo").code == 0
+    project = tmp_path / "demo"
+    spec = project / "keel.yaml"
+    document = yaml.safe_load(spec.read_text(encoding="utf-8"))
+    document["data"]["snapshot"] = "manifest"
+    spec.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+    trained = keel("-C", project, "train", "--as-of", "2013-07-01T00:00:00Z", "--json")
+    assert trained.code == 0, trained.out + trained.err
+    assert trained.json()["model"] == {"name": "flights-delay", "version": 1}
+    shown = keel("-C", project, "data", "show", "latest", "--json").json()
+    assert shown["version"]["parquet"] is None
+    assert shown["manifest"]["files"] == 6 and shown["manifest"]["table"] == "parquet"
+    assert shown["manifest"]["location"] == str(project / "data" / "raw")
+    trained_on = shown["version"]["id"]
+
+    # A month rewritten after training: the version it trained on is refused, by name.
+    january = project / "data" / "raw" / "2013-01.parquet"
+    rows = pq.read_table(january)
+    write_part(january, rows.slice(1))
+    refused = keel("-C", project, "contract", "check", trained_on)
+    assert refused.code == 2
+    assert f"{january} changed size" in refused.err
+    retrained = keel("-C", project, "train", "--as-of", "2013-07-01T00:00:00Z", "--json")
+    assert retrained.code == 0, retrained.out + retrained.err
+    assert keel("-C", project, "data", "show", "latest", "--json").json()["version"]["id"] != (
+        trained_on
+    )
