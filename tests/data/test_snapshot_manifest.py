@@ -722,6 +722,9 @@ def test_cli_manifest_json_and_the_keel_yaml_setting(
     shown = keel("-C", folder, "data", "show", "latest")
     assert shown.code == 0, shown.err
     assert "manifest  " in shown.out and "part-1.parquet" in shown.out
+    assert (
+        "parquet   " not in shown.out and "files     " not in shown.out
+    )  # no copy, no source files
 
     spec = folder / "keel.yaml"
     original = spec.read_text(encoding="utf-8")

@@ -145,13 +145,16 @@ def show(cli: CliContext, ref: str, as_json: bool) -> int:
             f"time      {_span(version)}",
         ]
         manifest = detail.manifest
-        if version.parquet is not None:
-            lines.append(f"parquet   {version.parquet.short}  ({_count(parquet_size)} bytes)")
-        elif manifest is not None:
+        if manifest is not None:
+            # The files are the data, where they are: each with the identity it is read by.
             lines.append(f"manifest  {version.data.short}  ({_manifest_line(manifest.summary())})")
             lines += [f"  {f.path}  {_count(f.size)} bytes  {f.identity}" for f in manifest.files]
-        lines.append(f"files     {len(version.files)}")
-        lines += [f"  {f.path}  {_count(f.size)} bytes  {f.digest.short}" for f in version.files]
+        else:
+            lines.append(f"parquet   {version.data.short}  ({_count(parquet_size)} bytes)")
+            lines.append(f"files     {len(version.files)}")
+            lines += [
+                f"  {f.path}  {_count(f.size)} bytes  {f.digest.short}" for f in version.files
+            ]
         lines.append(f"columns   {len(version.columns)}")
         width = max((len(name) for name, _ in version.columns), default=4)
         types = max((len(kind) for _, kind in version.columns), default=4)
