@@ -778,3 +778,27 @@ def test_training_reads_a_manifest_version_of_the_example_lake(keel: Keel, tmp_p
     assert keel("-C", project, "data", "show", "latest", "--json").json()["version"]["id"] != (
         trained_on
     )
+
+
+def test_a_manifest_document_round_trips_and_refuses_paths_outside_its_table() -> None:
+    from keel.domain.dataset import Manifest, ManifestFile
+
+    manifest = Manifest(
+        location="s3://lake/flights",
+        table="delta",
+        delta_version=3,
+        partition_types=(("origin", "string"),),
+        files=(
+            ManifestFile("origin=JFK/b.parquet", 10, "etag:9b2c", (("origin", "JFK"),)),
+            ManifestFile("origin=EWR/a.parquet", 20, "etag:51fe", (("origin", None),)),
+        ),
+    )
+    assert [f.path for f in manifest.files] == ["origin=EWR/a.parquet", "origin=JFK/b.parquet"]
+    assert Manifest.from_dict(json.loads(json.dumps(manifest.to_dict()))) == manifest
+    for path in ("../other/a.parquet", "/etc/passwd", "s3://elsewhere/a.parquet"):
+        with pytest.raises(ValueError, match="manifest file path"):
+            ManifestFile(path, 1, "etag:1")
+    with pytest.raises(ValueError, match="identity must be blake3"):
+        ManifestFile("a.parquet", 1, "md5:1")
+    with pytest.raises(ValueError, match="malformed dataset manifest"):
+        Manifest.from_dict({**manifest.to_dict(), "files": [["a.parquet", "big", "etag:1", []]]})
