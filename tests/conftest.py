@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.demo",
     "tests.fixtures.postgres",
     "tests.fixtures.s3",
+    "tests.fixtures.spark",
     "tests.fixtures.trained",
     "tests.fixtures.copies",  # after the two it imports
     "tests.fixtures.untimed",

@@ -25,6 +25,7 @@ BROUGHT_BY = {
     "markupsafe": "jinja2",
     "botocore": "s3fs",
     "threadpoolctl": "scikit-learn",
+    "py4j": "pyspark",  # the Spark engine catches the JVM gateway's errors
 }
 #: Extras for tooling rather than for keel's code.
 TOOLING_EXTRAS = {"dev", "bench"}

@@ -22,6 +22,7 @@ from keel.errors import (
     ConfigError,
     DataError,
     DependencyMissing,
+    EngineError,
     KeelError,
     UserCodeError,
     error_code,
@@ -47,6 +48,8 @@ TREE = [kind for kind in _tree(KeelError) if kind.__module__ == "keel.errors"]
 def _error(kind: type[KeelError]) -> KeelError:
     if kind is DependencyMissing:
         return DependencyMissing("skops", "sklearn", "Loading the model")
+    if kind is EngineError:
+        return EngineError("the Spark job failed: executor lost", engine="spark")
     if kind is UserCodeError:
         return UserCodeError("train:train raised", entry_point="train:train")
     if issubclass(kind, ConfigError):
@@ -91,6 +94,7 @@ def test_the_documented_values_hold() -> None:
         "DependencyMissing": ("dependency_missing", 7, 500),
         "ApprovalRequired": ("approval_required", 8, 409),
         "UserCodeError": ("user_code_error", 9, 500),
+        "EngineError": ("engine_error", 10, 502),
         "ContractViolation": ("contract_violation", 1, 422),
         "GateFailed": ("gate_failed", 1, 422),
         "IntegrityError": ("integrity_error", 1, 500),

@@ -9,6 +9,8 @@
      ├── StoreError                a store is unreachable or refused the operation
      │    └── StoreRefused         the store refused what was written (a value it cannot hold)
      ├── DependencyMissing         an optional extra is needed (names the extra to install)
+ ├── EngineError               the engine doing data work (Spark) failed a job or could not
+ │                             start (names the engine and the failure)
      ├── ContractViolation         data broke its contract
      ├── GateFailed                a release gate refused a promotion
      ├── ApprovalRequired          a promotion waits for approval
@@ -40,6 +42,7 @@ __all__ = [
     "ContractViolation",
     "DataError",
     "DependencyMissing",
+    "EngineError",
     "ErrorCode",
     "GateFailed",
     "IntegrityError",
@@ -133,6 +136,16 @@ class DependencyMissing(KeelError):
         self.extra = extra
 
 
+class EngineError(KeelError):
+    """The engine doing data work (`--engine spark`) failed: it could not start, or a job
+    died (a task raised, an executor was lost). Nothing was recorded; running again may pass.
+    `engine` names it (`spark`)."""
+
+    def __init__(self, message: str, *, engine: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.engine = engine
+
+
 class ContractViolation(KeelError):
     """Data broke its contract."""
 
@@ -207,6 +220,7 @@ ERROR_CODES: Final[Mapping[type[KeelError], ErrorCode]] = MappingProxyType(
         DependencyMissing: ErrorCode("dependency_missing", 7, 500),
         ApprovalRequired: ErrorCode("approval_required", 8, 409),
         UserCodeError: ErrorCode("user_code_error", 9, 500),
+        EngineError: ErrorCode("engine_error", 10, 502),
         ContractViolation: ErrorCode("contract_violation", 1, 422),
         GateFailed: ErrorCode("gate_failed", 1, 422),
         IntegrityError: ErrorCode("integrity_error", 1, 500),

@@ -39,6 +39,7 @@ EXTRA_FOR_MODULE: Final[Mapping[str, str]] = {
     "lightgbm": "lightgbm",
     "psycopg": "postgres",
     "s3fs": "s3",
+    "pyspark": "spark",
 }
 _FIX: Final = "fix the error in your code, then run the command again"
 

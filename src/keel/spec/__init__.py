@@ -5,13 +5,14 @@ ignored). Paths in the spec are relative to the folder holding keel.yaml. The do
 `version: 1`, independent of Python module paths, so that old files stay readable.
 
 One module per section of the document (`sources`, `training`, `release`, `monitoring`,
-`retraining`, `serving`), `document` for the whole of it and the rules spanning sections, and
-`loading` for reading the YAML; every name is importable from `keel.spec` itself.
+`retraining`, `serving`, `engine`), `document` for the whole of it and the rules spanning
+sections, and `loading` for reading the YAML; every name is importable from `keel.spec` itself.
 """
 
 from keel.domain.metric import KNOWN_METRICS
 from keel.spec._base import SPEC_FILENAME, SPEC_VERSION, Duration, EntryPoint
 from keel.spec.document import Owners, ProjectSpec
+from keel.spec.engine import SPARK_MASTER_FORMS, EngineSpec, check_spark_master
 from keel.spec.loading import load_spec, parse_spec
 from keel.spec.monitoring import (
     AlertRule,
@@ -45,6 +46,7 @@ from keel.spec.training import FeaturesSpec, MetricSpec, SplitSpec, TrainingSpec
 __all__ = [
     "DEFAULT_ALIASES",
     "KNOWN_METRICS",
+    "SPARK_MASTER_FORMS",
     "SPEC_FILENAME",
     "SPEC_VERSION",
     "AlertRule",
@@ -58,6 +60,7 @@ __all__ = [
     "DataSpec",
     "DriftSpec",
     "Duration",
+    "EngineSpec",
     "EntryPoint",
     "FeaturesSpec",
     "FeedbackSpec",
@@ -79,6 +82,7 @@ __all__ = [
     "SqlSource",
     "StorageSpec",
     "TrainingSpec",
+    "check_spark_master",
     "load_spec",
     "parse_spec",
 ]

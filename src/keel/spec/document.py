@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from keel.domain.metric import KNOWN_METRICS, direction_of, direction_words, worse_side
 from keel.spec._base import SPEC_VERSION, _Section
+from keel.spec.engine import EngineSpec
 from keel.spec.monitoring import MonitoringSpec
 from keel.spec.release import ReleaseSpec
 from keel.spec.retraining import RetrainingSpec
@@ -65,6 +66,7 @@ class ProjectSpec(_Section):
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
+    engine: EngineSpec = Field(default_factory=EngineSpec)
 
     @field_validator("version")
     @classmethod
