@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
+    from keel.spec import EngineSpec
     from keel.stats.drift import DriftResult, Skipped
+    from keel.stats.sketch import TableSketch
     from keel.workspace import Workspace
 
 __all__ = ["DriftComparison", "drift"]
@@ -62,6 +64,7 @@ def drift(
     threshold: float | None = None,
     columns: Sequence[str] | None = None,
     report: Path | str | None = None,
+    engine: str | EngineSpec | None = None,
 ) -> DriftComparison:
     """Compare `current` data with `reference` data (CSV or Parquet files, globs or folders),
     column by column, as `keel drift`: each column both have gets a drift test (`test` for
@@ -70,6 +73,13 @@ def drift(
     self-contained HTML report is written there too. Reads files only, so it needs no
     project (`keel.verbs.drift(None, ...)`).
 
+    `engine` (`local`, `spark`, or a whole `EngineSpec`; default: the project's keel.yaml
+    `engine:`, else local) says where the data is read. Local reads both sides into this
+    process and compares the values exactly (`method` "exact"); Spark sketches each side on
+    the cluster, partition by partition, and compares the merged sketches (`method`
+    "sketch"; also `s3a://` and other paths Spark reads). On Spark, an `EngineError` when a
+    job fails, `DependencyMissing` without the `spark` extra.
+
     An unknown test, a threshold without a test or out of its range, or a column that a side
     lacks or the test does not apply to is a `ConfigError` naming the field; data that share
     no comparable column is a `DataError`."""
@@ -77,7 +87,18 @@ def drift(
     from keel.errors import DataError
     from keel.stats.drift import compare_tables
 
+    chosen = _engine_spec(project, engine)
     _check_options(test, threshold)
+    if chosen.kind != "local":
+        return _drift_on_engine(
+            chosen,
+            reference,
+            current,
+            test=test,
+            threshold=threshold,
+            columns=columns,
+            report=report,
+        )
     ref_table = read_table(reference)
     cur_table = read_table(current)
     shared = [n for n in ref_table.column_names if n in set(cur_table.column_names)]
@@ -103,7 +124,17 @@ def drift(
         )
     path = None if report is None else Path(report)
     if path is not None:
-        _write_report(path, results, ref_table, cur_table, reference, current)
+        from keel.stats.sketch import TableSketch
+
+        names = [r.column for r in results]
+        _write_report(
+            path,
+            results,
+            TableSketch.of(ref_table, names),
+            TableSketch.of(cur_table, names),
+            reference,
+            current,
+        )
     return DriftComparison(
         reference,
         ref_table.num_rows,
@@ -113,6 +144,73 @@ def drift(
         tuple(left_out),
         path,
     )
+
+
+def _drift_on_engine(
+    spec: EngineSpec,
+    reference: str,
+    current: str,
+    *,
+    test: str | None,
+    threshold: float | None,
+    columns: Sequence[str] | None,
+    report: Path | str | None,
+) -> DriftComparison:
+    """Both sides sketched by the engine (each partition where it lives, then merged) and
+    compared from their sketches."""
+    from keel.engines import engine_for
+    from keel.errors import DataError
+    from keel.stats.drift import compare_sketches
+
+    runner = engine_for(spec)
+    names = None if columns is None else list(columns)
+    ref_sketch, ref_rows = runner.sketch(reference, names)
+    cur_sketch, cur_rows = runner.sketch(current, names)
+    if names is None and not any(name in cur_sketch.columns for name in ref_sketch.columns):
+        raise DataError(
+            f"{reference} and {current} share no column keel can compare: the reference has "
+            f"{_names(list(ref_sketch.columns))}, the current data "
+            f"{_names(list(cur_sketch.columns))}"
+        )
+    if names is not None:
+        _check_kinds(names, lambda name: _sketch_kind(ref_sketch, name), test)
+    left_out: list[Skipped] = []
+    try:
+        results = compare_sketches(
+            ref_sketch, cur_sketch, test=test, threshold=threshold, columns=names, skipped=left_out
+        )
+    except ValueError as exc:  # the data disagree: a column's type differs between the sides
+        raise DataError(str(exc)) from None
+    if not results:
+        raise DataError(
+            "no column to compare: " + "; ".join(f"{s.column}: {s.reason}" for s in left_out),
+            hint="drift tests take numbers, categories and booleans with values on both sides",
+        )
+    path = None if report is None else Path(report)
+    if path is not None:
+        _write_report(path, results, ref_sketch, cur_sketch, reference, current)
+    return DriftComparison(
+        reference, ref_rows, current, cur_rows, tuple(results), tuple(left_out), path
+    )
+
+
+def _sketch_kind(sketch: TableSketch, name: str) -> str | None:
+    column = sketch.columns.get(name)
+    return None if column is None else str(column.kind)
+
+
+def _engine_spec(project: Workspace | None, engine: str | EngineSpec | None) -> EngineSpec:
+    from keel.spec import EngineSpec
+
+    base = project.spec.engine if project is not None else EngineSpec()
+    if engine is None:
+        return base
+    if isinstance(engine, EngineSpec):
+        return engine
+    if engine not in ("local", "spark"):
+        raise _problem("engine", f"expected local or spark, got {engine!r}")
+    # The project's master and settings still apply: --engine picks the kind only.
+    return base.model_copy(update={"kind": engine})
 
 
 def _problem(field: str, rule: str) -> Exception:
@@ -165,17 +263,24 @@ def _check_columns(
                     "columns",
                     f"{side} has no column {name!r} (it has {_names(table.column_names)})",
                 )
+    from keel.stats.sketch import column_kind
+
+    _check_kinds(columns, lambda name: column_kind(ref_table.schema.field(name).type), test)
+
+
+def _check_kinds(
+    columns: list[str], kind_of: Callable[[str], str | None], test: str | None
+) -> None:
+    """`ConfigError` (field `test`) for named columns the chosen test does not apply to."""
     if test is None:
         return
     from keel.stats.drift import TESTS
-    from keel.stats.sketch import column_kind
 
     kinds = TESTS[test].kinds
     wrong = [
         (name, kind)
         for name in columns
-        if (kind := column_kind(ref_table.schema.field(name).type)) is not None
-        and kind not in kinds
+        if (kind := kind_of(name)) is not None and kind not in kinds
     ]
     if wrong:
         listed = ", ".join(f"{name} ({kind})" for name, kind in wrong)
@@ -189,19 +294,17 @@ def _check_columns(
 def _write_report(
     path: Path,
     results: list[DriftResult],
-    ref_table: pa.Table,
-    cur_table: pa.Table,
+    ref_sketch: TableSketch,
+    cur_sketch: TableSketch,
     reference: str,
     current: str,
 ) -> None:
     from keel.monitoring.report import render_drift_report
-    from keel.stats.sketch import TableSketch
 
-    names = [r.column for r in results]
     html = render_drift_report(
         results,
-        TableSketch.of(ref_table, names),
-        TableSketch.of(cur_table, names),
+        ref_sketch,
+        cur_sketch,
         title=f"Drift: {Path(current).name} against {Path(reference).name}",
         reference_name=reference,
         current_name=current,

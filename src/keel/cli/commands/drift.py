@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import click
 
+from keel.cli.context import CliContext, pass_cli
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option
 from keel.errors import ConfigError
@@ -27,6 +28,17 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
     if not names:
         raise click.BadParameter("expected column names separated by commas, like a,b")
     return names
+
+
+def _master(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from keel.spec import check_spark_master
+
+    try:
+        return check_spark_master(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
@@ -59,14 +71,33 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
     default=None,
     help="Also write a self-contained HTML report with each column's distributions.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default=None,
+    help="Where the data is read: local (this process, exact values) or spark (each "
+    "partition sketched on Spark, the sketches compared; the spark extra). Default: "
+    "keel.yaml's engine.kind, else local.",
+)
+@click.option(
+    "--spark-master",
+    callback=_master,
+    metavar="URL",
+    help="The Spark master for --engine spark (local[2], spark://HOST:7077, yarn); default: "
+    "keel.yaml's engine.master, else spark-submit's, else local[*].",
+)
 @json_option
+@pass_cli
 def drift(
+    cli: CliContext,
     reference: str,
     current: str,
     test: str | None,
     threshold: float | None,
     columns: list[str] | None,
     report_path: Path | None,
+    engine: str | None,
+    spark_master: str | None,
     as_json: bool,
 ) -> int:
     """Compare CURRENT data with REFERENCE data, column by column.
@@ -78,18 +109,36 @@ def drift(
 
     With --test, a column the test does not apply to keeps its default test; naming such a
     column in --columns is an error.
+
+    With --engine spark (or keel.yaml's engine.kind: spark), REFERENCE and CURRENT may also
+    be s3a:// or other paths Spark reads; each is sketched partition by partition on Spark
+    and the sketches are compared (method "sketch"). A Spark job that fails exits 10.
     """
+    from keel.spec import EngineSpec
     from keel.verbs import drift as compare
 
+    # keel.yaml's engine section, when there is a project here; --engine local needs none.
+    project = None if engine == "local" else cli.project_or_none()
+    chosen = project.spec.engine if project is not None else EngineSpec()
+    if engine is not None:
+        chosen = chosen.model_copy(update={"kind": engine})
+    if spark_master is not None:
+        if chosen.kind != "spark":
+            raise click.BadParameter(
+                "needs --engine spark (or engine.kind: spark in keel.yaml)",
+                param_hint="--spark-master",
+            )
+        chosen = chosen.model_copy(update={"master": spark_master})
     try:
         compared = compare(
-            None,
+            project,
             reference,
             current,
             test=test,
             threshold=threshold,
             columns=columns,
             report=report_path,
+            engine=chosen,
         )
     except ConfigError as exc:
         fields = [field for field, _rule in exc.problems]
