@@ -126,3 +126,22 @@ def test_without_pyspark_engine_spark_names_the_extra(
     # keel itself is whole without it: the in-process engine still compares the files.
     same = run("--json")
     assert same.returncode == 0, same.stderr
+
+
+def test_spark_reads_local_files_by_name_and_urls_as_given(tmp_path: Path) -> None:
+    from keel.engines.spark import _paths
+    from keel.errors import DataError
+
+    # Local sources: the files keel.data lists, with a scheme (a cluster whose default file
+    # system is HDFS still reads them); URLs: as given, Parquet unless named .csv.
+    (tmp_path / "part-0.csv").write_text("x\n1\n")
+    (tmp_path / "_SUCCESS").write_text("")
+    assert _paths(str(tmp_path)) == ([f"file://{tmp_path / 'part-0.csv'}"], "csv")
+    assert _paths(f"file://{tmp_path}") == _paths(str(tmp_path))
+    assert _paths("s3a://lake/flights/") == (["s3a://lake/flights/"], "parquet")
+    assert _paths("dbfs:/mnt/lake/day.csv.gz") == (["dbfs:/mnt/lake/day.csv.gz"], "csv")
+    pq.write_table(pa.table({"x": [1]}), tmp_path / "part-1.parquet")
+    with pytest.raises(DataError, match=r"mixes CSV .* and Parquet"):
+        _paths(str(tmp_path))
+    with pytest.raises(DataError, match="no such file"):
+        _paths(str(tmp_path / "nope"))

@@ -16,11 +16,11 @@ a local master sees keel and pyarrow.
 
 Local sources are listed the way `keel.data` lists them (the same files, sorted, hidden and
 `_`-prefixed entries skipped) and handed to Spark by name. Remote ones (`s3a://`, `hdfs://`,
-`abfss://`, `gs://`) go to Spark as given: a name ending in `.csv` (or `.csv.gz`, ...) is CSV,
-anything else Parquet. CSV on Spark is read with Spark's own type inference, empty fields and
-`NA` as nulls, `"` as the escape, and a malformed row failing the job rather than becoming
-nulls (the in-process reader also takes `null`, `N/A` and the like as nulls: prefer Parquet
-when both engines must read a file alike).
+`abfss://`, `gs://`, `dbfs:/`) go to Spark as given: a name ending in `.csv` (or `.csv.gz`,
+...) is CSV, anything else Parquet. CSV on Spark is read with Spark's own type inference, empty
+fields and `NA` as nulls, `"` as the escape, and a malformed row failing the job rather than
+becoming nulls (the in-process reader also takes `null`, `N/A` and the like as nulls: prefer
+Parquet when both engines must read a file alike).
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ SESSION_DEFAULTS: Final[Mapping[str, str]] = {
 #: whatever the partition's size, and few merges.
 _CHUNK_BYTES: Final = 64 << 20
 _OUTPUT_SCHEMA: Final = "partition int, sketch string"
-_REMOTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: A URL Spark resolves itself: `s3a://`, `hdfs://`, `gs://`, `abfss://`, Databricks' `dbfs:/`.
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):/")
 _CSV_SUFFIXES: Final = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.deflate", ".csv.snappy")
 _CSV_OPTIONS: Final[Mapping[str, str]] = {
     "header": "true",
@@ -174,10 +175,11 @@ def _paths(source: str) -> tuple[list[str], Literal["csv", "parquet"]]:
     from keel.data import resolve_source
     from keel.errors import DataError
 
-    if _REMOTE.match(source) and not source.startswith("file://"):
+    url = _URL.match(source)
+    if url is not None and url["scheme"].lower() != "file":
         name = source.rstrip("/").rsplit("/", 1)[-1].lower()
         return [source], "csv" if name.endswith(_CSV_SUFFIXES) else "parquet"
-    files = resolve_source(source.removeprefix("file://"))
+    files = resolve_source(re.sub(r"^file:(//)?", "", source) if url is not None else source)
     formats = {path: _format_of(path) for path in files}
     if len(set(formats.values())) > 1:
         csv = next(p for p, f in formats.items() if f == "csv")
