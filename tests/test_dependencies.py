@@ -29,6 +29,16 @@ BROUGHT_BY = {
 }
 #: Extras for tooling rather than for keel's code.
 TOOLING_EXTRAS = {"dev", "bench"}
+#: Namespace packages several distributions share: named by their first two parts.
+NAMESPACES = {"google"}
+#: Modules of a namespace package, and the distribution that brings each.
+MODULE_DISTRIBUTIONS = {"google.protobuf": "protobuf"}
+#: Packages of keel that only an extra's feature imports, and that extra: their modules may
+#: import its libraries when they load (whoever imports the package checks the extra first).
+EXTRA_PACKAGES = {"serving/grpc/": "grpc"}
+#: Declared libraries keel never imports itself: uvicorn picks them up when they are
+#: installed (its HTTP parser, which keel.web.server.BoundedHead extends, and event loop).
+USED_BY_UVICORN = {"httptools", "uvloop"}
 
 
 def _name(requirement: str) -> str:
@@ -59,7 +69,9 @@ def _third_party(node: ast.AST) -> Iterator[str]:
         return
     for name in names:
         top = name.partition(".")[0]
-        if top != "keel" and top not in sys.stdlib_module_names:
+        if top in NAMESPACES:
+            yield ".".join(name.split(".")[:2])
+        elif top != "keel" and top not in sys.stdlib_module_names:
             yield top
 
 
@@ -79,6 +91,8 @@ def _imports(*, on_load_only: bool) -> dict[str, set[str]]:
 
 @functools.cache
 def _distribution(module: str) -> str:
+    if module in MODULE_DISTRIBUTIONS:
+        return MODULE_DISTRIBUTIONS[module]
     distributions = importlib.metadata.packages_distributions().get(module)
     # Extras not installed here (xgboost, lightgbm) are named as their modules are.
     return _name(distributions[0]) if distributions else _name(module)
@@ -106,10 +120,20 @@ def _requires(distribution: str) -> set[str]:
 
 def test_what_modules_import_when_they_load_comes_with_pip_install_keelml() -> None:
     core, _ = _declared()
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+
+    def brought(module: str, path: str) -> bool:
+        distribution = _distribution(module)
+        if distribution in core or BROUGHT_BY.get(distribution) in core:
+            return True
+        extra = next((e for p, e in EXTRA_PACKAGES.items() if path.startswith(p)), None)
+        return extra is not None and distribution in {_name(r) for r in extras[extra]}
+
     missing = {
         f"{module} ({_distribution(module)}), imported by {sorted(files)}"
         for module, files in _imports(on_load_only=True).items()
-        if _distribution(module) not in core and BROUGHT_BY.get(_distribution(module)) not in core
+        if not all(brought(module, path) for path in files)
     }
     assert not missing, sorted(missing)
 
@@ -131,7 +155,7 @@ def test_every_declared_library_is_imported() -> None:
     imported = {_distribution(module) for module in _imports(on_load_only=False)}
     # Model libraries keel loads with importlib.import_module(name), out of this scan's sight.
     by_name = {"skops", "lightgbm", "xgboost"}
-    unused = (core | extras) - imported - by_name
+    unused = (core | extras) - imported - by_name - USED_BY_UVICORN
     assert not unused, sorted(unused)
 
 

@@ -14,6 +14,8 @@ Only pandas and numpy are imported: this file runs inside the served model too.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -72,6 +74,8 @@ DESTINATIONS = (
     "XNA",
 )  # fmt: skip
 CATEGORIES = {"carrier": CARRIERS, "origin": ORIGINS, "dest": DESTINATIONS}
+#: The vocabularies as indexes, built once: looking a value up is then one hash probe.
+_LOOKUP = {column: pd.Index(vocabulary) for column, vocabulary in CATEGORIES.items()}
 
 
 def prepare(flights: pd.DataFrame, weather: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +100,9 @@ def prepare(flights: pd.DataFrame, weather: pd.DataFrame) -> pd.DataFrame:
 
 def build(raw: pd.DataFrame) -> pd.DataFrame:
     """Model features of raw rows (extra columns, such as the label, are ignored)."""
-    features = pd.DataFrame(index=raw.index)
+    # The columns are gathered first and the frame made once: adding columns to a DataFrame
+    # one at a time costs more than the model itself for a request of a few rows.
+    features: dict[str, Any] = {}
 
     # When: the scheduled local departure. The date comes from year/month/day (the local date):
     # time_hour is UTC, so an evening flight would otherwise land on the next day.
@@ -105,32 +111,32 @@ def build(raw: pd.DataFrame) -> pd.DataFrame:
     )
     # Under a time split, later months are unseen in training and the trees treat them like
     # the last month seen; retraining through the year is what teaches the model the seasons.
-    features["month"] = raw["month"].astype("float64")
-    features["day_of_week"] = date.dt.day_of_week.astype("float64")
-    features["dep_hour"] = raw["hour"].astype("float64")
-    features["dep_minute_of_day"] = _minutes(raw["sched_dep_time"])
+    features["month"] = raw["month"].to_numpy(dtype="float64")
+    features["day_of_week"] = date.dt.day_of_week.to_numpy(dtype="float64")
+    features["dep_hour"] = raw["hour"].to_numpy(dtype="float64")
+    departure = _minutes(raw["sched_dep_time"])
+    features["dep_minute_of_day"] = departure
 
     # How long: the scheduled block time. Times are local hhmm, so this includes the time zone
     # difference (fine for a tree: it is constant per route), and a flight that lands after
     # midnight wraps around.
-    block = (_minutes(raw["sched_arr_time"]) - features["dep_minute_of_day"]) % (24 * 60)
-    features["scheduled_block_minutes"] = block
-    features["distance"] = raw["distance"].astype("float64")
+    features["scheduled_block_minutes"] = (_minutes(raw["sched_arr_time"]) - departure) % (24 * 60)
+    features["distance"] = raw["distance"].to_numpy(dtype="float64")
 
     # Weather at departure, as observed. Missing values stay missing: gradient boosting learns
     # which side of each split they belong to.
     for column in WEATHER_COLUMNS:
-        features[column] = raw[column].astype("float64")
+        features[column] = raw[column].to_numpy(dtype="float64", na_value=np.nan)
 
     # Who and where: integer codes from a fixed vocabulary (see CATEGORIES above), missing when
     # the value is unknown.
-    for column, vocabulary in CATEGORIES.items():
-        codes = pd.Index(vocabulary).get_indexer(raw[column])  # -1: not listed, or missing
+    for column, vocabulary in _LOOKUP.items():
+        codes = vocabulary.get_indexer(raw[column])  # -1: not listed, or missing
         features[column] = np.where(codes >= 0, codes, np.nan)
-    return features
+    return pd.DataFrame(features, index=raw.index)
 
 
-def _minutes(hhmm: pd.Series) -> pd.Series:
+def _minutes(hhmm: pd.Series) -> np.ndarray:
     """Minutes after midnight of a local time written as hhmm (e.g. 1545 -> 945)."""
-    value = hhmm.astype("float64")
+    value = hhmm.to_numpy(dtype="float64", na_value=np.nan)
     return (value // 100) * 60 + value % 100
