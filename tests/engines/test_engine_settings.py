@@ -3,6 +3,7 @@ keel without pyspark. No JVM starts here."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -145,3 +146,27 @@ def test_spark_reads_local_files_by_name_and_urls_as_given(tmp_path: Path) -> No
         _paths(str(tmp_path))
     with pytest.raises(DataError, match="no such file"):
         _paths(str(tmp_path / "nope"))
+
+
+def test_without_java_engine_spark_exits_10_naming_java(
+    two_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # JAVA_HOME without a java: Spark's launcher cannot start the JVM.
+    (tmp_path / "nojava" / "bin").mkdir(parents=True)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    environ |= {"KEEL_USER": "ana", "JAVA_HOME": str(tmp_path / "nojava")}
+    a, b = two_files
+    refused = subprocess.run(
+        [KEEL, "drift", str(a), str(b), "--engine", "spark", "--json"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert refused.returncode == 10, refused.stdout + refused.stderr
+    error = json.loads(refused.stdout)["error"]
+    assert error["code"] == "engine_error"
+    assert error["message"].startswith("Spark could not start: ")
+    assert "Java 17" in error["hint"]
