@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import venv
 from pathlib import Path
 from typing import Any
 
@@ -227,31 +228,27 @@ def test_keel_yaml_engine_section_and_project_drift(
         assert [r.method for r in exactly.results] == ["exact"]
 
 
-def test_a_failed_spark_job_exits_10_naming_spark_and_writes_nothing(
+def test_a_file_spark_cannot_parse_exits_2_naming_it_and_writes_nothing(
     keel: Keel, spark_local: str, flights_parts: tuple[Path, Path], tmp_path: Path
 ) -> None:
     january, _ = flights_parts
     bad = tmp_path / "bad"
     bad.mkdir()
-    # The third line has one field: Spark's reader fails the task that meets it.
+    # The third line has one field: the task that meets it fails, as the in-process reader
+    # refuses the file (exit 2 on both engines: the data is wrong, not the engine).
     (bad / "part-0.csv").write_text("dep_delay,carrier\n1,UA\n2\n3,AA\n")
+    (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 not parquet at all")
     report = tmp_path / "drift.html"
 
-    result = keel("drift", january, bad, "--engine", "spark", "--report", report, "--json")
-
-    assert result.code == 10, result.out + result.err
-    error = result.json()["error"]
-    assert error["code"] == "engine_error"
-    assert "Spark job" in error["message"] and str(bad) in error["message"]
-    assert "Malformed CSV record" in error["message"]
-    assert "nothing was recorded" in error["hint"]
+    ragged = keel("drift", january, bad, "--engine", "spark", "--report", report, "--json")
+    assert ragged.code == 2, ragged.out + ragged.err
+    error = ragged.json()["error"]
+    assert error["code"] == "data_error"
+    assert error["message"].startswith(f"{bad}: Spark cannot read it: ")
+    assert "part-0.csv" in error["message"] and "Malformed CSV record" in error["message"]
+    corrupt = keel("drift", january, tmp_path / "corrupt.parquet", "--engine", "spark")
+    assert corrupt.code == 2 and "is not a Parquet file" in corrupt.err
     assert not report.exists()
-
-    text = keel("drift", january, bad, "--engine", "spark")
-    assert text.code == 10 and "error: the Spark job sketching" in text.err
-
-
-# --- a standalone cluster: a master and two workers on loopback --------------------------
 
 
 def _keel(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -264,6 +261,37 @@ def _keel(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Po
         text=True,
         env=environ,
     )
+
+
+def test_a_failed_spark_job_exits_10_naming_spark_and_writes_nothing(
+    flights_parts: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Executors whose Python lacks keel: every partition's task raises on import."""
+    january, july = flights_parts
+    bare = tmp_path / "bare"
+    venv.EnvBuilder(with_pip=False).create(bare)
+    folder = tmp_path / "project"
+    Project.init(folder, env={"KEEL_USER": "ana"}).close()
+    with (folder / "keel.yaml").open("a") as spec:
+        spec.write(
+            "engine:\n  kind: spark\n  master: local[1]\n  conf:\n"
+            f"    spark.pyspark.python: {bare / 'bin' / 'python'}\n"
+            "    spark.ui.enabled: false\n"
+        )
+    report = tmp_path / "drift.html"
+    process = _keel("-C", folder, "drift", january, july, "--report", report, "--json")
+    out, err = process.communicate(timeout=420)
+
+    assert process.returncode == 10, out + err
+    error = json.loads(out)["error"]
+    assert error["code"] == "engine_error"
+    assert error["message"].startswith(f"the Spark job sketching {january} failed: ")
+    assert "No module named" in error["message"]
+    assert "install keelml on every node" in error["hint"]
+    assert not report.exists()
+
+
+# --- a standalone cluster: a master and two workers on loopback --------------------------
 
 
 def test_on_a_standalone_cluster_results_equal_the_local_engines(

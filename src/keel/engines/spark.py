@@ -56,6 +56,8 @@ _OUTPUT_SCHEMA: Final = "partition int, sketch string"
 #: A URL Spark resolves itself: `s3a://`, `hdfs://`, `gs://`, `abfss://`, Databricks' `dbfs:/`.
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):/")
 _CSV_SUFFIXES: Final = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.deflate", ".csv.snappy")
+#: Spark's words for a file that is not what its name says: bad input, like in-process.
+_BAD_DATA: Final = ("[MALFORMED_", "CANNOT_READ_FILE_FOOTER", "is not a Parquet file")
 _CSV_OPTIONS: Final[Mapping[str, str]] = {
     "header": "true",
     "inferSchema": "true",
@@ -148,11 +150,14 @@ class SparkEngine:
                 f"{source}: Spark cannot read it: {_first_line(exc)}", path=source
             ) from None
         except (PySparkException, Py4JError) as exc:
+            reason = _reason(exc)
+            if any(marker in reason for marker in _BAD_DATA):
+                # The data, not the engine: the same file fails in-process too (exit 2).
+                raise DataError(f"{source}: Spark cannot read it: {reason}", path=source) from None
             raise EngineError(
-                f"the Spark job sketching {source} failed: {_reason(exc)}",
+                f"the Spark job sketching {source} failed: {reason}",
                 engine="spark",
-                hint="nothing was recorded; see the Spark driver's log for the whole story, "
-                "then run again",
+                hint=_hint(reason),
             ) from None
         merged: TableSketch | None = None
         for _partition, document in sorted(parts, key=lambda row: row[0]):
@@ -244,6 +249,17 @@ def _sketch_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBa
     )
 
 
+def _hint(reason: str) -> str:
+    found = re.search(r"No module named '(\w+)", reason)
+    if found is not None and found[1] in ("keel", "pyarrow", "numpy"):
+        return (
+            "the executors' Python lacks keel: install keelml on every node (or ship it with "
+            "the job), or point spark.pyspark.python at an interpreter that has it; "
+            "nothing was recorded"
+        )
+    return "nothing was recorded; see the Spark driver's log for the whole story, then run again"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -275,7 +291,7 @@ def _reason(exc: BaseException) -> str:
         if re.match(r"^[A-Za-z_][\w.]*(Error|Exception)\b", line.strip())
     ]
     if raised and raised[-1] not in reason:
-        reason = f"{reason}: {raised[-1]}"
+        reason = f"{reason.rstrip(':')}: {raised[-1]}"
     return reason if len(reason) <= 800 else reason[:797] + "..."
 
 
