@@ -175,8 +175,9 @@ def _spanning_exponent(low: float, high: float, finest: int) -> int:
     half_span = high / 2 - low / 2  # halves: the difference itself may overflow
     k = finest
     if half_span > 0:
-        k = max(k, math.ceil(math.log2(half_span / LINEAR_BINS)))
-    # The estimate is at most one short (rounding); at k >= finest every bin number fits.
+        # One below the estimate, in case log2 rounds up: the loop below only widens.
+        k = max(k, math.ceil(math.log2(half_span / LINEAR_BINS)) - 1)
+    # At k >= finest every bin number fits in an int64.
     while math.floor(math.ldexp(high, -k)) - math.floor(math.ldexp(low, -k)) + 1 > LINEAR_BINS:
         k += 1
     return k
