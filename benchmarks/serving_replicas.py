@@ -532,7 +532,7 @@ def bench(
     label = f"{name} x{count}"
     database = counter.database if counter is not None else None
     one, five, _ = os.getloadavg()
-    run.loads[label] = f"{one:.2f} (5 min {five:.2f})"
+    run.loads[f"{label} began"] = f"{one:.2f} (5 min {five:.2f})"
     print(f"{label}: starting...", file=sys.stderr, flush=True)
     server = SERVERS[name]
     ports = [int(command[command.index("--port") + 1]) for command in commands]
@@ -625,6 +625,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")  # MLflow's chatter is not a result
     started = time.perf_counter()
     run = Run()
+    one, five, _ = os.getloadavg()
+    # Before the set-up's training, which itself loads the machine for the first start.
+    run.loads["before set-up"] = f"{one:.2f} (5 min {five:.2f})"
     with tempfile.TemporaryDirectory(prefix="keel-bench-replicas-") as tmp, ExitStack() as stack:
         root = args.keep.resolve() if args.keep else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
@@ -725,7 +728,8 @@ def report(
     )
     print(f"machine: {machine}")
     print(
-        "load average when each start began: " + "; ".join(f"{k} {v}" for k, v in run.loads.items())
+        "load average (this run's own set-up and previous starts included): "
+        + "; ".join(f"{k} {v}" for k, v in run.loads.items())
     )
     print(
         f"one row per request (req/s is rows/s served); per start {args.warmup:g} s of "
