@@ -31,11 +31,12 @@ class LinearGrid:
     """Counts of values in bins of width 2**exponent: bin b holds [b 2**e, (b + 1) 2**e).
 
     The width is the finest power of two at which at most LINEAR_BINS bins are occupied, and
-    no finer than 2**(E - 52) for values below 2**E in magnitude (below that, bins only split
-    what float64 cannot tell apart). Both rules grow with the values seen, and halving the
-    resolution only joins bins, so the grid of a merge is the grid of the concatenation: merging
-    is exact, in any order. Outliers cost one bin each: the width follows where the values are,
-    not the range they span. Only the occupied bins are kept (`bins` ascending, `counts` > 0).
+    no finer than 2**(E - 52) for values below 2**E in magnitude (finer bins would split
+    hardly anything float64 tells apart, and bin numbers stay below 2**52). Both rules grow
+    with the values seen, and halving the resolution only joins bins, so the grid of a merge
+    is the grid of the concatenation: merging is exact, in any order. Outliers cost one bin
+    each: the width follows where the values are, not the range they span. Only the occupied
+    bins are kept (`bins` ascending, `counts` > 0).
     """
 
     exponent: int
@@ -48,7 +49,7 @@ class LinearGrid:
 
     @classmethod
     def of(cls, values: Floats, counts: Counts | None = None) -> LinearGrid:
-        """Bin finite values (each `counts` times): one sort, no loop per value."""
+        """Bin finite values (each `counts` times): bincounts, or one sort, no loop per value."""
         if values.size == 0:
             return cls.empty()
         low, high = float(values.min()), float(values.max())
@@ -60,13 +61,25 @@ class LinearGrid:
         spanned = _spanning_exponent(low, high, finest)
         if spanned > finest:
             finer = _bin(values, spanned - 1)
-            tally = np.bincount(finer - finer.min(), weights=counts)
-            if np.count_nonzero(tally) > LINEAR_BINS:
+            position = finer - finer.min()
+            tally = np.bincount(position, weights=counts)
+            occupied = np.flatnonzero(tally)
+            if occupied.size > LINEAR_BINS:
                 bins = _bin(values, spanned)
                 first = int(bins.min())
                 tally = np.bincount(bins - first, weights=counts)
                 occupied = np.flatnonzero(tally)
                 return cls(spanned, occupied + first, tally[occupied].astype(np.int64))
+            # Readings to a fixed precision (0.1 hPa): where every occupied bin holds one
+            # distinct value, each stays alone at every finer width, so the finest width is
+            # the answer and those values are all it needs, without sorting the column.
+            smallest = np.full(tally.size, np.inf)
+            largest = np.full(tally.size, -np.inf)
+            np.minimum.at(smallest, position, values)
+            np.maximum.at(largest, position, values)
+            if np.array_equal(smallest[occupied], largest[occupied]):
+                distinct = smallest[occupied]
+                return cls(finest, *_runs(_bin(distinct, finest), tally[occupied].astype(np.int64)))
         bins = _bin(values, finest)
         exponent = finest
         if counts is None:
