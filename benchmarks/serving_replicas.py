@@ -17,10 +17,10 @@ The model: the flights example (features.py and train.py, HistGradientBoostingCl
 with 200 iterations x 31 leaves, seed 7), trained on January 2013 into the shared stores
 (metadata in PostgreSQL, artifacts in S3) and moved to `production`. MLflow's copy is built
 as in benchmarks/serving.py: the same training in a local project, saved as a pyfunc calling
-the same features.py. Before timing, every replica of every server answers the same 200 rows
-with identical probabilities (exact float equality), so all serve the same fitted model.
-Requests are complete raw rows of May 2013, one row per request, sent in turn from a pool
-of 2,000.
+the same features.py (the shared project takes its code and keel.yaml from that project).
+Before timing, every replica of every server answers the same 200 rows with identical
+probabilities (exact float equality), so all serve the same fitted model. Requests are
+complete raw rows of May 2013, one row per request, sent in turn from a pool of 2,000.
 
 What each replica runs, as a user runs it:
 
@@ -258,18 +258,17 @@ def s3(logs: Path) -> Iterator[str]:
 # --- the model in the shared stores ------------------------------------------------------------
 
 
-def publish(folder: Path, env: dict[str, str]) -> None:
+def publish(folder: Path, local: Path, env: dict[str, str]) -> None:
     """The flights example trained into the shared stores, version 1 in production: what
-    benchmarks/serving.py's make_project does in a local project."""
-    import yaml
-
+    benchmarks/serving.py's make_project does in the `local` project, with its code and
+    keel.yaml (so that keel and MLflow run the same features.py, even when --keep kept a
+    project made from an older example)."""
     from keel.pipeline.train import train
     from keel.project import Project
 
     Project.init(folder, example="flights", env=env).close()
-    spec = yaml.safe_load((folder / "keel.yaml").read_text())
-    spec["release"] = {"gates": [], "approvals": {"required": 0}}
-    (folder / "keel.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    for name in ("keel.yaml", "features.py", "train.py"):
+        shutil.copy(local / name, folder / name)
     with Project.open(folder, env=env) as project:
         result = train(project, as_of=TRAIN_UNTIL)
         assert result.registered is not None and result.registered.version == 1
@@ -670,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             shared = root / "shared-flights"
             shutil.rmtree(shared, ignore_errors=True)
-            publish(shared, shared_env)
+            publish(shared, local, shared_env)
             # What each pod gets: the public key only (servers verify, they never sign).
             keys = root / "mounted-keys"
             shutil.rmtree(keys, ignore_errors=True)
