@@ -685,6 +685,28 @@ def milliseconds(seconds: float) -> str:
     return f"{ms:.2f} ms" if ms < 1 else f"{ms:.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
 
 
+def _spin(seconds: float) -> int:
+    """Pure-Python work for `seconds`: how many steps one process gets done."""
+    steps, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(10_000):
+            steps += 1
+    return steps
+
+
+def two_process_scaling(seconds: float = 2.0) -> float:
+    """What two CPU-bound processes get done together against one alone, on this machine
+    now: the ceiling for `--workers 2` (2.0 on two free cores; less where the cores are
+    shared or one is busy)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        pool.submit(_spin, 0.1).result()
+        alone = pool.submit(_spin, seconds).result()
+        together = sum(f.result() for f in [pool.submit(_spin, seconds) for _ in range(2)])
+    return together / alone
+
+
 def load_average() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.2f} (5 min {five:.2f})"
@@ -805,6 +827,11 @@ def main(argv: list[str] | None = None) -> int:
         f"scikit-learn {sklearn.__version__}",
     )
     print(f"machine: {machine}")
+    if any("workers" in name for name in chosen):
+        print(
+            "two CPU-bound processes get done together "
+            f"{two_process_scaling():.2f}x what one does alone (the ceiling for --workers 2)"
+        )
     described = {
         "flights": "the flights example's features.py, 200 iterations x 31 leaves",
         "light": f"numeric columns as features, {LIGHT_ITERATIONS} iterations x 31 leaves",
