@@ -110,18 +110,11 @@ def drift(
     names = None if columns is None else list(columns)
     if names is not None:
         _check_columns(names, ref_table, cur_table, reference, current, test)
-    left_out: list[Skipped] = []
-    try:
-        results = compare_tables(
-            ref_table, cur_table, test=test, threshold=threshold, columns=names, skipped=left_out
+    results, left_out = _compared(
+        lambda skipped: compare_tables(
+            ref_table, cur_table, test=test, threshold=threshold, columns=names, skipped=skipped
         )
-    except ValueError as exc:  # the data disagree: a column's type differs between the sides
-        raise DataError(str(exc)) from None
-    if not results:
-        raise DataError(
-            "no column to compare: " + "; ".join(f"{s.column}: {s.reason}" for s in left_out),
-            hint="drift tests take numbers, categories and booleans with values on both sides",
-        )
+    )
     path = None if report is None else Path(report)
     if path is not None:
         from keel.stats.sketch import TableSketch
@@ -174,11 +167,29 @@ def _drift_on_engine(
         )
     if names is not None:
         _check_kinds(names, lambda name: _sketch_kind(ref_sketch, name), test)
+    results, left_out = _compared(
+        lambda skipped: compare_sketches(
+            ref_sketch, cur_sketch, test=test, threshold=threshold, columns=names, skipped=skipped
+        )
+    )
+    path = None if report is None else Path(report)
+    if path is not None:
+        _write_report(path, results, ref_sketch, cur_sketch, reference, current)
+    return DriftComparison(
+        reference, ref_rows, current, cur_rows, tuple(results), tuple(left_out), path
+    )
+
+
+def _compared(
+    compare: Callable[[list[Skipped]], list[DriftResult]],
+) -> tuple[list[DriftResult], list[Skipped]]:
+    """`compare`'s results and the columns it left out; `DataError` when the sides disagree
+    on a column's type, or when no column could be compared."""
+    from keel.errors import DataError
+
     left_out: list[Skipped] = []
     try:
-        results = compare_sketches(
-            ref_sketch, cur_sketch, test=test, threshold=threshold, columns=names, skipped=left_out
-        )
+        results = compare(left_out)
     except ValueError as exc:  # the data disagree: a column's type differs between the sides
         raise DataError(str(exc)) from None
     if not results:
@@ -186,12 +197,7 @@ def _drift_on_engine(
             "no column to compare: " + "; ".join(f"{s.column}: {s.reason}" for s in left_out),
             hint="drift tests take numbers, categories and booleans with values on both sides",
         )
-    path = None if report is None else Path(report)
-    if path is not None:
-        _write_report(path, results, ref_sketch, cur_sketch, reference, current)
-    return DriftComparison(
-        reference, ref_rows, current, cur_rows, tuple(results), tuple(left_out), path
-    )
+    return results, left_out
 
 
 def _sketch_kind(sketch: TableSketch, name: str) -> str | None:
