@@ -141,6 +141,27 @@ def test_parquet_parts_sketch_as_the_local_engine_does(
     assert list(chosen.columns) == ["dep_delay", "carrier"] and rows == 12_000
 
 
+def test_columns_with_dots_in_their_names_sketch_as_the_local_engine_does(
+    spark_local: str, tmp_path: Path
+) -> None:
+    # keel's own logs name columns so (`inputs.distance`); Spark takes such a name for a
+    # struct's field unless told otherwise.
+    flights = read_table(FLIGHTS).select(["distance", "carrier", "dep_delay"])
+    dotted = flights.rename_columns(["inputs.distance", "inputs.carrier", "dep delay.min"])
+    folder = tmp_path / "dotted"
+    folder.mkdir()
+    for part, (start, end) in enumerate(((0, 3_000), (3_000, 6_000))):
+        pq.write_table(dotted.slice(start, end - start), folder / f"part-{part}.parquet")
+
+    spark, rows = SparkEngine(spark_local, TEST_CONF).sketch(str(folder))
+    local, local_rows = LocalEngine().sketch(str(folder))
+    assert rows == local_rows == 6_000
+    assert list(spark.columns) == list(local.columns) == dotted.column_names
+    _assert_same(compare_sketches(spark, local), compare_sketches(local, local), set())
+    chosen, _ = SparkEngine(spark_local, TEST_CONF).sketch(str(folder), ["inputs.carrier"])
+    assert list(chosen.columns) == ["inputs.carrier"]
+
+
 def test_csv_sources_sketch_as_the_local_engine_does(spark_local: str, weather_parts: Path) -> None:
     spark = SparkEngine(spark_local, TEST_CONF)
     local = LocalEngine()

@@ -30,6 +30,8 @@ import re
 import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -38,7 +40,14 @@ if TYPE_CHECKING:
 
     from keel.stats.sketch import TableSketch
 
-__all__ = ["SESSION_DEFAULTS", "SparkEngine", "spark_session"]
+__all__ = [
+    "SESSION_DEFAULTS",
+    "SparkEngine",
+    "by_position",
+    "quoted",
+    "spark_job",
+    "spark_session",
+]
 
 #: What keel sets on a session it creates, under the user's `engine.conf`.
 SESSION_DEFAULTS: Final[Mapping[str, str]] = {
@@ -122,43 +131,20 @@ class SparkEngine:
         self.conf = dict(conf or {})
 
     def sketch(self, source: str, columns: Sequence[str] | None = None) -> tuple[TableSketch, int]:
-        from keel.errors import DataError, EngineError
+        from keel.errors import DataError
         from keel.stats.sketch import TableSketch
 
         paths, file_format = _paths(source)
         session = spark_session(self.master, self.conf)
-        try:
-            from py4j.protocol import Py4JError
-            from pyspark.errors import AnalysisException, PySparkException
-        except ImportError:
-            raise _pyspark_missing() from None
-        try:
+        with spark_job(f"sketching {source}", source):
             frame = _read(session, paths, file_format)
             if columns is not None:
                 from keel.engines.local import check_columns
 
                 check_columns(source, frame.columns, columns)
-                frame = frame.select(*(_quoted(name) for name in columns))
-            with warnings.catch_warnings():
-                # pyspark warns about the pandas version on any Arrow UDF; no pandas runs here.
-                warnings.filterwarnings(
-                    "ignore", message=".*does not yet fully support pandas", category=FutureWarning
-                )
-                parts = frame.mapInArrow(_sketch_partition, _OUTPUT_SCHEMA).collect()
-        except AnalysisException as exc:
-            raise DataError(
-                f"{source}: Spark cannot read it: {_first_line(exc)}", path=source
-            ) from None
-        except (PySparkException, Py4JError) as exc:
-            reason = _reason(exc)
-            if any(marker in reason for marker in _BAD_DATA):
-                # The data, not the engine: the same file fails in-process too (exit 2).
-                raise DataError(f"{source}: Spark cannot read it: {reason}", path=source) from None
-            raise EngineError(
-                f"the Spark job sketching {source} failed: {reason}",
-                engine="spark",
-                hint=_hint(reason),
-            ) from None
+                frame = frame.select(*(quoted(name) for name in columns))
+            frame, names = by_position(frame)
+            parts = frame.mapInArrow(partial(_sketch_partition, names), _OUTPUT_SCHEMA).collect()
         merged: TableSketch | None = None
         for _partition, document in sorted(parts, key=lambda row: row[0]):
             part = TableSketch.from_json(document)
@@ -168,10 +154,51 @@ class SparkEngine:
         return merged, merged.rows
 
 
-def _quoted(name: str) -> Any:
+@contextmanager
+def spark_job(job: str, source: str) -> Iterator[None]:
+    """Runs a Spark job (`job` says what it does, `source` what it reads) with Spark's
+    failures in keel's words: a source Spark cannot read or parse is a `DataError` naming it
+    (as in-process, exit 2), any other failure of the job an `EngineError` (exit 10)."""
+    from keel.errors import DataError, EngineError
+
+    try:
+        from py4j.protocol import Py4JError
+        from pyspark.errors import AnalysisException, PySparkException
+    except ImportError:
+        raise _pyspark_missing() from None
+    try:
+        with warnings.catch_warnings():
+            # pyspark warns about the pandas version on any Arrow UDF; no pandas runs here.
+            warnings.filterwarnings(
+                "ignore", message=".*does not yet fully support pandas", category=FutureWarning
+            )
+            yield
+    except AnalysisException as exc:
+        raise DataError(
+            f"{source}: Spark cannot read it: {_first_line(exc)}", path=source
+        ) from None
+    except (PySparkException, Py4JError) as exc:
+        reason = _reason(exc)
+        if any(marker in reason for marker in _BAD_DATA):
+            # The data, not the engine: the same file fails in-process too (exit 2).
+            raise DataError(f"{source}: Spark cannot read it: {reason}", path=source) from None
+        raise EngineError(
+            f"the Spark job {job} failed: {reason}", engine="spark", hint=_hint(reason)
+        ) from None
+
+
+def by_position(frame: Any) -> tuple[Any, list[str]]:
+    """`frame` with its columns renamed `c0`, `c1`, ... and their names: `mapInArrow` takes
+    a dotted name (`inputs.distance`) for a struct's field and fails, so the columns cross
+    it by position and get their names back in the partition's Arrow batches."""
+    names = list(frame.columns)
+    return frame.select(*(quoted(n).alias(f"c{i}") for i, n in enumerate(names))), names
+
+
+def quoted(name: str) -> Any:
+    """A column by its name, a dot or a space in it being part of the name."""
     from pyspark.sql.functions import col
 
-    # Backquoted, a dot or a space in a column's name is part of the name.
     return col("`" + name.replace("`", "``") + "`")
 
 
@@ -214,8 +241,11 @@ def _read(session: Any, paths: list[str], file_format: Literal["csv", "parquet"]
     return session.read.parquet(*paths)
 
 
-def _sketch_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Runs on the executors: one partition's Arrow batches in, one row (its sketch) out."""
+def _sketch_partition(
+    names: Sequence[str], batches: Iterator[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """Runs on the executors: one partition's Arrow batches in (their columns named
+    `names`), one row (its sketch) out."""
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
     from pyspark import TaskContext
 
@@ -228,7 +258,7 @@ def _sketch_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBa
     held = 0
 
     def add(sketch: TableSketch | None) -> TableSketch:
-        part = TableSketch.of(pa.Table.from_batches(chunk))
+        part = TableSketch.of(pa.Table.from_batches(chunk).rename_columns(list(names)))
         return part if sketch is None else sketch.merge(part)
 
     for batch in batches:
