@@ -128,12 +128,14 @@ def read_window(
     slot: str | None = None,
     columns: Sequence[str] | None = None,
     missing_ok: bool = False,
+    segments: bool = True,
 ) -> pa.Table:
     """Every prediction of `model` with `start <= at < end`, as one Arrow table sorted by
     time then id: `BASE_COLUMNS`, then `inputs.NAME` and `outputs.NAME` typed by the
     inference contract. Only `version`'s or `slot`'s rows if given; only `columns` (in that
     order) if given, and with `missing_ok` only those the window has. Versions with
-    different inputs share a table: a column a version lacks is null in its rows."""
+    different inputs share a table: a column a version lacks is null in its rows. Without
+    `segments`, only the rows not compacted yet (the rest being read elsewhere, by Spark)."""
     if start.tzinfo is None or end.tzinfo is None:
         raise ConfigError("read_window: start and end must be timezone-aware")
     store = project.metadata.predictions
@@ -144,7 +146,8 @@ def read_window(
     if slot is not None:
         expression = expression & (pc.field("slot") == slot)
     wanted = None if columns is None else {*columns, "id", "at", "slot"}
-    for segment in store.segments(model=model, version=version, start=start, end=end):
+    held = store.segments(model=model, version=version, start=start, end=end) if segments else []
+    for segment in held:
         parquet = _open_segment(project, segment)
         names = None if wanted is None else [n for n in parquet.schema_arrow.names if n in wanted]
         parts.append(parquet.read(columns=names).filter(expression))

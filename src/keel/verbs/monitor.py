@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from keel.monitoring.model import MonitorReport
+    from keel.spec import EngineSpec
     from keel.workspace import Workspace
 
 __all__ = ["monitor"]
@@ -30,6 +31,7 @@ def monitor(
     record: bool = True,
     report: Path | str | None = None,
     actor: ActorLike = None,
+    engine: str | EngineSpec | None = None,
 ) -> MonitorReport:
     """Compare the newest `windows` windows of logged predictions (or every window since
     `since`) with the reference profile of `version` (default: production's holder), as
@@ -40,6 +42,13 @@ def monitor(
     windows by prediction time or by the requests' event time (default monitoring.time).
     With `record` the signals are stored and raise or resolve alerts; `report` also writes a
     self-contained HTML report there. `now` judges freshness as of that time.
+
+    `engine` (`local`, `spark`, or a whole `EngineSpec`; default: keel.yaml's `engine:`)
+    says where the log is read: on Spark, the compacted segments are read from the artifact
+    store by the cluster and summed up per partition, the rows not compacted yet in this
+    process; the windows, counts and verdicts are the same. Row-count windows are refused on
+    Spark (`ConfigError`, field `--window`); a failed Spark job is an `EngineError` and records
+    nothing.
     """
     from keel.domain.duration import format_duration
     from keel.monitoring.service import WindowPlan, parse_window
@@ -70,6 +79,7 @@ def monitor(
         version=version,
         record=record,
         actor=acting_name(project, actor),
+        engine=_engine_spec(project, engine),
     )
     if report is not None:
         from keel.monitoring.report import render_monitor_report
@@ -81,3 +91,19 @@ def monitor(
         temporary.write_text(render_monitor_report(result), encoding="utf-8")
         temporary.replace(path)
     return result
+
+
+def _engine_spec(project: Workspace, engine: str | EngineSpec | None) -> EngineSpec:
+    from keel.errors import ConfigError
+    from keel.spec import EngineSpec
+
+    if isinstance(engine, EngineSpec):
+        return engine
+    base = project.spec.engine
+    if engine is None:
+        return base
+    if engine not in ("local", "spark"):
+        rule = f"expected local or spark, got {engine!r}"
+        raise ConfigError(f"engine: {rule}", problems=[("engine", rule)])
+    # The project's master and settings still apply: engine picks the kind only.
+    return base.model_copy(update={"kind": engine})

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from keel.cli.commands.drift import _master
 from keel.cli.context import CliContext, pass_cli
 from keel.cli.output import emit, json_option, parse_time
 from keel.domain.duration import format_age
@@ -63,6 +64,21 @@ __all__ = ["alerts", "monitor"]
     help="Also write a self-contained HTML report here.",
 )
 @click.option("--fail-on-alert", is_flag=True, help="Exit 1 when alerts are open after the run.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default=None,
+    help="Where the log is read: local (this process) or spark (the compacted segments read "
+    "and summed up per partition on Spark; the spark extra; duration windows only). Default: "
+    "keel.yaml's engine.kind, else local.",
+)
+@click.option(
+    "--spark-master",
+    callback=_master,
+    metavar="URL",
+    help="The Spark master for --engine spark (local[2], spark://HOST:7077, yarn); default: "
+    "keel.yaml's engine.master, else spark-submit's, else local[*].",
+)
 @json_option
 @pass_cli
 def monitor(
@@ -77,6 +93,8 @@ def monitor(
     dry_run: bool,
     report_path: Path | None,
     fail_on_alert: bool,
+    engine: str | None,
+    spark_master: str | None,
     as_json: bool,
 ) -> int:
     """Compare windows of logged predictions with the model's reference profile.
@@ -85,8 +103,23 @@ def monitor(
     changes, out-of-range values and unseen categories, volume, and performance once
     feedback has arrived; then freshness. Signals are stored and raise or resolve the
     alerts of monitoring.alerts (or keel's defaults), each naming its owner.
+
+    With --engine spark (or keel.yaml's engine.kind: spark), Spark reads the compacted log
+    where the artifact store keeps it; the same windows and verdicts. A Spark job that fails
+    exits 10 and records nothing.
     """
-    report = cli.project().monitor(
+    project = cli.project()
+    chosen = project.spec.engine
+    if engine is not None:
+        chosen = chosen.model_copy(update={"kind": engine})
+    if spark_master is not None:
+        if chosen.kind != "spark":
+            raise click.BadParameter(
+                "needs --engine spark (or engine.kind: spark in keel.yaml)",
+                param_hint="--spark-master",
+            )
+        chosen = chosen.model_copy(update={"master": spark_master})
+    report = project.monitor(
         model=model,
         window=window,
         by=time,
@@ -96,6 +129,7 @@ def monitor(
         version=version,
         record=not dry_run,
         report=report_path,
+        engine=chosen,
     )
 
     def text() -> str:

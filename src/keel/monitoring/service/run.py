@@ -18,6 +18,7 @@ from keel.monitoring.service.serving_skew import _with_skew
 
 if TYPE_CHECKING:
     from keel.domain.model import ModelVersion
+    from keel.spec import EngineSpec
     from keel.workspace import Workspace
 
 __all__ = ["monitor"]
@@ -34,9 +35,11 @@ def monitor(
     version: int | None = None,
     record: bool = True,
     actor: str | None = None,
+    engine: EngineSpec | None = None,
 ) -> MonitorReport:
     """Monitor `model` over its last `windows` windows (or since `since`) and, with
-    `record`, store the signals and raise or resolve alerts."""
+    `record`, store the signals and raise or resolve alerts. With a Spark `engine`, the
+    compacted log is read on Spark (the windows are the same)."""
     from keel.models.reference import reference_for
 
     spec = project.spec
@@ -51,7 +54,13 @@ def monitor(
     oldest = min((s.first_at for s in log_stats if s.first_at is not None), default=None)
 
     states: list[_WindowState] = []
-    if newest is not None and oldest is not None:
+    if newest is not None and oldest is not None and engine is not None and engine.kind == "spark":
+        from keel.monitoring.service.spark import _read_windows_on_spark
+
+        states = _read_windows_on_spark(
+            project, engine, name, reference, columns, plan, windows, since, oldest, newest
+        )
+    elif newest is not None and oldest is not None:
         states = _read_windows(
             project, name, reference, columns, plan, windows, since, oldest, newest
         )
