@@ -151,6 +151,12 @@ def test_monitor_on_spark_local_equals_in_process_and_records_the_same(
         assert project.metadata.monitoring.alerts(model=MODEL) == []
         with pytest.raises(ConfigError, match="engine: expected local or spark, got 'dask'"):
             project.monitor(window="1d", now=NOW, record=False, engine="dask")
+        # The segments span several partitions, so the driver merged windows' parts.
+        paths = [
+            f"file://{project.artifacts.path_of(s.digest)}"  # type: ignore[attr-defined]
+            for s in project.metadata.predictions.segments(model=MODEL)
+        ]
+    assert _partitions(paths) > 1
 
     # The CLI, recording: the same signals stored and alerts opened as by the local engine.
     for name, value in env.items():
@@ -172,6 +178,14 @@ def test_monitor_on_spark_local_equals_in_process_and_records_the_same(
     refused = keel("monitor", "--window", "100", "--engine", "spark", "--json")
     assert refused.code == 2, refused.out + refused.err
     assert "--window" in refused.json()["error"]["message"]
+
+
+def _partitions(paths: list[str]) -> int:
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    assert session is not None
+    return int(session.read.parquet(*paths).rdd.getNumPartitions())
 
 
 def _keel(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
