@@ -234,6 +234,11 @@ def test_bad_requests_are_refused_naming_the_field_and_the_rule(
         carrier.contents.bytes_contents[0] = b"U\x00A"
         code, _, problems = _refusal(address, nul)
         assert code == grpc.StatusCode.INVALID_ARGUMENT and "NUL" in problems[0]["rule"]
+        # ... also in the request's id, which the log keeps (PostgreSQL would refuse the row).
+        nul_id = _typed_request(rows)
+        nul_id.id = "a\x00b"
+        code, _, problems = _refusal(address, nul_id)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and problems[0]["field"] == "id"
 
         # A model that is not served, and a version that is not.
         code, details, _ = _refusal(address, message("ModelInferRequest")(model_name="nope"))
@@ -245,7 +250,7 @@ def test_bad_requests_are_refused_naming_the_field_and_the_rule(
         text = http.get("/metrics").text
         # Nothing refused was logged.
         assert sum(s.rows for s in project.metadata.predictions.stats()) == 0
-    assert metric(text, "keel_request_errors_total", model=MODEL, status="400") == 5
+    assert metric(text, "keel_request_errors_total", model=MODEL, status="400") == 6
 
 
 def test_grpc_and_http_requests_share_the_models_calls(

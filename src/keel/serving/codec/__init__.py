@@ -13,7 +13,7 @@ Tabular requests follow MLServer's pandas codec: one named input tensor per colu
 two request shapes (and `oip` encodes responses), `problems` is what a refusal carries.
 """
 
-from keel.serving.codec.body import parse_json, unparsable
+from keel.serving.codec.body import parse_json, refuse_nul, unparsable
 from keel.serving.codec.oip import OIP_DATATYPES, decode_oip, encode_oip, oip_datatype
 from keel.serving.codec.problems import BadRequest, Batch, Problem
 from keel.serving.codec.records import decode_records, to_frame
@@ -30,6 +30,7 @@ __all__ = [
     "encode_oip",
     "oip_datatype",
     "parse_json",
+    "refuse_nul",
     "to_frame",
     "unparsable",
 ]

@@ -10,7 +10,7 @@ import orjson
 
 from keel.serving.codec.problems import BadRequest, Problem
 
-__all__ = ["parse_json", "unparsable"]
+__all__ = ["parse_json", "refuse_nul", "unparsable"]
 
 
 #: How deeply a request document may nest (a tabular request needs 4 levels, feedback 3).
@@ -46,14 +46,21 @@ def parse_json(body: bytes) -> Any:
     # or the labels), so it is refused at the edge. The byte search costs nothing on the usual
     # request; only a hit walks the document to name the field.
     if b"\\u0000" in body:
-        where = _nul_path(document, "")
-        if where is not None:
-            raise BadRequest(
-                400,
-                f"{where}: text must not contain NUL characters (\\u0000)",
-                [Problem(where, "text without NUL characters", "contains \\u0000")],
-            )
+        refuse_nul(document)
     return document
+
+
+def refuse_nul(document: Any) -> None:
+    """`BadRequest` naming the first string of `document` (keys included) that holds a NUL:
+    no store keeps one in text, so a request carrying one is refused at the edge, whatever
+    protocol brought it."""
+    where = _nul_path(document, "")
+    if where is not None:
+        raise BadRequest(
+            400,
+            f"{where}: text must not contain NUL characters (\\u0000)",
+            [Problem(where, "text without NUL characters", "contains \\u0000")],
+        )
 
 
 def _nul_path(value: Any, path: str) -> str | None:

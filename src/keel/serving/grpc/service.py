@@ -31,7 +31,7 @@ import orjson
 from grpc import aio
 
 from keel.serving.binary import tensor_bytes, tensor_values, text_element
-from keel.serving.codec import BadRequest, Batch, Problem, decode_oip
+from keel.serving.codec import BadRequest, Batch, Problem, decode_oip, refuse_nul
 from keel.serving.grpc.messages import SERVICE, message
 
 if TYPE_CHECKING:
@@ -270,6 +270,8 @@ def request_document(request: Any) -> dict[str, Any]:
             {"name": output.name, "parameters": _parameters(output.parameters)}
             for output in request.outputs
         ]
+    # As in a JSON body: the id, the names and the parameters are text a store may keep.
+    refuse_nul(document)
     return document
 
 
