@@ -178,6 +178,9 @@ def test_monitor_on_spark_local_equals_in_process_and_records_the_same(
     refused = keel("monitor", "--window", "100", "--engine", "spark", "--json")
     assert refused.code == 2, refused.out + refused.err
     assert "--window" in refused.json()["error"]["message"]
+    # A master without the Spark engine is a mistake, not ignored.
+    stray = keel("monitor", "--spark-master", spark_local, "--dry-run")
+    assert stray.code == 2 and "--spark-master" in stray.err and "--engine spark" in stray.err
 
 
 def _partitions(paths: list[str]) -> int:
