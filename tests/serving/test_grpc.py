@@ -240,6 +240,15 @@ def test_bad_requests_are_refused_naming_the_field_and_the_rule(
         code, _, problems = _refusal(address, nul_id)
         assert code == grpc.StatusCode.INVALID_ARGUMENT and problems[0]["field"] == "id"
 
+        # Thousands of unknown inputs: refused with the first problems, within what clients
+        # accept as trailing metadata (8 KiB), not dropped by the client.
+        crowded = _typed_request(rows)
+        for number in range(5000):
+            crowded.inputs.add(name=f"extra{number}", datatype="INT64", shape=[2])
+        code, details, problems = _refusal(address, crowded)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and "and 9999 more" in details
+        assert problems[0]["field"].startswith("extra0") and 1 <= len(problems) < 5000
+
         # A model that is not served, and a version that is not.
         code, details, _ = _refusal(address, message("ModelInferRequest")(model_name="nope"))
         assert code == grpc.StatusCode.NOT_FOUND and "nope" in details
@@ -250,7 +259,7 @@ def test_bad_requests_are_refused_naming_the_field_and_the_rule(
         text = http.get("/metrics").text
         # Nothing refused was logged.
         assert sum(s.rows for s in project.metadata.predictions.stats()) == 0
-    assert metric(text, "keel_request_errors_total", model=MODEL, status="400") == 6
+    assert metric(text, "keel_request_errors_total", model=MODEL, status="400") == 7
 
 
 def test_grpc_and_http_requests_share_the_models_calls(

@@ -44,6 +44,10 @@ _log = logging.getLogger(__name__)
 
 #: Trailing metadata of a refused call: its problems, as the HTTP answer's `problems` JSON.
 PROBLEMS_KEY: Final = "keel-problems-bin"
+#: At most this much JSON of problems in the trailing metadata, and this much of each text.
+_PROBLEMS_BYTES: Final = 4096
+_PROBLEM_CHARS: Final = 200
+_MESSAGE_CHARS: Final = 1000
 
 _ServerLiveResponse = message("ServerLiveResponse")
 _ServerReadyResponse = message("ServerReadyResponse")
@@ -355,12 +359,32 @@ def _set_parameter(target: Any, value: Any) -> None:
         target.string_param = str(value)
 
 
+def _problems(refusal: BadRequest) -> bytes:
+    """The problems as JSON, the first ones only when they are many: clients refuse trailing
+    metadata beyond 8 KiB (and drop the call beyond 16), so the list stays under
+    `_PROBLEMS_BYTES`, each text cut to `_PROBLEM_CHARS` (the message counts the rest)."""
+    listed = [
+        {
+            key: value[:_PROBLEM_CHARS] if isinstance(value, str) else value
+            for key, value in problem.to_dict().items()
+        }
+        for problem in refusal.problems
+    ]
+    encoded = orjson.dumps(listed)
+    while len(encoded) > _PROBLEMS_BYTES and len(listed) > 1:
+        listed = listed[: len(listed) // 2]
+        encoded = orjson.dumps(listed)
+    return encoded
+
+
 def _bad(field: str, rule: str, detail: str) -> BadRequest:
     return BadRequest(400, f"{field}: {rule} ({detail})", [Problem(field, rule, detail)])
 
 
 async def _abort(context: aio.ServicerContext[Any, Any], refusal: BadRequest) -> NoReturn:
     code = _CODES.get(refusal.status, grpc.StatusCode.INTERNAL)
-    problems = orjson.dumps([p.to_dict() for p in refusal.problems])
-    await context.abort(code, refusal.message, trailing_metadata=((PROBLEMS_KEY, problems),))
+    message = refusal.message
+    if len(message) > _MESSAGE_CHARS:  # the message travels as metadata too
+        message = message[: _MESSAGE_CHARS - 3] + "..."
+    await context.abort(code, message, trailing_metadata=((PROBLEMS_KEY, _problems(refusal)),))
     raise AssertionError("unreachable: abort raises")  # pragma: no cover
