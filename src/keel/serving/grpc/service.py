@@ -48,6 +48,8 @@ PROBLEMS_KEY: Final = "keel-problems-bin"
 _PROBLEMS_BYTES: Final = 4096
 _PROBLEM_CHARS: Final = 200
 _MESSAGE_CHARS: Final = 1000
+#: Calls in progress at once, per process.
+_MAX_CALLS: Final = 1024
 
 _ServerLiveResponse = message("ServerLiveResponse")
 _ServerReadyResponse = message("ServerReadyResponse")
@@ -107,11 +109,14 @@ def grpc_service(listen: GrpcListen) -> Callable[[ServingApp], AbstractAsyncCont
     @asynccontextmanager
     async def run(serving: ServingApp) -> AsyncIterator[None]:
         server = aio.server(
+            # Calls beyond this are refused at once (RESOURCE_EXHAUSTED) instead of each
+            # holding a request of up to serving.max_request_bytes in memory.
+            maximum_concurrent_rpcs=_MAX_CALLS,
             options=[
                 ("grpc.so_reuseport", 1 if listen.reuse_port else 0),
                 ("grpc.max_receive_message_length", serving.spec.max_request_bytes),
                 ("grpc.max_send_message_length", -1),
-            ]
+            ],
         )
         server.add_generic_rpc_handlers((InferenceService(serving).handler(),))
         try:
