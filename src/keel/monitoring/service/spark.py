@@ -5,10 +5,10 @@ from the artifact store (its local folder, or its S3 prefix as `s3a://`). In `ma
 each partition sums its rows up per window (`_part_state`, as in-process: sketch, counts,
 versions, time span, out-of-range and unseen counts) and keeps the ids, scores and
 predictions of rows whose labels have arrived (their ids broadcast from the metadata store).
-The driver merges those per window, then adds the rows not compacted yet (at most about an
-hour's, in the metadata store) in this process, as `_read_windows` does. So both engines build
-the same window states from the same pure functions; judging and recording do not know which
-engine ran.
+The driver adds the rows not compacted yet (at most about an hour's, in the metadata store) in
+this process, as `_read_windows` does, and merges the partitions' parts into the same windows.
+So both engines build the same window states from the same pure functions; judging and
+recording do not know which engine ran.
 
 Row-count windows number the rows in the log's order across segments and partitions, which
 Spark's partitions do not keep: on Spark they are refused, not approximated.
@@ -77,6 +77,10 @@ def _read_windows_on_spark(
     wanted = _wanted(columns, event_column)
     states: dict[int, _WindowState] = {}
     segments = project.metadata.predictions.segments(model=model, start=read_from, end=stop)
+    # The rows not compacted yet, in this process, right after listing the segments (before
+    # the Spark job, however long it runs): a row compacted meanwhile would be in neither.
+    for table in _slices(project, model, read_from, newest, plan, wanted, segments=False):
+        _add_table(project, states, table, plan, event_column, 0, reference, columns)
     if segments:
         labels = {
             row.prediction_id: row.label
@@ -101,9 +105,6 @@ def _read_windows_on_spark(
             _absorb(state, part, by_rows=False)
             if labelled is not None and labelled[0]:
                 _add_labelled(state, *labelled, labels)
-    # The rows not compacted yet, in this process: no segment holds them.
-    for table in _slices(project, model, read_from, newest, plan, wanted, segments=False):
-        _add_table(project, states, table, plan, event_column, 0, reference, columns)
     return _newest(states, plan, count, since)
 
 
