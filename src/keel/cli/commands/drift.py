@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final
 import click
 
 from keel.cli.context import CliContext, pass_cli
+from keel.cli.engine import chosen_engine, engine_options
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option
 from keel.errors import ConfigError
@@ -28,17 +29,6 @@ def _columns(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
     if not names:
         raise click.BadParameter("expected column names separated by commas, like a,b")
     return names
-
-
-def _master(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    from keel.spec import check_spark_master
-
-    try:
-        return check_spark_master(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
@@ -71,20 +61,8 @@ def _master(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
     default=None,
     help="Also write a self-contained HTML report with each column's distributions.",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "spark"]),
-    default=None,
-    help="Where the data is read: local (this process, exact values) or spark (each "
-    "partition sketched on Spark, the sketches compared; the spark extra). Default: "
-    "keel.yaml's engine.kind, else local.",
-)
-@click.option(
-    "--spark-master",
-    callback=_master,
-    metavar="URL",
-    help="The Spark master for --engine spark (local[2], spark://HOST:7077, yarn); default: "
-    "keel.yaml's engine.master, else spark-submit's, else local[*].",
+@engine_options(
+    "each partition sketched on Spark, the sketches compared; local compares exact values"
 )
 @json_option
 @pass_cli
@@ -119,16 +97,8 @@ def drift(
 
     # keel.yaml's engine section, when there is a project here; --engine local needs none.
     project = None if engine == "local" else cli.project_or_none()
-    chosen = project.spec.engine if project is not None else EngineSpec()
-    if engine is not None:
-        chosen = chosen.model_copy(update={"kind": engine})
-    if spark_master is not None:
-        if chosen.kind != "spark":
-            raise click.BadParameter(
-                "needs --engine spark (or engine.kind: spark in keel.yaml)",
-                param_hint="--spark-master",
-            )
-        chosen = chosen.model_copy(update={"master": spark_master})
+    base = project.spec.engine if project is not None else EngineSpec()
+    chosen = chosen_engine(base, engine, spark_master)
     try:
         compared = compare(
             project,

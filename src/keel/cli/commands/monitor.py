@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from keel.cli.commands.drift import _master
 from keel.cli.context import CliContext, pass_cli
+from keel.cli.engine import chosen_engine, engine_options
 from keel.cli.output import emit, json_option, parse_time
 from keel.domain.duration import format_age
 
@@ -64,20 +64,8 @@ __all__ = ["alerts", "monitor"]
     help="Also write a self-contained HTML report here.",
 )
 @click.option("--fail-on-alert", is_flag=True, help="Exit 1 when alerts are open after the run.")
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "spark"]),
-    default=None,
-    help="Where the log is read: local (this process) or spark (the compacted segments read "
-    "and summed up per partition on Spark; the spark extra; duration windows only). Default: "
-    "keel.yaml's engine.kind, else local.",
-)
-@click.option(
-    "--spark-master",
-    callback=_master,
-    metavar="URL",
-    help="The Spark master for --engine spark (local[2], spark://HOST:7077, yarn); default: "
-    "keel.yaml's engine.master, else spark-submit's, else local[*].",
+@engine_options(
+    "the compacted log read and summed up per partition on Spark; duration windows only"
 )
 @json_option
 @pass_cli
@@ -109,16 +97,7 @@ def monitor(
     exits 10 and records nothing.
     """
     project = cli.project()
-    chosen = project.spec.engine
-    if engine is not None:
-        chosen = chosen.model_copy(update={"kind": engine})
-    if spark_master is not None:
-        if chosen.kind != "spark":
-            raise click.BadParameter(
-                "needs --engine spark (or engine.kind: spark in keel.yaml)",
-                param_hint="--spark-master",
-            )
-        chosen = chosen.model_copy(update={"master": spark_master})
+    chosen = chosen_engine(project.spec.engine, engine, spark_master)
     report = project.monitor(
         model=model,
         window=window,
