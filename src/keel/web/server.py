@@ -3,6 +3,7 @@ or in a background thread (tests, notebooks, embedding)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import logging.config
 import signal
@@ -56,6 +57,9 @@ _LOGGING: Final = {
 #: The most a request line and its headers may take, in bytes: larger ones are refused
 #: with 431 before they are read further (uvicorn's httptools parser sets no bound).
 MAX_HEAD_BYTES: Final = 16 * 1024
+#: How long a connection refused for its head stays open to take (and drop) what the client
+#: is still sending, so that the client reads the answer.
+_LINGER_S: Final = 2.0
 
 
 class _HeadTooLarge(Exception):
@@ -75,8 +79,11 @@ class BoundedHead(HttpToolsProtocol):
         self._read = 0  # bytes read while in a head
         self._head = 0  # bytes of the request line and headers parsed
         self._too_large = False
+        self._refused = False
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # the answer is sent: what the client still sends is discarded
         if self._in_head:
             self._read += len(data)
         super().data_received(data)
@@ -126,7 +133,13 @@ class BoundedHead(HttpToolsProtocol):
             b"connection: close\r\n"
             b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
         )
-        self.transport.close()
+        # Close only our side now, and the connection a moment later: closing a socket with
+        # unread data sends a reset, which can destroy the answer before the client reads it
+        # (a client still sending headers would see "connection reset", not 431).
+        self._refused = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(_LINGER_S, self.transport.close)
 
 
 def _bind(host: str, port: int) -> socket.socket:
