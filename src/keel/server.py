@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Mount
 from keel.errors import ConfigError, DependencyMissing
 from keel.serving.app import Service, ServingApp
 from keel.serving.app import create_app as create_serving_app
+from keel.serving.listen import GrpcListen
 from keel.web.api import api_mount
 from keel.web.server import Listen, serve_until_stopped, serve_workers
 from keel.web.ui import create_ui
@@ -87,31 +88,24 @@ def create_app(
     return create_serving_app(project, log=log, mounts=mounts, services=services)
 
 
-@dataclass(frozen=True)
-class GrpcListen:
-    """Where `keel serve --grpc-port` listens: see `keel.serving.grpc.GrpcListen` (this
-    copy imports nothing of grpc, so that it can be pickled to workers and checked without
-    the extra)."""
-
-    host: str
-    port: int
-    reuse_port: bool = False
-    grace: float = 5.0
-
-
 def _grpc_service(listen: GrpcListen) -> Service:
+    _require_grpc()
+    from keel.serving.grpc import grpc_service
+
+    return grpc_service(listen)
+
+
+def _require_grpc() -> None:
     try:
-        from keel.serving.grpc import GrpcListen as Listening
-        from keel.serving.grpc import grpc_service
+        import keel.serving.grpc  # noqa: F401 - the import is the check
     except ImportError as exc:
         raise DependencyMissing("grpcio", "grpc", "serving gRPC (--grpc-port)") from exc
-    return grpc_service(Listening(listen.host, listen.port, listen.reuse_port, listen.grace))
 
 
 def check_grpc_port(listen: GrpcListen) -> None:
     """`ConfigError` naming --grpc-port if the port is taken (checked before workers start,
     which bind it together), `DependencyMissing` without the grpc extra."""
-    _grpc_service(listen)
+    _require_grpc()
     family = socket.AF_INET6 if ":" in listen.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         try:

@@ -4,6 +4,7 @@ Needs the `grpc` extra (`pip install 'keelml[grpc]'`)."""
 
 from __future__ import annotations
 
-from keel.serving.grpc.service import GrpcListen, InferenceService, grpc_service
+from keel.serving.grpc.service import InferenceService, grpc_service
+from keel.serving.listen import GrpcListen
 
 __all__ = ["GrpcListen", "InferenceService", "grpc_service"]

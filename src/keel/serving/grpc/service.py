@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import grpc
@@ -33,12 +32,13 @@ from grpc import aio
 from keel.serving.binary import tensor_bytes, tensor_values, text_element
 from keel.serving.codec import BadRequest, Batch, Problem, decode_oip, refuse_nul
 from keel.serving.grpc.messages import SERVICE, message
+from keel.serving.listen import GrpcListen
 
 if TYPE_CHECKING:
     from keel.serving.app import ServingApp
     from keel.serving.slots import ServedVersion
 
-__all__ = ["PROBLEMS_KEY", "GrpcListen", "InferenceService", "grpc_service"]
+__all__ = ["PROBLEMS_KEY", "InferenceService", "grpc_service"]
 
 _log = logging.getLogger(__name__)
 
@@ -82,23 +82,6 @@ _CODES: Final[Mapping[int, grpc.StatusCode]] = {
     429: grpc.StatusCode.RESOURCE_EXHAUSTED,
     503: grpc.StatusCode.UNAVAILABLE,
 }
-
-
-@dataclass(frozen=True)
-class GrpcListen:
-    """Where the gRPC endpoint listens. `reuse_port` lets several processes bind the same
-    port (`keel serve --workers`); one process alone refuses a port already taken. Calls
-    still running `grace` seconds after the server starts stopping are cancelled."""
-
-    host: str
-    port: int
-    reuse_port: bool = False
-    grace: float = 5.0
-
-    @property
-    def address(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
 
 
 def grpc_service(listen: GrpcListen) -> Callable[[ServingApp], AbstractAsyncContextManager[None]]:
@@ -280,8 +263,13 @@ def request_document(request: Any) -> dict[str, Any]:
             for output in request.outputs
         ]
     # As in a JSON body: the id, the names and the parameters are text a store may keep.
-    refuse_nul(document)
+    # Only they are walked: BYTES values were checked as they were read, numbers hold no text.
+    refuse_nul(document | {"inputs": [_without_data(entry) for entry in inputs]})
     return document
+
+
+def _without_data(tensor: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in tensor.items() if key != "data"}
 
 
 def response_message(document: Mapping[str, Any], *, raw: bool = True) -> Any:
