@@ -44,6 +44,7 @@ __all__ = [
     "Client",
     "eventually",
     "metric",
+    "numpy_column",
     "oip_request",
     "open_project",
     "records",
@@ -208,6 +209,15 @@ def records(template: Path, count: int, *, start: int = 0) -> list[dict[str, Any
     rows = _complete_rows(template)
     assert start + count <= len(rows)
     return [dict(row) for row in rows[start : start + count]]
+
+
+def numpy_column(values: list[Any], datatype: str) -> Any:
+    """A column of request values as the numpy array a tritonclient input takes."""
+    import numpy as np
+
+    if datatype == "BYTES":
+        return np.array(values, dtype=object)
+    return np.array(values, dtype=np.int64 if datatype == "INT64" else np.float64)
 
 
 def oip_request(rows: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

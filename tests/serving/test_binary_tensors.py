@@ -8,7 +8,6 @@ import json
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ from tests.serving.support import (
     DATATYPES,
     MODEL,
     Client,
+    numpy_column,
     open_project,
     records,
     serve,
@@ -34,12 +34,6 @@ def project(trained_template: Path, tmp_path: Path) -> Iterator[Project]:
         yield project
 
 
-def _column(values: list[Any], datatype: str) -> np.ndarray[Any, Any]:
-    if datatype == "BYTES":
-        return np.array(values, dtype=object)
-    return np.array(values, dtype=np.int64 if datatype == "INT64" else np.float64)
-
-
 def test_tritonclient_with_its_defaults_gets_the_answers_of_predict(
     project: Project, trained_template: Path
 ) -> None:
@@ -50,7 +44,7 @@ def test_tritonclient_with_its_defaults_gets_the_answers_of_predict(
             inputs = []
             for name, datatype in DATATYPES.items():
                 tensor = triton.InferInput(name, [len(rows)], datatype)
-                tensor.set_data_from_numpy(_column([r[name] for r in rows], datatype))
+                tensor.set_data_from_numpy(numpy_column([r[name] for r in rows], datatype))
                 inputs.append(tensor)
             wanted = [triton.InferRequestedOutput(n) for n in ("prediction", "probability")]
             result = client.infer(MODEL, inputs, outputs=wanted)

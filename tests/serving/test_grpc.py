@@ -31,6 +31,7 @@ from tests.serving.support import (
     Client,
     free_port,
     metric,
+    numpy_column,
     open_project,
     records,
     serve,
@@ -47,17 +48,11 @@ def project(trained_template: Path, tmp_path: Path) -> Iterator[Project]:
         yield project
 
 
-def _column(values: list[Any], datatype: str) -> np.ndarray[Any, Any]:
-    if datatype == "BYTES":
-        return np.array(values, dtype=object)
-    return np.array(values, dtype=np.int64 if datatype == "INT64" else np.float64)
-
-
 def _triton_inputs(rows: list[dict[str, Any]]) -> list[triton.InferInput]:
     inputs = []
     for name, datatype in DATATYPES.items():
         tensor = triton.InferInput(name, [len(rows)], datatype)
-        tensor.set_data_from_numpy(_column([r[name] for r in rows], datatype))  # raw contents
+        tensor.set_data_from_numpy(numpy_column([r[name] for r in rows], datatype))  # raw contents
         inputs.append(tensor)
     return inputs
 
