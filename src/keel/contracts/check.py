@@ -1,9 +1,11 @@
 """Hold a table against a contract and list every violation, not just the first.
 
-Cheap statistics decide first (null counts are free in Arrow, min/max and distinct values are one
-pass each); offending rows are counted and sampled only for a rule that failed, so a passing
-check costs little more than a hand-written one. `now` is an argument: freshness is judged
-against the caller's clock, which makes checks reproducible and testable.
+The rules are judged from a `ContractPartial` (keel.contracts.partial): the figures of the
+whole table, computed here in one go or on Spark per partition and merged, so both engines judge
+alike. Cheap statistics decide first (null counts are free in Arrow, min/max and distinct values
+are one pass each); offending rows are counted and sampled only where a bound is broken, so a
+passing check costs little more than a hand-written one. `now` is an argument: freshness is
+judged against the caller's clock, which makes checks reproducible and testable.
 
 Rule ids and their severity (all errors except `unexpected_column`, whose severity the contract's
 `extra_columns` sets): see `keel.contracts.report.RULES`. A nullable: false column with nulls is a
@@ -13,13 +15,12 @@ Rule ids and their severity (all errors except `unexpected_column`, whose severi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
-import pyarrow.compute as pc  # type: ignore[import-untyped,unused-ignore]
 
-from keel.contracts import _arrow
 from keel.contracts.model import (
     ColumnContract,
     Contract,
@@ -29,21 +30,21 @@ from keel.contracts.model import (
     RowBounds,
     TimestampRule,
 )
+from keel.contracts.partial import (
+    NUMERIC,
+    PARSEABLE,
+    ColumnPartial,
+    ContractPartial,
+    DuplicateKeys,
+    Samples,
+    duplicate_keys,
+    type_passes,
+)
 from keel.contracts.report import CheckResult, ContractReport, Severity, Violation
 from keel.domain.duration import format_age, format_duration
 from keel.domain.times import TIME_KINDS, as_utc, covers_until, render
 
-__all__ = ["check_contract"]
-
-#: How text that should have been typed looks, to point at the values that are not.
-_PARSEABLE = {
-    "integer": r"^\s*[+-]?\d+\s*$",
-    "float": r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(?i:nan|inf|infinity)\s*$",
-    "boolean": r"^\s*(?i:true|false|0|1)\s*$",
-    "timestamp": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?(Z|[+-]\d{2}:?\d{2})?$",
-    "date": r"^\d{4}-\d{2}-\d{2}$",
-}
-_NUMERIC = ("integer", "float")
+__all__ = ["check_contract", "judge_contract"]
 
 
 def check_contract(
@@ -56,24 +57,55 @@ def check_contract(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware, e.g. datetime.now(UTC)")
     started = time.perf_counter()
-    results = _Checker(table, contract, now, max_samples).run()
-    return ContractReport(
-        rows=table.num_rows,
-        checked_at=now,
-        results=tuple(results),
-        seconds=time.perf_counter() - started,
+    partial = ContractPartial.of(table, contract, now=now, max_samples=max_samples)
+    return judge_contract(
+        partial,
+        contract,
+        now=now,
+        duplicates=lambda key: duplicate_keys(table, key, max_samples),
+        started=started,
     )
 
 
-class _Checker:
-    def __init__(self, table: Any, contract: Contract, now: datetime, max_samples: int) -> None:
-        self.table = table
+def judge_contract(
+    partial: ContractPartial,
+    contract: Contract,
+    *,
+    now: datetime,
+    duplicates: Callable[[tuple[str, ...]], DuplicateKeys],
+    started: float | None = None,
+) -> ContractReport:
+    """The report of a table whose figures are `partial`: every rule judged as
+    `check_contract` judges it. `duplicates` finds the repeated keys of the whole table; it is
+    called only when the contract has a key whose columns are present and well typed.
+    `started` (a `time.perf_counter()` reading) is when the check began."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware, e.g. datetime.now(UTC)")
+    begun = time.perf_counter() if started is None else started
+    results = _Judge(partial, contract, now, duplicates).run()
+    return ContractReport(
+        rows=partial.rows,
+        checked_at=now,
+        results=tuple(results),
+        seconds=time.perf_counter() - begun,
+    )
+
+
+class _Judge:
+    def __init__(
+        self,
+        partial: ContractPartial,
+        contract: Contract,
+        now: datetime,
+        duplicates: Callable[[tuple[str, ...]], DuplicateKeys],
+    ) -> None:
+        self.partial = partial
         self.contract = contract
         self.now = now
-        self.max_samples = max_samples
-        self.rows: int = table.num_rows
+        self.duplicates = duplicates
+        self.rows = partial.rows
         self.results: list[CheckResult] = []
-        self.present = set(table.column_names)
+        self.found = dict(partial.schema)
         #: Columns whose values can be held to the contract (present, with a compatible type).
         self.usable: set[str] = set()
         self.required = set(contract.key)
@@ -109,14 +141,11 @@ class _Checker:
         observed: Any,
         expected: Any,
         rows: int = 0,
-        mask: Any = None,
+        samples: Samples = (),
         severity: Severity = "error",
     ) -> None:
-        samples: tuple[dict[str, Any], ...] = ()
-        if mask is not None and self.max_samples > 0:
-            indices = _arrow.first_indices(mask, self.max_samples)
-            samples = tuple(_arrow.rows_at(self.table, indices))
-        violation = Violation(rule, column, message, observed, expected, rows, samples, severity)
+        shown = tuple(row for _, row in samples)
+        violation = Violation(rule, column, message, observed, expected, rows, shown, severity)
         self.results.append(CheckResult(rule, column, "failed", violation))
 
     # -- table rules -------------------------------------------------------------------------
@@ -140,12 +169,12 @@ class _Checker:
         if self.contract.extra_columns == "allow":
             return
         listed = set(self.contract.names)
-        extra = [name for name in self.table.column_names if name not in listed]
+        extra = [name for name, _ in self.partial.schema if name not in listed]
         if not extra:
             self._pass("unexpected_column", None)
         severity: Severity = "error" if self.contract.extra_columns == "error" else "warning"
         for name in extra:
-            found = _arrow.logical_type(self.table.schema.field(name).type) or "null"
+            found = self.found[name] or "null"
             self._fail(
                 "unexpected_column",
                 name,
@@ -162,24 +191,20 @@ class _Checker:
         if unusable:
             self._skip("duplicate_key", label, f"key column '{unusable[0]}' missing or mistyped")
             return
-        if not _arrow.duplicate_count(self.table, key):
+        repeated = self.duplicates(key)
+        if not repeated.rows:
             self._pass("duplicate_key", label)
             return
-        repeated = _arrow.repeated_keys(self.table, key)
-        duplicates = _arrow.count_rows(repeated)
-        examples = repeated.slice(0, max(self.max_samples, 1))
-        rows = sorted(p for group in examples[_arrow.POSITIONS].to_pylist() for p in group)
-        chosen = pa.array(rows[: self.max_samples], pa.int64())
-        samples = tuple(_arrow.rows_at(self.table, chosen))
-        first = examples.slice(0, 1).to_pylist()[0]
-        shown = ", ".join(f"{name}={first[name]!r}" for name in key)
+        first = repeated.example or {}
+        shown = ", ".join(f"{name}={first.get(name)!r}" for name in key)
         message = (
-            f"key ({', '.join(key)}): {_count(duplicates, 'row')} share their key with another "
-            f"row, in {_count(repeated.num_rows, 'key')} (e.g. {shown}: {first[_arrow.COUNT]} rows)"
+            f"key ({', '.join(key)}): {_count(repeated.rows, 'row')} share their key with "
+            f"another row, in {_count(repeated.keys, 'key')} "
+            f"(e.g. {shown}: {repeated.example_rows} rows)"
         )
-        observed = {"duplicate_rows": duplicates, "duplicate_keys": repeated.num_rows}
+        observed = {"duplicate_rows": repeated.rows, "duplicate_keys": repeated.keys}
         violation = Violation(
-            "duplicate_key", label, message, observed, "unique", duplicates, samples
+            "duplicate_key", label, message, observed, "unique", repeated.rows, repeated.samples
         )
         self.results.append(CheckResult("duplicate_key", label, "failed", violation))
 
@@ -188,12 +213,11 @@ class _Checker:
         if name not in self.usable:
             self._skip("stale", name, "timestamp column missing or mistyped")
             return
-        values = _arrow.column(self.table, name)
-        if _arrow.logical_type(values.type) not in TIME_KINDS:
+        column = self.partial.columns[name]
+        if column.found not in TIME_KINDS:
             self._skip("stale", name, "timestamp column holds only nulls")
             return
-        newest_scalar = pc.max(values)
-        newest = _arrow.scalar(newest_scalar)
+        newest = column.newest
         expected = {"freshness": format_duration(rule.freshness)}
         if newest is None:
             self._fail(
@@ -219,7 +243,7 @@ class _Checker:
             observed={"newest": as_utc(newest), "age": format_age(age)},
             expected=expected,
             rows=self.rows,
-            mask=pc.equal(values, newest_scalar),
+            samples=column.newest_rows,
         )
 
     # -- column rules ------------------------------------------------------------------------
@@ -227,7 +251,8 @@ class _Checker:
     def _column(self, column: ColumnContract) -> None:
         name = column.name
         value_rules = self._value_rules(column)
-        if name not in self.present:
+        figures = self.partial.columns.get(name)
+        if figures is None:
             self._fail(
                 "column_missing",
                 name,
@@ -239,24 +264,23 @@ class _Checker:
                 self._skip(rule, name, "column missing")
             return
         self._pass("column_missing", name)
-        values = _arrow.column(self.table, name)
-        typed = self._type(column, values)
-        self._nulls(column, values)
+        typed = self._type(column, figures)
+        self._nulls(column, figures)
         if not typed:
             for rule in value_rules:
                 self._skip(rule, name, "type mismatch")
             return
         self.usable.add(name)
         if column.range is not None:
-            if _arrow.logical_type(values.type) in _NUMERIC:
-                self._range(column.name, column.range, values)
+            if figures.found in NUMERIC:
+                self._range(column.name, column.range, figures)
             else:
                 # Only nulls (Arrow's null type): no value can be out of range.
                 for rule in value_rules:
                     if rule != "unknown_category":
                         self._pass(rule, name)
         if column.domain is not None:
-            self._domain(column.name, column.domain, values)
+            self._domain(column.name, column.domain, figures)
 
     def _null_rules(self, column: ColumnContract) -> list[str]:
         rules = []
@@ -282,29 +306,21 @@ class _Checker:
             rules.append("unknown_category")
         return rules
 
-    def _type(self, column: ColumnContract, values: Any) -> bool:
-        name, expected = column.name, column.type
-        found = _arrow.logical_type(values.type)
-        if found is None or found == expected or (expected == "float" and found == "integer"):
-            # An all-null column fits any type, and integers are exact floats.
+    def _type(self, column: ColumnContract, figures: ColumnPartial) -> bool:
+        name, expected, found = column.name, column.type, figures.found
+        if type_passes(found, expected):
             self._pass("type_mismatch", name)
             return True
-        valid = pc.is_valid(values)
-        mask, detail = valid, ""
-        if found == "string" and expected in _PARSEABLE:
-            parses = pc.match_substring_regex(values, _PARSEABLE[expected])
-            bad = pc.and_(valid, pc.invert(parses))
-            bad_count = _arrow.count_true(bad)
-            if bad_count:
-                mask = bad
-                examples = pc.unique(values.filter(bad)).slice(0, 3).to_pylist()
+        offending, samples, detail = figures.valid, figures.valid_rows, ""
+        if found == "string" and expected in PARSEABLE:
+            if figures.unparsed:
+                offending, samples = figures.unparsed, figures.unparsed_rows
                 detail = (
-                    f"; {_count(bad_count, 'value')} not {_article(expected)}, e.g. "
-                    + ", ".join(repr(v) for v in examples)
+                    f"; {_count(figures.unparsed, 'value')} not {_article(expected)}, e.g. "
+                    + ", ".join(repr(v) for v in figures.unparsed_examples)
                 )
             else:
                 detail = f"; every value reads as {_article(expected)}: was the column quoted?"
-        offending = _arrow.count_true(mask)
         self._fail(
             "type_mismatch",
             name,
@@ -312,13 +328,13 @@ class _Checker:
             observed=found,
             expected=expected,
             rows=offending,
-            mask=mask,
+            samples=samples,
         )
         return False
 
-    def _nulls(self, column: ColumnContract, values: Any) -> None:
+    def _nulls(self, column: ColumnContract, figures: ColumnPartial) -> None:
         name = column.name
-        nulls: int = values.null_count
+        nulls = figures.nulls
         rate = nulls / self.rows if self.rows else 0.0
         observed = {"nulls": nulls, "null_rate": round(rate, 6)}
         if not column.nullable:
@@ -334,7 +350,7 @@ class _Checker:
                     observed=observed,
                     expected={"nullable": False},
                     rows=nulls,
-                    mask=pc.is_null(values),
+                    samples=figures.null_rows,
                 )
             else:
                 self._pass(rule, name)
@@ -351,37 +367,36 @@ class _Checker:
             observed=observed,
             expected={"max": bound},
             rows=nulls,
-            mask=pc.is_null(values),
+            samples=figures.null_rows,
         )
 
-    def _range(self, name: str, bounds: NumericRange, values: Any) -> None:
-        extremes = pc.min_max(values)
+    def _range(self, name: str, bounds: NumericRange, figures: ColumnPartial) -> None:
         sides = (
             (
                 "below_min",
                 bounds.min,
-                _arrow.scalar(extremes["min"]),
-                pc.less,
+                figures.low,
+                figures.below,
+                figures.below_rows,
                 "below the minimum",
                 "lowest",
             ),
             (
                 "above_max",
                 bounds.max,
-                _arrow.scalar(extremes["max"]),
-                pc.greater,
+                figures.high,
+                figures.above,
+                figures.above_rows,
                 "above the maximum",
                 "highest",
             ),
         )
-        for rule, bound, seen, compare, words, extreme in sides:
+        for rule, bound, seen, count, samples, words, extreme in sides:
             if bound is None:
                 continue
             if seen is None or not _beyond(rule, seen, bound):
                 self._pass(rule, name)
                 continue
-            mask = compare(values, bound)
-            count = _arrow.count_true(mask)
             self._fail(
                 rule,
                 name,
@@ -389,37 +404,26 @@ class _Checker:
                 observed=seen,
                 expected=bound,
                 rows=count,
-                mask=mask,
+                samples=samples,
             )
 
-    def _domain(self, name: str, domain: tuple[DomainValue, ...], values: Any) -> None:
-        allowed = pa.array(list(domain))
-        uniques = pc.unique(values).drop_null()
-        # Compare in the domain's type (int64 or string): the column may be int8 or large_string.
-        known = pc.is_in(uniques.cast(allowed.type), value_set=allowed)
-        unknown = uniques.filter(pc.invert(known))
-        if len(unknown) == 0:
+    def _domain(self, name: str, domain: tuple[DomainValue, ...], figures: ColumnPartial) -> None:
+        if not figures.unknown:
             self._pass("unknown_category", name)
             return
-        mask = pc.is_in(values, value_set=unknown)
-        count = _arrow.count_true(mask)
-        counts = pc.value_counts(values.filter(mask))
-        pairs = sorted(
-            zip(
-                counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
-            ),
-            key=lambda pair: (-pair[1], str(pair[0])),
-        )
+        pairs = sorted(figures.unknown_counts.items(), key=lambda pair: (-pair[1], str(pair[0])))
         shown = ", ".join(f"{value!r} ({n:,})" for value, n in pairs[:5])
-        more = f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
+        more = ""
+        if len(pairs) > 5 or figures.unknown_overflow:
+            more = f" and {'at least ' if figures.unknown_overflow else ''}{len(pairs) - 5} more"
         self._fail(
             "unknown_category",
             name,
-            f"{name}: {_count(count, 'row')} outside the domain: {shown}{more}",
+            f"{name}: {_count(figures.unknown, 'row')} outside the domain: {shown}{more}",
             observed=dict(pairs[:20]),
             expected=list(domain),
-            rows=count,
-            mask=mask,
+            rows=figures.unknown,
+            samples=figures.unknown_rows,
         )
 
 
