@@ -60,6 +60,7 @@ from keel.verbs.runs import run, runs
 from keel.verbs.scorecard import scorecard
 from keel.verbs.skew import skew
 from keel.verbs.smoke_test import smoke_test
+from keel.verbs.snapshot import snapshot
 from keel.verbs.tokens import create_token, revoke_token, tokens
 from keel.verbs.train import train
 from keel.verbs.users import add_user, disable_user, users
@@ -71,11 +72,9 @@ if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
     from starlette.applications import Starlette
 
-    from keel.data.snapshot import SnapshotResult
     from keel.domain.digest import Digest
     from keel.domain.model import ModelVersion
     from keel.models.package import LoadedModel
-    from keel.spec import SqlSource
 
 __all__ = ["Project", "ProjectStatus", "VerifyReport"]
 
@@ -117,6 +116,7 @@ class Project(Workspace):
     remove_webhook = remove_webhook
     deliver_webhooks = deliver_webhooks
     dataset_diff = dataset_diff
+    snapshot = snapshot
     compact_predictions = compact_predictions
     owners = owners
     lineage = lineage
@@ -182,20 +182,6 @@ class Project(Workspace):
         folder = Path(directory).expanduser().resolve()
         write_example(example, folder, user=cls._owner(folder, environ), force=force)
         return cls._open_new(folder, environ)
-
-    def snapshot(
-        self,
-        source: str | SqlSource | None = None,
-        *,
-        manifest: bool | None = None,
-        delta_version: int | None = None,
-    ) -> SnapshotResult:
-        """Snapshot `source` (default: keel.yaml's data.source) into a dataset version:
-        a copy, or with `manifest` (default: keel.yaml's data.snapshot) a manifest of a lake
-        table's files; `delta_version` picks a version of a Delta table."""
-        from keel.data.snapshot import snapshot  # keeps `import keel` free of pyarrow
-
-        return snapshot(self, source, manifest=manifest, delta_version=delta_version)
 
     def load_dataset(self, ref: str | Digest) -> pa.Table:
         """The data of a dataset version (`latest`, an id or a unique prefix), verified."""

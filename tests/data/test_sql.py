@@ -11,7 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from keel.data.snapshot import SQL_BATCH_ROWS, load_table, snapshot
+from keel.data.snapshot import load_table, snapshot
+from keel.data.sql import SQL_BATCH_ROWS
 from keel.errors import ConfigError, DataError
 from keel.project import Project
 from keel.spec import SqlSource

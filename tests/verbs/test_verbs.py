@@ -123,6 +123,7 @@ VERBS = [
     "remove_webhook",
     "deliver_webhooks",
     "dataset_diff",
+    "snapshot",
     "compact_predictions",
     "alerts",
     "alert",

@@ -92,8 +92,10 @@ class Location(ABC):
         return None
 
 
-def location(url: str, *, stat_db: Path) -> Location:
-    """The location `url` names: `s3://bucket/prefix` or an absolute local folder."""
+def location(url: str, *, stat_db: Path | None = None) -> Location:
+    """The location `url` names: `s3://bucket/prefix` or an absolute local folder; without
+    `stat_db` (the stat cache's file), a local one only reads files, as a Spark executor
+    does, and asking it for identities is a bug."""
     if url.lower().startswith("s3://"):
         return S3Location(url)
     if "://" in url:
@@ -108,7 +110,7 @@ def location(url: str, *, stat_db: Path) -> Location:
 class LocalLocation(Location):
     """A local folder; identities are BLAKE3 digests from the stat cache."""
 
-    def __init__(self, root: Path, *, stat_db: Path) -> None:
+    def __init__(self, root: Path, *, stat_db: Path | None = None) -> None:
         self.root = root
         self.url = str(root)
         self._cache: StatCache | None = None
@@ -116,6 +118,7 @@ class LocalLocation(Location):
 
     def _stat_cache(self) -> StatCache:
         if self._cache is None:
+            assert self._stat_db is not None, "a location without a stat cache only reads"
             self._cache = StatCache(self._stat_db)
         return self._cache
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,12 +27,12 @@ import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 from keel.contracts.columns import split_index_columns
 from keel.data.delta import LOG_FOLDER, arrow_type, is_delta, read_delta_log
 from keel.data.lake import LakeFile, Location, is_hidden, is_parquet_name, location
-from keel.data.profiling import StreamedProfile
 from keel.data.read import ReadResult, combine_tables, resolve_source
+from keel.data.scan import Scanned, ScanPart
 from keel.data.stored import as_stored, typed_timestamps
-from keel.domain.dataset import LeftOutColumn, Manifest, ManifestFile, TimeRange
+from keel.domain.dataset import LeftOutColumn, Manifest, ManifestFile
 from keel.errors import DataError
-from keel.stats.profile import Profile, profile_table
+from keel.stats.profile import profile_table
 
 __all__ = [
     "EXACT_PROFILE_BYTES",
@@ -43,6 +42,7 @@ __all__ = [
     "check_manifest",
     "read_files",
     "read_manifest",
+    "scan_files",
     "scan_manifest",
 ]
 
@@ -174,22 +174,42 @@ def read_files(
     Delta partition columns added) and the columns left out, one file in memory at a time."""
     types = {name: arrow_type(kind) for name, kind in manifest.partition_types}
     for file in manifest.files:
-        name = f"{where.url}/{file.path}"
-        table, dropped = split_index_columns(where.read_parquet(file.path, file.identity), name)
-        for column, text in file.partition:
-            values = pa.array([text] * table.num_rows, type=pa.string())
-            table = table.append_column(column, _typed(values, types.get(column), name, column))
-        yield name, table, dropped
+        yield _read_file(where, file, types)
 
 
-@dataclass(frozen=True, slots=True)
-class Scanned:
-    """What a manifest version records of its data, read from its files."""
+def _read_file(
+    where: Location, file: ManifestFile, types: dict[str, Any]
+) -> tuple[str, pa.Table, tuple[LeftOutColumn, ...]]:
+    name = f"{where.url}/{file.path}"
+    table, dropped = split_index_columns(where.read_parquet(file.path, file.identity), name)
+    for column, text in file.partition:
+        values = pa.array([text] * table.num_rows, type=pa.string())
+        table = table.append_column(column, _typed(values, types.get(column), name, column))
+    return name, table, dropped
 
-    profile: Profile
-    columns: tuple[tuple[str, str], ...]
-    time_range: TimeRange | None
-    left_out: tuple[LeftOutColumn, ...]
+
+def scan_files(
+    where: Location, manifest: Manifest, timestamp: str | None, indices: Sequence[int]
+) -> ScanPart:
+    """The manifest's files at `indices` (ascending) read one at a time into a `ScanPart`:
+    the step of a scan every engine runs on its share of the files. The first file that
+    cannot be read or added ends the part, its `DataError` kept for `ScanPart.result`."""
+    types = {name: arrow_type(kind) for name, kind in manifest.partition_types}
+    part = ScanPart(timestamp)
+    for index in indices:
+        try:
+            name, table, dropped = _read_file(where, manifest.files[index], types)
+            part.add(index, name, table, dropped)
+        except DataError as exc:
+            part.fail(index, exc)
+            break
+        del table
+    return part
+
+
+def file_names(where: Location, manifest: Manifest) -> list[str]:
+    """The full names of the manifest's files, as errors and profiles name them."""
+    return [f"{where.url}/{file.path}" for file in manifest.files]
 
 
 def scan_manifest(where: Location, manifest: Manifest, timestamp: str | None) -> Scanned:
@@ -214,36 +234,10 @@ def _scan_whole(where: Location, manifest: Manifest, timestamp: str | None) -> S
 
 
 def _scan_streamed(where: Location, manifest: Manifest, timestamp: str | None) -> Scanned:
-    """The files read one at a time into mergeable sketches (`keel.data.profiling`): memory
+    """The files read one at a time into mergeable sketches (`keel.data.scan`): memory
     holds one file, whatever the table's size."""
-    streamed = StreamedProfile()
-    shape: tuple[str, pa.Table] | None = None  # the first file's name, and the types so far
-    ranges: list[TimeRange] = []
-    left_out: dict[LeftOutColumn, None] = {}
-    for name, table, dropped in read_files(where, manifest):
-        left_out.update(dict.fromkeys(dropped))
-        table, time_range = typed_timestamps(table, timestamp, name)
-        table = as_stored(table)
-        if shape is not None:
-            # The rules of combining files in one table: same columns, types widened only
-            # where no value changes (an empty table carries the types so far).
-            table = combine_tables([shape, (name, table)])
-        shape = (shape[0] if shape else name, table.slice(0, 0))
-        if time_range is not None:
-            ranges.append(time_range)
-        streamed.update(table)
-        del table
-    assert shape is not None  # a manifest lists at least one file
-    time_range = None
-    if ranges:
-        start = min(r.start for r in ranges)
-        time_range = TimeRange(ranges[0].column, start, max(r.end for r in ranges))
-    return Scanned(
-        streamed.profile(),
-        tuple((f.name, str(f.type)) for f in shape[1].schema),
-        time_range,
-        tuple(left_out),
-    )
+    part = scan_files(where, manifest, timestamp, range(len(manifest.files)))
+    return part.result(file_names(where, manifest))
 
 
 def _typed(values: pa.Array, target: Any, where: str, column: str) -> pa.Array:

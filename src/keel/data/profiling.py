@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -73,10 +74,54 @@ class StreamedProfile:
             low, high = min(low, seen[0]), max(high, seen[1])
         self._times[name] = (low, high)
 
-    def profile(self) -> Profile:
+    def merge(self, other: StreamedProfile) -> None:
+        """Add the tables `other` was built from, as if they had come after this one's."""
+        self.rows += other.rows
+        self._sketch = self._sketch.merge(other._sketch)
+        for name, data_type in other._types.items():
+            self._types.setdefault(name, data_type)
+        for name, nulls in other._nulls.items():
+            self._nulls[name] = self._nulls.get(name, 0) + nulls
+        for name, (low, high) in other._times.items():
+            seen = self._times.get(name)
+            if seen is not None:
+                low, high = min(low, seen[0]), max(high, seen[1])
+            self._times[name] = (low, high)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready document of the state (its types left out: `profile` takes a schema),
+        for a part built elsewhere, as on a Spark executor."""
+        return {
+            "rows": self.rows,
+            "sketch": self._sketch.to_dict(),
+            "nulls": dict(self._nulls),
+            "times": {
+                name: [_time_kind(low), low.isoformat(), high.isoformat()]
+                for name, (low, high) in self._times.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> StreamedProfile:
+        """`to_dict`'s document read back; `ValueError` (or `KeyError`) when malformed."""
+        streamed = cls()
+        streamed.rows = int(document["rows"])
+        streamed._sketch = TableSketch.from_dict(document["sketch"])
+        streamed._nulls = {str(name): int(nulls) for name, nulls in document["nulls"].items()}
+        for name, (kind, low, high) in document["times"].items():
+            parse = date.fromisoformat if kind == "date" else datetime.fromisoformat
+            streamed._times[str(name)] = (parse(low), parse(high))
+        return streamed
+
+    def profile(self, schema: pa.Schema | None = None) -> Profile:
+        """The profile; with `schema`, of its columns in its types (the files' combined
+        schema, where the parts were built apart), else of the columns seen last."""
+        types = self._types
+        if schema is not None:
+            types = dict(zip(schema.names, schema.types, strict=True))
         return Profile(
             rows=self.rows,
-            columns=tuple(self._column(name, kind) for name, kind in self._types.items()),
+            columns=tuple(self._column(name, kind) for name, kind in types.items()),
         )
 
     def _column(self, name: str, data_type: Any) -> ColumnProfile:
@@ -151,6 +196,11 @@ def _python(scalar: Any) -> Any:
         # Python datetimes stop at microseconds, as the exact profile cuts them.
         scalar = scalar.cast(pa.timestamp("us", scalar.type.tz), safe=False)
     return scalar.as_py()
+
+
+def _time_kind(value: Any) -> str:
+    # A datetime is a date too: the finer type first.
+    return "datetime" if isinstance(value, datetime) else "date"
 
 
 def _iso(value: Any) -> str:

@@ -28,7 +28,8 @@ A new version is read with `keel.data.read_data` (a row index pandas wrote is le
 recorded with the version as `left_out`), written as Parquet (zstd), profiled, and both
 objects are stored before the version is recorded (for a manifest version: the manifest
 document and the profile, exact up to `keel.data.manifest.EXACT_PROFILE_BYTES` of Parquet,
-above that built file by file from mergeable sketches, `keel.data.profiling`).
+above that built file by file from mergeable sketches, `keel.data.scan`; or by the `scan`
+the caller passes, as the Spark engine's, which shares the files out among its tasks).
 The record and the holders that keep the objects alive are written in one transaction, so a
 failure part-way leaves no version and only unheld objects that `keel artifacts gc` reclaims.
 """
@@ -51,9 +52,10 @@ from typing import TYPE_CHECKING, Any, Final
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
-from keel.artifacts.hashing import hash_bytes, new_hasher
+from keel.artifacts.hashing import hash_bytes
 from keel.contracts.columns import split_index_columns
 from keel.data.read import Format, read_data, resolve_source
+from keel.data.sql import ipc_digest, run_query, sqlite_absolute
 from keel.data.statcache import StatCache, StatKey
 from keel.data.stored import as_stored, typed_timestamps
 from keel.domain.dataset import DatasetVersion, LeftOutColumn, Manifest, SourceFile
@@ -63,6 +65,7 @@ from keel.spec import SqlSource
 from keel.stats.profile import Profile, profile_table
 
 if TYPE_CHECKING:
+    from keel.data.scan import ManifestScan
     from keel.workspace import Workspace
 
 __all__ = [
@@ -76,6 +79,7 @@ __all__ = [
     "load_profile",
     "load_table",
     "snapshot",
+    "snapshots_manifest",
 ]
 
 ID_KIND: Final = "keel/dataset-id"
@@ -83,9 +87,6 @@ ID_KIND: Final = "keel/dataset-id"
 ID_VERSION: Final = 1
 PARQUET_MEDIA_TYPE: Final = "application/vnd.apache.parquet"
 PROFILE_MEDIA_TYPE: Final = "application/vnd.keel.profile+json"
-#: Rows fetched from a SQL cursor at a time: bounded memory per step, and a fixed batch
-#: size keeps the IPC stream (and so the id) the same for the same result.
-SQL_BATCH_ROWS: Final = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,17 +131,19 @@ def snapshot(
     *,
     manifest: bool | None = None,
     delta_version: int | None = None,
+    scan: ManifestScan | None = None,
 ) -> SnapshotResult:
     """Snapshot `source` (default: keel.yaml's `data.source`) into a dataset version.
 
     A relative `source` is taken from the current folder; keel.yaml's from the project folder.
     `manifest` records the files where they are instead of a copy (default: keel.yaml's
     `data.snapshot`); `delta_version` picks a version of a Delta table (manifest only).
+    `scan` turns a new manifest version's files into its profile (default: in this
+    process, `keel.data.manifest.scan_manifest`; an engine's for Spark).
     Raises ConfigError without a source, DataError for data that cannot be read.
     """
     spec = project.spec.data
-    if manifest is None:
-        manifest = spec is not None and spec.snapshot == "manifest"
+    manifest = snapshots_manifest(project, manifest)
     if delta_version is not None and not manifest:
         raise ConfigError(
             "a Delta table version is read only into a manifest version",
@@ -170,7 +173,7 @@ def snapshot(
                 "a SQL source cannot be snapshotted as a manifest: a query result has no files",
                 problems=[("data.snapshot", "use copy for a SQL source")],
             )
-        return _snapshot_sql(project, _sqlite_absolute(source, base), timestamp)
+        return _snapshot_sql(project, sqlite_absolute(source, base), timestamp)
     if manifest:
         if format == "csv":
             raise ConfigError(
@@ -178,8 +181,16 @@ def snapshot(
                 problems=[("data.snapshot", "manifest needs Parquet files or a Delta table")],
             )
         location = source if "://" in source else _absolute(source, base)
-        return _snapshot_manifest(project, location, timestamp, delta_version)
+        return _snapshot_manifest(project, location, timestamp, delta_version, scan)
     return _snapshot_files(project, _absolute(source, base), format, timestamp)
+
+
+def snapshots_manifest(project: Workspace, manifest: bool | None) -> bool:
+    """Whether a snapshot records a manifest: `manifest`, else keel.yaml's data.snapshot."""
+    if manifest is not None:
+        return manifest
+    spec = project.spec.data
+    return spec is not None and spec.snapshot == "manifest"
 
 
 def load_table(project: Workspace, ref: str | Digest) -> pa.Table:
@@ -323,7 +334,11 @@ def _format_of(paths: list[Path], format: str) -> str:
 
 
 def _snapshot_manifest(
-    project: Workspace, source: str, timestamp: str | None, delta_version: int | None
+    project: Workspace,
+    source: str,
+    timestamp: str | None,
+    delta_version: int | None,
+    scan: ManifestScan | None,
 ) -> SnapshotResult:
     from keel.data.manifest import (
         MANIFEST_MEDIA_TYPE,
@@ -339,7 +354,7 @@ def _snapshot_manifest(
         existing = project.metadata.datasets.find(version_id)
         if existing is not None:
             return SnapshotResult(existing, reused=True, files_read=files_read, manifest=manifest)
-        scanned = scan_manifest(where, manifest, timestamp)
+        scanned = (scan or scan_manifest)(where, manifest, timestamp)
         # What was read must be what the manifest names, or the profile would describe
         # other data than the id.
         try:
@@ -400,8 +415,8 @@ def _stat_db(project: Workspace) -> Path:
 def _snapshot_sql(project: Workspace, source: SqlSource, timestamp: str | None) -> SnapshotResult:
     from keel.metadata import redact_url
 
-    table, left_out = split_index_columns(_run_query(source), "data.source.query")
-    version_id = dataset_id(format="sql", timestamp=timestamp, result=_ipc_digest(table))
+    table, left_out = split_index_columns(run_query(source), "data.source.query")
+    version_id = dataset_id(format="sql", timestamp=timestamp, result=ipc_digest(table))
     existing = project.metadata.datasets.find(version_id)
     if existing is not None:
         return SnapshotResult(existing, reused=True, files_read=0)
@@ -415,109 +430,6 @@ def _snapshot_sql(project: Workspace, source: SqlSource, timestamp: str | None) 
         query=source.query,
         left_out=left_out,
     )
-
-
-def _sqlite_absolute(source: SqlSource, base: Path) -> SqlSource:
-    """A SQLite file named relative to `base` (the project, for keel.yaml), made absolute."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(source.url)
-    except ArgumentError:
-        return source  # _run_query names the problem
-    database = url.database
-    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return source
-    path = Path(database).expanduser()
-    if not path.is_absolute():
-        path = base / path
-    if not path.exists():
-        # SQLite would create an empty database and report a missing table instead.
-        raise DataError(f"data.source.url: {path}: no such SQLite database file", path=path)
-    absolute = url.set(database=str(path)).render_as_string(hide_password=False)
-    return source.model_copy(update={"url": absolute})
-
-
-def _run_query(source: SqlSource) -> pa.Table:
-    """The query's result as an Arrow table, fetched in batches of `SQL_BATCH_ROWS`."""
-    import sqlalchemy as sa
-    from sqlalchemy import exc as sa_exc
-
-    try:
-        engine = sa.create_engine(source.url)
-    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(
-            f"data.source.url: cannot use this database URL: {_first_line(exc)}",
-            problems=[("data.source.url", "must be a SQLAlchemy URL such as sqlite:///data.db")],
-        ) from None
-    batches: list[pa.RecordBatch] = []
-    try:
-        with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True).execute(sa.text(source.query))
-            names = list(result.keys())
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            if duplicates:
-                raise DataError(
-                    f"data.source.query: the result has column '{duplicates[0]}' more than once",
-                    hint="give each column a distinct name (SELECT ... AS name)",
-                )
-            while rows := result.fetchmany(SQL_BATCH_ROWS):
-                batches.append(_batch(names, rows))
-    except sa_exc.DBAPIError as exc:
-        raise DataError(f"data.source.query failed: {_first_line(exc.orig or exc)}") from None
-    finally:
-        engine.dispose()
-    if not batches:
-        raise DataError(
-            "data.source.query returned no rows",
-            hint="check the query's filters; keel does not snapshot an empty result",
-        )
-    try:
-        schema = pa.unify_schemas([b.schema for b in batches], promote_options="permissive")
-        return pa.Table.from_batches([b.cast(schema) for b in batches], schema=schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise DataError(f"data.source.query: column types disagree: {_first_line(exc)}") from None
-
-
-def _batch(names: list[str], rows: Sequence[Any]) -> pa.RecordBatch:
-    arrays = []
-    for position, name in enumerate(names):
-        values = [row[position] for row in rows]
-        try:
-            arrays.append(pa.array(values))
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise DataError(
-                f"data.source.query: column '{name}' mixes types: {_first_line(exc)}",
-                hint="cast the column to one type in the query",
-            ) from None
-    return pa.RecordBatch.from_arrays(arrays, names=names)
-
-
-class _HashSink:
-    """A write-only file that hashes what it is given, so the IPC stream is never held whole."""
-
-    closed = False
-
-    def __init__(self) -> None:
-        self.hasher = new_hasher()
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        return len(data)
-
-    def flush(self) -> None:
-        return None
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def _ipc_digest(table: pa.Table) -> Digest:
-    sink = _HashSink()
-    with pa.PythonFile(sink, mode="w") as stream, pa.ipc.new_stream(stream, table.schema) as out:
-        out.write_table(table)
-    return Digest.of_hex(sink.hasher.hexdigest())
 
 
 # --- recording -------------------------------------------------------------------------------
@@ -590,8 +502,3 @@ def _temp_file(project: Workspace, suffix: str) -> Iterator[Path]:
         yield path
     finally:
         path.unlink(missing_ok=True)
-
-
-def _first_line(error: object) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Protocol
 from keel.engines.local import LocalEngine
 
 if TYPE_CHECKING:
+    from keel.data.lake import Location
+    from keel.data.scan import Scanned
+    from keel.domain.dataset import Manifest
     from keel.spec import EngineSpec
     from keel.stats.sketch import TableSketch
 
@@ -43,6 +46,13 @@ class Engine(Protocol):
 
         `DataError` when the source cannot be read, `ConfigError` (field `columns`) for a
         named column it lacks, `EngineError` when the engine itself fails."""
+        ...
+
+    def scan_manifest(self, where: Location, manifest: Manifest, timestamp: str | None) -> Scanned:
+        """What a manifest version of `where` records of the manifest's files (profile,
+        schema, time range of the `timestamp` column), each file read as the manifest names
+        it. `DataError` naming the first file that cannot be read or joined to the ones
+        before, `EngineError` when the engine itself fails."""
         ...
 
 

@@ -6,6 +6,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from keel.data.lake import Location
+    from keel.data.scan import Scanned
+    from keel.domain.dataset import Manifest
     from keel.stats.sketch import TableSketch
 
 __all__ = ["LocalEngine"]
@@ -25,6 +28,12 @@ class LocalEngine:
             check_columns(source, table.column_names, columns)
         sketch = TableSketch.of(table, None if columns is None else list(columns))
         return sketch, table.num_rows
+
+    def scan_manifest(self, where: Location, manifest: Manifest, timestamp: str | None) -> Scanned:
+        """Exact up to `keel.data.manifest.EXACT_PROFILE_BYTES`, above from sketches."""
+        from keel.data.manifest import scan_manifest
+
+        return scan_manifest(where, manifest, timestamp)
 
 
 def check_columns(source: str, present: Sequence[str], wanted: Sequence[str]) -> None:

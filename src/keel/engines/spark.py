@@ -38,6 +38,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
+    from keel.data.lake import Location
+    from keel.data.scan import Scanned
+    from keel.domain.dataset import Manifest
     from keel.stats.sketch import TableSketch
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "SparkEngine",
     "by_position",
     "quoted",
+    "read_sources",
     "spark_job",
     "spark_session",
 ]
@@ -153,6 +157,13 @@ class SparkEngine:
             raise DataError(f"{source}: no rows", path=source)
         return merged, merged.rows
 
+    def scan_manifest(self, where: Location, manifest: Manifest, timestamp: str | None) -> Scanned:
+        """The manifest's files shared out among Spark's tasks, each read and scanned as
+        in-process, the parts merged here (`keel.engines.spark_manifest`)."""
+        from keel.engines.spark_manifest import scan_manifest
+
+        return scan_manifest(self.master, self.conf, where, manifest, timestamp)
+
 
 @contextmanager
 def spark_job(job: str, source: str) -> Iterator[None]:
@@ -223,6 +234,22 @@ def _paths(source: str) -> tuple[list[str], Literal["csv", "parquet"]]:
     # Absolute and with a scheme: a cluster whose default file system is HDFS still reads
     # the local files named.
     return [f"file://{path.resolve()}" for path in files], formats[files[0]]
+
+
+def read_sources(session: Any, sources: Sequence[str], shown: str) -> Any:
+    """One DataFrame of every source (each as `SparkEngine.sketch` reads one), which must
+    all be CSV or all Parquet; `shown` names them in errors."""
+    from keel.errors import DataError
+
+    paths: list[str] = []
+    formats: set[str] = set()
+    for source in sources:
+        found, file_format = _paths(source)
+        paths += found
+        formats.add(file_format)
+    if len(formats) > 1:
+        raise DataError(f"{shown}: mixes CSV and Parquet files; Spark reads one format", path=shown)
+    return _read(session, paths, "csv" if formats == {"csv"} else "parquet")
 
 
 def _format_of(path: Path) -> Literal["csv", "parquet"]:

@@ -61,6 +61,7 @@ from keel.verbs.runs import RunDetail, Runs, run, runs
 from keel.verbs.scorecard import MaturityScorecard, scorecard
 from keel.verbs.skew import SkewCheck, skew
 from keel.verbs.smoke_test import smoke_test
+from keel.verbs.snapshot import snapshot
 from keel.verbs.tokens import NewToken, RevokedToken, Tokens, create_token, revoke_token, tokens
 from keel.verbs.train import train
 from keel.verbs.users import DisabledUser, UserChange, Users, add_user, disable_user, users
@@ -78,6 +79,7 @@ from keel.verbs.webhooks import (
 if TYPE_CHECKING:
     from keel.ci.contract_test import ContractTestResult
     from keel.ci.smoke import SmokeResult
+    from keel.data.snapshot import SnapshotResult
     from keel.deploy.envcheck import EnvironmentCheck
     from keel.deploy.render import RenderResult
     from keel.events.webhooks import DeliveryReport
@@ -155,6 +157,7 @@ __all__ = [
     "SkewCheck",
     "SkewReport",
     "SmokeResult",
+    "SnapshotResult",
     "Tokens",
     "TrainResult",
     "UserChange",
@@ -218,6 +221,7 @@ __all__ = [
     "sign_model",
     "skew",
     "smoke_test",
+    "snapshot",
     "tokens",
     "train",
     "users",
@@ -249,6 +253,7 @@ _LAZY = {
     "Scorecard": "keel.maturity",
     "SkewReport": "keel.monitoring.skew",
     "SmokeResult": "keel.ci.smoke",
+    "SnapshotResult": "keel.data.snapshot",
     "TrainResult": "keel.pipeline.train",
     "Webhook": "keel.metadata.base",
     "WindowPerformance": "keel.monitoring.feedback",

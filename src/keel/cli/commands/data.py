@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from keel.cli.context import CliContext, pass_cli
+from keel.cli.engine import chosen_engine, engine_options
 from keel.cli.output import emit, json_option
 from keel.domain.dataset import DatasetVersion
 from keel.domain.times import kind_named
@@ -40,6 +41,7 @@ def data() -> None:
     default=None,
     help="With --manifest: this version of a Delta table (default: the newest).",
 )
+@engine_options("with --manifest: the profile computed by Spark's tasks from the manifest's files")
 @json_option
 @pass_cli
 def snapshot(
@@ -47,6 +49,8 @@ def snapshot(
     source: str | None,
     manifest: bool | None,
     delta_version: int | None,
+    engine: str | None,
+    spark_master: str | None,
     as_json: bool,
 ) -> int:
     """Snapshot data into an immutable dataset version.
@@ -55,8 +59,15 @@ def snapshot(
     (a path or a SQL query). Unchanged data gives the version recorded before, without
     reading the files again. With --manifest, SOURCE may also be s3://bucket/prefix or a
     Delta table, and nothing is copied.
+
+    With --engine spark (or keel.yaml's engine.kind: spark), a manifest version's files are
+    read and profiled by Spark's tasks, the parts merged here: the same version, schema,
+    counts and time range as in-process. A copy runs in this process only (exit 2 on
+    Spark). A Spark job that fails exits 10 and records nothing.
     """
-    result = cli.project().snapshot(source, manifest=manifest, delta_version=delta_version)
+    project = cli.project()
+    chosen = chosen_engine(project.spec.engine, engine, spark_master)
+    result = project.snapshot(source, manifest=manifest, delta_version=delta_version, engine=chosen)
     version = result.version
     listed = result.manifest
 
