@@ -64,6 +64,28 @@ def reference_contract() -> Contract:
     )
 
 
+@cache
+def broken() -> pa.Table:
+    """July-December flights with the faults a contract catches: months outside the domain,
+    a few hundred flights twice, nulls where the reference had none, departure times as text
+    with a few that are not numbers, a column gone and one added."""
+    table = second_half()
+    table = pa.concat_tables([table, table.slice(1_000, 300)])  # repeated keys
+    distance = table["distance"].to_pylist()
+    for i in range(0, len(distance), 997):
+        distance[i] = None
+    table = table.set_column(
+        table.schema.get_field_index("distance"), "distance", pa.array(distance, pa.int64())
+    )
+    sched = [str(v) for v in table["sched_dep_time"].to_pylist()]
+    for i, bad in ((5, "N/A"), (70_000, "12b"), (150_000, "N/A"), (160_000, "?")):
+        sched[i] = bad
+    where = table.schema.get_field_index("sched_dep_time")
+    table = table.set_column(where, "sched_dep_time", pa.array(sched, pa.string()))
+    table = table.drop_columns(["minute"])
+    return table.append_column("gate", pa.array([f"G{i % 40}" for i in range(table.num_rows)]))
+
+
 def parse_xml(text: str) -> ET.Element:
     """Parse keel's own JUnit output: the point is to prove an XML parser accepts it."""
     return ET.fromstring(text)

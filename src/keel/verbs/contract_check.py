@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from keel.contracts import Contract, ContractReport
+    from keel.spec import EngineSpec
     from keel.workspace import Workspace
 
 __all__ = ["ContractCheck", "contract_check"]
@@ -47,16 +48,25 @@ def contract_check(
     now: datetime | None = None,
     strict: bool = False,
     junit: Path | str | None = None,
+    engine: str | EngineSpec | None = None,
 ) -> ContractCheck:
     """Check `data` (a CSV or Parquet file, glob or folder; in a project also a dataset
     version: `latest`, an id or a unique prefix) against `contract` (a contract file; default
     keel.yaml's data.contract), freshness as of `now` (default: now), as `keel contract
     check`. With `junit`, the results are also written there as JUnit XML for CI. Works
     without a project too (`keel.verbs.contract_check(None, ...)`) on files. No contract to
-    check against is a `ConfigError`."""
+    check against is a `ConfigError`.
+
+    `engine` (`local`, `spark`, or a whole `EngineSpec`; default: the project's keel.yaml
+    `engine:`, else local) says where the data is read. Spark reads `data` (also `s3a://` and
+    other paths Spark reads) partition by partition on the cluster and judges the merged
+    figures with the same rules: the same verdicts and counts as local, samples taken in
+    Spark's partition order. On Spark, an `EngineError` when a job fails, `DependencyMissing`
+    without the `spark` extra."""
     from keel.contracts import check_contract, read_contract, report_to_junit
     from keel.errors import ConfigError
     from keel.verbs._data import load_data
+    from keel.verbs.drift import _engine_spec as engine_spec
 
     if contract is not None:
         path = Path(contract)
@@ -69,8 +79,13 @@ def contract_check(
             "(`keel contract infer DATA -o FILE` writes one)",
         )
     expected = read_contract(path)
-    table, source, _notices = load_data(project, data)
-    report = check_contract(table, expected, now=now or datetime.now(UTC))
+    moment = now or datetime.now(UTC)
+    chosen = engine_spec(project, engine)
+    if chosen.kind == "spark":
+        report, source = _check_on_spark(project, data, expected, moment, chosen)
+    else:
+        table, source, _notices = load_data(project, data)
+        report = check_contract(table, expected, now=moment)
     if junit is not None:
         target = Path(junit)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -78,3 +93,21 @@ def contract_check(
         temp.write_text(report_to_junit(report, suite=f"keel contract {path.name}"), "utf-8")
         temp.replace(target)
     return ContractCheck(report, source, path, expected, strict)
+
+
+def _check_on_spark(
+    project: Workspace | None, data: str, expected: Contract, now: datetime, spec: EngineSpec
+) -> tuple[ContractReport, str]:
+    from keel.engines.spark_contract import check_source
+    from keel.verbs._data import looks_like_path
+
+    if project is not None and not looks_like_path(data):
+        from keel.errors import ConfigError
+
+        rule = (
+            f"{data!r} is not a file, folder or URL: a dataset version is checked in this "
+            "process (leave out --engine spark), or give the files' own path"
+        )
+        raise ConfigError(rule, problems=[("engine", rule)])
+    report = check_source(data, expected, now=now, master=spec.master, conf=spec.spark_conf())
+    return report, data

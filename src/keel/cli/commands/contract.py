@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from keel.cli.context import CliContext, pass_cli
+from keel.cli.engine import chosen_engine, engine_options
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option, parse_time
 from keel.contracts import Contract, ContractReport, SchemaChange
@@ -132,6 +133,7 @@ def _clip(text: str, width: int = 70) -> str:
 )
 @click.option("--now", help="Check freshness as of this time (ISO-8601; default: now).")
 @click.option("--strict", is_flag=True, help="Fail on warnings too (e.g. unexpected columns).")
+@engine_options("each partition's figures computed on Spark, merged and judged here")
 @json_option
 @pass_cli
 def check(
@@ -141,16 +143,29 @@ def check(
     junit: Path | None,
     now: str | None,
     strict: bool,
+    engine: str | None,
+    spark_master: str | None,
     as_json: bool,
 ) -> int:
-    """Check DATA against its contract. Exits 1 on any violation."""
+    """Check DATA against its contract. Exits 1 on any violation.
+
+    With --engine spark (or keel.yaml's engine.kind: spark), DATA is read by Spark (a file,
+    glob or folder, or an s3a:// or other path Spark reads) and checked partition by
+    partition: the same rules, verdicts and counts, samples in Spark's partition order. A
+    Spark job that fails exits 10.
+    """
+    from keel.spec import EngineSpec
     from keel.verbs import contract_check
 
     moment = parse_time(now, "--now")
     project = cli.project_or_none()
+    base = project.spec.engine if project is not None else EngineSpec()
+    chosen = chosen_engine(base, engine, spark_master)
     # Loose files need no project: the verb then runs on its own.
     run = partial(contract_check, None) if project is None else project.contract_check
-    checked = run(data, contract=contract_file, now=moment, strict=strict, junit=junit)
+    checked = run(
+        data, contract=contract_file, now=moment, strict=strict, junit=junit, engine=chosen
+    )
     emit(
         as_json,
         checked.to_dict(),
