@@ -11,15 +11,15 @@ if TYPE_CHECKING:
 __all__ = ["engine_spec"]
 
 
-def engine_spec(project: Workspace, engine: str | EngineSpec | None) -> EngineSpec:
-    """`engine` (`local`, `spark` or a whole `EngineSpec`; None: keel.yaml's `engine:`);
-    `ConfigError` (field `engine`) for another name."""
+def engine_spec(project: Workspace | None, engine: str | EngineSpec | None) -> EngineSpec:
+    """`engine` (`local`, `spark` or a whole `EngineSpec`; None: keel.yaml's `engine:`, or
+    local outside a project); `ConfigError` (field `engine`) for another name."""
     from keel.errors import ConfigError
     from keel.spec import EngineSpec
 
     if isinstance(engine, EngineSpec):
         return engine
-    base = project.spec.engine
+    base = project.spec.engine if project is not None else EngineSpec()
     if engine is None:
         return base
     if engine not in ("local", "spark"):

@@ -66,7 +66,7 @@ def contract_check(
     from keel.contracts import check_contract, read_contract, report_to_junit
     from keel.errors import ConfigError
     from keel.verbs._data import load_data
-    from keel.verbs.drift import _engine_spec as engine_spec
+    from keel.verbs._engine import engine_spec
 
     if contract is not None:
         path = Path(contract)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keel.verbs._engine import engine_spec
+
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
@@ -87,7 +89,7 @@ def drift(
     from keel.errors import DataError
     from keel.stats.drift import compare_tables
 
-    chosen = _engine_spec(project, engine)
+    chosen = engine_spec(project, engine)
     _check_options(test, threshold)
     if chosen.kind != "local":
         return _drift_on_engine(
@@ -203,20 +205,6 @@ def _compared(
 def _sketch_kind(sketch: TableSketch, name: str) -> str | None:
     column = sketch.columns.get(name)
     return None if column is None else str(column.kind)
-
-
-def _engine_spec(project: Workspace | None, engine: str | EngineSpec | None) -> EngineSpec:
-    from keel.spec import EngineSpec
-
-    base = project.spec.engine if project is not None else EngineSpec()
-    if engine is None:
-        return base
-    if isinstance(engine, EngineSpec):
-        return engine
-    if engine not in ("local", "spark"):
-        raise _problem("engine", f"expected local or spark, got {engine!r}")
-    # The project's master and settings still apply: --engine picks the kind only.
-    return base.model_copy(update={"kind": engine})
 
 
 def _problem(field: str, rule: str) -> Exception:

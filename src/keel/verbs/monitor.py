@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keel.verbs._actor import ActorLike, acting_name
+from keel.verbs._engine import engine_spec
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -79,7 +80,7 @@ def monitor(
         version=version,
         record=record,
         actor=acting_name(project, actor),
-        engine=_engine_spec(project, engine),
+        engine=engine_spec(project, engine),
     )
     if report is not None:
         from keel.monitoring.report import render_monitor_report
@@ -91,19 +92,3 @@ def monitor(
         temporary.write_text(render_monitor_report(result), encoding="utf-8")
         temporary.replace(path)
     return result
-
-
-def _engine_spec(project: Workspace, engine: str | EngineSpec | None) -> EngineSpec:
-    from keel.errors import ConfigError
-    from keel.spec import EngineSpec
-
-    if isinstance(engine, EngineSpec):
-        return engine
-    base = project.spec.engine
-    if engine is None:
-        return base
-    if engine not in ("local", "spark"):
-        rule = f"expected local or spark, got {engine!r}"
-        raise ConfigError(f"engine: {rule}", problems=[("engine", rule)])
-    # The project's master and settings still apply: engine picks the kind only.
-    return base.model_copy(update={"kind": engine})
