@@ -199,13 +199,25 @@ def test_a_failed_spark_job_exits_10_and_writes_no_junit(lake: Path, tmp_path: P
     assert not junit.exists()
 
 
-def test_a_dataset_version_is_refused_on_spark_naming_the_engine(
+def test_a_dataset_version_is_checked_in_process_and_refused_on_spark_by_name(
     lake: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "project"
-    Project.init(folder, env={"KEEL_USER": "ana"}).close()
+    with Project.init(folder, env={"KEEL_USER": "ana"}) as project:
+        project.snapshot(str(lake / "good"))
+    with (folder / "keel.yaml").open("a") as spec:
+        spec.write("engine:\n  kind: spark\n  master: local[1]\n")
+    contract = lake / "contract.yaml"
+    # keel.yaml's engine is for files: the version is read back in this process.
     done = _keel(
-        "-C", folder, "contract", "check", "latest", "--contract", lake / "contract.yaml",
+        "-C", folder, "contract", "check", "latest", "--contract", contract,
+        "--now", NOW_JULY.isoformat(), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["rows"] == first_half().num_rows
+    # Asked for by name, Spark refuses it, naming the option.
+    done = _keel(
+        "-C", folder, "contract", "check", "latest", "--contract", contract,
         "--engine", "spark", "--json",
     )  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr

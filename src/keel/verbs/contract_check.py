@@ -61,11 +61,12 @@ def contract_check(
     `engine:`, else local) says where the data is read. Spark reads `data` (also `s3a://` and
     other paths Spark reads) partition by partition on the cluster and judges the merged
     figures with the same rules: the same verdicts and counts as local, samples taken in
-    Spark's partition order. On Spark, an `EngineError` when a job fails, `DependencyMissing`
-    without the `spark` extra."""
+    Spark's partition order. A dataset version is always checked in this process: asking for
+    Spark by name for one is a `ConfigError`. On Spark, an `EngineError` when a job fails,
+    `DependencyMissing` without the `spark` extra."""
     from keel.contracts import check_contract, read_contract, report_to_junit
     from keel.errors import ConfigError
-    from keel.verbs._data import load_data
+    from keel.verbs._data import load_data, looks_like_path
     from keel.verbs._engine import engine_spec
 
     if contract is not None:
@@ -81,7 +82,10 @@ def contract_check(
     expected = read_contract(path)
     moment = now or datetime.now(UTC)
     chosen = engine_spec(project, engine)
-    if chosen.kind == "spark":
+    # A dataset version is read back as keel stored it, in this process: keel.yaml's
+    # engine.kind applies to files; only an explicit engine="spark" refuses it.
+    version = project is not None and not looks_like_path(data)
+    if chosen.kind == "spark" and not (version and engine is None):
         report, source = _check_on_spark(project, data, expected, moment, chosen)
     else:
         table, source, _notices = load_data(project, data)

@@ -160,7 +160,9 @@ def check(
     moment = parse_time(now, "--now")
     project = cli.project_or_none()
     base = project.spec.engine if project is not None else EngineSpec()
-    chosen = chosen_engine(base, engine, spark_master)
+    # Unasked, keel.yaml's engine applies to files, and a dataset version is read in-process.
+    asked = engine is not None or spark_master is not None
+    chosen = chosen_engine(base, engine, spark_master) if asked else None
     # Loose files need no project: the verb then runs on its own.
     run = partial(contract_check, None) if project is None else project.contract_check
     checked = run(
