@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from keel.errors import ConfigError
 from keel.project import Project
 from keel.stats.profile import Profile
 from tests.data.test_snapshot_manifest import DeltaWriter, parquet_objects, write_part
+from tests.engines.test_spark import _executor_pid as executor_pid
+from tests.engines.test_spark import _executors as executors_paused
 from tests.fixtures.cli import Keel
 from tests.fixtures.spark import SparkCluster
 
@@ -327,3 +331,53 @@ def test_on_a_standalone_cluster_the_version_equals_in_process(
     # The job ran on the cluster's executors, not in the driver.
     applications = spark_cluster.state()["completedapps"]
     assert isinstance(applications, list) and applications
+
+
+def test_an_executor_killed_mid_job_exits_10_and_records_nothing(
+    spark_cluster: SparkCluster, lake: Path, tmp_path: Path
+) -> None:
+    env = {"KEEL_USER": "ana"}
+    folder = _project(
+        tmp_path / "project",
+        env,
+        {
+            "kind": "spark",
+            "master": spark_cluster.master,
+            # Every task stops before it reads its files, where the test kills its executor;
+            # one failure aborts the job (no retry that would pause again).
+            "conf": {
+                "spark.executorEnv.KEEL_TEST_PAUSE_AT": "engine.spark.partition",
+                "spark.task.maxFailures": 1,
+            },
+        },
+    )
+    before = _stored_objects(folder)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")} | env
+    process = subprocess.Popen(
+        [KEEL, "-C", str(folder), "data", "snapshot", str(lake), "--manifest", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (paused := executors_paused(spark_cluster.work_dirs)):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no executor reached the partition's scan"
+            time.sleep(0.5)
+        os.kill(executor_pid(paused[0]), signal.SIGKILL)
+        out, err = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 10, out + err
+    error = json.loads(out)["error"]
+    assert error["code"] == "engine_error"
+    assert error["message"].startswith(f"the Spark job profiling {lake} failed: ")
+    with Project.open(folder, env=env) as project:
+        assert project.metadata.datasets.count() == 0
+        assert project.metadata.artifacts.count() == 0
+    assert _stored_objects(folder) == before
