@@ -75,10 +75,6 @@ class ScanPart:
         self._shape: tuple[str, pa.Table] | None = None
         self._later: list[ScanPart] = []
 
-    @property
-    def files(self) -> int:
-        return len(self._files)
-
     def add(self, index: int, name: str, table: pa.Table, dropped: Sequence[LeftOutColumn]) -> None:
         """Count file `index` (its full `name`, its table as read, the columns left out of
         it) into the part. `DataError` for a file that cannot join the ones before."""
@@ -117,7 +113,8 @@ class ScanPart:
         errors = [part.error for part in parts if part.error is not None]
         error = min(errors, key=lambda found: found[0]) if errors else None
         files = sorted(
-            (index, part._schemas[position]) for part in parts for index, position in part._files
+            ((index, part._schemas[position]) for part in parts for index, position in part._files),
+            key=lambda entry: entry[0],
         )
         shape: tuple[str, pa.Table] | None = None
         for index, schema in files:
@@ -157,7 +154,7 @@ class ScanPart:
         found = [self]
         for later in self._later:
             found += later._parts()
-        return sorted(found, key=lambda part: min((i for i, _ in part._files), default=-1))
+        return sorted(found, key=_first_index)
 
     def to_json(self) -> str:
         """The part as JSON (not the parts merged into it: each crosses on its own)."""
@@ -219,3 +216,10 @@ class ScanPart:
                 return position
         self._schemas.append(schema)
         return len(self._schemas) - 1
+
+
+def _first_index(part: ScanPart) -> int:
+    """The part's first file: its first one added, or the one it failed on before any."""
+    if part._files:
+        return part._files[0][0]
+    return part.error[0] if part.error is not None else -1
