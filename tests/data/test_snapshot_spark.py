@@ -166,13 +166,17 @@ def test_a_manifest_profiled_on_spark_local_equals_in_process(
         again = project.snapshot(str(lake), manifest=True, engine="local")
         assert again.reused is True and again.version.id == version.id
 
-        # A copy is read into keel's store by this process: refused on Spark, by name.
+        # A copy is read into keel's store by this process: asked for on Spark, refused by
+        # name; keel.yaml's engine.kind leaves it in this process.
         with pytest.raises(ConfigError) as refused:
             project.snapshot(str(lake), engine="spark")
         assert [field for field, _ in refused.value.problems] == ["--engine"]
         with pytest.raises(ConfigError, match="expected local or spark, got 'dask'"):
             project.snapshot(str(lake), manifest=True, engine="dask")
         assert project.metadata.datasets.count() == 1
+        copied = project.snapshot(str(lake))
+        assert copied.version.parquet is not None and copied.version.rows == 36_000
+        assert parquet_objects(project) == 1
 
 
 def test_keel_data_snapshot_engine_spark(

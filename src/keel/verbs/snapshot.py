@@ -30,15 +30,18 @@ def snapshot(
     says where a new manifest version's profile is computed: on Spark, the manifest is
     listed in this process and the cluster's tasks read its files and profile them, the
     parts merged here; the version, its schema, counts and time range are the same as
-    in-process. A copy runs in this process only: on Spark it is a `ConfigError` (field
-    `--engine`). A failed Spark job is an `EngineError` and records nothing."""
+    in-process. A copy runs in this process whatever keel.yaml's `engine:` says; asked for
+    on Spark by `engine`, it is a `ConfigError` (field `--engine`). A failed Spark job is an
+    `EngineError` and records nothing."""
     from keel.data.snapshot import snapshot as record
     from keel.data.snapshot import snapshots_manifest
 
     chosen = engine_spec(project, engine)
-    if chosen.kind == "local":
+    copy = not snapshots_manifest(project, manifest)
+    # keel.yaml's engine.kind is for the data work of manifests; a copy is this process's.
+    if chosen.kind == "local" or (copy and engine is None):
         return record(project, source, manifest=manifest, delta_version=delta_version)
-    if not snapshots_manifest(project, manifest):
+    if copy:
         from keel.errors import ConfigError
 
         rule = (

@@ -62,11 +62,13 @@ def snapshot(
 
     With --engine spark (or keel.yaml's engine.kind: spark), a manifest version's files are
     read and profiled by Spark's tasks, the parts merged here: the same version, schema,
-    counts and time range as in-process. A copy runs in this process only (exit 2 on
-    Spark). A Spark job that fails exits 10 and records nothing.
+    counts and time range as in-process. A copy runs in this process (exit 2 with --engine
+    spark). A Spark job that fails exits 10 and records nothing.
     """
     project = cli.project()
-    chosen = chosen_engine(project.spec.engine, engine, spark_master)
+    # Unasked, keel.yaml's engine applies to manifests, and a copy runs in this process.
+    asked = engine is not None or spark_master is not None
+    chosen = chosen_engine(project.spec.engine, engine, spark_master) if asked else None
     result = project.snapshot(source, manifest=manifest, delta_version=delta_version, engine=chosen)
     version = result.version
     listed = result.manifest
