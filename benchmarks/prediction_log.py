@@ -194,16 +194,39 @@ def synthetic_segment(
 
 def index_segment(project: Project, table: pa.Table) -> int:
     """Store a segment and index it directly (benchmark set-up: no rows to delete)."""
+    times = table["at"]
+    return index_segment_bytes(
+        project,
+        segment_bytes(table),
+        first_at=pc.min(times).as_py(),
+        last_at=pc.max(times).as_py(),
+        min_id=table["id"][0].as_py(),
+        max_id=table["id"][-1].as_py(),
+        rows=table.num_rows,
+    )
+
+
+def index_segment_bytes(
+    project: Project,
+    data: bytes,
+    *,
+    first_at: datetime,
+    last_at: datetime,
+    min_id: str,
+    max_id: str,
+    rows: int,
+) -> int:
+    """`index_segment` for a segment already encoded by `segment_bytes` (elsewhere, e.g. in
+    another process): stored, recorded and indexed as `compact` does."""
     from sqlalchemy import insert
 
     from keel.metadata.sql.predictions import segment_holder
     from keel.metadata.sql.schema import artifact_holders, prediction_segments
 
-    stored = project.artifacts.put_bytes(segment_bytes(table))
+    stored = project.artifacts.put_bytes(data)
     project.metadata.artifacts.record(
         stored.digest, size=stored.size, media_type=PARQUET_MEDIA_TYPE, actor="bench"
     )
-    times = table["at"]
     now = datetime.now(UTC)
     engine = project.metadata._engine  # type: ignore[attr-defined]
     with engine.begin() as conn:
@@ -212,11 +235,11 @@ def index_segment(project: Project, table: pa.Table) -> int:
                 digest=str(stored.digest),
                 model=MODEL,
                 version=1,
-                first_at=pc.min(times).as_py(),
-                last_at=pc.max(times).as_py(),
-                min_id=table["id"][0].as_py(),
-                max_id=table["id"][-1].as_py(),
-                row_count=table.num_rows,
+                first_at=first_at,
+                last_at=last_at,
+                min_id=min_id,
+                max_id=max_id,
+                row_count=rows,
                 size=stored.size,
                 created_at=now,
             )
