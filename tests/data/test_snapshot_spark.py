@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-import venv
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,10 +24,13 @@ from keel.errors import ConfigError
 from keel.project import Project
 from keel.stats.profile import Profile
 from tests.data.test_snapshot_manifest import DeltaWriter, parquet_objects, write_part
-from tests.engines.test_spark import _executor_pid as executor_pid
-from tests.engines.test_spark import _executors as executors_paused
 from tests.fixtures.cli import Keel
-from tests.fixtures.spark import SparkCluster
+from tests.fixtures.spark import (
+    PAUSED_ENGINE_CONF,
+    SparkCluster,
+    failing_engine,
+    kill_a_paused_executor,
+)
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -286,20 +286,7 @@ def test_a_failed_spark_job_exits_10_and_records_nothing(
     lake: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     """Executors whose Python lacks keel: every partition's task fails."""
-    bare = tmp_path / "bare"
-    venv.EnvBuilder(with_pip=False).create(bare)
-    folder = _project(
-        tmp_path / "project",
-        env,
-        {
-            "kind": "spark",
-            "master": "local[1]",
-            "conf": {
-                "spark.pyspark.python": str(bare / "bin" / "python"),
-                "spark.ui.enabled": False,
-            },
-        },
-    )
+    folder = _project(tmp_path / "project", env, failing_engine(tmp_path))
     before = _stored_objects(folder)
     ran = _keel("-C", folder, "data", "snapshot", lake, "--manifest", "--json", env=env)
 
@@ -344,16 +331,7 @@ def test_an_executor_killed_mid_job_exits_10_and_records_nothing(
     folder = _project(
         tmp_path / "project",
         env,
-        {
-            "kind": "spark",
-            "master": spark_cluster.master,
-            # Every task stops before it reads its files, where the test kills its executor;
-            # one failure aborts the job (no retry that would pause again).
-            "conf": {
-                "spark.executorEnv.KEEL_TEST_PAUSE_AT": "engine.spark.partition",
-                "spark.task.maxFailures": 1,
-            },
-        },
+        {"kind": "spark", "master": spark_cluster.master, "conf": PAUSED_ENGINE_CONF},
     )
     before = _stored_objects(folder)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")} | env
@@ -364,18 +342,7 @@ def test_an_executor_killed_mid_job_exits_10_and_records_nothing(
         text=True,
         env=environ,
     )
-    try:
-        deadline = time.monotonic() + 300
-        while not (paused := executors_paused(spark_cluster.work_dirs)):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "no executor reached the partition's scan"
-            time.sleep(0.5)
-        os.kill(executor_pid(paused[0]), signal.SIGKILL)
-        out, err = process.communicate(timeout=300)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    out, err = kill_a_paused_executor(spark_cluster, process)
 
     assert process.returncode == 10, out + err
     error = json.loads(out)["error"]

@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
-import venv
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +29,14 @@ from keel.project import Project
 from keel.stats.drift import DriftResult, compare_sketches
 from keel.stats.sketch import MAX_CATEGORIES
 from tests.fixtures.cli import Keel
-from tests.fixtures.spark import TEST_CONF, SparkCluster
+from tests.fixtures.spark import (
+    PAUSED_ENGINE_CONF,
+    TEST_CONF,
+    SparkCluster,
+    failing_engine,
+    kill_a_paused_executor,
+    with_engine,
+)
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -289,16 +293,9 @@ def test_a_failed_spark_job_exits_10_naming_spark_and_writes_nothing(
 ) -> None:
     """Executors whose Python lacks keel: every partition's task raises on import."""
     january, july = flights_parts
-    bare = tmp_path / "bare"
-    venv.EnvBuilder(with_pip=False).create(bare)
     folder = tmp_path / "project"
     Project.init(folder, env={"KEEL_USER": "ana"}).close()
-    with (folder / "keel.yaml").open("a") as spec:
-        spec.write(
-            "engine:\n  kind: spark\n  master: local[1]\n  conf:\n"
-            f"    spark.pyspark.python: {bare / 'bin' / 'python'}\n"
-            "    spark.ui.enabled: false\n"
-        )
+    with_engine(folder, failing_engine(tmp_path))
     report = tmp_path / "drift.html"
     process = _keel("-C", folder, "drift", january, july, "--report", report, "--json")
     out, err = process.communicate(timeout=420)
@@ -334,67 +331,18 @@ def test_on_a_standalone_cluster_results_equal_the_local_engines(
     assert isinstance(applications, list) and applications
 
 
-def _executors(work_dirs: tuple[Path, ...]) -> list[Path]:
-    """The stderr files of executors whose task paused in the partition sketcher."""
-    return [
-        path
-        for work in work_dirs
-        for path in work.glob("app-*/*/stderr")
-        if "keel: paused at engine.spark.partition" in path.read_text(errors="replace")
-    ]
-
-
-def _executor_pid(stderr: Path) -> int:
-    """The executor JVM whose folder holds `stderr` (app-ID/EXECUTOR-ID/stderr)."""
-    app, executor = stderr.parent.parent.name, stderr.parent.name
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        words = [word.decode(errors="replace") for word in command]
-        if (
-            "org.apache.spark.executor.CoarseGrainedExecutorBackend" in words
-            and app in words
-            and words[words.index("--executor-id") + 1] == executor
-        ):
-            return int(entry.name)
-    raise AssertionError(f"no executor process for {app}/{executor}")
-
-
 def test_an_executor_killed_mid_job_fails_cleanly(
     spark_cluster: SparkCluster, flights_parts: tuple[Path, Path], tmp_path: Path
 ) -> None:
     january, july = flights_parts
     folder = tmp_path / "project"
     Project.init(folder, env={"KEEL_USER": "ana"}).close()
-    with (folder / "keel.yaml").open("a") as spec:
-        spec.write(
-            "engine:\n"
-            "  kind: spark\n"
-            f"  master: {spark_cluster.master}\n"
-            "  conf:\n"
-            # Every task stops in the sketcher, where the test kills its executor; one
-            # failure aborts the job (no retry that would pause again).
-            "    spark.executorEnv.KEEL_TEST_PAUSE_AT: engine.spark.partition\n"
-            "    spark.task.maxFailures: 1\n"
-        )
+    with_engine(
+        folder, {"kind": "spark", "master": spark_cluster.master, "conf": PAUSED_ENGINE_CONF}
+    )
     report = tmp_path / "drift.html"
     process = _keel("-C", folder, "drift", january, july, "--report", report, "--json")
-    try:
-        deadline = time.monotonic() + 300
-        while not (paused := _executors(spark_cluster.work_dirs)):
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "no executor reached the partition sketcher"
-            time.sleep(0.5)
-        os.kill(_executor_pid(paused[0]), signal.SIGKILL)
-        out, err = process.communicate(timeout=300)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    out, err = kill_a_paused_executor(spark_cluster, process)
 
     assert process.returncode == 10, out + err
     error = json.loads(out)["error"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import venv
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from keel.contracts import CheckResult, ContractReport, check_contract, write_co
 from keel.engines.spark_contract import check_source
 from keel.project import Project
 from tests.contracts.support import NOW, NOW_JULY, broken, first_half, reference_contract
-from tests.fixtures.spark import SparkCluster
+from tests.fixtures.spark import SparkCluster, failing_engine, with_engine
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -176,16 +175,9 @@ def test_keel_contract_check_engine_spark_on_a_standalone_cluster(
 
 def test_a_failed_spark_job_exits_10_and_writes_no_junit(lake: Path, tmp_path: Path) -> None:
     """Executors whose Python lacks keel: every partition's task raises on import."""
-    bare = tmp_path / "bare"
-    venv.EnvBuilder(with_pip=False).create(bare)
     folder = tmp_path / "project"
     Project.init(folder, env={"KEEL_USER": "ana"}).close()
-    with (folder / "keel.yaml").open("a") as spec:
-        spec.write(
-            "engine:\n  kind: spark\n  master: local[1]\n  conf:\n"
-            f"    spark.pyspark.python: {bare / 'bin' / 'python'}\n"
-            "    spark.ui.enabled: false\n"
-        )
+    with_engine(folder, failing_engine(tmp_path))
     junit = tmp_path / "junit.xml"
     done = _keel(
         "-C", folder, "contract", "check", lake / "broken", "--contract", lake / "contract.yaml",

@@ -13,7 +13,6 @@ import math
 import os
 import subprocess
 import sys
-import venv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from keel.predlog.writer import StoredPredictionLog
 from keel.project import Project
 from keel.spec import EngineSpec
 from tests.fixtures.cli import Keel
-from tests.fixtures.spark import TEST_CONF, SparkCluster
+from tests.fixtures.spark import TEST_CONF, SparkCluster, failing_engine, with_engine
 from tests.fixtures.untimed import UntimedProject
 from tests.monitoring.untimed import MODEL, log_requests, raw_rows
 
@@ -215,14 +214,7 @@ def test_a_failed_spark_job_exits_10_and_records_nothing(
     logged: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     """Executors whose Python lacks keel: every partition's task fails."""
-    bare = tmp_path / "bare"
-    venv.EnvBuilder(with_pip=False).create(bare)
-    with (logged / "keel.yaml").open("a") as spec:
-        spec.write(
-            "engine:\n  kind: spark\n  master: local[1]\n  conf:\n"
-            f"    spark.pyspark.python: {bare / 'bin' / 'python'}\n"
-            "    spark.ui.enabled: false\n"
-        )
+    with_engine(logged, failing_engine(tmp_path))
     with Project.open(logged, env=env) as project:
         head = project.metadata.audit.head()
     ran = _keel(
