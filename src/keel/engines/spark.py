@@ -115,7 +115,8 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     for key, value in settings.items():
         builder = builder.config(key, value)
     try:
-        return builder.getOrCreate()
+        with _no_pandas_warning():
+            return builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - pyspark raises plain exceptions for a JVM that died
         raise EngineError(
             f"Spark could not start{f' on {master}' if master else ''}: {_first_line(exc)}",
@@ -178,11 +179,7 @@ def spark_job(job: str, source: str) -> Iterator[None]:
     except ImportError:
         raise _pyspark_missing() from None
     try:
-        with warnings.catch_warnings():
-            # pyspark warns about the pandas version on any Arrow UDF; no pandas runs here.
-            warnings.filterwarnings(
-                "ignore", message=".*does not yet fully support pandas", category=FutureWarning
-            )
+        with _no_pandas_warning():
             yield
     except AnalysisException as exc:
         raise DataError(
@@ -196,6 +193,17 @@ def spark_job(job: str, source: str) -> Iterator[None]:
         raise EngineError(
             f"the Spark job {job} failed: {reason}", engine="spark", hint=_hint(reason)
         ) from None
+
+
+@contextmanager
+def _no_pandas_warning() -> Iterator[None]:
+    """pyspark warns that it does not fully support the installed pandas when a session
+    starts and on any Arrow UDF; keel's work on Spark uses no pandas."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=".*does not yet fully support pandas", category=FutureWarning
+        )
+        yield
 
 
 def by_position(frame: Any) -> tuple[Any, list[str]]:
