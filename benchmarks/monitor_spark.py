@@ -1,11 +1,11 @@
 """`keel monitor` over 10 and 100 million logged predictions: in-process, on Spark's local
 mode, and on a standalone Spark cluster of two workers; time, peak driver memory, same answers.
 
-    cd benchmarks && ../.venv/bin/python monitor_spark.py [--rows 100000000] [--hours 10]
-        [--engines in-process,local,cluster] [--workdir DIR] [--json]
+    cd benchmarks && ../.venv/bin/python monitor_spark.py [--rows 10000000,100000000]
+        [--hours 10] [--engines in-process,local,cluster] [--workdir DIR] [--json] [--out FILE]
 
-Runs --rows / 10 and --rows predictions (`--rows 1000000` for a quick check), to show which
-memory grows with the rows.
+Runs each log size of --rows (`--rows 100000,1000000` for a quick check; a single size N
+runs N / 10 and N), to show which memory grows with the rows.
 
 Set-up (untimed, cached in --workdir between runs: the folders are named by rows, hours and
 seed): the flights example trained small, v1 in production, and the predictions written over
@@ -28,7 +28,7 @@ Spark's session is started before the clock starts (its start is printed apart);
 covers the verb: listing the segments, the Spark job (or the in-process read), judging.
 
 Memory, read from the kernel at the end of each run (/proc/PID/status VmHWM, peak resident
-set; for the keel process the same as getrusage's ru_maxrss):
+set; not getrusage's ru_maxrss, which Linux carries over `exec` from the forking parent):
   keel        the driver's Python process, where keel runs and the windows are merged
   JVM         the driver's JVM that pyspark starts (on local[2] it also runs the executors,
               whose heap Spark bounds, not the rows)
@@ -74,7 +74,7 @@ ENGINES = ("in-process", "local", "cluster")
 CLOSE_REL, CLOSE_ABS = 1e-9, 1e-12
 
 _CHILD = """
-import json, os, resource, sys, time
+import json, os, sys, time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from keel.project import Project
@@ -144,7 +144,7 @@ print(json.dumps({
     "windows": len(report.windows),
     "drifted": sum(len(w.drifted) for w in report.windows),
     "breached": sum(s.breached for w in report.windows for s in w.signals),
-    "keel_peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    "keel_peak_bytes": status(os.getpid())[1],
     "jvm_peak_bytes": jvm_peak,
     "python_workers": workers,
     "python_workers_peak_bytes": worker_peak if workers else None,
@@ -337,7 +337,7 @@ def _mib(value: int | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000_000)
+    parser.add_argument("--rows", default="10000000,100000000", help="log sizes, comma-separated")
     parser.add_argument("--hours", type=int, default=10)
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--seed", type=int, default=0)
@@ -348,7 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         help="where the logs are built and kept for the next run (5.9 GB per 100M rows)",
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path, help="also write the figures there as JSON")
     args = parser.parse_args(argv)
+    sizes = [int(size) for size in args.rows.split(",") if size.strip()]
+    if len(sizes) == 1:
+        sizes = [sizes[0] // 10, sizes[0]]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = sorted(set(engines) - set(ENGINES))
     if unknown:
@@ -364,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         "mismatches": [],
     }
     logs = {}
-    for rows in (args.rows // 10, args.rows):
+    for rows in sizes:
         logs[rows], built = ensure_log(args.workdir, rows, args.hours, args.seed)
         results["logs"].append(built)
     with ExitStack() as stack:
@@ -401,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {result['seconds']:.1f} s, keel {_mib(result['keel_peak_bytes'])} MiB, "
                     f"JVM {_mib(result['jvm_peak_bytes'])} MiB"
                 )
+    if args.out is not None:
+        args.out.write_text(json.dumps(results, indent=2))
     if args.json:
         print(json.dumps(results, indent=2))
         return 1 if results["mismatches"] else 0
