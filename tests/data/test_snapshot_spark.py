@@ -30,6 +30,7 @@ from tests.fixtures.spark import (
     SparkCluster,
     failing_engine,
     kill_a_paused_executor,
+    with_engine,
 )
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -217,6 +218,13 @@ def test_keel_data_snapshot_engine_spark(
     assert error["message"].startswith(f"{broken}/month=99.parquet: not a valid Parquet file")
     with Project.open(folder, env={"KEEL_USER": "ana"}) as project:
         assert project.metadata.datasets.count() == 1
+
+    # keel.yaml's engine.kind: spark leaves a copy, the default, in this process.
+    with_engine(folder, {"kind": "spark", "master": spark_local})
+    copied = keel("-C", folder, "data", "snapshot", lake, "--json")
+    assert copied.code == 0, copied.out + copied.err
+    assert copied.json()["version"]["rows"] == 36_000
+    assert copied.json()["version"]["parquet"] is not None
 
 
 def test_a_delta_version_on_spark_reads_that_versions_files(
