@@ -425,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_child(mode, urls[master], table, contract, rules, args.pandas2)
                 result.update(mode=mode, master=master)
                 results["runs"].append(result)
+                if args.out is not None:  # as it goes: a run cut short keeps what it measured
+                    args.out.write_text(json.dumps(results, indent=2))
                 _say(f"  {result['seconds']:.1f} s")
     if args.out is not None:
         args.out.write_text(json.dumps(results, indent=2))

@@ -5,7 +5,7 @@ mode, and on a standalone Spark cluster of two workers; time, peak driver memory
         [--hours 10] [--engines in-process,local,cluster] [--workdir DIR] [--json] [--out FILE]
 
 Runs each log size of --rows (`--rows 100000,1000000` for a quick check; a single size N
-runs N / 10 and N), to show which memory grows with the rows.
+runs N / 10 and N, `N,` only N), to show which memory grows with the rows.
 
 Set-up (untimed, cached in --workdir between runs: the folders are named by rows, hours and
 seed): the flights example trained small, v1 in production, and the predictions written over
@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the figures there as JSON")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.rows.split(",") if size.strip()]
-    if len(sizes) == 1:
+    if "," not in args.rows:
         sizes = [sizes[0] // 10, sizes[0]]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = sorted(set(engines) - set(ENGINES))
@@ -401,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
                 if result["rows"] != rows:
                     results["mismatches"].append(f"{engine} {rows}: counted {result['rows']:,}")
                 results["runs"].append(result)
+                if args.out is not None:  # as it goes: a run cut short keeps what it measured
+                    args.out.write_text(json.dumps(results, indent=2))
                 _say(
                     f"  {result['seconds']:.1f} s, keel {_mib(result['keel_peak_bytes'])} MiB, "
                     f"JVM {_mib(result['jvm_peak_bytes'])} MiB"
@@ -463,8 +465,8 @@ def report(results: dict[str, Any]) -> None:
         print(f"{len(results['mismatches'])} differences from the first engine's windows:")
         for line in results["mismatches"][:40]:
             print(f"  {line}")
-    else:
-        print("every Spark run's windows, signals and verdicts equal the first engine's")
+    elif any(run["equal"] is not None for run in results["runs"]):
+        print("every other run's windows, signals and verdicts equal the first engine's")
 
 
 if __name__ == "__main__":
