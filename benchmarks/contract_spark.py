@@ -343,6 +343,34 @@ def _pandera(master: str, table: str, rules_path: str) -> dict[str, Any]:
     return result
 
 
+#: keel's rule -> the pandera check that tests it (as this script builds the schema).
+PANDERA_CHECK = {
+    "below_min": "in_range",
+    "above_max": "in_range",
+    "unknown_category": "isin",
+    "not_nullable": "not_nullable",
+    "null_rate": "null_rate",
+    "stale": "stale",
+    "row_count": "row_count",
+    "duplicate_key": "unique",
+    "type_mismatch": "dtype",
+}
+
+
+def failed_rules(run: dict[str, Any]) -> set[str]:
+    """The failed rules of a run as `column check`, in pandera's words."""
+    found = set()
+    for line in run["failed"]:
+        column, check = line.split(" ", 2)[:2]
+        if run["mode"] == "keel-check":
+            check = PANDERA_CHECK.get(check, check)
+        else:
+            check = check.split("(", 1)[0]
+            check = {"dtype": "dtype", "column_in_dataframe": "column_missing"}.get(check, check)
+        found.add(f"{column} {check}")
+    return found
+
+
 def run_child(
     mode: str, master: str, table: Path, contract: Path, rules: Path, pandas2: Path
 ) -> dict[str, Any]:
@@ -472,6 +500,17 @@ def report(results: dict[str, Any]) -> None:
                 f"{master}: keel's profile (manifest and sketches) {profile['seconds']:.1f} s, "
                 f"Spark's summary() {summary['seconds']:.1f} s"
             )
+    for master in dict.fromkeys(r["master"] for r in results["runs"]):
+        keel, peer = by.get((master, "keel-check")), by.get((master, "pandera"))
+        if keel and peer:
+            ours, theirs = failed_rules(keel), failed_rules(peer)
+            if ours == theirs:
+                print(f"{master}: keel and pandera fail the same {len(ours)} rules")
+            else:
+                print(
+                    f"{master}: failed rules differ: keel only {sorted(ours - theirs)}, "
+                    f"pandera only {sorted(theirs - ours)}"
+                )
     for run in results["runs"]:
         if run["mode"] in ("keel-check", "pandera"):
             print(f"{run['master']} {run['mode']}: {len(run['failed'])} failed")
