@@ -4,6 +4,7 @@ keeps its bytes, and a failure half-way leaves no partial render behind."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,15 @@ from tests.fixtures.cli import Keel, Result
 TARGETS = ("docker", "kubernetes", "kserve")
 
 
+@pytest.fixture(scope="module")
+def project(trained_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the trained project: opening the shared template itself creates and removes
+    SQLite's -wal and -shm files under the feet of other workers copying it."""
+    folder = tmp_path_factory.mktemp("bad-input") / "flights"
+    shutil.copytree(trained_template, folder)
+    return folder
+
+
 def _siblings(path: Path) -> list[str]:
     return sorted(p.name for p in path.parent.iterdir()) if path.parent.exists() else []
 
@@ -22,17 +32,15 @@ def _siblings(path: Path) -> list[str]:
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("ref", [f"{MODEL}@9", "no-such-model@1", f"{MODEL}@staging"])
 def test_an_unknown_model_or_version_exits_3_and_writes_nothing(
-    keel: Keel, trained_template: Path, tmp_path: Path, target: str, ref: str
+    keel: Keel, project: Path, tmp_path: Path, target: str, ref: str
 ) -> None:
     out = tmp_path / "out" / "deploy"
-    result = keel("-C", trained_template, "deploy", "render", target, "--model", ref, "-o", out)
+    result = keel("-C", project, "deploy", "render", target, "--model", ref, "-o", out)
     assert result.code == 3, result.err
     assert result.err.startswith("error: "), result.err
     assert not out.exists() and _siblings(out) == []
 
-    result = keel(
-        "-C", trained_template, "deploy", "render", target, "--model", ref, "-o", out, "--json"
-    )
+    result = keel("-C", project, "deploy", "render", target, "--model", ref, "-o", out, "--json")
     assert result.code == 3
     assert result.json()["error"]["code"] == "not_found"
     assert not out.exists()
@@ -48,16 +56,16 @@ def test_an_unknown_model_or_version_exits_3_and_writes_nothing(
     ],
 )
 def test_usage_errors_exit_2_and_write_nothing(
-    keel: Keel, trained_template: Path, tmp_path: Path, args: tuple[str, ...]
+    keel: Keel, project: Path, tmp_path: Path, args: tuple[str, ...]
 ) -> None:
     out = tmp_path / "deploy"
-    result = keel("-C", trained_template, *args, "-o", out)
+    result = keel("-C", project, *args, "-o", out)
     assert result.code == 2, result.err
     assert not out.exists()
 
 
 def test_a_folder_that_is_not_empty_is_refused_unchanged(
-    keel: Keel, trained_template: Path, tmp_path: Path
+    keel: Keel, project: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "deploy"
     out.mkdir()
@@ -66,7 +74,7 @@ def test_a_folder_that_is_not_empty_is_refused_unchanged(
     for extra in ((), ("--force",)):  # --force replaces only what a render wrote
         result = keel(
             "-C",
-            trained_template,
+            project,
             "deploy",
             "render",
             "kubernetes",
@@ -82,20 +90,16 @@ def test_a_folder_that_is_not_empty_is_refused_unchanged(
     assert _siblings(out) == ["deploy"]  # no staging folder left behind
 
 
-def test_force_replaces_an_earlier_render_whole(
-    keel: Keel, trained_template: Path, tmp_path: Path
-) -> None:
+def test_force_replaces_an_earlier_render_whole(keel: Keel, project: Path, tmp_path: Path) -> None:
     out = tmp_path / "deploy"
     assert (
-        keel(
-            "-C", trained_template, "deploy", "render", "docker", "--model", f"{MODEL}@1", "-o", out
-        ).code
+        keel("-C", project, "deploy", "render", "docker", "--model", f"{MODEL}@1", "-o", out).code
         == 0
     )
     assert (out / "Dockerfile.serve").exists()
     result = keel(
         "-C",
-        trained_template,
+        project,
         "deploy",
         "render",
         "kubernetes",
@@ -126,17 +130,17 @@ def _render(keel: Keel, project: Path, target: str, out: Path, *extra: str) -> R
 
 
 def test_force_keeps_the_files_the_user_added_to_a_render(
-    keel: Keel, trained_template: Path, tmp_path: Path
+    keel: Keel, project: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "deploy"
-    assert _render(keel, trained_template, "kubernetes", out).code == 0
+    assert _render(keel, project, "kubernetes", out).code == 0
     kustomization = b"resources:\n  - deployment.yaml\n  - service.yaml\n"
     (out / "kustomization.yaml").write_bytes(kustomization)
     (out / "overlays" / "prod").mkdir(parents=True)
     (out / "overlays" / "prod" / "patch.yaml").write_bytes(b"replicas: 6\n")
     (out / "deployment.yaml").write_bytes(b"edited by hand\n")  # keel's own: re-rendered
 
-    result = _render(keel, trained_template, "kubernetes", out, "--force", "--json")
+    result = _render(keel, project, "kubernetes", out, "--force", "--json")
 
     assert result.code == 0, result.err
     assert result.json()["kept"] == ["kustomization.yaml", "overlays/prod/patch.yaml"]
@@ -150,7 +154,7 @@ def test_force_keeps_the_files_the_user_added_to_a_render(
         "pdb.yaml",
         "service.yaml",
     ]  # the user's files stay theirs: a later --force keeps them again
-    again = _render(keel, trained_template, "kserve", out, "--force")
+    again = _render(keel, project, "kserve", out, "--force")
     assert again.code == 0, again.err
     assert "kept 2 files of yours unchanged\n  kustomization.yaml" in again.out
     assert sorted(rendered_files(out)) == [
@@ -163,14 +167,14 @@ def test_force_keeps_the_files_the_user_added_to_a_render(
 
 
 def test_force_refuses_to_overwrite_a_user_file_a_render_would_write(
-    keel: Keel, trained_template: Path, tmp_path: Path
+    keel: Keel, project: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "deploy"
-    assert _render(keel, trained_template, "docker", out).code == 0
+    assert _render(keel, project, "docker", out).code == 0
     (out / "service.yaml").write_bytes(b"my own service\n")  # not written by the docker render
     before = rendered_files(out)
 
-    result = _render(keel, trained_template, "kubernetes", out, "--force")
+    result = _render(keel, project, "kubernetes", out, "--force")
 
     assert result.code == 4, result.err
     assert "holds service.yaml of your own" in result.err and "nothing was written" in result.err
@@ -178,24 +182,20 @@ def test_force_refuses_to_overwrite_a_user_file_a_render_would_write(
     assert _siblings(out) == ["deploy"]
 
 
-def test_an_empty_folder_is_used(keel: Keel, trained_template: Path, tmp_path: Path) -> None:
+def test_an_empty_folder_is_used(keel: Keel, project: Path, tmp_path: Path) -> None:
     out = tmp_path / "deploy"
     out.mkdir()
-    result = keel(
-        "-C", trained_template, "deploy", "render", "kserve", "--model", f"{MODEL}@1", "-o", out
-    )
+    result = keel("-C", project, "deploy", "render", "kserve", "--model", f"{MODEL}@1", "-o", out)
     assert result.code == 0, result.err
     assert (out / "inferenceservice.yaml").is_file()
 
 
 def test_a_failure_half_way_leaves_nothing(
-    keel: Keel, trained_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    keel: Keel, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "deploy"
     assert (
-        keel(
-            "-C", trained_template, "deploy", "render", "kserve", "--model", f"{MODEL}@1", "-o", out
-        ).code
+        keel("-C", project, "deploy", "render", "kserve", "--model", f"{MODEL}@1", "-o", out).code
         == 0
     )
     before = rendered_files(out)
@@ -211,7 +211,7 @@ def test_a_failure_half_way_leaves_nothing(
     monkeypatch.setattr(folder_module, "_check_path", fail_on_the_third)
     result = keel(
         "-C",
-        trained_template,
+        project,
         "deploy",
         "render",
         "docker",
@@ -229,13 +229,13 @@ def test_a_failure_half_way_leaves_nothing(
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_same_input_gives_the_same_bytes(
-    keel: Keel, trained_template: Path, tmp_path: Path, target: str
+    keel: Keel, project: Path, tmp_path: Path, target: str
 ) -> None:
     renders = []
     for name in ("first", "second"):
         result = keel(
             "-C",
-            trained_template,
+            project,
             "deploy",
             "render",
             target,
@@ -248,14 +248,14 @@ def test_the_same_input_gives_the_same_bytes(
         renders.append(rendered_files(tmp_path / name))
     assert renders[0] == renders[1]
     text = b"".join(renders[0].values())
-    assert str(tmp_path).encode() not in text and str(trained_template).encode() not in text
+    assert str(tmp_path).encode() not in text and str(project).encode() not in text
 
 
 def test_a_failed_swap_keeps_the_earlier_render(
-    keel: Keel, trained_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    keel: Keel, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "deploy"
-    args = ("-C", trained_template, "deploy", "render", "kserve", "--model", f"{MODEL}@1")
+    args = ("-C", project, "deploy", "render", "kserve", "--model", f"{MODEL}@1")
     assert keel(*args, "-o", out).code == 0
     before = rendered_files(out)
     real_rename = Path.rename
