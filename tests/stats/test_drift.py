@@ -556,11 +556,12 @@ def _sketches(reference: np.ndarray, current: np.ndarray) -> tuple[ColumnSketch,
 def test_tail_numbers_drift_from_sketches_close_to_exact() -> None:
     """4,000 tail numbers, 1,000 kept by name: the other 3,000 were one `other`, and the
     Jensen-Shannon distance read 0.08 against 0.24 exact (not drifted). Counted in hashed
-    buckets they read within 0.04 (understated: values sharing a bucket are compared as one)."""
+    buckets they read within 0.05 (understated: values sharing a bucket with folded ones are
+    compared as one)."""
     reference, current = _months(flights())
     sketches = TableSketch.of(reference, ["tailnum"]), TableSketch.of(current, ["tailnum"])
     assert sketches[0].columns["tailnum"].other > 0
-    for test, tolerance in (("jensenshannon", 0.04), ("psi", 0.12)):
+    for test, tolerance in (("jensenshannon", 0.05), ("psi", 0.14)):
         (exact,) = compare_tables(reference, current, test=test, columns=["tailnum"])
         (sketched,) = compare_sketches(*sketches, test=test)
         assert exact.statistic - tolerance <= sketched.statistic <= exact.statistic, test
@@ -568,6 +569,37 @@ def test_tail_numbers_drift_from_sketches_close_to_exact() -> None:
     (exact,) = compare_tables(reference, current, test="chi2", columns=["tailnum"])
     (sketched,) = compare_sketches(*sketches, test="chi2")
     assert sketched.statistic >= 0.7 * exact.statistic and sketched.drifted
+
+
+def test_tail_numbers_drift_the_same_from_sketches_merged_from_any_parts() -> None:
+    """A tail number listed in one part and folded in another is listed with a partial
+    count: compared as if whole, it read 0.207 from one pass and up to 0.222 from parts of
+    50,000 rows (Spark's partitions and batches). Buckets holding folded values are compared
+    as a whole, which every merge keeps exact."""
+    reference, current = _months(flights())
+
+    def merged(table: pa.Table, rows: int) -> TableSketch:
+        parts = [
+            TableSketch.of(table.slice(start, rows), ["tailnum"])
+            for start in range(0, table.num_rows, rows)
+        ]
+        sketch = parts[0]
+        for part in parts[1:]:
+            sketch = sketch.merge(part)
+        return sketch
+
+    (exact,) = compare_tables(reference, current, test="jensenshannon", columns=["tailnum"])
+    (whole,) = compare_sketches(
+        TableSketch.of(reference, ["tailnum"]),
+        TableSketch.of(current, ["tailnum"]),
+        test="jensenshannon",
+    )
+    for rows in (2_000, 10_000, 50_000):
+        (parted,) = compare_sketches(
+            merged(reference, rows), merged(current, rows), test="jensenshannon"
+        )
+        assert abs(parted.statistic - whole.statistic) <= 0.002, rows
+        assert parted.statistic <= exact.statistic and parted.drifted == exact.drifted
 
 
 def _tail_numbers(rng: np.random.Generator, first_rare: int, rows: int = 200_000) -> np.ndarray:

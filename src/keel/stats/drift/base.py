@@ -362,13 +362,15 @@ def _sketch_counts(
 def _tail_counts(
     ref: dict[str, int], ref_tail: Counts, cur: dict[str, int], cur_tail: Counts
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """`_sketch_counts` where both sides split their folded values into tail buckets."""
+    """`_sketch_counts` where both sides split their folded values into tail buckets.
+
+    A listed value is compared on its own only where neither side folded anything into its
+    bucket. Which values stay listed depends on the order rows were sketched and merged in
+    (a value listed in one part and folded in another is listed with a partial count), but
+    how many values hash to each bucket does not: so a bucket with folded values is compared
+    as a whole, listed values included, and the comparison is the same after any merge."""
     bucket = {key: tail_bucket(key) for key in ref.keys() | cur.keys()}
-    known = [
-        key
-        for key, b in bucket.items()
-        if (key in ref or not ref_tail[b]) and (key in cur or not cur_tail[b])
-    ]
+    known = [key for key, b in bucket.items() if not ref_tail[b] and not cur_tail[b]]
     ref_known = {key: ref.get(key, 0) for key in known}
     cur_known = {key: cur.get(key, 0) for key in known}
     # Each bucket's rest: its tail plus the listed values not compared on their own.
