@@ -10,7 +10,7 @@ import click
 if TYPE_CHECKING:
     from keel.spec import EngineSpec
 
-__all__ = ["chosen_engine", "engine_options"]
+__all__ = ["asked_engine", "chosen_engine", "engine_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,3 +61,14 @@ def chosen_engine(base: EngineSpec, engine: str | None, spark_master: str | None
             )
         chosen = chosen.model_copy(update={"master": spark_master})
     return chosen
+
+
+def asked_engine(
+    base: EngineSpec, engine: str | None, spark_master: str | None
+) -> EngineSpec | None:
+    """`chosen_engine` when either option is given, else None: the verb then applies
+    keel.yaml's engine by its own rules (to files and manifests; a dataset version or a
+    copy stays in this process)."""
+    if engine is None and spark_master is None:
+        return None
+    return chosen_engine(base, engine, spark_master)

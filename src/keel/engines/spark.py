@@ -46,10 +46,12 @@ if TYPE_CHECKING:
 __all__ = [
     "SESSION_DEFAULTS",
     "SparkEngine",
+    "arrow_chunks",
     "by_position",
     "quoted",
-    "read_sources",
+    "read_paths",
     "spark_job",
+    "spark_paths",
     "spark_session",
 ]
 
@@ -142,7 +144,7 @@ class SparkEngine:
         paths, file_format = _paths(source)
         session = spark_session(self.master, self.conf)
         with spark_job(f"sketching {source}", source):
-            frame = _read(session, paths, file_format)
+            frame = read_paths(session, paths, file_format)
             if columns is not None:
                 from keel.engines.local import check_columns
 
@@ -244,9 +246,10 @@ def _paths(source: str) -> tuple[list[str], Literal["csv", "parquet"]]:
     return [f"file://{path.resolve()}" for path in files], formats[files[0]]
 
 
-def read_sources(session: Any, sources: Sequence[str], shown: str) -> Any:
-    """One DataFrame of every source (each as `SparkEngine.sketch` reads one), which must
-    all be CSV or all Parquet; `shown` names them in errors."""
+def spark_paths(sources: Sequence[str], shown: str) -> tuple[list[str], Literal["csv", "parquet"]]:
+    """The paths Spark reads for every source (each as `SparkEngine.sketch` reads one) and
+    their one format: resolved before a session starts, so a missing file costs no JVM.
+    `DataError` (naming `shown`) when they mix CSV and Parquet."""
     from keel.errors import DataError
 
     paths: list[str] = []
@@ -257,7 +260,7 @@ def read_sources(session: Any, sources: Sequence[str], shown: str) -> Any:
         formats.add(file_format)
     if len(formats) > 1:
         raise DataError(f"{shown}: mixes CSV and Parquet files; Spark reads one format", path=shown)
-    return _read(session, paths, "csv" if formats == {"csv"} else "parquet")
+    return paths, "csv" if formats == {"csv"} else "parquet"
 
 
 def _format_of(path: Path) -> Literal["csv", "parquet"]:
@@ -270,10 +273,29 @@ def _format_of(path: Path) -> Literal["csv", "parquet"]:
         return "parquet" if handle.read(4) == b"PAR1" else "csv"
 
 
-def _read(session: Any, paths: list[str], file_format: Literal["csv", "parquet"]) -> Any:
+def read_paths(session: Any, paths: list[str], file_format: Literal["csv", "parquet"]) -> Any:
+    """`paths` (from `spark_paths`) as one DataFrame."""
     if file_format == "csv":
         return session.read.options(**_CSV_OPTIONS).csv(paths)
     return session.read.parquet(*paths)
+
+
+def arrow_chunks(batches: Iterator[pa.RecordBatch], names: Sequence[str]) -> Iterator[pa.Table]:
+    """A partition's Arrow batches (as `mapInArrow` hands them to a task, columns crossing
+    by position: `by_position`) as tables of about `_CHUNK_BYTES` each, the columns named
+    `names`: bounded memory per task whatever the partition's size, and few merges."""
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+
+    chunk: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        chunk.append(batch)
+        held += batch.nbytes
+        if held >= _CHUNK_BYTES:
+            yield pa.Table.from_batches(chunk).rename_columns(list(names))
+            chunk, held = [], 0
+    if chunk:
+        yield pa.Table.from_batches(chunk).rename_columns(list(names))
 
 
 def _sketch_partition(
@@ -289,21 +311,9 @@ def _sketch_partition(
 
     pause_point("engine.spark.partition")
     sketch: TableSketch | None = None
-    chunk: list[pa.RecordBatch] = []
-    held = 0
-
-    def add(sketch: TableSketch | None) -> TableSketch:
-        part = TableSketch.of(pa.Table.from_batches(chunk).rename_columns(list(names)))
-        return part if sketch is None else sketch.merge(part)
-
-    for batch in batches:
-        chunk.append(batch)
-        held += batch.nbytes
-        if held >= _CHUNK_BYTES:
-            sketch = add(sketch)
-            chunk, held = [], 0
-    if chunk:
-        sketch = add(sketch)
+    for table in arrow_chunks(batches, names):
+        part = TableSketch.of(table)
+        sketch = part if sketch is None else sketch.merge(part)
     if sketch is None:
         return
     context = TaskContext.get()

@@ -1,9 +1,10 @@
 """A contract check on Spark: each partition's figures where it lives, judged on the driver.
 
 `DataFrame.mapInArrow` runs `_partition_figures` on every partition: it receives the partition
-as Arrow batches, computes the `ContractPartial` of each bounded chunk (keel.contracts.partial:
-null counts, extremes, rows beyond the bounds, values outside the domains, the newest timestamp,
-the first offending rows) and emits one row, the partition's partial. The driver merges them in
+as Arrow batches, computes the `ContractPartial` of each bounded chunk (`arrow_chunks`;
+keel.contracts.partial: null counts, extremes, rows beyond the bounds, values outside the
+domains, the newest timestamp, the first offending rows) and emits one row, the partition's
+partial. The driver merges them in
 partition order and judges them with the same code as the in-process check
 (`keel.contracts.check.judge_contract`), so both engines give the same verdicts and counts.
 
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["check_on_spark", "check_source"]
 
 _OUTPUT_SCHEMA: Final = "partition int, figures binary"
-#: Arrow bytes of a partition held at once: bounded memory per task, few merges.
-_CHUNK_BYTES: Final = 64 << 20
 _ROW: Final = "__keel_row"
 _COUNT: Final = "__keel_count"
 _FIRST: Final = "__keel_first"
@@ -56,13 +55,14 @@ def check_source(
 
     `DataError` when Spark cannot read it, `EngineError` when the job fails,
     `DependencyMissing` without pyspark."""
-    from keel.engines.spark import read_sources, spark_job, spark_session
+    from keel.engines.spark import read_paths, spark_job, spark_paths, spark_session
 
     sources = [source] if isinstance(source, str) else list(source)
     shown = sources[0] if len(sources) == 1 else f"{sources[0]} and {len(sources) - 1} more"
+    paths, file_format = spark_paths(sources, shown)
     session = spark_session(master, conf)
     with spark_job(f"checking {shown} against its contract", shown):
-        frame = read_sources(session, sources, shown)
+        frame = read_paths(session, paths, file_format)
         return check_on_spark(frame, contract, now=now, max_samples=max_samples)
 
 
@@ -107,31 +107,20 @@ def _partition_figures(
     from pyspark import TaskContext
 
     from keel.contracts.partial import ContractPartial
+    from keel.engines.spark import arrow_chunks
     from keel.faults import pause_point
 
     pause_point("engine.spark.partition")
     context = TaskContext.get()
     part = context.partitionId() if context is not None else 0
     figures: ContractPartial | None = None
-    chunk: list[pa.RecordBatch] = []
-    held = offset = 0
-
-    def add(figures: ContractPartial | None) -> ContractPartial:
-        table = pa.Table.from_batches(chunk).rename_columns(list(names))
+    offset = 0
+    for table in arrow_chunks(batches, names):
         piece = ContractPartial.of(
             table, contract, now=now, max_samples=max_samples, part=part, offset=offset
         )
-        return piece if figures is None else figures.merge(piece)
-
-    for batch in batches:
-        chunk.append(batch)
-        held += batch.nbytes
-        if held >= _CHUNK_BYTES:
-            figures = add(figures)
-            offset += sum(b.num_rows for b in chunk)
-            chunk, held = [], 0
-    if chunk:
-        figures = add(figures)
+        figures = piece if figures is None else figures.merge(piece)
+        offset += table.num_rows
     if figures is None:
         return
     yield pa.RecordBatch.from_pydict(
@@ -150,29 +139,35 @@ def _duplicates(frame: Any, key: tuple[str, ...], max_samples: int) -> Duplicate
 
     aliases = [f"__keel_k{i}" for i in range(len(key))]
     numbered = frame.withColumn(_ROW, F.monotonically_increasing_id())
+    # Kept once computed: the totals, the first keys and their rows all read it, and each
+    # would otherwise scan and shuffle the whole table again.
     groups = (
         numbered.groupBy(*(quoted(name).alias(a) for name, a in zip(key, aliases, strict=True)))
         .agg(F.count(F.lit(1)).alias(_COUNT), F.min(_ROW).alias(_FIRST))
         .filter(F.col(_COUNT) > 1)
+        .persist()
     )
-    totals = groups.agg(F.sum(_COUNT), F.count(F.lit(1))).collect()[0]
-    if not totals[1]:
-        return DuplicateKeys(0, 0)
-    firsts = groups.orderBy(_FIRST).limit(max(max_samples, 1))
-    first = firsts.limit(1).toArrow().to_pylist()[0]
-    condition = None
-    for name, alias in zip(key, aliases, strict=True):
-        same = quoted(name).eqNullSafe(F.col(alias))
-        condition = same if condition is None else condition & same
-    samples: list[dict[str, Any]] = []
-    if max_samples > 0:
-        picked = (
-            numbered.join(F.broadcast(firsts), condition, "left_semi")
-            .orderBy(_ROW)
-            .limit(max_samples)
-            .drop(_ROW)
-        )
-        samples = picked.toArrow().to_pylist()
+    try:
+        totals = groups.agg(F.sum(_COUNT), F.count(F.lit(1))).collect()[0]
+        if not totals[1]:
+            return DuplicateKeys(0, 0)
+        firsts = groups.orderBy(_FIRST).limit(max(max_samples, 1))
+        first = firsts.limit(1).toArrow().to_pylist()[0]
+        condition = None
+        for name, alias in zip(key, aliases, strict=True):
+            same = quoted(name).eqNullSafe(F.col(alias))
+            condition = same if condition is None else condition & same
+        samples: list[dict[str, Any]] = []
+        if max_samples > 0:
+            picked = (
+                numbered.join(F.broadcast(firsts), condition, "left_semi")
+                .orderBy(_ROW)
+                .limit(max_samples)
+                .drop(_ROW)
+            )
+            samples = picked.toArrow().to_pylist()
+    finally:
+        groups.unpersist()
     return DuplicateKeys(
         rows=int(totals[0]),
         keys=int(totals[1]),

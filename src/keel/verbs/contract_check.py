@@ -85,8 +85,18 @@ def contract_check(
     # A dataset version is read back as keel stored it, in this process: keel.yaml's
     # engine.kind applies to files; only an explicit engine="spark" refuses it.
     version = project is not None and not looks_like_path(data)
-    if chosen.kind == "spark" and not (version and engine is None):
-        report, source = _check_on_spark(project, data, expected, moment, chosen)
+    if chosen.kind == "spark" and version and engine is not None:
+        rule = (
+            f"{data!r} is not a file, folder or URL: a dataset version is checked in this "
+            "process (leave out --engine spark), or give the files' own path"
+        )
+        raise ConfigError(rule, problems=[("engine", rule)])
+    if chosen.kind == "spark" and not version:
+        from keel.engines.spark_contract import check_source
+
+        spark = chosen.spark_conf()
+        report = check_source(data, expected, now=moment, master=chosen.master, conf=spark)
+        source = data
     else:
         table, source, _notices = load_data(project, data)
         report = check_contract(table, expected, now=moment)
@@ -97,21 +107,3 @@ def contract_check(
         temp.write_text(report_to_junit(report, suite=f"keel contract {path.name}"), "utf-8")
         temp.replace(target)
     return ContractCheck(report, source, path, expected, strict)
-
-
-def _check_on_spark(
-    project: Workspace | None, data: str, expected: Contract, now: datetime, spec: EngineSpec
-) -> tuple[ContractReport, str]:
-    from keel.engines.spark_contract import check_source
-    from keel.verbs._data import looks_like_path
-
-    if project is not None and not looks_like_path(data):
-        from keel.errors import ConfigError
-
-        rule = (
-            f"{data!r} is not a file, folder or URL: a dataset version is checked in this "
-            "process (leave out --engine spark), or give the files' own path"
-        )
-        raise ConfigError(rule, problems=[("engine", rule)])
-    report = check_source(data, expected, now=now, master=spec.master, conf=spec.spark_conf())
-    return report, data

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from keel.cli.context import CliContext, pass_cli
-from keel.cli.engine import chosen_engine, engine_options
+from keel.cli.engine import asked_engine, engine_options
 from keel.cli.errors import EXIT_CHECK_FAILED, EXIT_OK
 from keel.cli.output import emit, json_option, parse_time
 from keel.contracts import Contract, ContractReport, SchemaChange
@@ -160,9 +160,7 @@ def check(
     moment = parse_time(now, "--now")
     project = cli.project_or_none()
     base = project.spec.engine if project is not None else EngineSpec()
-    # Unasked, keel.yaml's engine applies to files, and a dataset version is read in-process.
-    asked = engine is not None or spark_master is not None
-    chosen = chosen_engine(base, engine, spark_master) if asked else None
+    chosen = asked_engine(base, engine, spark_master)
     # Loose files need no project: the verb then runs on its own.
     run = partial(contract_check, None) if project is None else project.contract_check
     checked = run(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from keel.cli.context import CliContext, pass_cli
-from keel.cli.engine import chosen_engine, engine_options
+from keel.cli.engine import asked_engine, engine_options
 from keel.cli.output import emit, json_option
 from keel.domain.dataset import DatasetVersion
 from keel.domain.times import kind_named
@@ -66,9 +66,7 @@ def snapshot(
     spark). A Spark job that fails exits 10 and records nothing.
     """
     project = cli.project()
-    # Unasked, keel.yaml's engine applies to manifests, and a copy runs in this process.
-    asked = engine is not None or spark_master is not None
-    chosen = chosen_engine(project.spec.engine, engine, spark_master) if asked else None
+    chosen = asked_engine(project.spec.engine, engine, spark_master)
     result = project.snapshot(source, manifest=manifest, delta_version=delta_version, engine=chosen)
     version = result.version
     listed = result.manifest

@@ -187,15 +187,17 @@ def _window_partition(
     import pyarrow as pa
     from pyspark import TaskContext
 
+    from keel.engines.spark import arrow_chunks
     from keel.faults import pause_point
 
     pause_point("engine.spark.partition")
     states: dict[int, _PartState] = {}
     found: dict[int, list[tuple[list[str], Any, Any]]] = {}
-    for batch in batches:
-        if not batch.num_rows:
+    # Batches gathered into bounded chunks: a sketch and a merge per chunk and window, not
+    # per batch of 10,000 rows.
+    for table in arrow_chunks(batches, names):
+        if not table.num_rows:
             continue
-        table = pa.Table.from_batches([batch]).rename_columns(list(names))
         keys = _window_keys(table, plan, event_column, 0)
         for key in np.unique(keys).tolist():
             part = table.filter(pa.array(keys == key))
